@@ -1,0 +1,35 @@
+//! `locus`: the command-line face of the library. Each subcommand lives in its own file.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod topology;
+
+/// Locus: NUMA-aware placement and associative memory for multi-socket Linux.
+#[derive(Parser)]
+#[command(name = "locus", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print this machine's topology (or a sysfs snapshot's) and the placement plan.
+    Topology(topology::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Topology(args) => topology::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("locus: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! `locus topology`: the machine as a tree, then the placement plan; or JSON.
+
+use std::path::PathBuf;
+
+use locus::topology::{PlacementPlan, PlanOptions, Topology, WorkerGranularity};
+
+/// Arguments of `locus topology`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Read a sysfs snapshot whose sys/ and proc/ lie under DIR instead of the live machine.
+    #[arg(long, value_name = "DIR")]
+    sysfs_root: Option<PathBuf>,
+    /// Print JSON (topology and plan) instead of the tree.
+    #[arg(long)]
+    json: bool,
+    /// One worker per PU instead of one per core.
+    #[arg(long)]
+    per_pu: bool,
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let topo = match &args.sysfs_root {
+        Some(root) => Topology::from_sysfs_root(root)?,
+        None => Topology::discover()?,
+    };
+    let options = PlanOptions {
+        granularity: if args.per_pu {
+            WorkerGranularity::PerPu
+        } else {
+            WorkerGranularity::PerCore
+        },
+        ..PlanOptions::default()
+    };
+    let plan = PlacementPlan::new(&topo, &options);
+    if args.json {
+        let mut value = serde_json::to_value(&topo)?;
+        if let serde_json::Value::Object(map) = &mut value {
+            map.insert(
+                "placement_plan".into(),
+                match &plan {
+                    Ok(p) => serde_json::to_value(p)?,
+                    Err(e) => serde_json::json!({ "error": e.to_string() }),
+                },
+            );
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    print!("{}", locus::topology::render::tree(&topo));
+    match &plan {
+        Ok(p) => print!("{}", locus::topology::render::plan(p)),
+        Err(e) => println!("Placement plan: unavailable: {e}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! # Locus
+//!
+//! A library for latency-critical services on multi-socket Linux. Locus discovers the machine
+//! (packages, NUMA nodes, cores, PUs, caches), places its work on it deliberately — one pinned
+//! worker pool and one memory arena per NUMA node — and proves its placement and cache claims
+//! with data: where pages really live, and what the hardware counters say.
+//!
+//! The map of the crate is `docs/architecture.md`. Modules:
+//! - [`topology`]: discovery, CPU sets, pinning, the placement plan.
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod topology;
