@@ -18,9 +18,10 @@ use super::sys::{self, GroupOp, RawTarget};
 /// How counters are opened.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CounterOptions {
-    /// Count kernel-mode execution too. Off by default: user-space counting is what
-    /// `perf_event_paranoid = 2` (the upstream default) allows without privileges, and it is
-    /// what a workload's own code costs.
+    /// Count kernel-mode execution too for hardware events. Off by default: user-space
+    /// counting is what `perf_event_paranoid = 2` (the upstream default) allows without
+    /// privileges, and it is what a workload's own code costs. Software events include kernel
+    /// mode whenever the process is allowed to (they happen there).
     pub include_kernel: bool,
 }
 
@@ -136,15 +137,28 @@ impl CounterSet {
             notes: Vec::new(),
         };
         let mut retry = Vec::new();
-        for chunk in hardware
-            .chunks(MAX_GROUP_EVENTS)
-            .chain(software.chunks(MAX_GROUP_EVENTS))
-        {
+        // Software events are kernel-side (a context switch happens in the kernel), so they
+        // include kernel mode whenever the process may: otherwise context-switches and
+        // cpu-migrations would always read 0.
+        let kernel_allowed = super::paranoid::privileged() || paranoid.allows_unprivileged(Access::ThreadKernel);
+        let software_exclude_kernel = exclude_kernel && !kernel_allowed;
+        if software_exclude_kernel && !software.is_empty() {
+            set.notes.push(format!(
+                "software events count user mode only ({}): context-switches and cpu-migrations \
+                 will read 0",
+                paranoid.advice(Access::ThreadKernel)
+            ));
+        }
+        for chunk in hardware.chunks(MAX_GROUP_EVENTS) {
             set.open_group(chunk, raw_target, exclude_kernel, &cpu, &cx, &mut retry);
         }
+        for chunk in software.chunks(MAX_GROUP_EVENTS) {
+            set.open_group(chunk, raw_target, software_exclude_kernel, &cpu, &cx, &mut retry);
+        }
         for event in retry {
+            let exclude = if event.is_software() { software_exclude_kernel } else { exclude_kernel };
             let mut again = Vec::new();
-            set.open_group(&[event], raw_target, exclude_kernel, &cpu, &cx, &mut again);
+            set.open_group(&[event], raw_target, exclude, &cpu, &cx, &mut again);
             if again.is_empty() && set.groups.last().is_some_and(|g| g.events() == [event]) {
                 set.notes.push(format!(
                     "{event} did not fit in its group (EINVAL) and is counted in a group of its own"
