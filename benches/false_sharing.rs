@@ -42,7 +42,10 @@ fn bench(c: &mut Criterion) {
     let cpus = cpus(threads);
     let mut group = c.benchmark_group(format!("false_sharing/{threads}_threads"));
     group.sample_size(10);
-    for (name, layout) in [("packed_one_line", CounterLayout::Packed), ("cache_padded", CounterLayout::Padded)] {
+    for (name, layout) in [
+        ("packed_one_line", CounterLayout::Packed),
+        ("cache_padded", CounterLayout::Padded),
+    ] {
         group.bench_function(name, |b| {
             // One criterion iteration = one increment by every thread concurrently; the time is
             // the slowest thread's loop (spawning is outside the timed part).
@@ -71,7 +74,11 @@ fn bench(c: &mut Criterion) {
             match false_sharing::run(layout, threads, INCREMENTS, cpus.as_deref(), &[Event::TaskClock]) {
                 Ok(r) => {
                     wall.push(r.ns_per_increment);
-                    let slowest_cpu = r.reports.iter().filter_map(|rep| rep.value(Event::TaskClock)).max();
+                    let slowest_cpu = r
+                        .reports
+                        .iter()
+                        .filter_map(|rep| rep.value(Event::TaskClock))
+                        .max();
                     if let Some(ns) = slowest_cpu {
                         cpu.push(ns as f64 / INCREMENTS as f64);
                     }
@@ -105,7 +112,12 @@ fn bench(c: &mut Criterion) {
     }
 
     // Miss counts per layout, per thread, where the PMU allows.
-    let events = [Event::L1dReadMisses, Event::LlcMisses, Event::Cycles, Event::TaskClock];
+    let events = [
+        Event::L1dReadMisses,
+        Event::LlcMisses,
+        Event::Cycles,
+        Event::TaskClock,
+    ];
     for layout in [CounterLayout::Packed, CounterLayout::Padded] {
         match false_sharing::run(layout, threads, INCREMENTS, cpus.as_deref(), &events) {
             Ok(r) => {

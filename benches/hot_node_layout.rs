@@ -49,9 +49,12 @@ fn counters<N: SpreadNode>(name: &str, g: &mut Graph<N>) {
         Event::LlcMisses,
         Event::TaskClock,
     ];
-    match measure(&events, || (0..50).map(|s| g.spread(10_000 + s).activated).sum::<u64>()) {
+    match measure(&events, || {
+        (0..50).map(|s| g.spread(10_000 + s).activated).sum::<u64>()
+    }) {
         Ok((activated, report)) => {
-            let rate = |r: Option<f64>| r.map_or("n/a (see below)".to_string(), |v| format!("{:.2}%", v * 100.0));
+            let rate =
+                |r: Option<f64>| r.map_or("n/a (see below)".to_string(), |v| format!("{:.2}%", v * 100.0));
             println!(
                 "  {name}: L1D miss rate {}, LLC miss rate {} over {activated} activations",
                 rate(report.l1d_miss_rate()),
@@ -115,7 +118,10 @@ fn bench(c: &mut Criterion) {
     );
     if hc.len() == ROUNDS && nc.len() == ROUNDS {
         let (a, b) = (median(hc), median(nc));
-        println!("  CPU (task-clock): hot {a:.1} us/spread, naive {b:.1} us/spread, naive/hot = {:.2}x", b / a);
+        println!(
+            "  CPU (task-clock): hot {a:.1} us/spread, naive {b:.1} us/spread, naive/hot = {:.2}x",
+            b / a
+        );
     }
     counters("hot", &mut hot);
     counters("naive", &mut naive);

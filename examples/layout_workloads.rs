@@ -18,11 +18,17 @@ const USAGE: &str = "usage: layout_workloads spread <hot|naive> [NODES] [SPREADS
 fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> Result<T, String> {
     match args.get(i) {
         None => Ok(default),
-        Some(s) => s.parse().map_err(|_| format!("argument {i} ({s:?}) is not a number")),
+        Some(s) => s
+            .parse()
+            .map_err(|_| format!("argument {i} ({s:?}) is not a number")),
     }
 }
 
-fn spread<N: SpreadNode>(mut graph: locus::counters::workloads::spreading::Graph<N>, spreads: u64, label: &str) {
+fn spread<N: SpreadNode>(
+    mut graph: locus::counters::workloads::spreading::Graph<N>,
+    spreads: u64,
+    label: &str,
+) {
     let start = Instant::now();
     let mut checksum = 0.0;
     let mut visited = 0;
@@ -62,7 +68,8 @@ fn run(args: &[String]) -> Result<(), String> {
             let threads: usize = arg(args, 2, 2)?;
             let increments: u64 = arg(args, 3, 10_000_000)?;
             let cpus = false_sharing::plan_cpus(threads).ok();
-            let r = false_sharing::run(layout, threads, increments, cpus.as_deref(), &[]).map_err(|e| e.to_string())?;
+            let r = false_sharing::run(layout, threads, increments, cpus.as_deref(), &[])
+                .map_err(|e| e.to_string())?;
             println!(
                 "false-sharing {variant}: {threads} threads x {increments} increments, {:.2} ns per increment, {:?}",
                 r.ns_per_increment, r.placement

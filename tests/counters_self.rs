@@ -23,23 +23,32 @@ fn counters_on_this_machine() {
 
 fn hardware_events_count_or_say_why() {
     let hardware: Vec<Event> = Event::ALL.into_iter().filter(|e| !e.is_software()).collect();
-    let (_, report) = measure(&hardware, || std::hint::black_box((0..100_000u64).sum::<u64>()))
-        .expect("measure");
+    let (_, report) =
+        measure(&hardware, || std::hint::black_box((0..100_000u64).sum::<u64>())).expect("measure");
     let pmu = core_pmu_present();
     println!("core PMU present: {pmu}");
     for r in &report.readings {
         println!("  {:<22} {:?}", r.event.name(), r.reading);
         match (&r.reading, pmu) {
             (Reading::Unavailable(Unavailable::NoPmu), false) => {}
-            (Reading::Unavailable(Unavailable::NoRawCode { .. }), _) if matches!(r.event, Event::L2Accesses | Event::L2Misses) => {}
+            (Reading::Unavailable(Unavailable::NoRawCode { .. }), _)
+                if matches!(r.event, Event::L2Accesses | Event::L2Misses) => {}
             (other, false) => panic!("{}: expected NoPmu without a PMU, got {other:?}", r.event),
             (Reading::Counted(c), true) => {
                 if r.event == Event::Instructions {
-                    assert!(c.value > 100_000, "instructions for a 100k-iteration loop: {}", c.value);
+                    assert!(
+                        c.value > 100_000,
+                        "instructions for a 100k-iteration loop: {}",
+                        c.value
+                    );
                 }
             }
             (Reading::Unavailable(u), true) => {
-                assert!(!matches!(u, Unavailable::NoPmu), "{}: NoPmu although a PMU is listed", r.event)
+                assert!(
+                    !matches!(u, Unavailable::NoPmu),
+                    "{}: NoPmu although a PMU is listed",
+                    r.event
+                )
             }
             (Reading::NotCounted { .. }, true) => {}
         }
@@ -72,31 +81,52 @@ fn page_faults_rise_when_fresh_pages_are_touched() {
     let fresh = fresh.value(Event::PageFaults).expect("page-faults counted");
     let again = again.value(Event::PageFaults).expect("page-faults counted");
     println!("page faults touching {PAGES} fresh pages: {fresh}; touching them again: {again}");
-    assert!(fresh >= (PAGES as u64) * 9 / 10, "fresh pages fault: {fresh} < 90% of {PAGES}");
-    assert!(again < (PAGES as u64) / 10, "resident pages do not fault: {again}");
+    assert!(
+        fresh >= (PAGES as u64) * 9 / 10,
+        "fresh pages fault: {fresh} < 90% of {PAGES}"
+    );
+    assert!(
+        again < (PAGES as u64) / 10,
+        "resident pages do not fault: {again}"
+    );
 }
 
 fn task_clock_counts_busy_work() {
-    let (sum, report) = measure(&[Event::TaskClock, Event::ContextSwitches, Event::CpuMigrations], || {
-        let mut x = 0u64;
-        for i in 0..20_000_000u64 {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
-        }
-        x
-    })
+    let (sum, report) = measure(
+        &[Event::TaskClock, Event::ContextSwitches, Event::CpuMigrations],
+        || {
+            let mut x = 0u64;
+            for i in 0..20_000_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
+            x
+        },
+    )
     .expect("measure");
     std::hint::black_box(sum);
     let task_ns = report.value(Event::TaskClock).expect("task-clock counted");
     let wall_ns = report.wall_ns.expect("measure sets wall time");
     println!("task-clock {task_ns} ns over {wall_ns} ns wall");
-    assert!(task_ns > 1_000_000, "20M iterations take over a millisecond of CPU: {task_ns}");
-    assert!(task_ns <= wall_ns + wall_ns / 10 + 1_000_000, "one thread cannot use more CPU time than wall time");
+    assert!(
+        task_ns > 1_000_000,
+        "20M iterations take over a millisecond of CPU: {task_ns}"
+    );
+    assert!(
+        task_ns <= wall_ns + wall_ns / 10 + 1_000_000,
+        "one thread cannot use more CPU time than wall time"
+    );
     assert!(report.value(Event::ContextSwitches).is_some());
     if !report.notes.iter().any(|n| n.contains("user mode only")) {
         // With kernel mode counted, sleeping must switch this thread out at least once.
-        let (_, slept) = measure(&[Event::ContextSwitches], || std::thread::sleep(std::time::Duration::from_millis(2)))
-            .expect("measure");
-        assert!(slept.value(Event::ContextSwitches).is_some_and(|v| v >= 1), "sleeping switches out: {:?}", slept.readings);
+        let (_, slept) = measure(&[Event::ContextSwitches], || {
+            std::thread::sleep(std::time::Duration::from_millis(2))
+        })
+        .expect("measure");
+        assert!(
+            slept.value(Event::ContextSwitches).is_some_and(|v| v >= 1),
+            "sleeping switches out: {:?}",
+            slept.readings
+        );
     }
     assert!(report.value(Event::CpuMigrations).is_some());
 }
@@ -123,23 +153,41 @@ fn mixed_sets_split_into_groups_and_keep_software_events() {
             report.reading(e)
         );
     }
-    assert_eq!(report.readings.len(), Event::ALL.len(), "one reading per event asked");
+    assert_eq!(
+        report.readings.len(),
+        Event::ALL.len(),
+        "one reading per event asked"
+    );
     println!("groups: {:?}; notes: {:?}", report.groups, report.notes);
 }
 
 fn other_targets_thread_and_cpu() {
     // SAFETY: gettid takes no arguments and cannot fail.
     let tid = unsafe { libc::gettid() };
-    let set = CounterSet::open(&[Event::TaskClock], Target::Thread(tid), &CounterOptions::default()).expect("open");
+    let set = CounterSet::open(
+        &[Event::TaskClock],
+        Target::Thread(tid),
+        &CounterOptions::default(),
+    )
+    .expect("open");
     set.enable().expect("enable");
     std::hint::black_box((0..1_000_000u64).sum::<u64>());
     set.disable().expect("disable");
     let r = set.read().expect("read");
-    assert!(r.value(Event::TaskClock).is_some_and(|v| v > 0), "{:?}", r.readings);
+    assert!(
+        r.value(Event::TaskClock).is_some_and(|v| v > 0),
+        "{:?}",
+        r.readings
+    );
 
     // Per-CPU counting needs perf_event_paranoid <= 0 or CAP_PERFMON: either it counts, or
     // it is refused with that advice.
-    let set = CounterSet::open(&[Event::ContextSwitches], Target::Cpu(0), &CounterOptions::default()).expect("open");
+    let set = CounterSet::open(
+        &[Event::ContextSwitches],
+        Target::Cpu(0),
+        &CounterOptions::default(),
+    )
+    .expect("open");
     set.enable().expect("enable");
     std::thread::sleep(std::time::Duration::from_millis(20));
     set.disable().expect("disable");

@@ -194,10 +194,7 @@ mod tests {
     #[test]
     fn generic_encodings_follow_the_uapi_header() {
         let cpu = CpuModel::unknown();
-        assert_eq!(
-            Event::Cycles.code(&cpu),
-            Some(EventCode { type_: 0, config: 0 })
-        );
+        assert_eq!(Event::Cycles.code(&cpu), Some(EventCode { type_: 0, config: 0 }));
         assert_eq!(
             Event::LlcMisses.code(&cpu),
             Some(EventCode { type_: 0, config: 3 })

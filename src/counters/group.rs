@@ -138,7 +138,10 @@ mod tests {
         assert!(parse_group_read(&[1, 2], &[1]).is_err(), "short header");
         assert!(parse_group_read(&[2, 1, 1, 5, 1], &[1, 2]).is_err(), "short body");
         assert!(parse_group_read(&[1, 1, 1, 5, 9], &[1]).is_err(), "unknown id");
-        assert!(parse_group_read(&[2, 1, 1, 5, 1, 6, 1], &[1, 2]).is_err(), "duplicate id");
+        assert!(
+            parse_group_read(&[2, 1, 1, 5, 1, 6, 1], &[1, 2]).is_err(),
+            "duplicate id"
+        );
         assert!(parse_group_read(&[3, 1, 1, 5, 1], &[1]).is_err(), "nr mismatch");
     }
 }

@@ -143,7 +143,10 @@ mod tests {
         assert_eq!(Paranoid::parse(Some(" 4 \n")), Paranoid::Level(4));
         assert_eq!(Paranoid::parse(Some("")), Paranoid::Garbled(String::new()));
         assert_eq!(Paranoid::parse(Some("two")), Paranoid::Garbled("two".into()));
-        assert_eq!(Paranoid::parse(Some("99999999999")), Paranoid::Garbled("99999999999".into()));
+        assert_eq!(
+            Paranoid::parse(Some("99999999999")),
+            Paranoid::Garbled("99999999999".into())
+        );
     }
 
     #[test]
@@ -175,13 +178,20 @@ mod tests {
         assert!(a.contains("sysctl kernel.perf_event_paranoid=2"), "{a}");
         assert!(a.contains("CAP_PERFMON"), "{a}");
         assert!(Paranoid::Level(2).advice(Access::Cpu).contains("=0"));
-        assert!(Paranoid::Missing.advice(Access::Cpu).contains("CONFIG_PERF_EVENTS"));
+        assert!(
+            Paranoid::Missing
+                .advice(Access::Cpu)
+                .contains("CONFIG_PERF_EVENTS")
+        );
     }
 
     #[test]
     fn capability_bits() {
         assert!(status_grants_perfmon("Name: x\nCapEff:\t000001ffffffffff\n"));
-        assert!(status_grants_perfmon("CapEff:\t0000004000000000\n"), "CAP_PERFMON alone");
+        assert!(
+            status_grants_perfmon("CapEff:\t0000004000000000\n"),
+            "CAP_PERFMON alone"
+        );
         assert!(!status_grants_perfmon("CapEff:\t0000000000000000\n"));
         assert!(!status_grants_perfmon("CapEff:\tzz\n"));
         assert!(!status_grants_perfmon(""));

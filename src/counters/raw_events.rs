@@ -85,7 +85,13 @@ fn table() -> [Row; 4] {
         Row {
             vendor: Vendor::Intel,
             family: 6,
-            models: &[(0x4E, 0x4E), (0x5E, 0x5E), (0x55, 0x55), (0x8E, 0x8E), (0x9E, 0x9E)],
+            models: &[
+                (0x4E, 0x4E),
+                (0x5E, 0x5E),
+                (0x55, 0x55),
+                (0x8E, 0x8E),
+                (0x9E, 0x9E),
+            ],
             events: ModelEvents {
                 microarchitecture: "Intel Skylake family",
                 l2_accesses: INTEL_L2_REFERENCES,
@@ -165,8 +171,16 @@ mod tests {
 
     #[test]
     fn unknown_models_get_nothing() {
-        assert_eq!(lookup(&cpu(Vendor::Amd, 0x19, 0x11)), None, "Zen 4 is not checked");
-        assert_eq!(lookup(&cpu(Vendor::Intel, 6, 0x8F)), None, "Sapphire Rapids not listed");
+        assert_eq!(
+            lookup(&cpu(Vendor::Amd, 0x19, 0x11)),
+            None,
+            "Zen 4 is not checked"
+        );
+        assert_eq!(
+            lookup(&cpu(Vendor::Intel, 6, 0x8F)),
+            None,
+            "Sapphire Rapids not listed"
+        );
         assert_eq!(lookup(&cpu(Vendor::Intel, 0x17, 0x01)), None, "family must match");
         assert_eq!(lookup(&CpuModel::unknown()), None);
     }

@@ -187,7 +187,11 @@ mod tests {
     fn lines_say_scale_and_reason() {
         let lines = report().lines();
         assert!(lines[1].contains("scaled x2.00"), "{}", lines[1]);
-        assert!(lines[2].contains("PMU not available (virtualized?)"), "{}", lines[2]);
+        assert!(
+            lines[2].contains("PMU not available (virtualized?)"),
+            "{}",
+            lines[2]
+        );
     }
 
     #[test]

@@ -87,7 +87,10 @@ mod tests {
     #[test]
     fn full_time_is_unscaled() {
         let c = counted(scale(1000, 500, 500));
-        assert_eq!((c.value, c.scale, c.multiplexed, c.clock_anomaly), (1000, 1.0, false, false));
+        assert_eq!(
+            (c.value, c.scale, c.multiplexed, c.clock_anomaly),
+            (1000, 1.0, false, false)
+        );
     }
 
     #[test]
@@ -110,7 +113,10 @@ mod tests {
     #[test]
     fn running_past_enabled_is_flagged_not_scaled() {
         let c = counted(scale(1000, 400, 401));
-        assert_eq!((c.value, c.scale, c.multiplexed, c.clock_anomaly), (1000, 1.0, false, true));
+        assert_eq!(
+            (c.value, c.scale, c.multiplexed, c.clock_anomaly),
+            (1000, 1.0, false, true)
+        );
     }
 
     #[test]

@@ -140,7 +140,8 @@ impl CounterSet {
         // Software events are kernel-side (a context switch happens in the kernel), so they
         // include kernel mode whenever the process may: otherwise context-switches and
         // cpu-migrations would always read 0.
-        let kernel_allowed = super::paranoid::privileged() || paranoid.allows_unprivileged(Access::ThreadKernel);
+        let kernel_allowed =
+            super::paranoid::privileged() || paranoid.allows_unprivileged(Access::ThreadKernel);
         let software_exclude_kernel = exclude_kernel && !kernel_allowed;
         if software_exclude_kernel && !software.is_empty() {
             set.notes.push(format!(
@@ -156,7 +157,11 @@ impl CounterSet {
             set.open_group(chunk, raw_target, software_exclude_kernel, &cpu, &cx, &mut retry);
         }
         for event in retry {
-            let exclude = if event.is_software() { software_exclude_kernel } else { exclude_kernel };
+            let exclude = if event.is_software() {
+                software_exclude_kernel
+            } else {
+                exclude_kernel
+            };
             let mut again = Vec::new();
             set.open_group(&[event], raw_target, exclude, &cpu, &cx, &mut again);
             if again.is_empty() && set.groups.last().is_some_and(|g| g.events() == [event]) {
@@ -191,12 +196,8 @@ impl CounterSet {
         let mut group: Option<CounterGroup> = None;
         for &event in events {
             let Some(code) = event.code(cpu) else {
-                self.unavailable.push((
-                    event,
-                    Unavailable::NoRawCode {
-                        cpu: cpu.to_string(),
-                    },
-                ));
+                self.unavailable
+                    .push((event, Unavailable::NoRawCode { cpu: cpu.to_string() }));
                 continue;
             };
             let opened = sys::open_counter(code, target, group.as_ref().map(|g| g.leader()), exclude_kernel);
@@ -433,7 +434,10 @@ mod tests {
             Classified::Unavailable(u) => u,
             Classified::RetryAlone => panic!("unexpected retry"),
         };
-        assert_eq!(u(classify(Event::Cycles, libc::ENOENT, false, &no_pmu)), Unavailable::NoPmu);
+        assert_eq!(
+            u(classify(Event::Cycles, libc::ENOENT, false, &no_pmu)),
+            Unavailable::NoPmu
+        );
         assert_eq!(
             u(classify(Event::Cycles, libc::ENOENT, false, &pmu)),
             Unavailable::NotSupported { errno_name: "ENOENT" }
@@ -449,7 +453,10 @@ mod tests {
                 errno_name: "EOPNOTSUPP"
             }
         );
-        assert_eq!(classify(Event::Cycles, libc::EINVAL, true, &pmu), Classified::RetryAlone);
+        assert_eq!(
+            classify(Event::Cycles, libc::EINVAL, true, &pmu),
+            Classified::RetryAlone
+        );
         assert_eq!(
             u(classify(Event::Cycles, libc::EINVAL, false, &pmu)),
             Unavailable::NotSupported { errno_name: "EINVAL" }

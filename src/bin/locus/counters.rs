@@ -72,14 +72,15 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         return Err("--buffer-mib must be at least 1".into());
     }
     let cpu = CpuModel::detect();
-    let events: Vec<EventStatus> = availability(&Event::ALL, Target::CurrentThread, &CounterOptions::default())
-        .into_iter()
-        .map(|(event, r)| EventStatus {
-            event,
-            available: r.is_ok(),
-            reason: r.err().map(|u| u.to_string()),
-        })
-        .collect();
+    let events: Vec<EventStatus> =
+        availability(&Event::ALL, Target::CurrentThread, &CounterOptions::default())
+            .into_iter()
+            .map(|(event, r)| EventStatus {
+                event,
+                available: r.is_ok(),
+                reason: r.err().map(|u| u.to_string()),
+            })
+            .collect();
     let workload = if args.no_workload {
         None
     } else {
@@ -214,5 +215,8 @@ fn print_text(out: &Output) {
             println!("    note: {n}");
         }
     }
-    println!("\n  random / sequential time: {:.2}x", w.random_over_sequential_time);
+    println!(
+        "\n  random / sequential time: {:.2}x",
+        w.random_over_sequential_time
+    );
 }

@@ -123,10 +123,16 @@ pub fn run(
         });
     }
     let packed = PackedCounters(Default::default());
-    let padded: Vec<CachePadded<AtomicU64>> = (0..threads).map(|_| CachePadded::new(AtomicU64::new(0))).collect();
+    let padded: Vec<CachePadded<AtomicU64>> = (0..threads)
+        .map(|_| CachePadded::new(AtomicU64::new(0)))
+        .collect();
     let barrier = Barrier::new(threads);
 
-    type ThreadOutcome = (Duration, Result<(), String>, Option<Result<CounterReport, CounterError>>);
+    type ThreadOutcome = (
+        Duration,
+        Result<(), String>,
+        Option<Result<CounterReport, CounterError>>,
+    );
     let outcomes: Vec<ThreadOutcome> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|i| {
@@ -186,7 +192,9 @@ pub fn run(
         }
     }
     let placement = match outcomes.iter().find_map(|(_, p, _)| p.as_ref().err()) {
-        Some(reason) => Placement::Unpinned { reason: reason.clone() },
+        Some(reason) => Placement::Unpinned {
+            reason: reason.clone(),
+        },
         None => Placement::Pinned {
             cpus: cpus
                 .map(|c| c[..threads].iter().filter_map(CpuSet::first).collect())
@@ -195,7 +203,10 @@ pub fn run(
     };
     let slowest = outcomes.iter().map(|(d, _, _)| *d).max().unwrap_or_default();
     let total: u64 = match layout {
-        CounterLayout::Packed => packed.0[..threads].iter().map(|c| c.load(Ordering::Relaxed)).sum(),
+        CounterLayout::Packed => packed.0[..threads]
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum(),
         CounterLayout::Padded => padded.iter().map(|c| c.load(Ordering::Relaxed)).sum(),
     };
     debug_assert_eq!(total, threads as u64 * increments);

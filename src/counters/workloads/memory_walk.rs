@@ -124,8 +124,14 @@ mod tests {
 
     #[test]
     fn sizes() {
-        assert_eq!(buffer_bytes_for(Some(32 << 20)), (128 << 20, SizeSource::FourTimesLlc));
-        assert_eq!(buffer_bytes_for(None), (FALLBACK_BUFFER_BYTES, SizeSource::Fallback));
+        assert_eq!(
+            buffer_bytes_for(Some(32 << 20)),
+            (128 << 20, SizeSource::FourTimesLlc)
+        );
+        assert_eq!(
+            buffer_bytes_for(None),
+            (FALLBACK_BUFFER_BYTES, SizeSource::Fallback)
+        );
         assert_eq!(buffer_bytes_for(Some(0)).1, SizeSource::Fallback);
         assert_eq!(MemoryWalk::new(10, 1).line_count(), 2);
     }

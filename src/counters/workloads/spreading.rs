@@ -167,7 +167,9 @@ pub struct SpreadOutcome {
 fn random_edges(nodes: usize, seed: u64) -> (Vec<u32>, Vec<f32>) {
     let mut rng = SplitMix64::new(seed);
     let n = nodes.max(1) as u64;
-    let edges = (0..nodes * FANOUT as usize).map(|_| rng.below(n) as u32).collect();
+    let edges = (0..nodes * FANOUT as usize)
+        .map(|_| rng.below(n) as u32)
+        .collect();
     let confidence = (0..nodes)
         .map(|_| 0.5 + (rng.below(1000) as f32) / 2000.0)
         .collect();
