@@ -61,17 +61,18 @@ fn bench(c: &mut Criterion) {
     // Side by side: alternate the layouts so both see the same machine load. Wall time per
     // increment, and CPU time per increment from each thread's task-clock (a software event,
     // available everywhere), which a loaded machine distorts less.
-    const ROUNDS: usize = 7;
-    const INCREMENTS: u64 = 5_000_000;
+    // Under `cargo test --benches` (no `--bench` flag) one short round proves the code runs.
+    let benchmarking = std::env::args().any(|a| a == "--bench");
+    let (rounds, increments): (usize, u64) = if benchmarking { (7, 5_000_000) } else { (1, 50_000) };
     let (mut wall_packed, mut wall_padded) = (Vec::new(), Vec::new());
     let (mut cpu_packed, mut cpu_padded) = (Vec::new(), Vec::new());
     let mut placement = None;
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         for (layout, wall, cpu) in [
             (CounterLayout::Packed, &mut wall_packed, &mut cpu_packed),
             (CounterLayout::Padded, &mut wall_padded, &mut cpu_padded),
         ] {
-            match false_sharing::run(layout, threads, INCREMENTS, cpus.as_deref(), &[Event::TaskClock]) {
+            match false_sharing::run(layout, threads, increments, cpus.as_deref(), &[Event::TaskClock]) {
                 Ok(r) => {
                     wall.push(r.ns_per_increment);
                     let slowest_cpu = r
@@ -80,7 +81,7 @@ fn bench(c: &mut Criterion) {
                         .filter_map(|rep| rep.value(Event::TaskClock))
                         .max();
                     if let Some(ns) = slowest_cpu {
-                        cpu.push(ns as f64 / INCREMENTS as f64);
+                        cpu.push(ns as f64 / increments as f64);
                     }
                     placement = Some(r.placement);
                 }
@@ -93,7 +94,7 @@ fn bench(c: &mut Criterion) {
     }
     let (p, q) = (median(wall_packed), median(wall_padded));
     println!(
-        "false_sharing side by side ({threads} threads, {INCREMENTS} increments each, median of {ROUNDS} \
+        "false_sharing side by side ({threads} threads, {increments} increments each, median of {rounds} \
          alternating runs):\n  wall: packed {p:.2} ns/increment, padded {q:.2} ns/increment, packed/padded = {:.2}x",
         p / q
     );
@@ -119,14 +120,14 @@ fn bench(c: &mut Criterion) {
         Event::TaskClock,
     ];
     for layout in [CounterLayout::Packed, CounterLayout::Padded] {
-        match false_sharing::run(layout, threads, INCREMENTS, cpus.as_deref(), &events) {
+        match false_sharing::run(layout, threads, increments, cpus.as_deref(), &events) {
             Ok(r) => {
                 for (i, rep) in r.reports.iter().enumerate() {
                     for er in &rep.readings {
                         let text = match &er.reading {
                             Reading::Counted(c) => format!(
                                 "{:.3} per increment ({})",
-                                c.value as f64 / INCREMENTS as f64,
+                                c.value as f64 / increments as f64,
                                 describe(&er.reading).trim()
                             ),
                             other => describe(other),

@@ -12,11 +12,17 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use locus::counters::workloads::spreading::{Graph, SpreadNode, hot_graph, naive_graph};
 use locus::counters::{Event, measure, report::describe};
 
+/// Whether criterion is benchmarking (`--bench`) rather than smoke-testing under
+/// `cargo test --benches`, where a small graph and one round prove the code runs.
+fn benchmarking() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
 fn nodes() -> usize {
     std::env::var("LOCUS_LAYOUT_NODES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1 << 18)
+        .unwrap_or(if benchmarking() { 1 << 18 } else { 1 << 12 })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -98,25 +104,24 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     // Side by side, alternating, so both layouts see the same machine load.
-    const ROUNDS: usize = 7;
-    const SPREADS: u64 = 50;
+    let (rounds, spreads): (usize, u64) = if benchmarking() { (7, 50) } else { (1, 5) };
     let (mut hw, mut nw, mut hc, mut nc) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for round in 0..ROUNDS as u64 {
-        let first = 1_000 + round * SPREADS;
-        let (w, c) = time_spreads(&mut hot, first, SPREADS);
+    for round in 0..rounds as u64 {
+        let first = 1_000 + round * spreads;
+        let (w, c) = time_spreads(&mut hot, first, spreads);
         hw.push(w);
         hc.extend(c);
-        let (w, c) = time_spreads(&mut naive, first, SPREADS);
+        let (w, c) = time_spreads(&mut naive, first, spreads);
         nw.push(w);
         nc.extend(c);
     }
     let (a, b) = (median(hw), median(nw));
     println!(
-        "hot_node_layout side by side (median of {ROUNDS} alternating rounds of {SPREADS} spreads):\n  \
+        "hot_node_layout side by side (median of {rounds} alternating rounds of {spreads} spreads):\n  \
          wall: hot {a:.1} us/spread, naive {b:.1} us/spread, naive/hot = {:.2}x",
         b / a
     );
-    if hc.len() == ROUNDS && nc.len() == ROUNDS {
+    if hc.len() == rounds && nc.len() == rounds {
         let (a, b) = (median(hc), median(nc));
         println!(
             "  CPU (task-clock): hot {a:.1} us/spread, naive {b:.1} us/spread, naive/hot = {:.2}x",
