@@ -25,35 +25,53 @@ fn pinned_workers_on_every_node_count_their_own_work() {
     println!("core PMU present in this kernel: {pmu}");
     for node in &plan.nodes {
         let worker = node.workers.first().expect("every CPU node has a worker").clone();
-        let handle = spawn_pinned(format!("count-node-{}", node.node), worker.cpus.clone(), move |pinned| {
-            pinned.expect("pinned to the plan's CPU");
-            measure(
-                &[Event::TaskClock, Event::CpuMigrations, Event::PageFaults, Event::Instructions],
-                || {
-                    // Fresh small pages (transparent huge pages would fault 2 MiB at a time).
-                    let mut v = memmap2::MmapOptions::new().len(4 << 20).map_anon().expect("mmap");
-                    let _ = v.advise(memmap2::Advice::NoHugePage);
-                    for i in (0..v.len()).step_by(4096) {
-                        v[i] = 1;
-                    }
-                    let mut x = 0u64;
-                    for i in 0..2_000_000u64 {
-                        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
-                    }
-                    x ^ u64::from(v[4096])
-                },
-            )
-        })
+        let handle = spawn_pinned(
+            format!("count-node-{}", node.node),
+            worker.cpus.clone(),
+            move |pinned| {
+                pinned.expect("pinned to the plan's CPU");
+                measure(
+                    &[
+                        Event::TaskClock,
+                        Event::CpuMigrations,
+                        Event::PageFaults,
+                        Event::Instructions,
+                    ],
+                    || {
+                        // Fresh small pages (transparent huge pages would fault 2 MiB at a time).
+                        let mut v = memmap2::MmapOptions::new().len(4 << 20).map_anon().expect("mmap");
+                        let _ = v.advise(memmap2::Advice::NoHugePage);
+                        for i in (0..v.len()).step_by(4096) {
+                            v[i] = 1;
+                        }
+                        let mut x = 0u64;
+                        for i in 0..2_000_000u64 {
+                            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+                        }
+                        x ^ u64::from(v[4096])
+                    },
+                )
+            },
+        )
         .expect("spawn pinned");
         let (_, report) = handle.join().expect("worker thread").expect("measure");
         println!("node {} (CPU {}):", node.node, worker.cpu);
         for line in report.lines() {
             println!("  {line}");
         }
-        assert!(report.value(Event::TaskClock).is_some_and(|ns| ns > 0), "task-clock counts");
-        assert_eq!(report.value(Event::CpuMigrations), Some(0), "a pinned thread does not migrate");
         assert!(
-            report.value(Event::PageFaults).is_some_and(|f| f >= 1024 * 9 / 10),
+            report.value(Event::TaskClock).is_some_and(|ns| ns > 0),
+            "task-clock counts"
+        );
+        assert_eq!(
+            report.value(Event::CpuMigrations),
+            Some(0),
+            "a pinned thread does not migrate"
+        );
+        assert!(
+            report
+                .value(Event::PageFaults)
+                .is_some_and(|f| f >= 1024 * 9 / 10),
             "touching 1024 fresh pages faults: {:?}",
             report.value(Event::PageFaults)
         );

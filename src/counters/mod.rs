@@ -8,7 +8,7 @@
 //! access, instructions per cycle) are exact. A PMU has only a handful of counters, so the set
 //! splits its hardware events into groups of at most [`MAX_GROUP_EVENTS`] and says so in the
 //! report's notes. When groups outnumber the counters the kernel time-shares them
-//! (*multiplexing*); every count is then scaled by `enabled / running` ([`scale`]) and the
+//! (*multiplexing*); every count is then scaled by `enabled / running` ([`scale()`]) and the
 //! factor is reported beside it.
 //!
 //! Each event either counts or carries an [`Unavailable`] reason: no PMU (virtual machines),
@@ -34,7 +34,7 @@
 //! - [`event`]: the events and their kernel encodings; [`raw_events`]: the per-model raw L2
 //!   codes; [`cpu_model`]: vendor/family/model detection.
 //! - [`paranoid`]: `perf_event_paranoid` and privileges; [`pmu`]: is there a core PMU.
-//! - [`scale`]: multiplex scaling; [`report`]: readings and reports.
+//! - [`mod@scale`]: multiplex scaling; [`report`]: readings and reports.
 //! - `group`, `set`: opening, controlling and reading groups; `sys_linux`: the raw calls.
 //! - [`workloads`]: the calibrated workloads used by `locus counters` and the layout benches.
 

@@ -5,7 +5,7 @@
 //! elsewhere — and as [`NaiveNode`]s, one `repr(C)` struct holding everything in declaration
 //! order, the way a first version would write it: id, a `String` label, timestamps and a
 //! 128-float embedding sit between the hot fields, so each visit touches several lines and the
-//! working set is ~10× larger. [`spread`] runs one generic algorithm over either, so the two
+//! working set is ~10× larger. [`Graph::spread`] runs one generic algorithm over either, so the two
 //! runs execute the same operations and must produce the same checksum.
 //!
 //! One spread, in pseudo-code:
