@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod counters;
 mod topology;
 
 /// Locus: NUMA-aware placement and associative memory for multi-socket Linux.
@@ -18,12 +19,16 @@ struct Cli {
 enum Command {
     /// Print this machine's topology (or a sysfs snapshot's) and the placement plan.
     Topology(topology::Args),
+    /// List the hardware/software counters this machine offers (and why others are missing),
+    /// then count a calibrated sequential vs random memory walk.
+    Counters(counters::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Topology(args) => topology::run(args),
+        Command::Counters(args) => counters::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
