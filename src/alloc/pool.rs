@@ -362,3 +362,188 @@ impl<T: Reset + std::fmt::Debug> std::fmt::Debug for Record<'_, T> {
         f.debug_tuple("Record").field(&**self).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    #[derive(Default, Debug)]
+    struct Activation {
+        node: u64,
+        energy: f32,
+        resets: u32,
+    }
+
+    impl Reset for Activation {
+        fn reset(&mut self) {
+            self.node = 0;
+            self.energy = 0.0;
+            self.resets += 1;
+        }
+    }
+
+    fn pool(max: usize, slab: usize, cache: usize) -> RecordPool<Activation> {
+        let arena = Arc::new(NodeArena::on_node(0, 1 << 20).unwrap());
+        let config = PoolConfig {
+            max_records: max,
+            slab_records: slab,
+            local_cache: cache,
+        };
+        RecordPool::new(arena, config).unwrap()
+    }
+
+    #[test]
+    fn release_resets_and_the_next_acquire_reuses_without_allocating() {
+        let p = pool(100, 8, 4);
+        let mut h = p.handle();
+        let mut r = h.acquire().unwrap();
+        r.node = 42;
+        r.energy = 1.5;
+        let addr = r.as_ptr();
+        h.release(r);
+        let r = h.acquire().unwrap();
+        assert_eq!(r.as_ptr(), addr, "LIFO cache hands back the warmest record");
+        assert_eq!((r.node, r.energy, r.resets), (0, 0.0, 1));
+        h.release(r);
+        let s = p.stats();
+        assert_eq!((s.misses, s.local_hits, s.shared_hits), (1, 1, 0));
+        assert_eq!((s.acquires(), s.releases, s.in_use, s.high_water), (2, 2, 0, 1));
+        assert_eq!(s.records_created, 8);
+        assert!(arena_has_slab(&p, addr));
+    }
+
+    fn arena_has_slab(p: &RecordPool<Activation>, addr: *const Activation) -> bool {
+        let slabs = p.slabs.lock().unwrap();
+        slabs.iter().any(|(Slot(first), n)| {
+            let start = first.as_ptr() as usize;
+            (start..start + n * size_of::<Activation>()).contains(&(addr as usize))
+        })
+    }
+
+    #[test]
+    fn stats_add_up_and_the_pool_runs_out_at_its_limit() {
+        let p = pool(20, 8, 4);
+        let mut h = p.handle();
+        let held: Vec<_> = (0..20).map(|_| h.acquire().unwrap()).collect();
+        assert!(matches!(h.acquire(), Err(AllocError::PoolExhausted { max_records: 20 })));
+        let s = p.stats();
+        // Slabs of 8, 8 and the last 4 that fit under 20.
+        assert_eq!((s.misses, s.records_created, s.in_use, s.high_water), (3, 20, 20, 20));
+        assert_eq!(s.acquires(), 20);
+        assert!((s.utilization() - 1.0).abs() < 1e-9);
+        for r in held {
+            h.release(r);
+        }
+        drop(h);
+        let s = p.stats();
+        assert_eq!((s.releases, s.in_use), (20, 0));
+        assert_eq!(p.shared_free(), 20, "every record is back");
+        assert_eq!(s.utilization(), 0.0);
+    }
+
+    #[test]
+    fn a_full_cache_spills_to_the_shared_list_and_other_threads_take_from_it() {
+        let p = pool(64, 32, 4);
+        let mut h = p.handle();
+        let held: Vec<_> = (0..12).map(|_| h.acquire().unwrap()).collect();
+        // One slab of 32: 31 spare, 8 fit in the cache (2 x 4), 23 went to the shared list, then
+        // 11 acquires drained the cache and refilled it from the shared list in batches of 2.
+        assert_eq!(p.stats().misses, 1);
+        for r in held {
+            h.release(r);
+        }
+        assert!(h.cached() <= 8);
+        drop(h);
+        assert_eq!(p.shared_free(), 32, "dropping the handle returned its cache");
+        let resets: u32 = std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut other = p.handle();
+                let all: Vec<_> = (0..32).map(|_| other.acquire().unwrap()).collect();
+                all.iter().map(|r| r.resets).sum()
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(resets, 12, "the 12 released records reached the other thread");
+        assert_eq!(p.stats().misses, 1, "no new slab: records moved between threads");
+        assert!(p.stats().shared_hits >= 1);
+    }
+
+    #[test]
+    fn dropped_records_go_back_and_records_of_another_pool_go_home() {
+        let p = pool(16, 4, 2);
+        let q = pool(16, 4, 2);
+        let r = p.acquire().unwrap();
+        drop(r);
+        assert_eq!(p.stats().in_use, 0);
+        assert_eq!(p.shared_free(), 4);
+        let mut hq = q.handle();
+        let r = p.acquire().unwrap();
+        hq.release(r);
+        assert_eq!((p.stats().in_use, p.shared_free(), hq.cached()), (0, 4, 0));
+    }
+
+    #[test]
+    fn bad_configs_and_zero_sized_records_are_refused() {
+        #[derive(Default)]
+        struct Empty;
+        impl Reset for Empty {
+            fn reset(&mut self) {}
+        }
+        let arena = Arc::new(NodeArena::on_node(0, 1 << 16).unwrap());
+        assert!(matches!(
+            RecordPool::<Empty>::new(arena.clone(), PoolConfig::with_max_records(4)),
+            Err(AllocError::InvalidInput { .. })
+        ));
+        let zero = PoolConfig {
+            slab_records: 0,
+            ..PoolConfig::with_max_records(4)
+        };
+        assert!(matches!(
+            RecordPool::<Activation>::new(arena, zero),
+            Err(AllocError::InvalidInput { .. })
+        ));
+    }
+
+    #[test]
+    fn a_full_arena_is_reported_and_loses_no_capacity() {
+        let arena = Arc::new(NodeArena::on_node(0, 4096).unwrap());
+        #[derive(Default)]
+        struct Big(#[allow(dead_code)] [[u64; 32]; 2]);
+        impl Reset for Big {
+            fn reset(&mut self) {}
+        }
+        let p: RecordPool<Big> = RecordPool::new(arena, PoolConfig::with_max_records(1000)).unwrap();
+        // 512-byte records, 64 per slab: a slab needs 32 KiB, the arena has 4 KiB.
+        assert!(matches!(p.acquire(), Err(AllocError::ArenaFull { .. })));
+        assert_eq!(p.stats().records_created, 0);
+    }
+
+    #[test]
+    fn dropping_the_pool_drops_every_record() {
+        static DROPS: AtomicUsize = AtomicUsize::new(0);
+        #[derive(Default)]
+        struct Counted(#[allow(dead_code)] Vec<u8>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                DROPS.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        impl Reset for Counted {
+            fn reset(&mut self) {
+                self.0.clear();
+            }
+        }
+        let arena = Arc::new(NodeArena::on_node(0, 1 << 16).unwrap());
+        let p = RecordPool::<Counted>::new(arena, PoolConfig::with_max_records(10)).unwrap();
+        let mut h = p.handle();
+        let mut r = h.acquire().unwrap();
+        r.0.extend_from_slice(b"heap data the record owns");
+        h.release(r);
+        drop(h);
+        drop(p);
+        assert_eq!(DROPS.load(Ordering::Relaxed), 10);
+    }
+}
