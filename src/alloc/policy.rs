@@ -56,7 +56,8 @@ impl fmt::Display for MemPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HugePages {
-    /// Base pages (4 KiB on x86_64).
+    /// Base pages (4 KiB on x86_64), also where transparent huge pages are enabled system-wide
+    /// (`madvise(MADV_NOHUGEPAGE)` opts the region out).
     #[default]
     None,
     /// Transparent huge pages: `madvise(MADV_HUGEPAGE)` on the region; the kernel backs aligned

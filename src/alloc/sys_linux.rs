@@ -134,7 +134,21 @@ pub(crate) fn map_anonymous(
         })
     };
     match huge {
-        HugePages::None => Ok((plain(len)?, base_page_size(), HugePageOutcome::NormalPages)),
+        HugePages::None => {
+            let map = plain(len)?;
+            // With THP in `always` mode the kernel would back aligned 2 MiB stretches with huge
+            // pages unasked; opt out so the arena really has the base pages it reports. EINVAL
+            // means a kernel without THP, where base pages are all there is.
+            if let Err(e) = map.advise(Advice::NoHugePage)
+                && e.raw_os_error() != Some(libc::EINVAL)
+            {
+                return Err(AllocError::Os {
+                    call: "madvise",
+                    source: e,
+                });
+            }
+            Ok((map, base_page_size(), HugePageOutcome::NormalPages))
+        }
         HugePages::Explicit => {
             let page = default_huge_page_size();
             let rounded = len.div_ceil(page) * page;
