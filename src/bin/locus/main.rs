@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod memory;
 mod topology;
 
 /// Locus: NUMA-aware placement and associative memory for multi-socket Linux.
@@ -18,12 +19,15 @@ struct Cli {
 enum Command {
     /// Print this machine's topology (or a sysfs snapshot's) and the placement plan.
     Topology(topology::Args),
+    /// Print the node×node memory latency/bandwidth matrix and each node's page placement.
+    Memory(memory::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Topology(args) => topology::run(args),
+        Command::Memory(args) => memory::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
