@@ -1,6 +1,8 @@
 //! `locus memory`: the node×node memory latency/bandwidth matrix and where each node's arena
 //! really put its pages; or JSON.
 
+use std::io::Write;
+
 use locus::alloc::access::{AccessOptions, measure_matrix};
 use locus::alloc::allowed_memory_nodes;
 use locus::topology::{PlacementPlan, PlanOptions, Topology};
@@ -48,10 +50,12 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => topo.allowed_mems.to_vec(),
     };
     let matrix = measure_matrix(&plan, &memory_nodes, options)?;
+    // Written, not printed: a closed pipe (`| head`) is an error to report, not a panic.
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&matrix)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&matrix)?)?;
     } else {
-        print!("{matrix}");
+        write!(out, "{matrix}")?;
     }
     Ok(())
 }
