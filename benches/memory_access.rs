@@ -18,7 +18,11 @@ use locus::topology::pin::current_thread_affinity;
 use locus::topology::{PlacementPlan, PlanOptions, Topology, pin_current_thread};
 
 fn mib(var: &str, default: usize) -> usize {
-    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default) << 20
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+        << 20
 }
 
 const CHASE_STEPS: usize = 100_000;
@@ -52,12 +56,16 @@ fn bench(c: &mut Criterion) {
         .iter()
         .map(|(n, a)| {
             let ring = ChaseRing::new_in(a, options.chase_bytes, 42).expect("ring");
-            let stream = &*a.alloc_slice_copy(options.stream_bytes / 8, 1u64).expect("stream");
+            let stream = &*a
+                .alloc_slice_copy(options.stream_bytes / 8, 1u64)
+                .expect("stream");
             (*n, ring, stream)
         })
         .collect();
     for node_plan in &plan.nodes {
-        let Some(worker) = node_plan.workers.first() else { continue };
+        let Some(worker) = node_plan.workers.first() else {
+            continue;
+        };
         if let Err(e) = pin_current_thread(&worker.cpus) {
             println!("cannot pin to node {}: {e}; skipping its row", node_plan.node);
             continue;
@@ -65,13 +73,17 @@ fn bench(c: &mut Criterion) {
         let mut chase = c.benchmark_group(format!("chase_from_node{}", node_plan.node));
         chase.throughput(Throughput::Elements(CHASE_STEPS as u64));
         for (mem, ring, _) in &buffers {
-            chase.bench_function(format!("mem{mem}"), |b| b.iter(|| black_box(ring.chase(CHASE_STEPS))));
+            chase.bench_function(format!("mem{mem}"), |b| {
+                b.iter(|| black_box(ring.chase(CHASE_STEPS)))
+            });
         }
         chase.finish();
         let mut stream = c.benchmark_group(format!("stream_from_node{}", node_plan.node));
         stream.throughput(Throughput::Bytes(options.stream_bytes as u64));
         for (mem, _, data) in &buffers {
-            stream.bench_function(format!("mem{mem}"), |b| b.iter(|| black_box(stream_sum(black_box(data)))));
+            stream.bench_function(format!("mem{mem}"), |b| {
+                b.iter(|| black_box(stream_sum(black_box(data))))
+            });
         }
         stream.finish();
     }

@@ -90,7 +90,10 @@ fn arena_pages_stay_on_their_node_when_touched_from_another_node() {
     )
     .expect("report");
     println!("control, unbound, touched from node {toucher_node}: {control}");
-    assert!(control.home_fraction() > 0.9, "first touch should place pages locally: {control}");
+    assert!(
+        control.home_fraction() > 0.9,
+        "first touch should place pages locally: {control}"
+    );
 }
 
 #[test]
@@ -104,7 +107,11 @@ fn interleave_spreads_pages_within_one_page_of_even() {
     let (_arena, report, _) = fill_from(MemPolicy::Interleave(nodes.clone()), &cpus);
     println!("interleave over {nodes}: {report}");
     assert_eq!(report.not_present, 0, "{report}");
-    assert_eq!(report.per_node.len(), nodes.len(), "every node got pages: {report}");
+    assert_eq!(
+        report.per_node.len(),
+        nodes.len(),
+        "every node got pages: {report}"
+    );
     let max = report.per_node.values().max().copied().unwrap_or(0);
     let min = report.per_node.values().min().copied().unwrap_or(0);
     assert!(max - min <= 1, "uneven interleave: {report}");
@@ -118,7 +125,11 @@ fn memory_only_node_can_be_a_target() {
     };
     let (_topo, plan) = plan();
     let node = spec.cpu_nodes();
-    assert!(plan.memory_only_nodes.contains(&node), "{:?}", plan.memory_only_nodes);
+    assert!(
+        plan.memory_only_nodes.contains(&node),
+        "{:?}",
+        plan.memory_only_nodes
+    );
     let (cpus, _) = cpu_elsewhere(&plan, node);
     let (arena, report, ran_on) = fill_from(MemPolicy::Bind(node), &cpus);
     println!("memory-only node {node} (touched from node {ran_on}): {report}");
@@ -136,7 +147,10 @@ fn node_outside_the_allowed_mems_is_a_typed_error() {
     let allowed = locus::alloc::allowed_memory_nodes().expect("allowed mems");
     let outside = allowed.last().expect("some node") + 1;
     match NodeArena::on_node(outside, ARENA_BYTES) {
-        Err(AllocError::NodeNotAllowed { nodes, allowed: listed }) => {
+        Err(AllocError::NodeNotAllowed {
+            nodes,
+            allowed: listed,
+        }) => {
             println!("node {outside}: refused, allowed {listed}");
             assert_eq!(nodes, outside.to_string());
             assert_eq!(listed, allowed.to_list_string());
@@ -146,7 +160,11 @@ fn node_outside_the_allowed_mems_is_a_typed_error() {
     let mut with_outside = allowed.clone();
     with_outside.insert(outside);
     assert!(matches!(
-        NodeArena::new(MemPolicy::Interleave(with_outside), ARENA_BYTES, &Default::default()),
+        NodeArena::new(
+            MemPolicy::Interleave(with_outside),
+            ARENA_BYTES,
+            &Default::default()
+        ),
         Err(AllocError::NodeNotAllowed { .. })
     ));
     assert!(matches!(

@@ -63,7 +63,11 @@ fn concurrent_acquire_release_loses_nothing_and_never_hands_out_twice() {
                         }
                         while held.len() > want / 2 {
                             let r = held.pop().expect("held");
-                            assert_eq!((r.owner, r.payload), (me, [me; 6]), "someone else wrote my record");
+                            assert_eq!(
+                                (r.owner, r.payload),
+                                (me, [me; 6]),
+                                "someone else wrote my record"
+                            );
                             // Now and then send a record to another thread to release.
                             if round % 5 == 0 {
                                 if let Err(e) = tx.try_send(r) {
@@ -111,7 +115,11 @@ fn concurrent_acquire_release_loses_nothing_and_never_hands_out_twice() {
     assert_eq!(s.acquires(), s.releases, "every acquire was released once");
     assert_eq!(s.hits() + s.misses, s.acquires());
     assert_eq!(pool.shared_free() as u64, s.records_created, "no record lost");
-    assert_eq!(s.records_created, s.misses * 16, "each miss carved one slab of 16");
+    assert_eq!(
+        s.records_created,
+        s.misses * 16,
+        "each miss carved one slab of 16"
+    );
     assert!(s.high_water <= s.records_created && s.high_water >= 24);
     let distinct: HashSet<usize> = seen.into_iter().flatten().collect();
     assert!(distinct.len() as u64 <= s.records_created);

@@ -46,7 +46,13 @@ impl<'a> ChaseRing<'a> {
     /// [`AllocError::ArenaFull`] if the arena has no room.
     pub fn new_in(arena: &'a NodeArena, bytes: usize, seed: u64) -> Result<Self, AllocError> {
         let n = (bytes / size_of::<ChaseLine>()).max(2);
-        let lines = arena.alloc_slice_copy(n, ChaseLine { next: 0, _pad: [0; 56] })?;
+        let lines = arena.alloc_slice_copy(
+            n,
+            ChaseLine {
+                next: 0,
+                _pad: [0; 56],
+            },
+        )?;
         // order[i] is the i-th line visited; Sattolo's shuffle gives one cycle through all.
         let mut order: Vec<usize> = (0..n).collect();
         let mut rng = XorShift(seed | 1);
@@ -92,7 +98,10 @@ pub fn stream_sum(data: &[u64]) -> u64 {
             acc[k] = acc[k].wrapping_add(c[k]);
         }
     }
-    rest.iter().fold(acc.iter().fold(0, |a, &b| a.wrapping_add(b)), |a, &b| a.wrapping_add(b))
+    rest.iter()
+        .fold(acc.iter().fold(0, |a, &b| a.wrapping_add(b)), |a, &b| {
+            a.wrapping_add(b)
+        })
 }
 
 /// A small xorshift64 generator: enough to shuffle a ring, no dependency needed.
@@ -277,13 +286,14 @@ pub fn measure_matrix(
 }
 
 fn measure_cell(cpu_node: u32, cpu: Option<u32>, b: &NodeBuffers<'_>, o: &AccessOptions) -> AccessCell {
-    // Warm the TLB and caches the same way for every cell: one untimed lap.
+    // Warm the TLB and caches the same way for every cell: an untimed lap of each walk.
     std::hint::black_box(b.ring.chase(b.ring.len().min(o.chase_steps)));
     let steps = o.chase_steps.max(1);
     let t = Instant::now();
     std::hint::black_box(b.ring.chase(steps));
     let latency_ns = t.elapsed().as_nanos() as f64 / steps as f64;
     let passes = o.stream_passes.max(1);
+    std::hint::black_box(stream_sum(std::hint::black_box(b.stream)));
     let t = Instant::now();
     for _ in 0..passes {
         std::hint::black_box(stream_sum(std::hint::black_box(b.stream)));
@@ -317,7 +327,10 @@ impl fmt::Display for AccessMatrix {
             self.options.stream_passes
         )?;
         for (title, pick) in [
-            ("latency, ns/load", (|c: &AccessCell| c.latency_ns) as fn(&AccessCell) -> f64),
+            (
+                "latency, ns/load",
+                (|c: &AccessCell| c.latency_ns) as fn(&AccessCell) -> f64,
+            ),
             ("bandwidth, GiB/s", |c: &AccessCell| c.bandwidth_gib_s),
         ] {
             header(f, title)?;

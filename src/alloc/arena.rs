@@ -149,7 +149,10 @@ impl NodeArena {
     /// The policy asked for (in force if [`Binding::Bound`]).
     pub fn policy(&self) -> &MemPolicy {
         match &self.binding {
-            Binding::Bound { policy } | Binding::Unbound { requested: policy, .. } => policy,
+            Binding::Bound { policy }
+            | Binding::Unbound {
+                requested: policy, ..
+            } => policy,
         }
     }
 
@@ -242,13 +245,7 @@ impl NodeArena {
     #[doc(alias = "get_mempolicy")]
     pub fn placement_report(&self, sample: PageSample) -> Result<PlacementReport, AllocError> {
         let len = self.used().next_multiple_of(self.page_size).min(self.capacity);
-        placement::report(
-            self.base.as_ptr(),
-            len,
-            self.page_size,
-            self.policy(),
-            sample,
-        )
+        placement::report(self.base.as_ptr(), len, self.page_size, self.policy(), sample)
     }
 }
 
@@ -262,10 +259,16 @@ mod tests {
 
     #[test]
     fn rejects_zero_capacity_and_far_nodes() {
-        assert!(matches!(NodeArena::on_node(0, 0), Err(AllocError::InvalidInput { .. })));
+        assert!(matches!(
+            NodeArena::on_node(0, 0),
+            Err(AllocError::InvalidInput { .. })
+        ));
         let err = NodeArena::on_node(5000, 4096).unwrap_err();
         assert!(
-            matches!(err, AllocError::NodeNotAllowed { .. } | AllocError::InvalidInput { .. }),
+            matches!(
+                err,
+                AllocError::NodeNotAllowed { .. } | AllocError::InvalidInput { .. }
+            ),
             "{err}"
         );
     }
@@ -279,7 +282,9 @@ mod tests {
         assert_eq!(p2.as_ptr() as usize % 64, 0);
         assert!(p2.as_ptr() as usize >= p1.as_ptr() as usize + 3);
         assert_eq!(a.used(), 128);
-        let err = a.alloc(Layout::from_size_align(a.capacity(), 8).unwrap()).unwrap_err();
+        let err = a
+            .alloc(Layout::from_size_align(a.capacity(), 8).unwrap())
+            .unwrap_err();
         assert!(matches!(err, AllocError::ArenaFull { .. }), "{err}");
         // A failed request consumes nothing.
         assert_eq!(a.used(), 128);
@@ -304,7 +309,11 @@ mod tests {
                 .map(|_| {
                     s.spawn(|| {
                         (0..500)
-                            .map(|_| a.alloc(Layout::from_size_align(48, 16).unwrap()).unwrap().as_ptr() as usize)
+                            .map(|_| {
+                                a.alloc(Layout::from_size_align(48, 16).unwrap())
+                                    .unwrap()
+                                    .as_ptr() as usize
+                            })
                             .collect::<Vec<_>>()
                     })
                 })
@@ -335,8 +344,14 @@ mod tests {
 
     #[test]
     fn huge_page_requests_succeed_or_report_a_fallback() {
-        for huge in [super::super::HugePages::Transparent, super::super::HugePages::Explicit] {
-            let opts = ArenaOptions { huge_pages: huge, ..ArenaOptions::default() };
+        for huge in [
+            super::super::HugePages::Transparent,
+            super::super::HugePages::Explicit,
+        ] {
+            let opts = ArenaOptions {
+                huge_pages: huge,
+                ..ArenaOptions::default()
+            };
             let a = NodeArena::new(MemPolicy::Bind(0), 4 << 20, &opts).unwrap();
             match a.huge_pages() {
                 HugePageOutcome::FellBack { reason, .. } => {
@@ -348,7 +363,11 @@ mod tests {
                 HugePageOutcome::NormalPages => panic!("huge pages asked, normal pages reported"),
             }
             a.alloc_slice_copy(1 << 20, 3u32).unwrap();
-            let strict = ArenaOptions { huge_pages: huge, require_huge_pages: true, ..ArenaOptions::default() };
+            let strict = ArenaOptions {
+                huge_pages: huge,
+                require_huge_pages: true,
+                ..ArenaOptions::default()
+            };
             if let Err(e) = NodeArena::new(MemPolicy::Bind(0), 4 << 20, &strict) {
                 assert!(matches!(e, AllocError::HugePagesRefused { .. }), "{e}");
             }

@@ -244,7 +244,13 @@ mod tests {
     fn untouched_memory_is_not_present_and_sampling_is_stated() {
         let map = memmap2::MmapMut::map_anon(64 * 4096).unwrap();
         let page = 4096;
-        match report(map.as_ptr(), map.len(), page, &MemPolicy::Bind(0), PageSample::AtMost(10)) {
+        match report(
+            map.as_ptr(),
+            map.len(),
+            page,
+            &MemPolicy::Bind(0),
+            PageSample::AtMost(10),
+        ) {
             Ok(r) => {
                 assert_eq!(r.pages_in_range, 64);
                 assert_eq!(r.stride, 7);

@@ -129,7 +129,10 @@ impl<T: Reset> RecordPool<T> {
     pub fn acquire(&self) -> Result<Record<'_, T>, AllocError> {
         if let Some(slot) = self.shared.pop() {
             self.counters.acquired(Served::Shared);
-            return Ok(Record { pool: self, ptr: slot.0 });
+            return Ok(Record {
+                pool: self,
+                ptr: slot.0,
+            });
         }
         let (first, count) = self.carve()?;
         for i in 1..count {
@@ -137,7 +140,10 @@ impl<T: Reset> RecordPool<T> {
             self.push_shared(Slot(unsafe { first.add(i) }));
         }
         self.counters.acquired(Served::NewSlab);
-        Ok(Record { pool: self, ptr: first })
+        Ok(Record {
+            pool: self,
+            ptr: first,
+        })
     }
 
     /// The pool's counters now.
@@ -215,7 +221,11 @@ impl<T: Reset> RecordPool<T> {
 
 impl<T: Reset> Drop for RecordPool<T> {
     fn drop(&mut self) {
-        let slabs = std::mem::take(self.slabs.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let slabs = std::mem::take(
+            self.slabs
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         for (Slot(ptr), count) in slabs {
             // SAFETY: every record of every registered slab was initialized when carved and is
             // always a valid `T` (reset in place, never moved out); no `Record` or `PoolHandle`
@@ -427,10 +437,16 @@ mod tests {
         let p = pool(20, 8, 4);
         let mut h = p.handle();
         let held: Vec<_> = (0..20).map(|_| h.acquire().unwrap()).collect();
-        assert!(matches!(h.acquire(), Err(AllocError::PoolExhausted { max_records: 20 })));
+        assert!(matches!(
+            h.acquire(),
+            Err(AllocError::PoolExhausted { max_records: 20 })
+        ));
         let s = p.stats();
         // Slabs of 8, 8 and the last 4 that fit under 20.
-        assert_eq!((s.misses, s.records_created, s.in_use, s.high_water), (3, 20, 20, 20));
+        assert_eq!(
+            (s.misses, s.records_created, s.in_use, s.high_water),
+            (3, 20, 20, 20)
+        );
         assert_eq!(s.acquires(), 20);
         assert!((s.utilization() - 1.0).abs() < 1e-9);
         for r in held {

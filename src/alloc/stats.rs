@@ -67,7 +67,7 @@ impl fmt::Display for PoolStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "acquires {} (local hits {}, shared hits {}, misses/allocator calls {}; hit rate {:.2} %), \
+            "acquires {} (local hits {}, shared hits {}, misses/allocator calls {}; hit rate {:.4} %), \
              releases {}, in use {} of {} created (max {}), high water {} ({:.1} % of created)",
             self.acquires(),
             self.local_hits,

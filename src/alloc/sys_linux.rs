@@ -124,14 +124,26 @@ pub(crate) fn map_anonymous(
         if require_huge {
             Err(AllocError::HugePagesRefused { reason })
         } else {
-            Ok(HugePageOutcome::FellBack { requested: huge, reason })
+            Ok(HugePageOutcome::FellBack {
+                requested: huge,
+                reason,
+            })
         }
     };
     let plain = |len: usize| {
-        MmapOptions::new().len(len).map_anon().map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOMEM) => AllocError::OutOfMemory { call: "mmap", bytes: len },
-            _ => AllocError::Os { call: "mmap", source: e },
-        })
+        MmapOptions::new()
+            .len(len)
+            .map_anon()
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ENOMEM) => AllocError::OutOfMemory {
+                    call: "mmap",
+                    bytes: len,
+                },
+                _ => AllocError::Os {
+                    call: "mmap",
+                    source: e,
+                },
+            })
     };
     match huge {
         HugePages::None => {
@@ -178,12 +190,12 @@ pub(crate) fn map_anonymous(
 /// Applies `policy` to `[addr, addr + len)` with `mbind(2)` (flag `MPOL_MF_STRICT`).
 ///
 /// # Errors
-/// - [`AllocError::Unsupported`]: no NUMA support in the kernel (ENOSYS);
-/// - [`AllocError::PermissionDenied`]: EPERM;
-/// - [`AllocError::NodeNotAllowed`]: EINVAL for a node outside the allowed mems;
-/// - [`AllocError::OutOfMemory`]: ENOMEM;
-/// - [`AllocError::InvalidInput`]: a node at or beyond [`MASK_BITS`];
-/// - [`AllocError::Os`]: anything else (EIO: pages already placed against the policy).
+/// - [`AllocError::Unsupported`] — no NUMA support in the kernel (ENOSYS);
+/// - [`AllocError::PermissionDenied`] — EPERM;
+/// - [`AllocError::NodeNotAllowed`] — EINVAL for a node outside the allowed mems;
+/// - [`AllocError::OutOfMemory`] — ENOMEM;
+/// - [`AllocError::InvalidInput`] — a node at or beyond [`MASK_BITS`];
+/// - [`AllocError::Os`] — anything else (EIO: pages already placed against the policy).
 pub(crate) fn mbind(addr: *mut u8, len: usize, policy: &MemPolicy) -> Result<(), AllocError> {
     let (mode, nodes) = match policy {
         MemPolicy::Bind(n) => (libc::MPOL_BIND, NodeSet::single(*n)),

@@ -34,7 +34,10 @@ pub(crate) fn map_anonymous(
     let map = MmapOptions::new()
         .len(len.next_multiple_of(base_page_size()))
         .map_anon()
-        .map_err(|e| AllocError::Os { call: "mmap", source: e })?;
+        .map_err(|e| AllocError::Os {
+            call: "mmap",
+            source: e,
+        })?;
     Ok((map, base_page_size(), outcome))
 }
 
@@ -50,7 +53,9 @@ pub(crate) fn allowed_mems() -> Result<NodeSet, AllocError> {
 
 /// No policy query off Linux.
 pub(crate) fn policy_at(_addr: *const u8) -> Result<(i32, NodeSet), AllocError> {
-    Err(AllocError::Unsupported { what: "get_mempolicy" })
+    Err(AllocError::Unsupported {
+        what: "get_mempolicy",
+    })
 }
 
 /// No page-location query off Linux.
