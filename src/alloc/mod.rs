@@ -19,6 +19,45 @@
 //! ([`Binding::Unbound`], [`HugePageOutcome::FellBack`]). Off Linux, arenas are plain memory and
 //! report [`UnboundReason::NotLinux`].
 //!
+//! ## Example
+//! ```
+//! use std::sync::Arc;
+//!
+//! use locus::alloc::{NodeArena, PageSample, PoolConfig, RecordPool, Reset};
+//!
+//! # fn main() -> Result<(), locus::alloc::AllocError> {
+//! // 1 MiB bound to node 0 before any page is touched.
+//! let arena = Arc::new(NodeArena::on_node(0, 1 << 20)?);
+//! println!("{}", arena.binding()); // "bound: bind to node 0", or why not
+//!
+//! #[derive(Default)]
+//! struct Visit {
+//!     node: u64,
+//!     energy: f32,
+//! }
+//! impl Reset for Visit {
+//!     fn reset(&mut self) {
+//!         *self = Self::default();
+//!     }
+//! }
+//! let pool = RecordPool::<Visit>::new(arena.clone(), PoolConfig::with_max_records(1024))?;
+//! let mut cache = pool.handle(); // one per thread
+//! let mut visit = cache.acquire()?; // first acquire carves a slab: one miss
+//! visit.node = 7;
+//! visit.energy = 0.5;
+//! cache.release(visit); // reset, kept in this thread's cache
+//! let again = cache.acquire()?; // a hit: no allocator call
+//! assert_eq!(again.node, 0);
+//! assert_eq!(pool.stats().misses, 1);
+//!
+//! match arena.placement_report(PageSample::All) {
+//!     Ok(report) => println!("{report}"), // pages per node, from move_pages
+//!     Err(e) => println!("placement unknown here: {e}"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! - [`layout`]: [`CachePadded`](layout::CachePadded) for contended state, the one-line
 //!   [`HotNode`](layout::HotNode) for read-mostly traversal records.
 
