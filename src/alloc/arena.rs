@@ -191,13 +191,17 @@ impl NodeArena {
         let base = self.base.as_ptr() as usize;
         let mut current = self.next.load(Ordering::Relaxed);
         loop {
-            // `base + capacity` does not overflow (it is a mapping's end), so neither does this
-            // as long as `current <= capacity`, which `next` never exceeds.
-            let start = (base + current).next_multiple_of(layout.align()) - base;
-            let end = start.checked_add(layout.size()).filter(|&e| e <= self.capacity);
-            let Some(end) = end else {
+            // `base + current` does not overflow: `current <= capacity` and `base + capacity` is
+            // the end of a mapping. Aligning up can overflow for absurd alignments: that is full.
+            let start = (base + current)
+                .checked_next_multiple_of(layout.align())
+                .map(|a| a - base);
+            let end = start
+                .and_then(|s| s.checked_add(layout.size()))
+                .filter(|&e| e <= self.capacity);
+            let (Some(start), Some(end)) = (start, end) else {
                 return Err(AllocError::ArenaFull {
-                    requested: layout.size() + (start - current),
+                    requested: layout.size().saturating_add(layout.align() - 1),
                     remaining: self.capacity - current,
                     capacity: self.capacity,
                 });
@@ -226,7 +230,9 @@ impl NodeArena {
             what: format!("{len} elements of {} bytes overflow", size_of::<T>()),
         })?;
         let ptr = self.alloc(layout)?.cast::<T>();
-        for i in 0..len {
+        // Zero-sized values need no writes (and `len` may be anything).
+        let writes = if size_of::<T>() == 0 { 0 } else { len };
+        for i in 0..writes {
             // SAFETY: `ptr` is aligned for `T` and the chunk holds `len` of them; `i < len`.
             unsafe { ptr.as_ptr().add(i).write(value) };
         }
