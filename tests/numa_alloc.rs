@@ -16,6 +16,13 @@ use vm_support::{require_cpuless_node, require_nodes};
 
 const ARENA_BYTES: usize = 4 << 20;
 
+/// Prints a finding where it is always seen (stderr, past the harness's capture), so the VM logs
+/// carry the placement figures.
+fn show(line: String) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 fn plan() -> (Topology, PlacementPlan) {
     let topo = Topology::discover().expect("discovery");
     let plan = PlacementPlan::new(&topo, &PlanOptions::default()).expect("plan");
@@ -61,7 +68,9 @@ fn arena_pages_stay_on_their_node_when_touched_from_another_node() {
         let (cpus, toucher_node) = cpu_elsewhere(&plan, node);
         let (arena, report, ran_on) = fill_from(MemPolicy::Bind(node), &cpus);
         assert_eq!(ran_on, toucher_node);
-        println!("node {node} (touched from node {ran_on}, cpu {cpus}): {report}");
+        show(format!(
+            "node {node} (touched from node {ran_on}, cpu {cpus}): {report}"
+        ));
         assert!(arena.binding().is_bound(), "{}", arena.binding());
         assert_eq!(report.pages_checked, ARENA_BYTES / arena.page_size());
         assert_eq!(report.not_present, 0, "{report}");
@@ -89,7 +98,9 @@ fn arena_pages_stay_on_their_node_when_touched_from_another_node() {
         PageSample::All,
     )
     .expect("report");
-    println!("control, unbound, touched from node {toucher_node}: {control}");
+    show(format!(
+        "control, unbound, touched from node {toucher_node}: {control}"
+    ));
     assert!(
         control.home_fraction() > 0.9,
         "first touch should place pages locally: {control}"
@@ -105,7 +116,7 @@ fn interleave_spreads_pages_within_one_page_of_even() {
     let nodes = topo.allowed_mems.clone();
     let (cpus, _) = cpu_elsewhere(&plan, plan.nodes[0].node);
     let (_arena, report, _) = fill_from(MemPolicy::Interleave(nodes.clone()), &cpus);
-    println!("interleave over {nodes}: {report}");
+    show(format!("interleave over {nodes}: {report}"));
     assert_eq!(report.not_present, 0, "{report}");
     assert_eq!(
         report.per_node.len(),
@@ -132,7 +143,9 @@ fn memory_only_node_can_be_a_target() {
     );
     let (cpus, _) = cpu_elsewhere(&plan, node);
     let (arena, report, ran_on) = fill_from(MemPolicy::Bind(node), &cpus);
-    println!("memory-only node {node} (touched from node {ran_on}): {report}");
+    show(format!(
+        "memory-only node {node} (touched from node {ran_on}): {report}"
+    ));
     assert!(arena.binding().is_bound());
     assert!(report.all_on_home(), "{report}");
     // Preferred works there too.
@@ -151,7 +164,7 @@ fn node_outside_the_allowed_mems_is_a_typed_error() {
             nodes,
             allowed: listed,
         }) => {
-            println!("node {outside}: refused, allowed {listed}");
+            show(format!("node {outside}: refused, allowed {listed}"));
             assert_eq!(nodes, outside.to_string());
             assert_eq!(listed, allowed.to_list_string());
         }
