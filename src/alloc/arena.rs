@@ -3,7 +3,7 @@
 
 use std::alloc::Layout;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use crossbeam::utils::CachePadded;
 use memmap2::MmapMut;
@@ -11,6 +11,7 @@ use memmap2::MmapMut;
 use super::error::AllocError;
 use super::placement::{self, PageSample, PlacementReport};
 use super::policy::{ArenaOptions, Binding, HugePageOutcome, MemPolicy, UnboundReason};
+use super::sync::AtomicUsize;
 use super::sys;
 
 /// A fixed-size region of anonymous memory whose pages come from one NUMA node (or an

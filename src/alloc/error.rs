@@ -57,8 +57,8 @@ pub enum AllocError {
         /// The arena's capacity.
         capacity: usize,
     },
-    /// Every record the pool may hold is in use. Release records, or give the pool a larger
-    /// `max_records`.
+    /// Every record the pool may hold is in use, cached by another thread, or (briefly) in a
+    /// slab another thread is carving. Release records, or give the pool a larger `max_records`.
     #[error("record pool exhausted: all {max_records} records in use")]
     PoolExhausted {
         /// The pool's limit.

@@ -65,10 +65,13 @@ pub mod access;
 mod arena;
 pub mod error;
 pub mod layout;
+#[cfg(all(loom, test))]
+mod loom_tests;
 mod placement;
 mod policy;
 mod pool;
 mod stats;
+mod sync;
 #[cfg(target_os = "linux")]
 mod sys_linux;
 #[cfg(not(target_os = "linux"))]

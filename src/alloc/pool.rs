@@ -27,7 +27,7 @@
 use std::alloc::Layout;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use crossbeam::queue::ArrayQueue;
@@ -36,6 +36,7 @@ use serde::Serialize;
 use super::arena::NodeArena;
 use super::error::AllocError;
 use super::stats::{PoolCounters, PoolStats, Served};
+use super::sync::AtomicUsize;
 
 /// A record a [`RecordPool`] can hold: created with `Default`, made like new again with
 /// [`Reset::reset`] when released.
@@ -257,7 +258,9 @@ impl<'p, T: Reset> PoolHandle<'p, T> {
     /// slab from the arena (a miss).
     ///
     /// # Errors
-    /// [`AllocError::PoolExhausted`] if `max_records` are in use or cached by other threads;
+    /// [`AllocError::PoolExhausted`] if `max_records` are created and none is free here or in
+    /// the shared list (in use, in other threads' caches, or in a slab another thread is
+    /// carving right now: near the limit that race can refuse an acquire a moment early);
     /// [`AllocError::ArenaFull`] if the arena has no room for another slab.
     pub fn acquire(&mut self) -> Result<Record<'p, T>, AllocError> {
         let pool = self.pool;

@@ -3,10 +3,12 @@
 //! false-share; read as a [`PoolStats`] snapshot.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use crossbeam::utils::CachePadded;
 use serde::Serialize;
+
+use super::sync::AtomicU64;
 
 /// A snapshot of a pool's counters. Taken while threads run, the fields are each exact but not
 /// from one instant; at rest, `acquires() == hits() + misses` and
