@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod counters;
+mod memory;
 mod topology;
 
 /// Locus: NUMA-aware placement and associative memory for multi-socket Linux.
@@ -22,6 +23,8 @@ enum Command {
     /// List the hardware/software counters this machine offers (and why others are missing),
     /// then count a calibrated sequential vs random memory walk.
     Counters(counters::Args),
+    /// Print the node×node memory latency/bandwidth matrix and each node's page placement.
+    Memory(memory::Args),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Topology(args) => topology::run(args),
         Command::Counters(args) => counters::run(args),
+        Command::Memory(args) => memory::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
