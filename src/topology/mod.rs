@@ -14,6 +14,8 @@ pub mod model;
 pub mod pin;
 pub mod plan;
 pub mod render;
+pub mod size;
+mod sysfs;
 #[cfg(target_os = "linux")]
 mod sys_linux;
 #[cfg(not(target_os = "linux"))]

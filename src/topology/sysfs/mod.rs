@@ -1,0 +1,91 @@
+//! Pure-Rust discovery from a sysfs/procfs root (`/` for the live machine, or a snapshot).
+//!
+//! Each reader owns one family of files and turns whatever it finds into plain data, recording
+//! every oddity as a [`Fallback`](crate::topology::Fallback) through the shared [`Reader`]:
+//! - [`cpus`]: which CPUs exist and are online, and what each one's `topology/` says;
+//! - [`cpuinfo`]: `/proc/cpuinfo`, when no CPU has a `topology/` (old kernels);
+//! - [`caches`]: `cpuN/cache/indexM/`;
+//! - [`nodes`]: `node/nodeN/` (CPUs, memory, distances);
+//! - [`hybrid`]: core kinds of hybrid CPUs;
+//! - [`restriction`]: the cgroup cpuset and `/proc/self/status`.
+//!
+//! [`assemble`] then builds packages, dies, clusters and cores from the sibling sets and
+//! restricts everything to the allowed PUs and memory nodes, as hwloc does by default.
+
+mod assemble;
+mod caches;
+mod cpuinfo;
+mod cpus;
+mod hybrid;
+mod nodes;
+mod reader;
+mod restriction;
+
+use std::path::Path;
+
+use crate::topology::cpuset::CpuSet;
+use crate::topology::error::TopologyError;
+use crate::topology::model::{Source, Topology};
+
+use reader::Reader;
+use restriction::Restriction;
+
+/// What the live process adds to the cgroup cpuset: its affinity mask and `proc/self/status`.
+pub(crate) struct LiveProcess {
+    /// `sched_getaffinity` of the calling thread, if it could be read.
+    pub affinity: Option<CpuSet>,
+}
+
+/// Reads the machine under `root`; `live` is `Some` for the running system.
+pub(crate) fn read_root(root: &Path, live: Option<LiveProcess>) -> Result<Topology, TopologyError> {
+    if !root.join("sys/devices/system/cpu").is_dir() {
+        return Err(TopologyError::NotASysfsRoot {
+            root: root.to_path_buf(),
+        });
+    }
+    let mut r = Reader::new(root);
+    let mut cpus = cpus::read_cpus(&mut r);
+    let online: CpuSet = cpus.iter().filter(|c| c.online).map(|c| c.os_index).collect();
+    if online.is_empty() {
+        return Err(TopologyError::Garbled {
+            path: root.join("sys/devices/system/cpu"),
+            detail: "no online CPU listed (no cpuN directory, no readable online/present list)".into(),
+        });
+    }
+    assemble::fill_missing_topology(&mut r, &mut cpus);
+    let kinds = hybrid::read_core_kinds(&mut r, &online);
+    let caches = caches::read_caches(&mut r, &online);
+    let nodes = nodes::read_nodes(&mut r, &online);
+    let mut restriction = restriction::cgroup_cpuset(&mut r);
+    let source = match live {
+        Some(live) => {
+            let status = r.text("proc/self/status").map(|t| restriction::parse_status(&t));
+            let affinity = match live.affinity {
+                Some(a) => Some(a),
+                None => {
+                    r.fallback("sched_getaffinity", "failed: using /proc/self/status Cpus_allowed");
+                    status.as_ref().and_then(|s| s.cpus.clone())
+                }
+            };
+            restriction.narrow(Restriction {
+                cpus: affinity,
+                mems: status.and_then(|s| s.mems),
+            });
+            Source::Live
+        }
+        None => Source::Snapshot {
+            root: root.display().to_string(),
+        },
+    };
+    assemble::assemble(
+        &mut r,
+        assemble::Parts {
+            cpus,
+            caches,
+            nodes,
+            kinds,
+            restriction,
+            source,
+        },
+    )
+}
