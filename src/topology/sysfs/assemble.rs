@@ -152,12 +152,22 @@ pub(crate) fn assemble(r: &mut Reader, parts: Parts) -> Result<Topology, Topolog
     }
     let package_of = |cpu: u32| package_sets.iter().position(|s| s.contains(cpu));
 
-    // Cores (never crossing packages).
+    // Cores (never crossing packages). Sibling CPUs that report different `core_id`s are
+    // separate cores sharing a front end (AMD compute units), as hwloc treats them.
+    let mut split_by_core_id = false;
     let (core_sets, bad) = partition(&online, |cpu| {
         let pkg = package_of(cpu).map(|i| package_sets[i].clone()).unwrap_or_default();
         let c = raw(cpu);
         let set = match (c.and_then(|c| c.core_cpus.clone()), c.and_then(|c| c.core_id)) {
-            (Some(set), _) => set,
+            (Some(set), Some(id)) => {
+                let same: CpuSet = set
+                    .iter()
+                    .filter(|&o| raw(o).is_none_or(|o| o.core_id.is_none_or(|oid| oid == id)))
+                    .collect();
+                split_by_core_id |= same != set;
+                same
+            }
+            (Some(set), None) => set,
             (None, Some(id)) => pkg
                 .iter()
                 .filter(|&o| raw(o).is_some_and(|o| o.core_cpus.is_none() && o.core_id == Some(id)))
@@ -166,6 +176,12 @@ pub(crate) fn assemble(r: &mut Reader, parts: Parts) -> Result<Topology, Topolog
         };
         set.intersection(&pkg)
     });
+    if split_by_core_id {
+        r.fallback(
+            "core_cpus/thread_siblings",
+            "siblings report different core_id values (compute units): one core per core_id",
+        );
+    }
     if bad {
         r.fallback("core sibling sets", "inconsistent between CPUs (or crossing packages): first CPU's set kept");
     }

@@ -75,7 +75,7 @@ fn read_index(r: &mut Reader, dir: &str, cpu: u32, online: &CpuSet) -> Option<Ca
         .int(&format!("{dir}/ways_of_associativity"))
         .and_then(|v| u32::try_from(v).ok())
         .unwrap_or(0);
-    let shared = match r.list_or_mask(dir, "shared_cpu_list", "shared_cpu_map") {
+    let shared = match r.mask_or_list(dir, "shared_cpu_map", "shared_cpu_list") {
         Some(set) => set,
         None => {
             r.fallback(

@@ -87,13 +87,13 @@ fn read_topology(r: &mut Reader, raw: &mut RawCpu) {
     raw.cluster_id = r.id(&format!("{dir}/cluster_id"));
     raw.core_id = r.id(&format!("{dir}/core_id"));
     raw.package_cpus = r
-        .list_or_mask(&dir, "package_cpus_list", "package_cpus")
-        .or_else(|| r.list_or_mask(&dir, "core_siblings_list", "core_siblings"));
-    raw.die_cpus = r.list_or_mask(&dir, "die_cpus_list", "die_cpus");
-    raw.cluster_cpus = r.list_or_mask(&dir, "cluster_cpus_list", "cluster_cpus");
+        .mask_or_list(&dir, "package_cpus", "package_cpus_list")
+        .or_else(|| r.mask_or_list(&dir, "core_siblings", "core_siblings_list"));
+    raw.die_cpus = r.mask_or_list(&dir, "die_cpus", "die_cpus_list");
+    raw.cluster_cpus = r.mask_or_list(&dir, "cluster_cpus", "cluster_cpus_list");
     raw.core_cpus = r
-        .list_or_mask(&dir, "core_cpus_list", "core_cpus")
-        .or_else(|| r.list_or_mask(&dir, "thread_siblings_list", "thread_siblings"));
+        .mask_or_list(&dir, "core_cpus", "core_cpus_list")
+        .or_else(|| r.mask_or_list(&dir, "thread_siblings", "thread_siblings_list"));
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ pub(crate) fn read_nodes(r: &mut Reader, online_cpus: &CpuSet) -> Vec<RawNode> {
         .iter()
         .map(|&id| {
             let dir = format!("{NODE_DIR}/node{id}");
-            let cpus = r.list_or_mask(&dir, "cpulist", "cpumap").unwrap_or_else(|| {
+            let cpus = r.mask_or_list(&dir, "cpumap", "cpulist").unwrap_or_else(|| {
                 r.fallback(format!("{dir}/cpulist"), "missing: node taken to have no CPU");
                 CpuSet::new()
             });

@@ -126,10 +126,12 @@ impl Reader {
         }
     }
 
-    /// A set from `dir/list_name` (list form) or else `dir/mask_name` (mask form).
-    pub(crate) fn list_or_mask(&mut self, dir: &str, list_name: &str, mask_name: &str) -> Option<CpuSet> {
-        self.list(&format!("{dir}/{list_name}"))
-            .or_else(|| self.mask(&format!("{dir}/{mask_name}")))
+    /// A set from `dir/mask_name` (mask form) or else `dir/list_name` (list form). The mask is
+    /// preferred, as hwloc does: some old kernels wrote wrong `shared_cpu_list` files next to
+    /// right `shared_cpu_map` ones.
+    pub(crate) fn mask_or_list(&mut self, dir: &str, mask_name: &str, list_name: &str) -> Option<CpuSet> {
+        self.mask(&format!("{dir}/{mask_name}"))
+            .or_else(|| self.list(&format!("{dir}/{list_name}")))
     }
 
     /// A signed integer file, `None` if missing or garbled (recorded).

@@ -1,0 +1,133 @@
+//! Acceptance: `locus topology --sysfs-root DIR --json` agrees with hwloc on real machines.
+//!
+//! For every `NAME.tar.bz2` snapshot in the fixtures folder that has a `NAME.console` (hwloc's
+//! own rendering of that machine), the snapshot is unpacked into a temporary directory, the CLI
+//! is run on it, and its JSON is compared with the console on: the set of PUs, the partition of
+//! PUs into packages and into cores, each CPU-bearing NUMA node's PUs, and the multiset of
+//! (level, kind, size, PUs) of data and unified caches (see `hwloc_console`).
+//!
+//! The folder is `$LOCUS_FIXTURES_DIR`, else the first `shared/fixtures/sysfs` found in the
+//! crate's folder or one of its ancestors. Without it the test prints `skipped: <reason>`.
+
+mod hwloc_console;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures_dir() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("LOCUS_FIXTURES_DIR") {
+        let dir = PathBuf::from(dir);
+        return if dir.is_dir() {
+            Ok(dir)
+        } else {
+            Err(format!("LOCUS_FIXTURES_DIR={} is not a directory", dir.display()))
+        };
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|a| a.join("shared/fixtures/sysfs"))
+        .find(|d| d.is_dir())
+        .ok_or_else(|| {
+            format!(
+                "no shared/fixtures/sysfs in {} or its ancestors, and LOCUS_FIXTURES_DIR is unset",
+                manifest.display()
+            )
+        })
+}
+
+/// The directory under `dir` that holds `sys/` (the tarball's top folder, whatever its name).
+fn snapshot_root(dir: &Path) -> Option<PathBuf> {
+    if dir.join("sys").is_dir() {
+        return Some(dir.to_path_buf());
+    }
+    std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|p| p.join("sys").is_dir())
+}
+
+fn check_one(tarball: &Path, console_path: &Path) -> Result<String, Vec<String>> {
+    let console_text = std::fs::read_to_string(console_path).map_err(|e| vec![format!("console: {e}")])?;
+    let console = hwloc_console::parse(&console_text).map_err(|e| vec![format!("console: {e}")])?;
+    let tmp = tempfile::tempdir().map_err(|e| vec![e.to_string()])?;
+    let status = Command::new("tar")
+        .arg("-xjf")
+        .arg(tarball)
+        .arg("-C")
+        .arg(tmp.path())
+        .status()
+        .map_err(|e| vec![format!("cannot run tar: {e}")])?;
+    if !status.success() {
+        return Err(vec![format!("tar -xjf failed: {status}")]);
+    }
+    let root = snapshot_root(tmp.path()).ok_or_else(|| vec!["no sys/ in the tarball".to_string()])?;
+    let out = Command::new(env!("CARGO_BIN_EXE_locus"))
+        .args(["topology", "--json", "--sysfs-root"])
+        .arg(&root)
+        .output()
+        .map_err(|e| vec![format!("cannot run locus: {e}")])?;
+    if !out.status.success() {
+        return Err(vec![format!("locus failed: {}", String::from_utf8_lossy(&out.stderr))]);
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| vec![format!("bad JSON from locus: {e}")])?;
+    let errors = hwloc_console::compare(&json, &console);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let count = |key: &str| json[key].as_array().map_or(0, Vec::len);
+    Ok(format!(
+        "{} PUs, {} packages, {} cores, {} CPU-bearing NUMA nodes, {} data/unified caches; {} fallback(s)",
+        console.pus.len(),
+        console.packages.len(),
+        console.cores.len(),
+        console.node_groups.iter().filter(|(p, _)| !p.is_empty()).map(|(_, n)| n.len()).sum::<usize>(),
+        console.caches.len(),
+        count("fallbacks"),
+    ))
+}
+
+#[test]
+fn every_snapshot_agrees_with_hwloc() {
+    let dir = match fixtures_dir() {
+        Ok(d) => d,
+        Err(reason) => {
+            println!("skipped: {reason}");
+            return;
+        }
+    };
+    let mut tarballs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("fixtures dir readable")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".tar.bz2"))
+        .collect();
+    tarballs.sort();
+    if tarballs.is_empty() {
+        println!("skipped: no *.tar.bz2 snapshot in {}", dir.display());
+        return;
+    }
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for tarball in &tarballs {
+        let file = tarball.file_name().unwrap().to_string_lossy().to_string();
+        let name = file.trim_end_matches(".tar.bz2");
+        let console = dir.join(format!("{name}.console"));
+        if !console.is_file() {
+            println!("{name}: skipped: no {name}.console");
+            continue;
+        }
+        checked += 1;
+        match check_one(tarball, &console) {
+            Ok(summary) => println!("{name}: agrees with hwloc ({summary})"),
+            Err(errors) => {
+                println!("{name}: DISAGREES with hwloc:");
+                for e in &errors {
+                    println!("  {e}");
+                }
+                failures.push(name.to_string());
+            }
+        }
+    }
+    println!("{} of {checked} snapshots agree with hwloc", checked - failures.len());
+    assert!(checked > 0, "no snapshot had a console file");
+    assert!(failures.is_empty(), "snapshots disagreeing with hwloc: {failures:?}");
+}
