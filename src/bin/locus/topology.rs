@@ -44,13 +44,23 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 },
             );
         }
-        println!("{}", serde_json::to_string_pretty(&value)?);
-        return Ok(());
+        let mut text = serde_json::to_string_pretty(&value)?;
+        text.push('\n');
+        return write_stdout(&text);
     }
-    print!("{}", locus::topology::render::tree(&topo));
+    let mut text = locus::topology::render::tree(&topo);
     match &plan {
-        Ok(p) => print!("{}", locus::topology::render::plan(p)),
-        Err(e) => println!("Placement plan: unavailable: {e}"),
+        Ok(p) => text.push_str(&locus::topology::render::plan(p)),
+        Err(e) => text.push_str(&format!("Placement plan: unavailable: {e}\n")),
     }
-    Ok(())
+    write_stdout(&text)
+}
+
+/// Writes to stdout; a closed pipe (`locus topology | head`) is not an error.
+fn write_stdout(text: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }

@@ -186,23 +186,34 @@ pub(crate) fn assemble(r: &mut Reader, parts: Parts) -> Result<Topology, Topolog
         r.fallback("core sibling sets", "inconsistent between CPUs (or crossing packages): first CPU's set kept");
     }
 
-    // Dies and clusters, where the kernel gives sets that differ from the levels around them.
-    let inner_partition = |get: &dyn Fn(&RawCpu) -> Option<CpuSet>| -> Option<Vec<CpuSet>> {
-        if !cpus.iter().any(|c| c.online && get(c).is_some()) {
-            return None;
+    // Dies and clusters: kept only where the kernel gives a real level, i.e. every set holds
+    // whole cores and has a known id (arm64 writes `die_id` -1 with single-CPU `die_cpus`), and
+    // only the groups that differ from their package and from a core (hwloc merges those).
+    let core_of = |cpu: u32| core_sets.iter().find(|s| s.contains(cpu));
+    let inner_level = |get: &dyn Fn(&RawCpu) -> Option<CpuSet>, id: &dyn Fn(&RawCpu) -> Option<u32>| -> Vec<CpuSet> {
+        let real = cpus
+            .iter()
+            .filter(|c| c.online)
+            .all(|c| get(c).is_some() && id(c).is_some());
+        if !real {
+            return Vec::new();
         }
         let (sets, _) = partition(&online, |cpu| {
             let pkg = package_of(cpu).map(|i| package_sets[i].clone()).unwrap_or_default();
             raw(cpu).and_then(get).unwrap_or_else(|| CpuSet::single(cpu)).intersection(&pkg)
         });
-        Some(sets)
+        let whole_cores = sets
+            .iter()
+            .all(|s| s.iter().all(|cpu| core_of(cpu).is_none_or(|core| core.is_subset(s))));
+        if !whole_cores {
+            return Vec::new();
+        }
+        sets.into_iter()
+            .filter(|s| !package_sets.contains(s) && !core_sets.contains(s))
+            .collect()
     };
-    let die_sets = inner_partition(&|c: &RawCpu| c.die_cpus.clone())
-        .filter(|sets| sets.iter().any(|s| !package_sets.contains(s)))
-        .unwrap_or_default();
-    let cluster_sets = inner_partition(&|c: &RawCpu| c.cluster_cpus.clone())
-        .filter(|sets| sets.iter().any(|s| !package_sets.contains(s) && !core_sets.contains(s)))
-        .unwrap_or_default();
+    let die_sets = inner_level(&|c: &RawCpu| c.die_cpus.clone(), &|c: &RawCpu| c.die_id);
+    let cluster_sets = inner_level(&|c: &RawCpu| c.cluster_cpus.clone(), &|c: &RawCpu| c.cluster_id);
 
     // Restriction.
     let mut allowed = match &restriction.cpus {
