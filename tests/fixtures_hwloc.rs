@@ -45,6 +45,16 @@ fn snapshot_root(dir: &Path) -> Option<PathBuf> {
 }
 
 fn check_one(tarball: &Path, console_path: &Path) -> Result<String, Vec<String>> {
+    check_with(tarball, console_path, |_| Ok(())).map(|(summary, _)| summary)
+}
+
+/// Unpacks `tarball`, lets `mutate` damage the snapshot, runs the CLI and compares. Returns a
+/// summary and the JSON.
+fn check_with(
+    tarball: &Path,
+    console_path: &Path,
+    mutate: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<(String, serde_json::Value), Vec<String>> {
     let console_text = std::fs::read_to_string(console_path).map_err(|e| vec![format!("console: {e}")])?;
     let console = hwloc_console::parse(&console_text).map_err(|e| vec![format!("console: {e}")])?;
     let tmp = tempfile::tempdir().map_err(|e| vec![e.to_string()])?;
@@ -59,6 +69,7 @@ fn check_one(tarball: &Path, console_path: &Path) -> Result<String, Vec<String>>
         return Err(vec![format!("tar -xjf failed: {status}")]);
     }
     let root = snapshot_root(tmp.path()).ok_or_else(|| vec!["no sys/ in the tarball".to_string()])?;
+    mutate(&root).map_err(|e| vec![format!("cannot alter the snapshot: {e}")])?;
     let out = Command::new(env!("CARGO_BIN_EXE_locus"))
         .args(["topology", "--json", "--sysfs-root"])
         .arg(&root)
@@ -74,7 +85,7 @@ fn check_one(tarball: &Path, console_path: &Path) -> Result<String, Vec<String>>
         return Err(errors);
     }
     let count = |key: &str| json[key].as_array().map_or(0, Vec::len);
-    Ok(format!(
+    let summary = format!(
         "{} PUs, {} packages, {} cores, {} CPU-bearing NUMA nodes, {} data/unified caches; {} fallback(s)",
         console.pus.len(),
         console.packages.len(),
@@ -82,7 +93,8 @@ fn check_one(tarball: &Path, console_path: &Path) -> Result<String, Vec<String>>
         console.node_groups.iter().filter(|(p, _)| !p.is_empty()).map(|(_, n)| n.len()).sum::<usize>(),
         console.caches.len(),
         count("fallbacks"),
-    ))
+    );
+    Ok((summary, json))
 }
 
 #[test]
@@ -130,4 +142,80 @@ fn every_snapshot_agrees_with_hwloc() {
     println!("{} of {checked} snapshots agree with hwloc", checked - failures.len());
     assert!(checked > 0, "no snapshot had a console file");
     assert!(failures.is_empty(), "snapshots disagreeing with hwloc: {failures:?}");
+}
+
+/// Removes every file or directory named `name` under `dir`.
+fn remove_named(dir: &Path, name: &str) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_dir = path.is_dir() && !path.is_symlink();
+        if path.file_name().is_some_and(|n| n == name) {
+            if is_dir {
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                std::fs::remove_file(&path)?;
+            }
+        } else if is_dir {
+            remove_named(&path, name)?;
+        }
+    }
+    Ok(())
+}
+
+/// The fallbacks hwloc takes must give hwloc's answer too: a snapshot stripped of every
+/// `cpu*/topology/` (an old kernel: packages and cores come from /proc/cpuinfo), and one stripped
+/// of every mask file (only the `*_list` forms left).
+#[test]
+fn damaged_snapshots_still_agree_through_fallbacks() {
+    let dir = match fixtures_dir() {
+        Ok(d) => d,
+        Err(reason) => {
+            println!("skipped: {reason}");
+            return;
+        }
+    };
+    type Damage = fn(&Path) -> std::io::Result<()>;
+    let cases: [(&str, &str, Damage, &str); 2] = [
+        (
+            "16amd64-8n2c",
+            "no cpu*/topology",
+            |root| remove_named(&root.join("sys/devices/system/cpu"), "topology"),
+            "/proc/cpuinfo",
+        ),
+        (
+            "8em64t-2s2ca2c",
+            "no mask files",
+            |root| {
+                for mask in ["shared_cpu_map", "thread_siblings", "core_siblings", "cpumap"] {
+                    remove_named(&root.join("sys/devices/system"), mask)?;
+                }
+                Ok(())
+            },
+            "",
+        ),
+    ];
+    let mut ran = 0;
+    for (name, damage, mutate, expected_fallback) in cases {
+        let tarball = dir.join(format!("{name}.tar.bz2"));
+        let console = dir.join(format!("{name}.console"));
+        if !tarball.is_file() || !console.is_file() {
+            println!("{name}: skipped: fixture not in {}", dir.display());
+            continue;
+        }
+        ran += 1;
+        match check_with(&tarball, &console, mutate) {
+            Ok((summary, json)) => {
+                println!("{name} ({damage}): agrees with hwloc ({summary})");
+                let fallbacks = json["fallbacks"].to_string();
+                assert!(
+                    fallbacks.contains(expected_fallback),
+                    "{name}: expected a fallback mentioning {expected_fallback:?}, got {fallbacks}"
+                );
+            }
+            Err(errors) => panic!("{name} ({damage}) disagrees with hwloc: {errors:#?}"),
+        }
+    }
+    if ran == 0 {
+        println!("skipped: none of the damaged-snapshot fixtures is present");
+    }
 }

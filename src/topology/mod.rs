@@ -10,6 +10,8 @@
 pub mod cpuset;
 mod discover;
 pub mod error;
+#[cfg(feature = "hwloc")]
+mod hwloc;
 pub mod model;
 pub mod pin;
 pub mod plan;

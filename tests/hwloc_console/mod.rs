@@ -135,6 +135,43 @@ pub fn parse(text: &str) -> Result<Console, String> {
     Ok(c)
 }
 
+/// The same facts taken from another `locus topology --json` document (e.g. the `--hwloc`
+/// backend's), keeping only nodes whose memory is allowed, as hwloc does.
+pub fn from_json(json: &serde_json::Value) -> Console {
+    let list = |key: &str| json[key].as_array().cloned().unwrap_or_default();
+    Console {
+        pus: list("pus")
+            .iter()
+            .filter(|p| p["allowed"].as_bool() == Some(true) && p["online"].as_bool() == Some(true))
+            .filter_map(|p| p["os_index"].as_u64())
+            .map(|x| x as u32)
+            .collect(),
+        packages: list("packages").iter().map(pus_of).collect(),
+        cores: list("cores").iter().map(pus_of).collect(),
+        node_groups: list("numa_nodes")
+            .iter()
+            .filter(|n| n["memory_allowed"].as_bool() != Some(false))
+            .filter_map(|n| Some((pus_of(n), vec![n["os_index"].as_u64()? as u32])))
+            .collect(),
+        caches: list("caches")
+            .iter()
+            .filter_map(|c| {
+                let kind = match c["kind"].as_str()? {
+                    "data" => "data",
+                    "unified" => "unified",
+                    _ => return None,
+                };
+                Some(ConsoleCache {
+                    level: c["level"].as_u64()? as u8,
+                    kind,
+                    size: (c["size_bytes"].as_u64()?, 0),
+                    pus: pus_of(c),
+                })
+            })
+            .collect(),
+    }
+}
+
 fn pus_of(v: &serde_json::Value) -> Pus {
     v["pus"].as_array().map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect()).unwrap_or_default()
 }

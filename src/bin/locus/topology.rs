@@ -16,14 +16,29 @@ pub struct Args {
     /// One worker per PU instead of one per core.
     #[arg(long)]
     per_pu: bool,
+    /// Discover through hwloc instead of the pure-Rust reader (set HWLOC_FSROOT to read a
+    /// snapshot).
+    #[cfg(feature = "hwloc")]
+    #[arg(long, conflicts_with = "sysfs_root")]
+    hwloc: bool,
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    #[cfg(feature = "hwloc")]
+    if args.hwloc {
+        let topo = Topology::from_hwloc()?;
+        return show(&args, &topo);
+    }
     let topo = match &args.sysfs_root {
         Some(root) => Topology::from_sysfs_root(root)?,
         None => Topology::discover()?,
     };
+    show(&args, &topo)
+}
+
+/// Prints `topo` and its plan as the arguments ask.
+fn show(args: &Args, topo: &Topology) -> Result<(), Box<dyn std::error::Error>> {
     let options = PlanOptions {
         granularity: if args.per_pu {
             WorkerGranularity::PerPu

@@ -1,0 +1,84 @@
+//! With feature `hwloc`: hwloc (through `hwlocality`) and the pure-Rust reader must agree, on
+//! the live machine and, with `HWLOC_FSROOT`, on every sysfs fixture, on the same facts as the
+//! fixture test (PUs, package and core partitions, NUMA nodes' PUs, data/unified caches).
+#![cfg(feature = "hwloc")]
+
+mod hwloc_console;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn locus_json(args: &[&str], env: &[(&str, &Path)]) -> Result<serde_json::Value, String> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_locus"));
+    cmd.arg("topology").arg("--json").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}
+
+#[test]
+fn hwloc_and_pure_rust_agree_live() {
+    let ours = locus_json(&[], &[]).expect("pure-Rust discovery");
+    let theirs = locus_json(&["--hwloc"], &[]).expect("hwloc discovery");
+    let errors = hwloc_console::compare(&ours, &hwloc_console::from_json(&theirs));
+    assert!(errors.is_empty(), "live machine: {errors:#?}");
+    println!("live machine: hwloc and pure-Rust discovery agree");
+}
+
+#[test]
+fn hwloc_and_pure_rust_agree_on_fixtures() {
+    let dir = match std::env::var_os("LOCUS_FIXTURES_DIR").map(PathBuf::from).or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .map(|a| a.join("shared/fixtures/sysfs"))
+            .find(|d| d.is_dir())
+    }) {
+        Some(d) => d,
+        None => {
+            println!("skipped: no fixtures folder (set LOCUS_FIXTURES_DIR)");
+            return;
+        }
+    };
+    let mut tarballs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("fixtures readable")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".tar.bz2"))
+        .collect();
+    tarballs.sort();
+    let mut failures = Vec::new();
+    for tarball in &tarballs {
+        let tmp = tempfile::tempdir().unwrap();
+        let ok = Command::new("tar").arg("-xjf").arg(tarball).arg("-C").arg(tmp.path()).status().unwrap();
+        assert!(ok.success(), "tar failed on {}", tarball.display());
+        let root = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("sys").is_dir())
+            .expect("a snapshot folder");
+        let name = tarball.file_name().unwrap().to_string_lossy().to_string();
+        let ours = locus_json(&["--sysfs-root", root.to_str().unwrap()], &[]).expect("pure-Rust discovery");
+        // hwloc's x86 backend would add this machine's cpuid caches to the snapshot: off.
+        let env = [("HWLOC_FSROOT", root.as_path()), ("HWLOC_COMPONENTS", Path::new("-x86"))];
+        let theirs = match locus_json(&["--hwloc"], &env) {
+            Ok(t) => t,
+            Err(e) => {
+                failures.push(format!("{name}: hwloc failed: {e}"));
+                continue;
+            }
+        };
+        let errors = hwloc_console::compare(&ours, &hwloc_console::from_json(&theirs));
+        if errors.is_empty() {
+            println!("{name}: hwloc and pure-Rust discovery agree");
+        } else {
+            failures.push(format!("{name}: {errors:#?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
