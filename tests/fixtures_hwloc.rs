@@ -41,7 +41,11 @@ fn snapshot_root(dir: &Path) -> Option<PathBuf> {
     if dir.join("sys").is_dir() {
         return Some(dir.to_path_buf());
     }
-    std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|p| p.join("sys").is_dir())
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("sys").is_dir())
 }
 
 fn check_one(tarball: &Path, console_path: &Path) -> Result<String, Vec<String>> {
@@ -76,7 +80,10 @@ fn check_with(
         .output()
         .map_err(|e| vec![format!("cannot run locus: {e}")])?;
     if !out.status.success() {
-        return Err(vec![format!("locus failed: {}", String::from_utf8_lossy(&out.stderr))]);
+        return Err(vec![format!(
+            "locus failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )]);
     }
     let json: serde_json::Value =
         serde_json::from_slice(&out.stdout).map_err(|e| vec![format!("bad JSON from locus: {e}")])?;
@@ -90,7 +97,12 @@ fn check_with(
         console.pus.len(),
         console.packages.len(),
         console.cores.len(),
-        console.node_groups.iter().filter(|(p, _)| !p.is_empty()).map(|(_, n)| n.len()).sum::<usize>(),
+        console
+            .node_groups
+            .iter()
+            .filter(|(p, _)| !p.is_empty())
+            .map(|(_, n)| n.len())
+            .sum::<usize>(),
         console.caches.len(),
         count("fallbacks"),
     );
@@ -139,9 +151,15 @@ fn every_snapshot_agrees_with_hwloc() {
             }
         }
     }
-    println!("{} of {checked} snapshots agree with hwloc", checked - failures.len());
+    println!(
+        "{} of {checked} snapshots agree with hwloc",
+        checked - failures.len()
+    );
     assert!(checked > 0, "no snapshot had a console file");
-    assert!(failures.is_empty(), "snapshots disagreeing with hwloc: {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "snapshots disagreeing with hwloc: {failures:?}"
+    );
 }
 
 /// Removes every file or directory named `name` under `dir`.

@@ -32,12 +32,14 @@ fn hwloc_and_pure_rust_agree_live() {
 
 #[test]
 fn hwloc_and_pure_rust_agree_on_fixtures() {
-    let dir = match std::env::var_os("LOCUS_FIXTURES_DIR").map(PathBuf::from).or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .map(|a| a.join("shared/fixtures/sysfs"))
-            .find(|d| d.is_dir())
-    }) {
+    let dir = match std::env::var_os("LOCUS_FIXTURES_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .map(|a| a.join("shared/fixtures/sysfs"))
+                .find(|d| d.is_dir())
+        }) {
         Some(d) => d,
         None => {
             println!("skipped: no fixtures folder (set LOCUS_FIXTURES_DIR)");
@@ -54,7 +56,13 @@ fn hwloc_and_pure_rust_agree_on_fixtures() {
     let mut failures = Vec::new();
     for tarball in &tarballs {
         let tmp = tempfile::tempdir().unwrap();
-        let ok = Command::new("tar").arg("-xjf").arg(tarball).arg("-C").arg(tmp.path()).status().unwrap();
+        let ok = Command::new("tar")
+            .arg("-xjf")
+            .arg(tarball)
+            .arg("-C")
+            .arg(tmp.path())
+            .status()
+            .unwrap();
         assert!(ok.success(), "tar failed on {}", tarball.display());
         let root = std::fs::read_dir(tmp.path())
             .unwrap()
@@ -65,7 +73,10 @@ fn hwloc_and_pure_rust_agree_on_fixtures() {
         let name = tarball.file_name().unwrap().to_string_lossy().to_string();
         let ours = locus_json(&["--sysfs-root", root.to_str().unwrap()], &[]).expect("pure-Rust discovery");
         // hwloc's x86 backend would add this machine's cpuid caches to the snapshot: off.
-        let env = [("HWLOC_FSROOT", root.as_path()), ("HWLOC_COMPONENTS", Path::new("-x86"))];
+        let env = [
+            ("HWLOC_FSROOT", root.as_path()),
+            ("HWLOC_COMPONENTS", Path::new("-x86")),
+        ];
         let theirs = match locus_json(&["--hwloc"], &env) {
             Ok(t) => t,
             Err(e) => {

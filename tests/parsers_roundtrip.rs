@@ -33,7 +33,9 @@ fn to_mask(set: &CpuSet) -> String {
     (0..words)
         .rev()
         .map(|w| {
-            let v: u32 = (0..32).filter(|b| set.contains(w * 32 + b)).fold(0, |acc, b| acc | 1 << b);
+            let v: u32 = (0..32)
+                .filter(|b| set.contains(w * 32 + b))
+                .fold(0, |acc, b| acc | 1 << b);
             format!("{v:08x}")
         })
         .collect::<Vec<_>>()
@@ -57,7 +59,16 @@ fn lists_and_masks_round_trip() {
 #[test]
 fn sizes_round_trip() {
     let mut rng = Rng(0x1234_5678_9abc_def1);
-    let units = [("", 0), ("K", 10), ("kB", 10), (" kB", 10), ("KiB", 10), ("M", 20), ("G", 30), ("T", 40)];
+    let units = [
+        ("", 0),
+        ("K", 10),
+        ("kB", 10),
+        (" kB", 10),
+        ("KiB", 10),
+        ("M", 20),
+        ("G", 30),
+        ("T", 40),
+    ];
     for _ in 0..5000 {
         let (unit, shift) = units[rng.below(units.len() as u64) as usize];
         let value = rng.next() >> rng.below(64);
@@ -75,7 +86,9 @@ fn garbage_never_panics() {
     let alphabet = b"0123456789abcdefx,-: \nKkMGB\xff";
     for _ in 0..20_000 {
         let len = rng.below(40) as usize;
-        let bytes: Vec<u8> = (0..len).map(|_| alphabet[rng.below(alphabet.len() as u64) as usize]).collect();
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+            .collect();
         let text = String::from_utf8_lossy(&bytes);
         // Whatever the answer, it must come back as a value, and a parsed set must re-parse.
         if let Ok(set) = CpuSet::parse_list(&text) {

@@ -47,13 +47,19 @@ impl Topology {
     #[doc(alias = "hwloc_topology_load")]
     pub fn from_hwloc() -> Result<Self, TopologyError> {
         let topo = hwlocality::Topology::new().map_err(|e| TopologyError::Hwloc(e.to_string()))?;
-        let package_of = |obj: &TopologyObject| obj.first_ancestor_with_type(ObjectType::Package).and_then(os_index);
+        let package_of = |obj: &TopologyObject| {
+            obj.first_ancestor_with_type(ObjectType::Package)
+                .and_then(os_index)
+        };
 
         let allowed_cpus = to_set(topo.allowed_cpuset().iter_set());
         let allowed_mems = to_set(topo.allowed_nodeset().iter_set());
         let nodes: Vec<&TopologyObject> = topo.objects_with_type(ObjectType::NUMANode).collect();
         let node_of = |cpu: u32| {
-            nodes.iter().find(|n| cpus_of(n).contains(cpu)).and_then(|n| os_index(n))
+            nodes
+                .iter()
+                .find(|n| cpus_of(n).contains(cpu))
+                .and_then(|n| os_index(n))
         };
         let mut pus: Vec<Pu> = topo
             .objects_with_type(ObjectType::PU)
@@ -96,8 +102,12 @@ impl Topology {
 
         let mut caches = Vec::new();
         for obj in topo.objects() {
-            let Some(level) = cache_level(obj.object_type()) else { continue };
-            let Some(ObjectAttributes::Cache(attr)) = obj.attributes() else { continue };
+            let Some(level) = cache_level(obj.object_type()) else {
+                continue;
+            };
+            let Some(ObjectAttributes::Cache(attr)) = obj.attributes() else {
+                continue;
+            };
             let kind = match attr.cache_type() {
                 CacheType::Data => CacheKind::Data,
                 CacheType::Instruction => CacheKind::Instruction,
@@ -111,12 +121,15 @@ impl Topology {
                 level,
                 kind,
                 size_bytes: attr.size().map_or(0, |s| s.get()),
-                line_size: attr.line_size().and_then(|l| u32::try_from(l.get()).ok()).unwrap_or(0),
+                line_size: attr
+                    .line_size()
+                    .and_then(|l| u32::try_from(l.get()).ok())
+                    .unwrap_or(0),
                 ways: 0,
                 cpus,
             });
         }
-        caches.sort_by(|a, b| (a.level, a.cpus.first(), a.kind).cmp(&(b.level, b.cpus.first(), b.kind)));
+        caches.sort_by_key(|a| (a.level, a.cpus.first(), a.kind));
 
         // Distances: the first NUMA-node matrix hwloc has, mapped to our node order.
         let mut node_ids: Vec<u32> = nodes.iter().filter_map(|n| os_index(n)).collect();
@@ -126,7 +139,10 @@ impl Topology {
             for d in all {
                 let ids: Vec<Option<u32>> = d
                     .objects()
-                    .map(|o| o.filter(|o| o.object_type() == ObjectType::NUMANode).and_then(os_index))
+                    .map(|o| {
+                        o.filter(|o| o.object_type() == ObjectType::NUMANode)
+                            .and_then(os_index)
+                    })
                     .collect();
                 if ids.len() != node_ids.len() || ids.iter().any(Option::is_none) {
                     continue;
@@ -140,7 +156,9 @@ impl Topology {
                             .iter()
                             .map(|&b| {
                                 let (i, j) = (pos(a).unwrap_or(0), pos(b).unwrap_or(0));
-                                values.get(i * ids.len() + j).map_or(0, |&v| u32::try_from(v).unwrap_or(u32::MAX))
+                                values
+                                    .get(i * ids.len() + j)
+                                    .map_or(0, |&v| u32::try_from(v).unwrap_or(u32::MAX))
                             })
                             .collect()
                     })

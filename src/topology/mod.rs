@@ -17,11 +17,11 @@ pub mod pin;
 pub mod plan;
 pub mod render;
 pub mod size;
-mod sysfs;
 #[cfg(target_os = "linux")]
 mod sys_linux;
 #[cfg(not(target_os = "linux"))]
 mod sys_other;
+mod sysfs;
 
 pub use cpuset::{CpuSet, CpuSetParseError, NodeSet};
 pub use error::TopologyError;

@@ -43,7 +43,11 @@ fn deepest_container(nodes: &[Node], mut at: usize, cpus: &CpuSet, stop_at_equal
         if stop_at_equal && nodes[at].cpus == *cpus {
             return at;
         }
-        match nodes[at].children.iter().find(|&&c| cpus.is_subset(&nodes[c].cpus)) {
+        match nodes[at]
+            .children
+            .iter()
+            .find(|&&c| cpus.is_subset(&nodes[c].cpus))
+        {
             Some(&c) => at = c,
             None => return at,
         }
@@ -137,7 +141,13 @@ fn build(t: &Topology) -> Vec<Node> {
     nodes
 }
 
-fn write_node(out: &mut String, nodes: &[Node], at: usize, depth: usize, counters: &mut Vec<(String, usize)>) {
+fn write_node(
+    out: &mut String,
+    nodes: &[Node],
+    at: usize,
+    depth: usize,
+    counters: &mut Vec<(String, usize)>,
+) {
     let n = &nodes[at];
     let logical = match counters.iter_mut().find(|(k, _)| *k == n.kind) {
         Some((_, c)) => {
@@ -173,7 +183,11 @@ pub fn tree(t: &Topology) -> String {
     let nodes = build(t);
     let mut out = String::new();
     write_node(&mut out, &nodes, 0, 0, &mut Vec::new());
-    if t.numa_nodes.len() > 1 && t.numa_nodes.iter().all(|n| n.distances.len() == t.numa_nodes.len()) {
+    if t.numa_nodes.len() > 1
+        && t.numa_nodes
+            .iter()
+            .all(|n| n.distances.len() == t.numa_nodes.len())
+    {
         let _ = write!(out, "NUMA distances (by OS index):\n  node");
         for n in &t.numa_nodes {
             let _ = write!(out, " {:>4}", n.os_index);
@@ -187,12 +201,16 @@ pub fn tree(t: &Topology) -> String {
             let _ = writeln!(out);
         }
     }
-    let _ = writeln!(out, "Source: {}", match &t.source {
-        Source::Live => "this machine".to_string(),
-        Source::Snapshot { root } => format!("snapshot at {root}"),
-        Source::Hwloc => "hwloc".to_string(),
-        Source::SingleNodeFallback => "single-node fallback (no Linux sysfs)".to_string(),
-    });
+    let _ = writeln!(
+        out,
+        "Source: {}",
+        match &t.source {
+            Source::Live => "this machine".to_string(),
+            Source::Snapshot { root } => format!("snapshot at {root}"),
+            Source::Hwloc => "hwloc".to_string(),
+            Source::SingleNodeFallback => "single-node fallback (no Linux sysfs)".to_string(),
+        }
+    );
     for f in &t.fallbacks {
         let _ = writeln!(out, "Fallback: {}: {}", f.what, f.action);
     }

@@ -90,13 +90,25 @@ mod tests {
         assert!(matches!(parse_size(""), Err(SizeParseError::NoNumber { .. })));
         assert!(matches!(parse_size("K"), Err(SizeParseError::NoNumber { .. })));
         assert!(matches!(parse_size("-1K"), Err(SizeParseError::NoNumber { .. })));
-        assert!(matches!(parse_size("12Q"), Err(SizeParseError::UnknownUnit { .. })));
-        assert!(matches!(parse_size("12 K B"), Err(SizeParseError::UnknownUnit { .. })));
-        assert!(matches!(parse_size("1.5M"), Err(SizeParseError::UnknownUnit { .. })));
+        assert!(matches!(
+            parse_size("12Q"),
+            Err(SizeParseError::UnknownUnit { .. })
+        ));
+        assert!(matches!(
+            parse_size("12 K B"),
+            Err(SizeParseError::UnknownUnit { .. })
+        ));
+        assert!(matches!(
+            parse_size("1.5M"),
+            Err(SizeParseError::UnknownUnit { .. })
+        ));
         assert!(matches!(
             parse_size("99999999999999999999"),
             Err(SizeParseError::Overflow { .. })
         ));
-        assert!(matches!(parse_size("17179869184T"), Err(SizeParseError::Overflow { .. })));
+        assert!(matches!(
+            parse_size("17179869184T"),
+            Err(SizeParseError::Overflow { .. })
+        ));
     }
 }

@@ -49,7 +49,10 @@ fn number_after(text: &str, key: &str) -> Option<(u64, String)> {
     let start = text.find(key)? + key.len();
     let rest = &text[start..];
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    let unit: String = rest[digits.len()..].chars().take_while(char::is_ascii_alphabetic).collect();
+    let unit: String = rest[digits.len()..]
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect();
     Some((digits.parse().ok()?, unit))
 }
 
@@ -88,7 +91,13 @@ pub fn parse(text: &str) -> Result<Console, String> {
             None => None,
         };
         let parent = stack.last().map(|&(_, i)| i);
-        objs.push(Obj { kind, os_index, size, parent, pus: Pus::new() });
+        objs.push(Obj {
+            kind,
+            os_index,
+            size,
+            parent,
+            pus: Pus::new(),
+        });
         stack.push((indent, objs.len() - 1));
     }
     // PU sets bottom-up: every PU joins all its ancestors.
@@ -113,11 +122,15 @@ pub fn parse(text: &str) -> Result<Console, String> {
             "Core" => c.cores.push(o.pus.clone()),
             "NUMANode" => {
                 let parent = o.parent.ok_or("NUMANode without a parent")?;
-                groups.entry(parent).or_default().push(o.os_index.ok_or("NUMANode without P#")?);
+                groups
+                    .entry(parent)
+                    .or_default()
+                    .push(o.os_index.ok_or("NUMANode without P#")?);
             }
             k if k.starts_with('L') && k.ends_with("Cache") => {
                 let inner = &k[1..k.len() - "Cache".len()];
-                let (digits, suffix) = inner.split_at(inner.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(inner.len()));
+                let (digits, suffix) =
+                    inner.split_at(inner.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(inner.len()));
                 let level: u8 = digits.parse().map_err(|_| format!("cache type {k:?}"))?;
                 let kind = match suffix {
                     "" | "u" => "unified",
@@ -126,12 +139,20 @@ pub fn parse(text: &str) -> Result<Console, String> {
                     _ => return Err(format!("cache type {k:?}")),
                 };
                 let size = o.size.ok_or(format!("{k} without size"))?;
-                c.caches.push(ConsoleCache { level, kind, size, pus: o.pus.clone() });
+                c.caches.push(ConsoleCache {
+                    level,
+                    kind,
+                    size,
+                    pus: o.pus.clone(),
+                });
             }
             _ => {}
         }
     }
-    c.node_groups = groups.into_iter().map(|(p, nodes)| (objs[p].pus.clone(), nodes)).collect();
+    c.node_groups = groups
+        .into_iter()
+        .map(|(p, nodes)| (objs[p].pus.clone(), nodes))
+        .collect();
     Ok(c)
 }
 
@@ -173,7 +194,10 @@ pub fn from_json(json: &serde_json::Value) -> Console {
 }
 
 fn pus_of(v: &serde_json::Value) -> Pus {
-    v["pus"].as_array().map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect()).unwrap_or_default()
+    v["pus"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect())
+        .unwrap_or_default()
 }
 
 /// A partition in canonical form, with every PU of `all` that no set covers as a singleton
@@ -233,25 +257,34 @@ pub fn compare(json: &serde_json::Value, c: &Console) -> Vec<String> {
         }
         let missing: Vec<u32> = ids.iter().copied().filter(|id| !nodes.contains_key(id)).collect();
         if !missing.is_empty() {
-            errors.push(format!("NUMA nodes {missing:?} (PUs {parent_pus:?}) missing from ours"));
+            errors.push(format!(
+                "NUMA nodes {missing:?} (PUs {parent_pus:?}) missing from ours"
+            ));
             continue;
         }
         if let [id] = ids.as_slice() {
             if nodes[id] != *parent_pus {
-                errors.push(format!("NUMA node {id}: ours {:?}, hwloc {parent_pus:?}", nodes[id]));
+                errors.push(format!(
+                    "NUMA node {id}: ours {:?}, hwloc {parent_pus:?}",
+                    nodes[id]
+                ));
             }
         } else {
             // Several nodes under one object (e.g. DRAM and a CPU-less HBM node): together they
             // must cover the object, each within it.
             let union: Pus = ids.iter().flat_map(|id| nodes[id].iter().copied()).collect();
             if union != *parent_pus || ids.iter().any(|id| !nodes[id].is_subset(parent_pus)) {
-                errors.push(format!("NUMA nodes {ids:?}: ours {union:?}, hwloc {parent_pus:?}"));
+                errors.push(format!(
+                    "NUMA nodes {ids:?}: ours {union:?}, hwloc {parent_pus:?}"
+                ));
             }
         }
     }
     for (id, pus) in &nodes {
         if !pus.is_empty() && !seen.contains(id) {
-            errors.push(format!("NUMA node {id} with PUs {pus:?} is not in hwloc's topology"));
+            errors.push(format!(
+                "NUMA node {id} with PUs {pus:?} is not in hwloc's topology"
+            ));
         }
     }
 

@@ -47,9 +47,9 @@ fn show(args: &Args, topo: &Topology) -> Result<(), Box<dyn std::error::Error>> 
         },
         ..PlanOptions::default()
     };
-    let plan = PlacementPlan::new(&topo, &options);
+    let plan = PlacementPlan::new(topo, &options);
     if args.json {
-        let mut value = serde_json::to_value(&topo)?;
+        let mut value = serde_json::to_value(topo)?;
         if let serde_json::Value::Object(map) = &mut value {
             map.insert(
                 "placement_plan".into(),
@@ -63,7 +63,7 @@ fn show(args: &Args, topo: &Topology) -> Result<(), Box<dyn std::error::Error>> 
         text.push('\n');
         return write_stdout(&text);
     }
-    let mut text = locus::topology::render::tree(&topo);
+    let mut text = locus::topology::render::tree(topo);
     match &plan {
         Ok(p) => text.push_str(&locus::topology::render::plan(p)),
         Err(e) => text.push_str(&format!("Placement plan: unavailable: {e}\n")),

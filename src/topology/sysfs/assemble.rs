@@ -34,7 +34,11 @@ pub(crate) struct Parts {
 /// `/proc/cpuinfo` (recorded). When only some lack it, records that those are their own cores.
 pub(crate) fn fill_missing_topology(r: &mut Reader, cpus: &mut [RawCpu]) {
     let online = cpus.iter().filter(|c| c.online);
-    let without: CpuSet = online.clone().filter(|c| !c.has_topology).map(|c| c.os_index).collect();
+    let without: CpuSet = online
+        .clone()
+        .filter(|c| !c.has_topology)
+        .map(|c| c.os_index)
+        .collect();
     if without.is_empty() {
         return;
     }
@@ -54,7 +58,10 @@ pub(crate) fn fill_missing_topology(r: &mut Reader, cpus: &mut [RawCpu]) {
     };
     let (records, skipped) = parse_cpuinfo(&text);
     if skipped > 0 {
-        r.fallback("proc/cpuinfo", format!("{skipped} record(s) without a processor number skipped"));
+        r.fallback(
+            "proc/cpuinfo",
+            format!("{skipped} record(s) without a processor number skipped"),
+        );
     }
     let mut used = 0;
     for rec in records {
@@ -127,7 +134,10 @@ pub(crate) fn assemble(r: &mut Reader, parts: Parts) -> Result<Topology, Topolog
             .collect()
     });
     if bad {
-        r.fallback("package sibling sets", "inconsistent between CPUs: first CPU's set kept");
+        r.fallback(
+            "package sibling sets",
+            "inconsistent between CPUs: first CPU's set kept",
+        );
     }
     let max_known = cpus.iter().filter_map(|c| c.package_id).max();
     let mut next_unknown = max_known.map_or(0, |m| m.saturating_add(1));
@@ -144,7 +154,7 @@ pub(crate) fn assemble(r: &mut Reader, parts: Parts) -> Result<Topology, Topolog
             })
         })
         .collect();
-    if unknown_packages && package_sets.len() > 1 || unknown_packages && max_known.is_some() {
+    if unknown_packages && (package_sets.len() > 1 || max_known.is_some()) {
         r.fallback(
             "physical_package_id",
             "unknown for some CPUs: their package numbered after the known ones",
@@ -156,7 +166,9 @@ pub(crate) fn assemble(r: &mut Reader, parts: Parts) -> Result<Topology, Topolog
     // separate cores sharing a front end (AMD compute units), as hwloc treats them.
     let mut split_by_core_id = false;
     let (core_sets, bad) = partition(&online, |cpu| {
-        let pkg = package_of(cpu).map(|i| package_sets[i].clone()).unwrap_or_default();
+        let pkg = package_of(cpu)
+            .map(|i| package_sets[i].clone())
+            .unwrap_or_default();
         let c = raw(cpu);
         let set = match (c.and_then(|c| c.core_cpus.clone()), c.and_then(|c| c.core_id)) {
             (Some(set), Some(id)) => {
@@ -183,35 +195,45 @@ pub(crate) fn assemble(r: &mut Reader, parts: Parts) -> Result<Topology, Topolog
         );
     }
     if bad {
-        r.fallback("core sibling sets", "inconsistent between CPUs (or crossing packages): first CPU's set kept");
+        r.fallback(
+            "core sibling sets",
+            "inconsistent between CPUs (or crossing packages): first CPU's set kept",
+        );
     }
 
     // Dies and clusters: kept only where the kernel gives a real level, i.e. every set holds
     // whole cores and has a known id (arm64 writes `die_id` -1 with single-CPU `die_cpus`), and
     // only the groups that differ from their package and from a core (hwloc merges those).
     let core_of = |cpu: u32| core_sets.iter().find(|s| s.contains(cpu));
-    let inner_level = |get: &dyn Fn(&RawCpu) -> Option<CpuSet>, id: &dyn Fn(&RawCpu) -> Option<u32>| -> Vec<CpuSet> {
-        let real = cpus
-            .iter()
-            .filter(|c| c.online)
-            .all(|c| get(c).is_some() && id(c).is_some());
-        if !real {
-            return Vec::new();
-        }
-        let (sets, _) = partition(&online, |cpu| {
-            let pkg = package_of(cpu).map(|i| package_sets[i].clone()).unwrap_or_default();
-            raw(cpu).and_then(get).unwrap_or_else(|| CpuSet::single(cpu)).intersection(&pkg)
-        });
-        let whole_cores = sets
-            .iter()
-            .all(|s| s.iter().all(|cpu| core_of(cpu).is_none_or(|core| core.is_subset(s))));
-        if !whole_cores {
-            return Vec::new();
-        }
-        sets.into_iter()
-            .filter(|s| !package_sets.contains(s) && !core_sets.contains(s))
-            .collect()
-    };
+    let inner_level =
+        |get: &dyn Fn(&RawCpu) -> Option<CpuSet>, id: &dyn Fn(&RawCpu) -> Option<u32>| -> Vec<CpuSet> {
+            let real = cpus
+                .iter()
+                .filter(|c| c.online)
+                .all(|c| get(c).is_some() && id(c).is_some());
+            if !real {
+                return Vec::new();
+            }
+            let (sets, _) = partition(&online, |cpu| {
+                let pkg = package_of(cpu)
+                    .map(|i| package_sets[i].clone())
+                    .unwrap_or_default();
+                raw(cpu)
+                    .and_then(get)
+                    .unwrap_or_else(|| CpuSet::single(cpu))
+                    .intersection(&pkg)
+            });
+            let whole_cores = sets.iter().all(|s| {
+                s.iter()
+                    .all(|cpu| core_of(cpu).is_none_or(|core| core.is_subset(s)))
+            });
+            if !whole_cores {
+                return Vec::new();
+            }
+            sets.into_iter()
+                .filter(|s| !package_sets.contains(s) && !core_sets.contains(s))
+                .collect()
+        };
     let die_sets = inner_level(&|c: &RawCpu| c.die_cpus.clone(), &|c: &RawCpu| c.die_id);
     let cluster_sets = inner_level(&|c: &RawCpu| c.cluster_cpus.clone(), &|c: &RawCpu| c.cluster_id);
 
@@ -229,12 +251,20 @@ pub(crate) fn assemble(r: &mut Reader, parts: Parts) -> Result<Topology, Topolog
         None => node_ids.clone(),
     };
     if allowed_mems.is_empty() {
-        r.fallback("cpuset memory nodes", "name no existing node: memory not restricted");
+        r.fallback(
+            "cpuset memory nodes",
+            "name no existing node: memory not restricted",
+        );
         allowed_mems = node_ids.clone();
     }
     allowed = allowed.intersection(&online);
 
-    let kind_of = |cpu: u32| kinds.iter().find(|(_, set)| set.contains(cpu)).map(|(k, _)| k.clone());
+    let kind_of = |cpu: u32| {
+        kinds
+            .iter()
+            .find(|(_, set)| set.contains(cpu))
+            .map(|(k, _)| k.clone())
+    };
     let node_of = |cpu: u32| nodes.iter().find(|n| n.cpus.contains(cpu)).map(|n| n.os_index);
 
     let pus: Vec<Pu> = cpus
@@ -252,7 +282,10 @@ pub(crate) fn assemble(r: &mut Reader, parts: Parts) -> Result<Topology, Topolog
     let in_nodes: CpuSet = nodes.iter().flat_map(|n| n.cpus.iter()).collect();
     let orphans = online.difference(&in_nodes);
     if !orphans.is_empty() {
-        r.fallback(format!("CPUs {orphans}"), "listed by no NUMA node: they belong to none");
+        r.fallback(
+            format!("CPUs {orphans}"),
+            "listed by no NUMA node: they belong to none",
+        );
     }
 
     let mut packages: Vec<Package> = package_sets
@@ -308,7 +341,7 @@ pub(crate) fn assemble(r: &mut Reader, parts: Parts) -> Result<Topology, Topolog
         })
         .filter(|c| !c.cpus.is_empty())
         .collect();
-    caches.sort_by(|a, b| (a.level, a.cpus.first(), a.kind).cmp(&(b.level, b.cpus.first(), b.kind)));
+    caches.sort_by_key(|a| (a.level, a.cpus.first(), a.kind));
 
     let kept: Vec<usize> = nodes
         .iter()
@@ -360,7 +393,13 @@ mod tests {
 
     #[test]
     fn partition_of_consistent_sets() {
-        let (groups, bad) = partition(&set("0-7"), |cpu| if cpu % 2 == 0 { set("0,2,4,6") } else { set("1,3,5,7") });
+        let (groups, bad) = partition(&set("0-7"), |cpu| {
+            if cpu % 2 == 0 {
+                set("0,2,4,6")
+            } else {
+                set("1,3,5,7")
+            }
+        });
         assert_eq!(groups, vec![set("0,2,4,6"), set("1,3,5,7")]);
         assert!(!bad);
     }

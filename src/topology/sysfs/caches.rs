@@ -46,7 +46,10 @@ pub(crate) fn read_caches(r: &mut Reader, online: &CpuSet) -> Vec<Cache> {
 fn read_index(r: &mut Reader, dir: &str, cpu: u32, online: &CpuSet) -> Option<Cache> {
     let level = r.int(&format!("{dir}/level"))?;
     let Ok(level) = u8::try_from(level) else {
-        r.fallback(format!("{dir}/level"), format!("level {level} out of range: cache ignored"));
+        r.fallback(
+            format!("{dir}/level"),
+            format!("level {level} out of range: cache ignored"),
+        );
         return None;
     };
     if level == 0 {
@@ -114,11 +117,30 @@ mod tests {
     fn shared_caches_are_merged() {
         let dir = tempfile::tempdir().unwrap();
         for cpu in 0..2 {
-            index(dir.path(), cpu, 0, &[("level", "1"), ("type", "Data"), ("size", "32K"),
-                ("shared_cpu_list", &cpu.to_string()), ("coherency_line_size", "64"),
-                ("ways_of_associativity", "8")]);
-            index(dir.path(), cpu, 2, &[("level", "2"), ("type", "Unified"), ("size", "1024K"),
-                ("shared_cpu_map", "00000003")]);
+            index(
+                dir.path(),
+                cpu,
+                0,
+                &[
+                    ("level", "1"),
+                    ("type", "Data"),
+                    ("size", "32K"),
+                    ("shared_cpu_list", &cpu.to_string()),
+                    ("coherency_line_size", "64"),
+                    ("ways_of_associativity", "8"),
+                ],
+            );
+            index(
+                dir.path(),
+                cpu,
+                2,
+                &[
+                    ("level", "2"),
+                    ("type", "Unified"),
+                    ("size", "1024K"),
+                    ("shared_cpu_map", "00000003"),
+                ],
+            );
         }
         let mut r = Reader::new(dir.path());
         let caches = read_caches(&mut r, &CpuSet::parse_list("0-1").unwrap());
@@ -136,10 +158,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         index(dir.path(), 0, 0, &[("level", "one"), ("type", "Data")]);
         index(dir.path(), 0, 1, &[("level", "1"), ("type", "Trace")]);
-        index(dir.path(), 0, 2, &[("level", "2"), ("type", "Unified"), ("size", "12Q"),
-            ("shared_cpu_list", "0-")]);
-        index(dir.path(), 0, 3, &[("level", "3"), ("type", "Unified"), ("size", "8M"),
-            ("shared_cpu_list", "2-3")]);
+        index(
+            dir.path(),
+            0,
+            2,
+            &[
+                ("level", "2"),
+                ("type", "Unified"),
+                ("size", "12Q"),
+                ("shared_cpu_list", "0-"),
+            ],
+        );
+        index(
+            dir.path(),
+            0,
+            3,
+            &[
+                ("level", "3"),
+                ("type", "Unified"),
+                ("size", "8M"),
+                ("shared_cpu_list", "2-3"),
+            ],
+        );
         let mut r = Reader::new(dir.path());
         let caches = read_caches(&mut r, &CpuSet::single(0));
         assert_eq!(caches.len(), 2);

@@ -79,8 +79,16 @@ mod tests {
         assert_eq!(
             r,
             vec![
-                CpuinfoRecord { processor: 0, physical_id: Some(1), core_id: Some(3) },
-                CpuinfoRecord { processor: 1, physical_id: Some(0), core_id: Some(0) },
+                CpuinfoRecord {
+                    processor: 0,
+                    physical_id: Some(1),
+                    core_id: Some(3)
+                },
+                CpuinfoRecord {
+                    processor: 1,
+                    physical_id: Some(0),
+                    core_id: Some(0)
+                },
             ]
         );
     }
@@ -92,7 +100,14 @@ mod tests {
         let (r, skipped) = parse_cpuinfo(text);
         assert_eq!(skipped, 1);
         assert_eq!(r.len(), 2);
-        assert_eq!(r[1], CpuinfoRecord { processor: 2, physical_id: None, core_id: None });
+        assert_eq!(
+            r[1],
+            CpuinfoRecord {
+                processor: 2,
+                physical_id: None,
+                core_id: None
+            }
+        );
         assert_eq!(parse_cpuinfo(""), (vec![], 0));
     }
 }

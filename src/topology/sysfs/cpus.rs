@@ -143,8 +143,14 @@ mod tests {
         assert!(c.has_topology);
         assert_eq!(c.package_id, None);
         assert_eq!(c.core_id, None);
-        assert_eq!(c.package_cpus.as_ref().map(|s| s.to_list_string()), Some("0-3".into()));
-        assert_eq!(c.core_cpus.as_ref().map(|s| s.to_list_string()), Some("0-1".into()));
+        assert_eq!(
+            c.package_cpus.as_ref().map(|s| s.to_list_string()),
+            Some("0-3".into())
+        );
+        assert_eq!(
+            c.core_cpus.as_ref().map(|s| s.to_list_string()),
+            Some("0-1".into())
+        );
         assert_eq!(r.take_fallbacks().len(), 2);
     }
 

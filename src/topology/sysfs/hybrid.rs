@@ -83,12 +83,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for cpu in 0..4 {
             let f = if cpu < 2 { "1900000" } else { "1400000" };
-            write(dir.path(), &format!("sys/devices/system/cpu/cpu{cpu}/cpufreq/base_frequency"), f);
-            write(dir.path(), &format!("sys/devices/system/cpu/cpu{cpu}/cpu_capacity"), "1024");
+            write(
+                dir.path(),
+                &format!("sys/devices/system/cpu/cpu{cpu}/cpufreq/base_frequency"),
+                f,
+            );
+            write(
+                dir.path(),
+                &format!("sys/devices/system/cpu/cpu{cpu}/cpu_capacity"),
+                "1024",
+            );
         }
         let mut r = Reader::new(dir.path());
         let k = read_core_kinds(&mut r, &CpuSet::parse_list("0-3").unwrap());
-        assert_eq!(k[0], ("base_frequency=1900MHz".to_string(), CpuSet::parse_list("0-1").unwrap()));
+        assert_eq!(
+            k[0],
+            (
+                "base_frequency=1900MHz".to_string(),
+                CpuSet::parse_list("0-1").unwrap()
+            )
+        );
         assert_eq!(r.take_fallbacks().len(), 1);
         let empty = tempfile::tempdir().unwrap();
         let mut r = Reader::new(empty.path());

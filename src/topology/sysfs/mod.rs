@@ -2,14 +2,14 @@
 //!
 //! Each reader owns one family of files and turns whatever it finds into plain data, recording
 //! every oddity as a [`Fallback`](crate::topology::Fallback) through the shared [`Reader`]:
-//! - [`cpus`]: which CPUs exist and are online, and what each one's `topology/` says;
-//! - [`cpuinfo`]: `/proc/cpuinfo`, when no CPU has a `topology/` (old kernels);
-//! - [`caches`]: `cpuN/cache/indexM/`;
-//! - [`nodes`]: `node/nodeN/` (CPUs, memory, distances);
-//! - [`hybrid`]: core kinds of hybrid CPUs;
-//! - [`restriction`]: the cgroup cpuset and `/proc/self/status`.
+//! - `cpus`: which CPUs exist and are online, and what each one's `topology/` says;
+//! - `cpuinfo`: `/proc/cpuinfo`, when no CPU has a `topology/` (old kernels);
+//! - `caches`: `cpuN/cache/indexM/`;
+//! - `nodes`: `node/nodeN/` (CPUs, memory, distances);
+//! - `hybrid`: core kinds of hybrid CPUs;
+//! - `restriction`: the cgroup cpuset and `/proc/self/status`.
 //!
-//! [`assemble`] then builds packages, dies, clusters and cores from the sibling sets and
+//! `assemble` then builds packages, dies, clusters and cores from the sibling sets and
 //! restricts everything to the allowed PUs and memory nodes, as hwloc does by default.
 
 mod assemble;
@@ -63,7 +63,10 @@ pub(crate) fn read_root(root: &Path, live: Option<LiveProcess>) -> Result<Topolo
             let affinity = match live.affinity {
                 Some(a) => Some(a),
                 None => {
-                    r.fallback("sched_getaffinity", "failed: using /proc/self/status Cpus_allowed");
+                    r.fallback(
+                        "sched_getaffinity",
+                        "failed: using /proc/self/status Cpus_allowed",
+                    );
                     status.as_ref().and_then(|s| s.cpus.clone())
                 }
             };

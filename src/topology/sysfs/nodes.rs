@@ -53,7 +53,10 @@ pub(crate) fn read_nodes(r: &mut Reader, online_cpus: &CpuSet) -> Vec<RawNode> {
             });
             let memory_bytes = match r.text(&format!("{dir}/meminfo")) {
                 Some(text) => meminfo_total(&text).unwrap_or_else(|| {
-                    r.fallback(format!("{dir}/meminfo"), "no readable MemTotal: memory taken as 0");
+                    r.fallback(
+                        format!("{dir}/meminfo"),
+                        "no readable MemTotal: memory taken as 0",
+                    );
                     0
                 }),
                 None => 0,
@@ -93,7 +96,10 @@ pub(crate) fn read_nodes(r: &mut Reader, online_cpus: &CpuSet) -> Vec<RawNode> {
             node.distances = row.unwrap_or_default();
         }
     } else if ids.len() > 1 && rows.iter().any(Option::is_some) {
-        r.fallback(NODE_DIR, "some distance rows missing or bad: the whole matrix is dropped");
+        r.fallback(
+            NODE_DIR,
+            "some distance rows missing or bad: the whole matrix is dropped",
+        );
     }
     nodes
 }
@@ -118,7 +124,10 @@ mod tests {
 
     #[test]
     fn meminfo_forms() {
-        assert_eq!(meminfo_total("Node 3 MemTotal:       8386704 kB\n"), Some(8386704 * 1024));
+        assert_eq!(
+            meminfo_total("Node 3 MemTotal:       8386704 kB\n"),
+            Some(8386704 * 1024)
+        );
         assert_eq!(meminfo_total("MemFree: 1 kB\nMemTotal: 2 kB\n"), Some(2048));
         assert_eq!(meminfo_total("MemTotal: lots\n"), None);
         assert_eq!(meminfo_total(""), None);
@@ -127,11 +136,23 @@ mod tests {
     #[test]
     fn nodes_with_cpumap_memory_only_and_distances() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "sys/devices/system/node/node0/cpumap", "00000000,0000000f\n");
-        write(dir.path(), "sys/devices/system/node/node0/meminfo", "Node 0 MemTotal: 1024 kB\n");
+        write(
+            dir.path(),
+            "sys/devices/system/node/node0/cpumap",
+            "00000000,0000000f\n",
+        );
+        write(
+            dir.path(),
+            "sys/devices/system/node/node0/meminfo",
+            "Node 0 MemTotal: 1024 kB\n",
+        );
         write(dir.path(), "sys/devices/system/node/node0/distance", "10 20\n");
         write(dir.path(), "sys/devices/system/node/node2/cpulist", "\n");
-        write(dir.path(), "sys/devices/system/node/node2/meminfo", "Node 2 MemTotal: 2048 kB\n");
+        write(
+            dir.path(),
+            "sys/devices/system/node/node2/meminfo",
+            "Node 2 MemTotal: 2048 kB\n",
+        );
         write(dir.path(), "sys/devices/system/node/node2/distance", "20 10\n");
         let mut r = Reader::new(dir.path());
         let nodes = read_nodes(&mut r, &CpuSet::parse_list("0-3").unwrap());

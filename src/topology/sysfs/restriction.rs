@@ -48,22 +48,32 @@ pub(crate) struct Mount {
 pub(crate) fn cgroup_cpuset(r: &mut Reader) -> Restriction {
     let mounts = match r.text("proc/self/mountinfo") {
         Some(text) => parse_mountinfo(&text),
-        None => r.text("proc/mounts").map(|t| parse_mounts(&t)).unwrap_or_default(),
+        None => r
+            .text("proc/mounts")
+            .map(|t| parse_mounts(&t))
+            .unwrap_or_default(),
     };
-    let cgroups = r.text("proc/self/cgroup").map(|t| parse_proc_cgroup(&t)).unwrap_or_default();
+    let cgroups = r
+        .text("proc/self/cgroup")
+        .map(|t| parse_proc_cgroup(&t))
+        .unwrap_or_default();
 
     // cgroup v1 with a cpuset hierarchy.
-    if let Some((_, path)) = cgroups.iter().find(|(controllers, _)| controllers.iter().any(|c| c == "cpuset")) {
+    if let Some((_, path)) = cgroups
+        .iter()
+        .find(|(controllers, _)| controllers.iter().any(|c| c == "cpuset"))
+    {
         if let Some(m) = mounts
             .iter()
             .find(|m| m.fs_type == "cgroup" && m.options.iter().any(|o| o == "cpuset"))
         {
             let dir = cgroup_dir(m, path);
-            return read_cpuset_dir(r, &dir, &["cpuset.effective_cpus", "cpuset.cpus", "cpus"], &[
-                "cpuset.effective_mems",
-                "cpuset.mems",
-                "mems",
-            ]);
+            return read_cpuset_dir(
+                r,
+                &dir,
+                &["cpuset.effective_cpus", "cpuset.cpus", "cpus"],
+                &["cpuset.effective_mems", "cpuset.mems", "mems"],
+            );
         }
     }
     // The legacy cpuset filesystem (`/dev/cpuset`), named by proc/self/cpuset.
@@ -107,10 +117,16 @@ fn read_cpuset_dir(r: &mut Reader, dir: &str, cpu_files: &[&str], mem_files: &[&
     let cpus = first(r, cpu_files);
     let mems = first(r, mem_files);
     if cpus.is_none() {
-        r.fallback(format!("{dir}/{}", cpu_files[0]), "cpuset CPUs unreadable: CPUs not restricted");
+        r.fallback(
+            format!("{dir}/{}", cpu_files[0]),
+            "cpuset CPUs unreadable: CPUs not restricted",
+        );
     }
     if mems.is_none() {
-        r.fallback(format!("{dir}/{}", mem_files[0]), "cpuset memory nodes unreadable: not restricted");
+        r.fallback(
+            format!("{dir}/{}", mem_files[0]),
+            "cpuset memory nodes unreadable: not restricted",
+        );
     }
     Restriction { cpus, mems }
 }
@@ -126,7 +142,11 @@ fn cgroup_dir(m: &Mount, path: &str) -> String {
     };
     let base = m.mount_point.trim_end_matches('/');
     let rel = rel.trim_matches('/');
-    if rel.is_empty() { base.to_string() } else { format!("{base}/{rel}") }
+    if rel.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}/{rel}")
+    }
 }
 
 /// `proc/self/cgroup` lines `ID:CONTROLLERS:PATH` as (controllers, path); v2 has no
@@ -154,8 +174,13 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
-            let v = (bytes[i + 1] - b'0') as u32 * 64 + (bytes[i + 2] - b'0') as u32 * 8 + (bytes[i + 3] - b'0') as u32;
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+        {
+            let v = (bytes[i + 1] - b'0') as u32 * 64
+                + (bytes[i + 2] - b'0') as u32 * 8
+                + (bytes[i + 3] - b'0') as u32;
             if let Ok(b) = u8::try_from(v) {
                 out.push(b);
                 i += 4;
@@ -178,7 +203,10 @@ pub(crate) fn parse_mountinfo(text: &str) -> Vec<Mount> {
             let fs_root = unescape(left.get(3)?);
             let mount_point = unescape(left.get(4)?);
             let fs_type = right.first()?.to_string();
-            let mut options: Vec<String> = left.get(5).map(|o| o.split(',').map(str::to_string).collect()).unwrap_or_default();
+            let mut options: Vec<String> = left
+                .get(5)
+                .map(|o| o.split(',').map(str::to_string).collect())
+                .unwrap_or_default();
             if let Some(superopts) = right.get(2) {
                 options.extend(superopts.split(',').map(str::to_string));
             }
@@ -201,7 +229,10 @@ pub(crate) fn parse_mounts(text: &str) -> Vec<Mount> {
                 fs_root: "/".to_string(),
                 mount_point: unescape(fields.get(1)?),
                 fs_type: fields.get(2)?.to_string(),
-                options: fields.get(3).map(|o| o.split(',').map(str::to_string).collect()).unwrap_or_default(),
+                options: fields
+                    .get(3)
+                    .map(|o| o.split(',').map(str::to_string).collect())
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -237,10 +268,26 @@ mod tests {
     #[test]
     fn v1_cpuset() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "proc/self/cgroup", "3:memory:/x\n2:cpuset:/job\n0::/\n");
-        write(dir.path(), "proc/mounts", "cgroup /sys/fs/cgroup/cpuset cgroup rw,cpuset 0 0\n");
-        write(dir.path(), "sys/fs/cgroup/cpuset/job/cpuset.effective_cpus", "2-5\n");
-        write(dir.path(), "sys/fs/cgroup/cpuset/job/cpuset.effective_mems", "1\n");
+        write(
+            dir.path(),
+            "proc/self/cgroup",
+            "3:memory:/x\n2:cpuset:/job\n0::/\n",
+        );
+        write(
+            dir.path(),
+            "proc/mounts",
+            "cgroup /sys/fs/cgroup/cpuset cgroup rw,cpuset 0 0\n",
+        );
+        write(
+            dir.path(),
+            "sys/fs/cgroup/cpuset/job/cpuset.effective_cpus",
+            "2-5\n",
+        );
+        write(
+            dir.path(),
+            "sys/fs/cgroup/cpuset/job/cpuset.effective_mems",
+            "1\n",
+        );
         let mut r = Reader::new(dir.path());
         let res = cgroup_cpuset(&mut r);
         assert_eq!(res.cpus.unwrap().to_list_string(), "2-5");
@@ -269,7 +316,11 @@ mod tests {
     fn legacy_dev_cpuset_and_garbage() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "proc/self/cpuset", "/dummy\n");
-        write(dir.path(), "proc/mounts", "none /dev/cpuset cpuset rw 0 0\ngarbage\n");
+        write(
+            dir.path(),
+            "proc/mounts",
+            "none /dev/cpuset cpuset rw 0 0\ngarbage\n",
+        );
         write(dir.path(), "dev/cpuset/dummy/cpus", "0-6,12-15\n");
         write(dir.path(), "dev/cpuset/dummy/mems", "1-x\n");
         let mut r = Reader::new(dir.path());
@@ -288,14 +339,21 @@ mod tests {
 
     #[test]
     fn status_and_escapes() {
-        let s = parse_status("Name:\tx\nCpus_allowed:\tff\nCpus_allowed_list:\t0-7\nMems_allowed:\t00000001\n");
+        let s =
+            parse_status("Name:\tx\nCpus_allowed:\tff\nCpus_allowed_list:\t0-7\nMems_allowed:\t00000001\n");
         assert_eq!(s.cpus.unwrap().len(), 8);
         assert_eq!(s.mems.unwrap().to_vec(), vec![0]);
         assert_eq!(parse_status("garbage"), Restriction::default());
         assert_eq!(unescape("/a\\040b"), "/a b");
         assert_eq!(unescape("\\04"), "\\04");
-        let mut a = Restriction { cpus: Some(CpuSet::parse_list("0-3").unwrap()), mems: None };
-        a.narrow(Restriction { cpus: Some(CpuSet::parse_list("2-9").unwrap()), mems: Some(CpuSet::single(1)) });
+        let mut a = Restriction {
+            cpus: Some(CpuSet::parse_list("0-3").unwrap()),
+            mems: None,
+        };
+        a.narrow(Restriction {
+            cpus: Some(CpuSet::parse_list("2-9").unwrap()),
+            mems: Some(CpuSet::single(1)),
+        });
         assert_eq!(a.cpus.unwrap().to_list_string(), "2-3");
         assert_eq!(a.mems.unwrap().to_vec(), vec![1]);
     }
