@@ -36,20 +36,21 @@ struct Node {
     memory: Vec<usize>,
 }
 
-/// Descends from `at` to the deepest object holding all of `cpus`; with `stop_at_equal`, stops
-/// at the first object whose CPUs equal `cpus` (where hwloc attaches a NUMA node).
-fn deepest_container(nodes: &[Node], mut at: usize, cpus: &CpuSet, stop_at_equal: bool) -> usize {
+/// Descends from `at` to the deepest object holding all of `cpus`. With `for_memory` it finds
+/// where hwloc attaches a NUMA node instead: the first object whose CPUs equal `cpus`, or a
+/// non-cache child with the same CPUs (a package that is the whole machine).
+fn deepest_container(nodes: &[Node], mut at: usize, cpus: &CpuSet, for_memory: bool) -> usize {
+    let is_cache =
+        |n: &Node| n.kind.starts_with('L') && n.kind[1..].starts_with(|c: char| c.is_ascii_digit());
     loop {
-        if stop_at_equal && nodes[at].cpus == *cpus {
-            return at;
-        }
-        match nodes[at]
+        let next = nodes[at]
             .children
             .iter()
-            .find(|&&c| cpus.is_subset(&nodes[c].cpus))
-        {
-            Some(&c) => at = c,
-            None => return at,
+            .copied()
+            .find(|&c| cpus.is_subset(&nodes[c].cpus));
+        match next {
+            Some(c) if !(for_memory && nodes[at].cpus == *cpus && is_cache(&nodes[c])) => at = c,
+            _ => return at,
         }
     }
 }
@@ -255,4 +256,103 @@ pub fn plan(p: &PlacementPlan) -> String {
         let _ = writeln!(out, "  degraded: {text}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::model::{Cache, Core, NumaNode, Package, Pu};
+
+    fn set(s: &str) -> CpuSet {
+        CpuSet::parse_list(s).unwrap()
+    }
+
+    #[test]
+    fn tree_nests_like_lstopo() {
+        let pus = (0..4)
+            .map(|i| Pu {
+                os_index: i,
+                online: true,
+                allowed: true,
+                package: Some(0),
+                core_id: Some(i / 2),
+                node: Some(0),
+                core_kind: None,
+            })
+            .collect();
+        let cache = |level, kind, size_bytes, cpus: &str| Cache {
+            level,
+            kind,
+            size_bytes,
+            line_size: 64,
+            ways: 8,
+            cpus: set(cpus),
+        };
+        let t = Topology {
+            pus,
+            packages: vec![Package {
+                os_index: 0,
+                cpus: set("0-3"),
+            }],
+            dies: vec![],
+            clusters: vec![],
+            cores: vec![
+                Core {
+                    core_id: Some(0),
+                    package: Some(0),
+                    cpus: set("0-1"),
+                    kind: None,
+                },
+                Core {
+                    core_id: Some(1),
+                    package: Some(0),
+                    cpus: set("2-3"),
+                    kind: None,
+                },
+            ],
+            numa_nodes: vec![NumaNode {
+                os_index: 0,
+                cpus: set("0-3"),
+                all_pus: set("0-3"),
+                memory_bytes: 16 << 30,
+                distances: vec![10],
+                memory_allowed: true,
+            }],
+            caches: vec![
+                cache(1, CacheKind::Data, 32 << 10, "0-1"),
+                cache(1, CacheKind::Instruction, 32 << 10, "0-1"),
+                cache(1, CacheKind::Data, 32 << 10, "2-3"),
+                cache(3, CacheKind::Unified, 8 << 20, "0-3"),
+            ],
+            allowed_cpus: set("0-3"),
+            allowed_mems: set("0"),
+            fallbacks: vec![],
+            source: Source::Live,
+        };
+        let text = tree(&t);
+        let expected = "\
+Machine (16GB total, 4 of 4 PUs allowed)
+  Package L#0 (P#0)
+    NUMANode L#0 (P#0 16GB)
+    L3 L#0 (8192KB)
+      L1d L#0 (32KB)
+        Core L#0 (P#0)
+          PU L#0 (P#0)
+          PU L#1 (P#1)
+      L1d L#1 (32KB)
+        Core L#1 (P#1)
+          PU L#2 (P#2)
+          PU L#3 (P#3)
+Source: this machine
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn sizes_print_like_lstopo() {
+        assert_eq!(human_bytes(6144 << 10), "6144KB");
+        assert_eq!(human_bytes(24 << 20), "24MB");
+        assert_eq!(human_bytes(8386704 << 10), "8190MB");
+        assert_eq!(human_bytes(512), "512B");
+    }
 }

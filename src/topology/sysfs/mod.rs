@@ -92,3 +92,75 @@ pub(crate) fn read_root(root: &Path, live: Option<LiveProcess>) -> Result<Topolo
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn not_a_root_and_no_cpu_are_typed_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            read_root(dir.path(), None),
+            Err(TopologyError::NotASysfsRoot { .. })
+        ));
+        fs::create_dir_all(dir.path().join("sys/devices/system/cpu")).unwrap();
+        assert!(matches!(
+            read_root(dir.path(), None),
+            Err(TopologyError::Garbled { .. })
+        ));
+    }
+
+    #[test]
+    fn a_cpuset_without_online_cpus_is_no_allowed_cpu() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "sys/devices/system/cpu/online", "0-1\n");
+        write(dir.path(), "proc/self/cpuset", "/x\n");
+        write(dir.path(), "proc/mounts", "none /dev/cpuset cpuset rw 0 0\n");
+        write(dir.path(), "dev/cpuset/x/cpus", "7\n");
+        assert!(matches!(
+            read_root(dir.path(), None),
+            Err(TopologyError::NoAllowedCpu)
+        ));
+    }
+
+    #[test]
+    fn garbage_everywhere_gives_a_topology_with_fallbacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "sys/devices/system/cpu/online", "0-1,zz\n");
+        for cpu in 0..2 {
+            let t = format!("sys/devices/system/cpu/cpu{cpu}/topology");
+            for f in [
+                "physical_package_id",
+                "core_id",
+                "core_siblings",
+                "thread_siblings_list",
+            ] {
+                write(root, &format!("{t}/{f}"), "\u{0}garbage\u{fffd}\n");
+            }
+            let c = format!("sys/devices/system/cpu/cpu{cpu}/cache/index0");
+            for f in ["level", "type", "size", "shared_cpu_map"] {
+                write(root, &format!("{c}/{f}"), "??\n");
+            }
+        }
+        write(root, "sys/devices/system/node/node0/cpulist", "1-0\n");
+        write(root, "sys/devices/system/node/node0/meminfo", "nonsense\n");
+        write(root, "sys/devices/system/node/node0/distance", "ten\n");
+        write(root, "proc/self/cgroup", ":::\n0::\n");
+        write(root, "proc/self/mountinfo", "- - -\n");
+        let t = read_root(root, None).expect("a topology despite the garbage");
+        assert_eq!(t.allowed_cpus.to_list_string(), "0-1");
+        assert_eq!(t.packages.len(), 1);
+        assert_eq!(t.cores.len(), 2);
+        assert!(t.caches.is_empty());
+        assert!(t.fallbacks.len() >= 8, "{:#?}", t.fallbacks);
+    }
+}
