@@ -130,6 +130,10 @@ fn build(t: &Topology) -> Vec<Node> {
         } else {
             deepest_container(&nodes, 0, &n.cpus, true)
         };
+        // hwloc would add a Group here; say which PUs are the node's instead.
+        if !n.cpus.is_empty() && nodes[parent].cpus != n.cpus {
+            attrs.push_str(&format!(", PUs {}", n.cpus));
+        }
         nodes.push(node("NUMANode", attrs, &n.cpus, 0));
         let id = nodes.len() - 1;
         nodes[parent].memory.push(id);
