@@ -163,4 +163,35 @@ mod tests {
         assert!(t.caches.is_empty());
         assert!(t.fallbacks.len() >= 8, "{:#?}", t.fallbacks);
     }
+
+    #[test]
+    fn cpus_without_topology_are_their_own_cores_in_an_extra_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "sys/devices/system/cpu/online", "0-3\n");
+        for cpu in 0..2 {
+            let t = format!("sys/devices/system/cpu/cpu{cpu}/topology");
+            write(root, &format!("{t}/physical_package_id"), "0\n");
+            write(root, &format!("{t}/core_id"), "0\n");
+            write(root, &format!("{t}/thread_siblings_list"), "0-1\n");
+        }
+        for cpu in 2..4 {
+            fs::create_dir_all(root.join(format!("sys/devices/system/cpu/cpu{cpu}"))).unwrap();
+        }
+        let t = read_root(root, None).unwrap();
+        let cores: Vec<String> = t.cores.iter().map(|c| c.cpus.to_list_string()).collect();
+        assert_eq!(cores, ["0-1", "2", "3"]);
+        let packages: Vec<(u32, String)> = t
+            .packages
+            .iter()
+            .map(|p| (p.os_index, p.cpus.to_list_string()))
+            .collect();
+        assert_eq!(packages, [(0, "0-1".to_string()), (1, "2-3".to_string())]);
+        let whats: Vec<&str> = t.fallbacks.iter().map(|f| f.what.as_str()).collect();
+        assert!(whats.iter().any(|w| w.contains("cpu{2-3}/topology")), "{whats:?}");
+        assert!(whats.contains(&"physical_package_id"), "{whats:?}");
+        // No node directory: one node 0 with every CPU, recorded.
+        assert_eq!(t.numa_nodes.len(), 1);
+        assert_eq!(t.numa_nodes[0].cpus.to_list_string(), "0-3");
+    }
 }
