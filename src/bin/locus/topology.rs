@@ -10,7 +10,8 @@ pub struct Args {
     /// Read a sysfs snapshot whose sys/ and proc/ lie under DIR instead of the live machine.
     #[arg(long, value_name = "DIR")]
     sysfs_root: Option<PathBuf>,
-    /// Print JSON (topology and plan) instead of the tree.
+    /// Print JSON (topology and plan) instead of the tree. Its `pus` lists only allowed PUs;
+    /// `all_pus` lists every PU the kernel knows, with `online` and `allowed` flags.
     #[arg(long)]
     json: bool,
     /// One worker per PU instead of one per core.
@@ -51,6 +52,18 @@ fn show(args: &Args, topo: &Topology) -> Result<(), Box<dyn std::error::Error>> 
     if args.json {
         let mut value = serde_json::to_value(topo)?;
         if let serde_json::Value::Object(map) = &mut value {
+            // Every `pus` list of the JSON holds allowed PUs only, the top-level one included;
+            // the PUs hidden (offline, or outside the affinity mask or cpuset) stay visible, with
+            // their flags, in `all_pus`.
+            let all = serde_json::to_value(&topo.pus)?;
+            let allowed = serde_json::to_value(
+                topo.pus
+                    .iter()
+                    .filter(|p| p.online && p.allowed)
+                    .collect::<Vec<_>>(),
+            )?;
+            map.insert("pus".into(), allowed);
+            map.insert("all_pus".into(), all);
             map.insert(
                 "placement_plan".into(),
                 match &plan {
