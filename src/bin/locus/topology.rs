@@ -11,7 +11,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     sysfs_root: Option<PathBuf>,
     /// Print JSON (topology and plan) instead of the tree. Its `pus` lists only allowed PUs;
-    /// `all_pus` lists every PU the kernel knows, with `online` and `allowed` flags.
+    /// `all_pus` lists every PU the kernel knows, with `online` and `allowed` flags;
+    /// `numa_nodes` lists the nodes whose memory may be used, as hwloc does.
     #[arg(long)]
     json: bool,
     /// One worker per PU instead of one per core.
@@ -64,6 +65,34 @@ fn show(args: &Args, topo: &Topology) -> Result<(), Box<dyn std::error::Error>> 
             )?;
             map.insert("pus".into(), allowed);
             map.insert("all_pus".into(), all);
+            // Like hwloc, `numa_nodes` lists the nodes whose memory may be used (their
+            // distance rows cut to match); nodes with allowed CPUs but forbidden memory are in
+            // `numa_nodes_memory_not_allowed`.
+            let keep: Vec<bool> = topo.numa_nodes.iter().map(|n| n.memory_allowed).collect();
+            let mut allowed_nodes = Vec::new();
+            let mut other_nodes = Vec::new();
+            for (node, &kept) in topo.numa_nodes.iter().zip(&keep) {
+                let mut node = node.clone();
+                if node.distances.len() == keep.len() {
+                    node.distances = node
+                        .distances
+                        .iter()
+                        .zip(&keep)
+                        .filter(|(_, k)| **k)
+                        .map(|(d, _)| *d)
+                        .collect();
+                }
+                if kept {
+                    allowed_nodes.push(node)
+                } else {
+                    other_nodes.push(node)
+                }
+            }
+            map.insert("numa_nodes".into(), serde_json::to_value(allowed_nodes)?);
+            map.insert(
+                "numa_nodes_memory_not_allowed".into(),
+                serde_json::to_value(other_nodes)?,
+            );
             map.insert(
                 "placement_plan".into(),
                 match &plan {
