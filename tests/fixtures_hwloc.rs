@@ -93,7 +93,7 @@ fn check_with(
     }
     let count = |key: &str| json[key].as_array().map_or(0, Vec::len);
     let summary = format!(
-        "{} PUs, {} packages, {} cores, {} CPU-bearing NUMA nodes, {} data/unified caches; {} fallback(s)",
+        "{} PUs, {} packages, {} cores, {} CPU-bearing NUMA nodes, {} data/unified caches, {} node distances; {} fallback(s)",
         console.pus.len(),
         console.packages.len(),
         console.cores.len(),
@@ -104,6 +104,7 @@ fn check_with(
             .map(|(_, n)| n.len())
             .sum::<usize>(),
         console.caches.len(),
+        console.distances.len(),
         count("fallbacks"),
     );
     Ok((summary, json))

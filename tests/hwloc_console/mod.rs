@@ -35,10 +35,13 @@ pub struct Console {
     /// NUMA nodes grouped by parent object: (the parent's PUs, the nodes' OS indexes).
     pub node_groups: Vec<(Pus, Vec<u32>)>,
     pub caches: Vec<ConsoleCache>,
+    /// The NUMA latency matrix hwloc printed, by node OS indexes (empty when none).
+    pub distances: BTreeMap<(u32, u32), u32>,
 }
 
 struct Obj {
     kind: String,
+    logical: Option<u32>,
     os_index: Option<u32>,
     size: Option<(u64, u32)>,
     parent: Option<usize>,
@@ -91,8 +94,10 @@ pub fn parse(text: &str) -> Result<Console, String> {
             None => None,
         };
         let parent = stack.last().map(|&(_, i)| i);
+        let logical = number_after(body, "L#").map(|(v, _)| v as u32);
         objs.push(Obj {
             kind,
+            logical,
             os_index,
             size,
             parent,
@@ -153,6 +158,44 @@ pub fn parse(text: &str) -> Result<Console, String> {
         .into_iter()
         .map(|(p, nodes)| (objs[p].pus.clone(), nodes))
         .collect();
+    // The latency matrix, by logical indexes: `index  0  1 …` then one row per node.
+    let os_of: BTreeMap<u32, u32> = objs
+        .iter()
+        .filter(|o| o.kind == "NUMANode")
+        .filter_map(|o| Some((o.logical?, o.os_index?)))
+        .collect();
+    let mut lines = text
+        .lines()
+        .skip_while(|l| !(l.starts_with("Relative latency matrix") && l.contains("NUMANode")));
+    if lines.next().is_some() {
+        let header: Vec<u32> = lines
+            .next()
+            .ok_or("latency matrix without header")?
+            .split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().map_err(|_| format!("latency header {v:?}")))
+            .collect::<Result<_, _>>()?;
+        for line in lines {
+            let Ok(values) = line
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<Vec<u32>, _>>()
+            else {
+                break;
+            };
+            let Some((&row, rest)) = values.split_first() else {
+                break;
+            };
+            if rest.len() != header.len() {
+                break;
+            }
+            for (&col, &d) in header.iter().zip(rest) {
+                let a = os_of.get(&row).ok_or("latency row of an unknown node")?;
+                let b = os_of.get(&col).ok_or("latency column of an unknown node")?;
+                c.distances.insert((*a, *b), d);
+            }
+        }
+    }
     Ok(c)
 }
 
@@ -190,6 +233,7 @@ pub fn from_json(json: &serde_json::Value) -> Console {
                 })
             })
             .collect(),
+        distances: BTreeMap::new(),
     }
 }
 
@@ -288,6 +332,31 @@ pub fn compare(json: &serde_json::Value, c: &Console) -> Vec<String> {
         }
     }
 
+    // Distances, where hwloc printed them (it does not for a single node).
+    let rows: BTreeMap<u32, Vec<u32>> = list("numa_nodes")
+        .iter()
+        .filter(|n| n["memory_allowed"].as_bool() != Some(false))
+        .filter_map(|n| {
+            let row = n["distances"]
+                .as_array()?
+                .iter()
+                .filter_map(|d| d.as_u64())
+                .map(|d| d as u32)
+                .collect();
+            Some((n["os_index"].as_u64()? as u32, row))
+        })
+        .collect();
+    let order: Vec<u32> = rows.keys().copied().collect();
+    for (&(a, b), &d) in &c.distances {
+        let ours = order
+            .iter()
+            .position(|&x| x == b)
+            .and_then(|j| rows.get(&a)?.get(j).copied());
+        if ours != Some(d) {
+            errors.push(format!("distance {a}->{b}: ours {ours:?}, hwloc {d}"));
+        }
+    }
+
     // Caches: multiset of (level, kind, size, PUs), data and unified only.
     let mut ours: Vec<(u8, String, u64, Pus)> = list("caches")
         .iter()
@@ -366,5 +435,46 @@ depth 0:           1 Machine (type #0)
         bad["caches"][0]["size_bytes"] = serde_json::json!(2097152);
         bad["numa_nodes"][0]["pus"] = serde_json::json!([0]);
         assert_eq!(compare(&bad, &c).len(), 4);
+    }
+}
+
+#[cfg(test)]
+mod matrix_tests {
+    use super::*;
+
+    #[test]
+    fn latency_matrix_is_read_by_os_index_and_checked() {
+        let text = "Machine (P#0)
+  Package L#0 (P#0)
+    NUMANode L#0 (P#3 local=1GiB)
+    Core L#0 (P#0)
+      PU L#0 (P#0)
+  Package L#1 (P#1)
+    NUMANode L#1 (P#5 local=1GiB)
+    Core L#1 (P#0)
+      PU L#1 (P#1)
+Relative latency matrix (name NUMALatency kind 5) between 2 NUMANodes (depth -3) by logical indexes:
+ index     0     1
+     0    10    21
+     1    21    10
+Topology infos: Backend=Linux
+";
+        let c = parse(text).unwrap();
+        assert_eq!(c.distances.get(&(3, 5)), Some(&21));
+        assert_eq!(c.distances.len(), 4);
+        let json = |d: u64| {
+            serde_json::json!({
+                "pus": [{"os_index": 0, "online": true, "allowed": true}, {"os_index": 1, "online": true, "allowed": true}],
+                "packages": [{"pus": [0]}, {"pus": [1]}],
+                "cores": [{"pus": [0]}, {"pus": [1]}],
+                "numa_nodes": [
+                    {"os_index": 3, "pus": [0], "distances": [10, d]},
+                    {"os_index": 5, "pus": [1], "distances": [d, 10]}
+                ],
+                "caches": []
+            })
+        };
+        assert!(compare(&json(21), &c).is_empty());
+        assert_eq!(compare(&json(20), &c).len(), 2);
     }
 }
