@@ -179,3 +179,41 @@ impl Reader {
 pub(crate) fn cut(text: &str) -> String {
     text.trim().chars().take(64).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_is_silent_odd_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("a_dir")).unwrap();
+        fs::write(root.join("nul"), b"0-1\0\n").unwrap();
+        fs::write(root.join("latin1"), b"\xff7\n").unwrap();
+        fs::write(root.join("neg"), "-1\n").unwrap();
+        fs::write(root.join("huge"), "99999999999\n").unwrap();
+        fs::write(root.join("size"), "32 K\n").unwrap();
+        let mut r = Reader::new(root);
+        assert_eq!(r.text("missing"), None);
+        assert!(r.take_fallbacks().is_empty());
+        assert_eq!(r.text("a_dir"), None);
+        assert_eq!(r.take_fallbacks().len(), 1);
+        assert_eq!(r.list("nul").map(|s| s.to_list_string()), Some("0-1".into()));
+        assert_eq!(r.int("latin1"), None);
+        assert_eq!(r.id("neg"), None);
+        assert_eq!(r.id("huge"), None);
+        assert_eq!(r.size("size"), Some(32 * 1024));
+        assert_eq!(
+            r.take_fallbacks().len(),
+            2,
+            "latin1 and huge are recorded, -1 is not"
+        );
+        fs::create_dir_all(root.join("d/cpu3")).unwrap();
+        fs::create_dir_all(root.join("d/cpu10")).unwrap();
+        fs::create_dir_all(root.join("d/cpufreq")).unwrap();
+        fs::create_dir_all(root.join("d/cpu1x")).unwrap();
+        assert_eq!(r.numbered_entries("d", "cpu"), vec![3, 10]);
+        assert!(r.numbered_entries("nowhere", "cpu").is_empty());
+    }
+}
