@@ -3,9 +3,10 @@
 //!
 //! hwloc restricts its topology to the allowed CPUs and memory nodes by default, just as
 //! [`Topology::discover`] does; it drops offline PUs and nodes whose memory is not allowed, so
-//! every PU listed here is online and allowed, and every node's memory is allowed. Dies and clusters are not
-//! mapped: `Die` objects need hwlocality's `hwloc-2_1_0` feature, and clusters are `Group`s
-//! that hwloc merges away when they match a cache. Setting `HWLOC_FSROOT` before the call makes hwloc read a
+//! every PU listed here is online and allowed, and every node's memory is allowed. Dies come from hwloc's `Die`
+//! objects and core kinds from its CPU kinds (named by their `CoreType` info, else by their
+//! efficiency rank); clusters are not mapped (hwloc shows them as `Group`s, merged away when they
+//! match a cache). The crate is built for hwloc ≥ 2.8 (Debian 12 ships 2.9). Setting `HWLOC_FSROOT` before the call makes hwloc read a
 //! sysfs snapshot instead of the live machine.
 
 use hwlocality::object::TopologyObject;
@@ -14,7 +15,7 @@ use hwlocality::object::types::{CacheType, ObjectType};
 
 use super::cpuset::CpuSet;
 use super::error::TopologyError;
-use super::model::{Cache, CacheKind, Core, NumaNode, Package, Pu, Source, Topology};
+use super::model::{Cache, CacheKind, Core, Group, NumaNode, Package, Pu, Source, Topology};
 
 fn to_set<'a>(bits: impl Iterator<Item = hwlocality::bitmap::BitmapIndex> + 'a) -> CpuSet {
     bits.filter_map(|i| u32::try_from(usize::from(i)).ok()).collect()
@@ -61,6 +62,28 @@ impl Topology {
                 .find(|n| cpus_of(n).contains(cpu))
                 .and_then(|n| os_index(n))
         };
+        // CPU kinds: hwloc lists them from most to least power-efficient.
+        let kinds: Vec<(String, CpuSet)> = match topo.cpu_kinds() {
+            Ok(kinds) if kinds.len() > 1 => kinds
+                .enumerate()
+                .map(|(rank, kind)| {
+                    let name = kind
+                        .infos
+                        .iter()
+                        .find(|i| i.name().to_bytes() == b"CoreType")
+                        .map(|i| i.value().to_string_lossy().into_owned())
+                        .unwrap_or_else(|| format!("efficiency_rank={rank}"));
+                    (name, to_set(kind.cpuset.iter_set()))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let kind_of = |cpu: u32| {
+            kinds
+                .iter()
+                .find(|(_, s)| s.contains(cpu))
+                .map(|(k, _)| k.clone())
+        };
         let mut pus: Vec<Pu> = topo
             .objects_with_type(ObjectType::PU)
             .filter_map(|pu| {
@@ -73,7 +96,7 @@ impl Topology {
                     package: package_of(pu),
                     core_id: core.and_then(os_index),
                     node: node_of(cpu),
-                    core_kind: None,
+                    core_kind: kind_of(cpu),
                 })
             })
             .collect();
@@ -88,13 +111,22 @@ impl Topology {
             .filter(|p| !p.cpus.is_empty())
             .collect();
         packages.sort_by_key(|p| p.os_index);
+        let dies = topo
+            .objects_with_type(ObjectType::Die)
+            .map(|d| Group {
+                os_index: os_index(d).unwrap_or(0),
+                package: package_of(d),
+                cpus: cpus_of(d),
+            })
+            .filter(|d| !d.cpus.is_empty())
+            .collect();
         let mut cores: Vec<Core> = topo
             .objects_with_type(ObjectType::Core)
             .map(|c| Core {
                 core_id: os_index(c),
                 package: package_of(c),
                 cpus: cpus_of(c),
-                kind: None,
+                kind: cpus_of(c).first().and_then(kind_of),
             })
             .filter(|c| !c.cpus.is_empty())
             .collect();
@@ -194,7 +226,7 @@ impl Topology {
         Ok(Topology {
             pus,
             packages,
-            dies: Vec::new(),
+            dies,
             clusters: Vec::new(),
             cores,
             numa_nodes,
