@@ -1,7 +1,7 @@
 //! Acceptance: `locus topology --sysfs-root DIR --json` agrees with hwloc on real machines.
 //!
 //! For every `NAME.tar.bz2` snapshot in the fixtures folder that has a `NAME.console` (hwloc's
-//! own rendering of that machine), the snapshot is unpacked into a temporary directory, the CLI
+//! own rendering of that machine), the snapshot is unpacked (in-process) into a temporary directory, the CLI
 //! is run on it, and its JSON is compared with the console on: the set of PUs, the partition of
 //! PUs into packages and into cores, each CPU-bearing NUMA node's PUs, and the multiset of
 //! (level, kind, size, PUs) of data and unified caches (see `hwloc_console`).
@@ -36,18 +36,6 @@ fn fixtures_dir() -> Result<PathBuf, String> {
         })
 }
 
-/// The directory under `dir` that holds `sys/` (the tarball's top folder, whatever its name).
-fn snapshot_root(dir: &Path) -> Option<PathBuf> {
-    if dir.join("sys").is_dir() {
-        return Some(dir.to_path_buf());
-    }
-    std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.join("sys").is_dir())
-}
-
 fn check_one(tarball: &Path, console_path: &Path) -> Result<String, Vec<String>> {
     check_with(tarball, console_path, |_| Ok(())).map(|(summary, _)| summary)
 }
@@ -61,18 +49,7 @@ fn check_with(
 ) -> Result<(String, serde_json::Value), Vec<String>> {
     let console_text = std::fs::read_to_string(console_path).map_err(|e| vec![format!("console: {e}")])?;
     let console = hwloc_console::parse(&console_text).map_err(|e| vec![format!("console: {e}")])?;
-    let tmp = tempfile::tempdir().map_err(|e| vec![e.to_string()])?;
-    let status = Command::new("tar")
-        .arg("-xjf")
-        .arg(tarball)
-        .arg("-C")
-        .arg(tmp.path())
-        .status()
-        .map_err(|e| vec![format!("cannot run tar: {e}")])?;
-    if !status.success() {
-        return Err(vec![format!("tar -xjf failed: {status}")]);
-    }
-    let root = snapshot_root(tmp.path()).ok_or_else(|| vec!["no sys/ in the tarball".to_string()])?;
+    let (_tmp, root) = hwloc_console::unpack_snapshot(tarball).map_err(|e| vec![e])?;
     mutate(&root).map_err(|e| vec![format!("cannot alter the snapshot: {e}")])?;
     let out = Command::new(env!("CARGO_BIN_EXE_locus"))
         .args(["topology", "--json", "--sysfs-root"])

@@ -108,21 +108,7 @@ fn hwloc_and_pure_rust_agree_on_fixtures() {
     tarballs.sort();
     let mut failures = Vec::new();
     for tarball in &tarballs {
-        let tmp = tempfile::tempdir().unwrap();
-        let ok = Command::new("tar")
-            .arg("-xjf")
-            .arg(tarball)
-            .arg("-C")
-            .arg(tmp.path())
-            .status()
-            .unwrap();
-        assert!(ok.success(), "tar failed on {}", tarball.display());
-        let root = std::fs::read_dir(tmp.path())
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| p.join("sys").is_dir())
-            .expect("a snapshot folder");
+        let (_tmp, root) = hwloc_console::unpack_snapshot(tarball).expect("snapshot unpacks");
         let name = tarball.file_name().unwrap().to_string_lossy().to_string();
         let ours = locus_json(&["--sysfs-root", root.to_str().unwrap()], &[]).expect("pure-Rust discovery");
         // hwloc's x86 backend would add this machine's cpuid caches to the snapshot: off.

@@ -11,6 +11,29 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Unpacks a `NAME.tar.bz2` snapshot (in-process: no `tar` or `bzip2` tool needed) into a new
+/// temporary directory, and returns it with the snapshot's root (the folder holding `sys/`).
+pub fn unpack_snapshot(tarball: &Path) -> Result<(tempfile::TempDir, PathBuf), String> {
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(tarball).map_err(|e| format!("{}: {e}", tarball.display()))?;
+    let decoder = bzip2::read::BzDecoder::new(std::io::BufReader::new(file));
+    tar::Archive::new(decoder)
+        .unpack(tmp.path())
+        .map_err(|e| format!("unpacking {}: {e}", tarball.display()))?;
+    let root = if tmp.path().join("sys").is_dir() {
+        tmp.path().to_path_buf()
+    } else {
+        std::fs::read_dir(tmp.path())
+            .map_err(|e| e.to_string())?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("sys").is_dir())
+            .ok_or_else(|| format!("no sys/ in {}", tarball.display()))?
+    };
+    Ok((tmp, root))
+}
 
 /// A PU set.
 pub type Pus = BTreeSet<u32>;
