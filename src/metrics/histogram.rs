@@ -83,8 +83,7 @@ impl LatencyHistogram {
     /// Records `count` samples of one value.
     #[inline]
     pub fn record_n(&mut self, value: u64, count: u64) {
-        self.inner
-            .saturating_record_n(value.max(self.inner.low()), count);
+        self.inner.saturating_record_n(value.max(self.inner.low()), count);
     }
 
     /// Records a duration in nanoseconds.
@@ -98,9 +97,9 @@ impl LatencyHistogram {
     /// # Errors
     /// [`MetricsError::Merge`] if `other` holds values this histogram cannot track.
     pub fn merge(&mut self, other: &LatencyHistogram) -> Result<(), MetricsError> {
-        self.inner
-            .add(&other.inner)
-            .map_err(|e| MetricsError::Merge { detail: format!("{e:?}") })
+        self.inner.add(&other.inner).map_err(|e| MetricsError::Merge {
+            detail: format!("{e:?}"),
+        })
     }
 
     /// Number of samples.

@@ -100,8 +100,7 @@ impl PrometheusWriter {
         if value.is_nan() {
             self.out.push_str(" NaN\n");
         } else if value.is_infinite() {
-            self.out
-                .push_str(if value > 0.0 { " +Inf\n" } else { " -Inf\n" });
+            self.out.push_str(if value > 0.0 { " +Inf\n" } else { " -Inf\n" });
         } else {
             let _ = writeln!(self.out, " {value}");
         }
@@ -199,8 +198,14 @@ mod tests {
             h.record(v * 1_000_000);
         }
         let mut w = PrometheusWriter::new();
-        w.summary("locus_wait_seconds", "Wait.", &[("class", "high")], &h.quantiles(), 1e-9)
-            .unwrap();
+        w.summary(
+            "locus_wait_seconds",
+            "Wait.",
+            &[("class", "high")],
+            &h.quantiles(),
+            1e-9,
+        )
+        .unwrap();
         let text = w.finish();
         assert!(text.contains("# TYPE locus_wait_seconds summary\n"));
         assert!(text.contains("locus_wait_seconds{class=\"high\",quantile=\"0.99\"} 0.099"));
