@@ -13,8 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use locus::exec::{
-    BatchSource, ExecDegradation, Executor, PinStatus, Priority, StealPolicy, WorkerContext,
-    WorkerPoolConfig,
+    BatchSource, ExecDegradation, Executor, PinStatus, Priority, StealPolicy, WorkerContext, WorkerPoolConfig,
 };
 use locus::topology::{PlacementPlan, PlanOptions, Topology, current_location};
 use vm_support::require_nodes;
@@ -31,17 +30,25 @@ fn plan() -> PlacementPlan {
 fn recording_exec(plan: &PlacementPlan, cfg: WorkerPoolConfig, per_batch: Duration) -> (Executor<u32>, Seen) {
     let seen: Seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
-    let exec = Executor::start_paused(plan, cfg, move |ctx: &WorkerContext, _: Priority, b: &mut Vec<u32>| {
-        std::thread::sleep(per_batch);
-        let loc = current_location().expect("getcpu");
-        let mut s = s.lock().unwrap();
-        s.extend(
-            b.drain(..)
-                .map(|origin| (origin, ctx.node, loc.node, loc.cpu, ctx.cpu, ctx.source)),
-        );
-    })
+    let exec = Executor::start_paused(
+        plan,
+        cfg,
+        move |ctx: &WorkerContext, _: Priority, b: &mut Vec<u32>| {
+            std::thread::sleep(per_batch);
+            let loc = current_location().expect("getcpu");
+            let mut s = s.lock().unwrap();
+            s.extend(
+                b.drain(..)
+                    .map(|origin| (origin, ctx.node, loc.node, loc.cpu, ctx.cpu, ctx.source)),
+            );
+        },
+    )
     .expect("start");
-    assert_eq!(exec.degradations(), Vec::<ExecDegradation>::new(), "every worker pinned");
+    assert_eq!(
+        exec.degradations(),
+        Vec::<ExecDegradation>::new(),
+        "every worker pinned"
+    );
     (exec, seen)
 }
 
@@ -62,7 +69,11 @@ fn workers_run_on_their_plan_cpu_and_node() {
         let slot = plan.workers().find(|s| s.index == *worker).unwrap();
         match status {
             PinStatus::Verified { location } => {
-                assert_eq!((location.cpu, location.node), (slot.cpu, slot.node), "worker {worker}");
+                assert_eq!(
+                    (location.cpu, location.node),
+                    (slot.cpu, slot.node),
+                    "worker {worker}"
+                );
             }
             other => panic!("worker {worker}: {other:?}"),
         }
@@ -70,7 +81,8 @@ fn workers_run_on_their_plan_cpu_and_node() {
     // Every worker runs items; getcpu inside the handler agrees with the plan each time.
     for slot in plan.workers() {
         for _ in 0..20 {
-            exec.submit_to_worker(slot.index, Priority::Normal, slot.node).unwrap();
+            exec.submit_to_worker(slot.index, Priority::Normal, slot.node)
+                .unwrap();
         }
     }
     exec.resume();
@@ -145,7 +157,8 @@ fn backlog_past_threshold_is_stolen_across_nodes_and_counted() {
     let per_worker = 10 * THRESHOLD;
     for w in &first.workers {
         for _ in 0..per_worker {
-            exec.submit_to_worker(w.index, Priority::Normal, first.node).unwrap();
+            exec.submit_to_worker(w.index, Priority::Normal, first.node)
+                .unwrap();
         }
     }
     let total = per_worker * first.workers.len();
@@ -156,7 +169,10 @@ fn backlog_past_threshold_is_stolen_across_nodes_and_counted() {
     let m = exec.metrics();
     exec.shutdown();
     let (_, remote) = m.steals();
-    assert!(remote > 0, "no remote steal with a backlog of {per_worker} > {THRESHOLD}");
+    assert!(
+        remote > 0,
+        "no remote steal with a backlog of {per_worker} > {THRESHOLD}"
+    );
     let stolen_remote: u64 = m.workers.iter().map(|w| w.stolen_items_remote).sum();
     let seen = seen.lock().unwrap();
     // Every item that ran on another node got there by a counted remote steal, and getcpu

@@ -380,6 +380,18 @@ impl<T: Send + 'static> Executor<T> {
         super::metrics::snapshot(&self.shared, self.degradations())
     }
 
+    /// Forgets every latency and batch-size sample recorded so far (counters keep counting), to
+    /// start a fresh measurement interval.
+    pub fn reset_histograms(&self) {
+        for w in self.shared.pools.iter().flat_map(|p| p.workers.iter()) {
+            let mut h = w.hist.lock().unwrap_or_else(|p| p.into_inner());
+            h.queue_wait.reset();
+            h.service.reset();
+            h.sojourn.reset();
+            h.batch_items.reset();
+        }
+    }
+
     /// Stops the workers and accounts for every accepted item (see [`super::ShutdownMode`]).
     pub fn shutdown(mut self) -> ShutdownReport<T> {
         self.stop()

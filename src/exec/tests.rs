@@ -269,10 +269,7 @@ fn hand_back_mode_returns_unrun_items() {
 type RunLog = Arc<Mutex<Vec<(u32, u32)>>>;
 
 /// A slow handler (1 ms per batch) so the owner cannot drain its backlog before others look.
-fn slow_recording_exec(
-    plan: &PlacementPlan,
-    cfg: WorkerPoolConfig,
-) -> (Executor<u32>, RunLog) {
+fn slow_recording_exec(plan: &PlacementPlan, cfg: WorkerPoolConfig) -> (Executor<u32>, RunLog) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let l = log.clone();
     let exec = Executor::start_paused(
