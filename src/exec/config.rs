@@ -89,11 +89,12 @@ pub const DEFAULT_LOW_SHARE: u32 = 8;
 
 impl WorkerPoolConfig {
     /// Defaults for `plan`: the constants above; [`StealPolicy::CrossNode`] with a threshold of
-    /// `4 * max_batch` (a remote steal must leave the victim several batches, so it only moves
-    /// real surplus across the interconnect) when the plan has several nodes, otherwise
-    /// [`StealPolicy::WithinNode`]; no spinning when the plan has more workers than the process
-    /// has CPUs (a spinning worker would take a CPU from a busy one), else 0 too: parking is the
-    /// default and spinning is opt-in.
+    /// `4 * max_batch` when the plan has several nodes (a remote steal must leave the victim
+    /// several batches, so only real surplus crosses the interconnect; a guess to be measured on
+    /// a real multi-socket machine), otherwise [`StealPolicy::WithinNode`]; `spin_before_park`
+    /// 0 (parking is the default: on a machine with as many workers as CPUs a spinning worker
+    /// takes a CPU from a busy one, so spinning is opt-in); best-effort pinning; drain on
+    /// shutdown.
     pub fn for_plan(plan: &PlacementPlan) -> Self {
         let steal = if plan.nodes.len() > 1 {
             StealPolicy::CrossNode {
