@@ -1,7 +1,10 @@
 //! Queue capacity: 1K, 10K, 100K items per worker queue, 2 workers, batch 64. Criterion times a
 //! closed loop with up to 50 000 items in flight (so a small queue pushes back: refused submits
-//! are retried and counted). Per capacity, `target/exec-capacity.csv` gets: resident memory added
-//! by starting the executor, refusals in an unretried burst of 200 000 items, and P99
+//! are retried and counted). Per capacity, `target/exec-capacity.csv` gets: the queues' memory
+//! ([`locus::exec::Executor::queue_memory_bytes`], all three classes of both workers), the
+//! resident memory added by starting the executor (includes ~2 MiB of histograms; after the first
+//! point the allocator reuses memory the previous executor freed, so only the first and the
+//! largest are meaningful), refusals in an unretried burst of 200 000 items, and P99
 //! queue-to-done. Workload: a stand-in (see `exec_support`).
 
 use std::time::Duration;
@@ -22,6 +25,7 @@ fn capacity(c: &mut Criterion) {
         let before = rss_kib();
         let mut burst_rig = Rig::start(&plan, config(&plan, 64, cap));
         let added = rss_kib().zip(before).map(|(a, b)| a.saturating_sub(b));
+        let queue_kib = burst_rig.exec.queue_memory_bytes() / 1024;
         let burst_refused = burst_rig.burst(scaled(BURST));
         drop(burst_rig);
         let mut rig = Rig::start(&plan, config(&plan, 64, cap));
@@ -34,9 +38,9 @@ fn capacity(c: &mut Criterion) {
         });
         record(
             "exec-capacity.csv",
-            "capacity_per_worker,rss_added_kib,burst_items,burst_refused,retried_refusals,p99_queue_to_done_us",
+            "capacity_per_worker,queue_kib,rss_added_kib,burst_items,burst_refused,retried_refusals,p99_queue_to_done_us",
             &format!(
-                "{cap},{},{},{burst_refused},{},{:.1}",
+                "{cap},{queue_kib},{},{},{burst_refused},{},{:.1}",
                 added.map_or("n/a".into(), |k| k.to_string()),
                 scaled(BURST),
                 rig.rejected,

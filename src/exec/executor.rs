@@ -380,6 +380,14 @@ impl<T: Send + 'static> Executor<T> {
         super::metrics::snapshot(&self.shared, self.degradations())
     }
 
+    /// Memory held by the queue slots of every worker, in bytes: the sum of all capacities times
+    /// the size of one slot (a stamp word plus the item and its timestamp). The ring buffers are
+    /// allocated and initialised when the executor starts, so this is resident from the start.
+    pub fn queue_memory_bytes(&self) -> usize {
+        let per_worker: usize = self.shared.config.capacity.iter().sum();
+        per_worker * super::queue::slot_bytes::<T>() * self.shared.worker_pos.len()
+    }
+
     /// Forgets every latency and batch-size sample recorded so far (counters keep counting), to
     /// start a fresh measurement interval.
     pub fn reset_histograms(&self) {

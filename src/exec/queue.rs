@@ -55,6 +55,13 @@ pub(crate) struct Envelope<T> {
     pub(crate) enqueued: Instant,
 }
 
+/// Bytes one queue slot takes for items of type `T`: crossbeam 0.8's `ArrayQueue` keeps each
+/// slot as a stamp word beside the (possibly uninitialised) item, here an [`Envelope`] (the
+/// item plus its accept timestamp).
+pub(crate) fn slot_bytes<T>() -> usize {
+    std::mem::size_of::<(usize, std::mem::MaybeUninit<Envelope<T>>)>()
+}
+
 /// One worker's three queues.
 #[derive(Debug)]
 pub(crate) struct ClassQueues<T> {
