@@ -75,8 +75,8 @@ pub struct WorkerPoolConfig {
     pub shutdown: ShutdownMode,
 }
 
-/// Default capacity per worker: 1024 high, 4096 normal, 1024 low. A guess: at the ~1 µs/item of
-/// the bench workload, 4096 queued items are ~4 ms of work per worker, the order of a
+/// Default capacity per worker: 1024 high, 4096 normal, 1024 low. A guess: if an item takes
+/// about 1 µs, 4096 queued items are about 4 ms of work per worker, the order of a
 /// latency-critical service's budget; the `exec_capacity` bench measures the trade-off.
 pub const DEFAULT_CAPACITY: [usize; 3] = [1024, 4096, 1024];
 /// Default batch floor: 1 (a lone item is never held back).
