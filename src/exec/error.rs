@@ -16,9 +16,6 @@ pub enum ExecError {
         /// How many items of that class were waiting when the submit was refused.
         depth: usize,
     },
-    /// The executor is shutting down and accepts no more work.
-    #[error("executor is shutting down")]
-    ShuttingDown,
     /// The node or worker named has no pool in the placement plan. Submit to a node the plan lists
     /// ([`crate::exec::Executor::nodes`]).
     #[error("no worker pool for {what} {index}")]
@@ -52,8 +49,8 @@ pub enum ExecError {
 /// A submit that was refused, with the item handed back so nothing is dropped silently.
 #[derive(Debug)]
 pub struct Rejected<T> {
-    /// Why it was refused ([`ExecError::Overloaded`], [`ExecError::ShuttingDown`] or
-    /// [`ExecError::NoSuchTarget`]).
+    /// Why it was refused ([`ExecError::Overloaded`] or [`ExecError::NoSuchTarget`]). A submit
+    /// never races shutdown: [`crate::exec::Executor::shutdown`] takes the executor by value.
     pub error: ExecError,
     /// The item, untouched.
     pub item: T,

@@ -288,8 +288,7 @@ impl<T: Send + 'static> Executor<T> {
     /// In [`Rejected::error`], with the item handed back:
     /// - [`ExecError::Overloaded`] when that class's queue of every worker of the node is full
     ///   (`depth` is the node's backlog of the class);
-    /// - [`ExecError::NoSuchTarget`] when the plan has no pool for `node`;
-    /// - [`ExecError::ShuttingDown`] once shutdown began.
+    /// - [`ExecError::NoSuchTarget`] when the plan has no pool for `node`.
     pub fn submit(&self, node: u32, class: Priority, item: T) -> Result<(), Rejected<T>> {
         let Some(p) = self.shared.node_pos.get(node as usize).copied().flatten() else {
             return Err(Rejected {
@@ -335,14 +334,7 @@ impl<T: Send + 'static> Executor<T> {
         class: Priority,
         item: T,
     ) -> Result<(), Rejected<T>> {
-        let sh = &*self.shared;
-        if sh.closing() {
-            return Err(Rejected {
-                error: ExecError::ShuttingDown,
-                item,
-            });
-        }
-        let pool = &sh.pools[p];
+        let pool = &self.shared.pools[p];
         let mut env = Envelope {
             item,
             enqueued: Instant::now(),

@@ -400,6 +400,36 @@ fn lone_items_run_at_once_without_lost_wakeups() {
 }
 
 #[test]
+fn spinning_workers_serve_lone_items_and_still_park() {
+    let plan = fake_plan(1, 2);
+    let cfg = WorkerPoolConfig {
+        spin_before_park: 10_000,
+        ..config(&plan)
+    };
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let exec = Executor::start(
+        &plan,
+        cfg,
+        move |_: &WorkerContext, _: Priority, b: &mut Vec<u32>| {
+            for i in b.drain(..) {
+                tx.lock().unwrap().send(i).unwrap();
+            }
+        },
+    )
+    .unwrap();
+    for i in 0..500 {
+        exec.submit(0, Priority::Normal, i).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), i);
+        if i % 50 == 0 {
+            std::thread::sleep(Duration::from_millis(2)); // long enough to end any spin
+        }
+    }
+    assert!(exec.metrics().workers.iter().map(|w| w.parks).sum::<u64>() > 0);
+    assert_eq!(exec.shutdown().ran, 500);
+}
+
+#[test]
 fn metrics_and_prometheus_text() {
     let plan = fake_plan(1, 1);
     let exec = Executor::start_paused(
