@@ -19,7 +19,7 @@ use super::stats::{WorkerHistograms, WorkerStats};
 use super::worker;
 use crate::alloc::layout::CachePadded;
 use crate::metrics::Counter;
-use crate::topology::{CpuLocation, PlacementPlan, spawn_pinned};
+use crate::topology::{CpuLocation, NodePlan, PlacementPlan, spawn_pinned};
 
 /// A way in which the running executor is weaker than its plan. Reported, never hidden.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -136,12 +136,14 @@ impl<T: Send + 'static> Executor<T> {
                 node_pos.resize(idx + 1, None);
             }
             node_pos[idx] = Some(p);
+            let queues = node_local_queues(np, config.capacity, config.pin);
             let workers: Vec<WorkerShared<T>> = np
                 .workers
                 .iter()
-                .map(|slot| WorkerShared {
+                .zip(queues)
+                .map(|(slot, queues)| WorkerShared {
                     slot: slot.clone(),
-                    queues: ClassQueues::new(config.capacity),
+                    queues,
                     idle: CachePadded::new(Idle::new()),
                     stats: CachePadded::new(WorkerStats::default()),
                     hist: Mutex::new(WorkerHistograms::default()),
@@ -435,4 +437,30 @@ impl<T: Send + 'static> Drop for Executor<T> {
             let _ = self.stop();
         }
     }
+}
+
+/// Builds the queues of one node's workers on a short-lived thread pinned to that node's CPUs.
+///
+/// `ArrayQueue::new` writes every slot's stamp, so the thread that builds a ring is the one that
+/// first touches its pages, and under the kernel's default (local) policy they land on that
+/// thread's node. Built here, a worker's rings sit on its own node instead of the node of
+/// whichever thread called [`Executor::start`]. Falls back to the calling thread when pinning
+/// is skipped or the builder thread cannot be spawned (the rings then land wherever that thread
+/// runs; a pinning failure is reported by the workers themselves).
+fn node_local_queues<T: Send + 'static>(
+    np: &NodePlan,
+    capacity: [usize; 3],
+    pin: PinPolicy,
+) -> Vec<ClassQueues<T>> {
+    let n = np.workers.len();
+    let build = move || (0..n).map(|_| ClassQueues::new(capacity)).collect::<Vec<_>>();
+    if matches!(pin, PinPolicy::BestEffort)
+        && let Ok(handle) = spawn_pinned(format!("locus-n{}-queues", np.node), np.cpus.clone(), move |_| {
+            build()
+        })
+        && let Ok(queues) = handle.join()
+    {
+        return queues;
+    }
+    build()
 }

@@ -64,8 +64,8 @@
 //! # }
 //! ```
 //!
-//! Queue memory comes from the heap today; with `alloc::NodeArena` it belongs in the arena of
-//! each worker's `memory_node` (see [`queue`]).
+//! Queue memory comes from the heap, first touched on each worker's node by a thread pinned
+//! there; it is not bound to the node with `mbind` (see [`queue`]).
 
 pub mod batch;
 pub mod config;

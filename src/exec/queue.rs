@@ -6,9 +6,10 @@
 //! item out, so a stolen item is handed over by value and the thief never reads the victim's
 //! memory again.
 //!
-//! Queue memory: today each ring is one heap allocation made by the worker's spawning thread.
-//! With `alloc::NodeArena` in place, each ring belongs in the arena of its worker's
-//! `memory_node` (the plan's `WorkerSlot::memory_node`), so a worker's own pops stay node-local.
+//! Queue memory: each ring is one heap allocation, built (and so first touched) by a short-lived
+//! thread pinned to the worker's node, so the kernel's default local policy puts it there. It is
+//! not *bound* to the node: crossbeam's `ArrayQueue` allocates its own ring, so it cannot live in
+//! an `alloc::NodeArena`; that needs a ring of our own over arena memory.
 
 use std::time::Instant;
 
