@@ -8,8 +8,10 @@
 //! The map of the crate is `docs/architecture.md`. Modules:
 //! - [`topology`]: discovery, CPU sets, pinning, the placement plan.
 //! - [`alloc`]: node-bound arenas, record pools, cache-line layout.
+//! - [`index`]: vector storage, SIMD distance kernels, the HNSW index.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod alloc;
+pub mod index;
 pub mod topology;

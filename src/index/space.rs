@@ -1,0 +1,252 @@
+//! The vectors of an index and the distances between them: f32 rows, an optional int8
+//! scalar-quantised copy, and the metric.
+//!
+//! **Quantisation.** With [`Quantization::Int8`] every vector also gets an i8 row: each
+//! component is `round(x / s)` with the per-vector scale `s = max|x| / 127`, so the dot product
+//! of two vectors is about `s_a · s_b · Σ qa·qb`, an exact integer sum (the i8 kernels). The i8
+//! row (plus its scale and, for L2, the exact squared norm, stored in the same row) is a quarter
+//! of the f32 row's memory traffic; the graph walk uses it, and the final candidates are
+//! re-ranked with exact f32 distances.
+
+use super::IndexError;
+use super::distance::{Kernels, Metric, prefetch_lines};
+use super::storage::{ROW_ALIGN, RowStore, round_to_line};
+
+/// Whether the graph walk uses a compressed copy of the vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Quantization {
+    /// Exact f32 distances everywhere.
+    None,
+    /// Int8 scalar quantisation (one scale per vector) for construction and the search walk;
+    /// the final candidates are re-ranked with f32 distances.
+    Int8,
+}
+
+/// A vector prepared for distance computations (normalised for cosine, quantised if needed).
+pub(crate) struct Prepared {
+    pub(crate) f32s: Vec<f32>,
+    q: Vec<i8>,
+    q_scale: f32,
+    sq_norm: f32,
+}
+
+/// Rows of f32 (and optionally i8) vectors plus the metric and the kernels.
+pub(crate) struct Space {
+    dim: usize,
+    metric: Metric,
+    kernels: Kernels,
+    f32_rows: RowStore,
+    /// i8 rows: `dim` i8 (padded to 4 bytes), then the scale and the squared norm as f32.
+    i8_rows: Option<RowStore>,
+    /// Cache lines of one walk row (i8 row with quantisation, f32 row without), for prefetch.
+    walk_lines: usize,
+}
+
+/// Byte offset of the scale inside an i8 row.
+fn i8_meta_offset(dim: usize) -> usize {
+    dim.div_ceil(4) * 4
+}
+
+impl Space {
+    pub(crate) fn new(
+        dim: usize,
+        capacity: usize,
+        metric: Metric,
+        quantization: Quantization,
+        kernels: Kernels,
+    ) -> Result<Self, IndexError> {
+        let overflow = IndexError::OutOfMemory { bytes: usize::MAX };
+        let f32_row = round_to_line(dim.checked_mul(4).ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?)
+            .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
+        let f32_rows = RowStore::new(capacity, f32_row)?;
+        let (i8_rows, walk_bytes) = match quantization {
+            Quantization::None => (None, f32_row),
+            Quantization::Int8 => {
+                let row = round_to_line(i8_meta_offset(dim) + 8).ok_or(overflow)?;
+                (Some(RowStore::new(capacity, row)?), row)
+            }
+        };
+        Ok(Space { dim, metric, kernels, f32_rows, i8_rows, walk_lines: walk_bytes / ROW_ALIGN })
+    }
+
+    pub(crate) fn kernels(&self) -> &Kernels {
+        &self.kernels
+    }
+
+    pub(crate) fn quantization(&self) -> Quantization {
+        if self.i8_rows.is_some() { Quantization::Int8 } else { Quantization::None }
+    }
+
+    /// Bytes held by the rows.
+    pub(crate) fn bytes(&self) -> usize {
+        self.f32_rows.bytes() + self.i8_rows.as_ref().map_or(0, RowStore::bytes)
+    }
+
+    /// Checks a vector: right length, finite, and (for cosine) not zero.
+    pub(crate) fn validate(&self, v: &[f32]) -> Result<(), IndexError> {
+        if v.len() != self.dim {
+            return Err(IndexError::DimensionMismatch { expected: self.dim, got: v.len() });
+        }
+        if let Some((position, &value)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            return Err(IndexError::NonFinite { position, value });
+        }
+        if self.metric == Metric::Cosine && v.iter().all(|&x| x == 0.0) {
+            return Err(IndexError::InvalidInput { what: "zero vector has no cosine distance".into() });
+        }
+        Ok(())
+    }
+
+    /// Prepares a validated vector: normalised for cosine, quantised if the space is.
+    pub(crate) fn prepare(&self, v: &[f32]) -> Prepared {
+        let mut f32s = v.to_vec();
+        if self.metric == Metric::Cosine {
+            let norm = self.kernels.dot(&f32s, &f32s).sqrt();
+            if norm > 0.0 {
+                f32s.iter_mut().for_each(|x| *x /= norm);
+            }
+        }
+        let sq_norm = self.kernels.dot(&f32s, &f32s);
+        let (q, q_scale) =
+            if self.i8_rows.is_some() { quantize(&f32s) } else { (Vec::new(), 0.0) };
+        Prepared { f32s, q, q_scale, sq_norm }
+    }
+
+    /// Writes a prepared vector into row `id`.
+    ///
+    /// # Safety
+    /// `id < capacity`, and the caller owns row `id` exclusively (claimed, not yet published).
+    pub(crate) unsafe fn write(&self, id: u32, p: &Prepared) {
+        // SAFETY: the caller owns row `id`; `dim` f32 fit the row by construction.
+        unsafe { self.f32_rows.row_mut::<f32>(id, self.dim) }.copy_from_slice(&p.f32s);
+        if let Some(rows) = &self.i8_rows {
+            let off = i8_meta_offset(self.dim);
+            // SAFETY: as above; the i8 row holds `off + 8` bytes by construction.
+            let bytes = unsafe { rows.row_mut::<u8>(id, off + 8) };
+            for (b, &q) in bytes.iter_mut().zip(&p.q) {
+                *b = q as u8;
+            }
+            bytes[off..off + 4].copy_from_slice(&p.q_scale.to_ne_bytes());
+            bytes[off + 4..off + 8].copy_from_slice(&p.sq_norm.to_ne_bytes());
+        }
+    }
+
+    /// The f32 row of `id`.
+    ///
+    /// # Safety
+    /// `id` was published (see [`super::storage`]).
+    #[inline(always)]
+    pub(crate) unsafe fn vector(&self, id: u32) -> &[f32] {
+        // SAFETY: published rows are no longer written; `dim` f32 fit the row.
+        unsafe { self.f32_rows.row::<f32>(id, self.dim) }
+    }
+
+    /// The i8 row of `id` with its scale and squared norm.
+    ///
+    /// # Safety
+    /// As for [`Space::vector`]; the space is quantised.
+    #[inline(always)]
+    unsafe fn quantized(&self, rows: &RowStore, id: u32) -> (&[i8], f32, f32) {
+        let off = i8_meta_offset(self.dim);
+        // SAFETY: published row; `off + 8` bytes fit it.
+        let bytes = unsafe { rows.row::<u8>(id, off + 8) };
+        let mut s = [0u8; 4];
+        s.copy_from_slice(&bytes[off..off + 4]);
+        let mut n = [0u8; 4];
+        n.copy_from_slice(&bytes[off + 4..off + 8]);
+        // SAFETY: the first `dim` bytes were written as i8 values; i8 and u8 share layout.
+        let q = unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<i8>(), self.dim) };
+        (q, f32::from_ne_bytes(s), f32::from_ne_bytes(n))
+    }
+
+    /// Distance on the walk representation (i8 if quantised, else exact) from a prepared query.
+    ///
+    /// # Safety
+    /// `id` was published.
+    #[inline(always)]
+    pub(crate) unsafe fn walk_distance(&self, p: &Prepared, id: u32) -> f32 {
+        match &self.i8_rows {
+            Some(rows) => {
+                // SAFETY: forwarded contract.
+                let (q, scale, sq_norm) = unsafe { self.quantized(rows, id) };
+                let dot = self.kernels.dot_i8(&p.q, q) as f32 * (scale * p.q_scale);
+                self.from_dot(dot, p.sq_norm, sq_norm)
+            }
+            // SAFETY: forwarded contract.
+            None => self.exact_distance(p, unsafe { self.vector(id) }),
+        }
+    }
+
+    /// Walk distance between two stored vectors (used by the neighbour heuristic).
+    ///
+    /// # Safety
+    /// Both ids were published, or are owned by the calling thread and fully written.
+    #[inline(always)]
+    pub(crate) unsafe fn walk_distance_between(&self, a: u32, b: u32) -> f32 {
+        match &self.i8_rows {
+            Some(rows) => {
+                // SAFETY: forwarded contract.
+                let (qa, sa, na) = unsafe { self.quantized(rows, a) };
+                // SAFETY: forwarded contract.
+                let (qb, sb, nb) = unsafe { self.quantized(rows, b) };
+                let dot = self.kernels.dot_i8(qa, qb) as f32 * (sa * sb);
+                self.from_dot(dot, na, nb)
+            }
+            None => {
+                // SAFETY: forwarded contract.
+                let (va, vb) = unsafe { (self.vector(a), self.vector(b)) };
+                self.metric_distance(va, vb)
+            }
+        }
+    }
+
+    /// Exact f32 distance from a prepared query to the vector `v`.
+    #[inline(always)]
+    pub(crate) fn exact_distance(&self, p: &Prepared, v: &[f32]) -> f32 {
+        self.metric_distance(&p.f32s, v)
+    }
+
+    /// Exact distance of the index's metric (cosine vectors are stored normalised: inner product).
+    #[inline(always)]
+    fn metric_distance(&self, a: &[f32], b: &[f32]) -> f32 {
+        match self.metric {
+            Metric::L2 => self.kernels.l2_squared(a, b),
+            Metric::InnerProduct | Metric::Cosine => 1.0 - self.kernels.dot(a, b),
+        }
+    }
+
+    /// A distance from an (approximate) dot product and the two squared norms.
+    #[inline(always)]
+    fn from_dot(&self, dot: f32, sq_a: f32, sq_b: f32) -> f32 {
+        match self.metric {
+            Metric::L2 => (sq_a + sq_b - 2.0 * dot).max(0.0),
+            Metric::InnerProduct | Metric::Cosine => 1.0 - dot,
+        }
+    }
+
+    /// Starts loading the f32 row of `id` into the cache.
+    #[inline(always)]
+    pub(crate) fn prefetch_exact(&self, id: u32, max_lines: usize) {
+        prefetch_lines(self.f32_rows.row_ptr(id), max_lines.min(self.f32_rows.row_lines()));
+    }
+
+    /// Starts loading the walk row of `id` into the cache.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, id: u32, max_lines: usize) {
+        let lines = self.walk_lines.min(max_lines);
+        match &self.i8_rows {
+            Some(rows) => prefetch_lines(rows.row_ptr(id), lines),
+            None => prefetch_lines(self.f32_rows.row_ptr(id), lines),
+        }
+    }
+}
+
+/// Per-vector symmetric int8 quantisation: `q = round(x · 127 / max|x|)`, scale `max|x| / 127`.
+pub(crate) fn quantize(v: &[f32]) -> (Vec<i8>, f32) {
+    let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    if max == 0.0 {
+        return (vec![0; v.len()], 0.0);
+    }
+    let inv = 127.0 / max;
+    let q = v.iter().map(|x| (x * inv).round().clamp(-127.0, 127.0) as i8).collect();
+    (q, max / 127.0)
+}

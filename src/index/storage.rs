@@ -1,0 +1,164 @@
+//! Vector storage: fixed-size rows in one 64-byte-aligned region.
+//!
+//! The index asks a [`Region`] for its memory, so the same code runs on plain heap memory
+//! ([`AlignedRegion`], the default) or, later, on a node-bound arena: anything that hands out a
+//! zeroed, 64-byte-aligned block that never moves can implement [`Region`]. Rows are padded to
+//! whole cache lines, so every row starts on a line boundary and a distance never straddles more
+//! lines than it must.
+//!
+//! Rows are written once, by the thread that claimed the row's id, *before* the id is published
+//! to any other thread (the HNSW links are the publication, with release/acquire ordering);
+//! after that they are only read. That discipline is what the `unsafe` accessors demand.
+
+use std::alloc::Layout;
+
+use super::IndexError;
+
+/// The cache-line size rows are aligned and padded to.
+pub const ROW_ALIGN: usize = 64;
+
+/// A block of memory that holds an index's rows: zero-initialised, 64-byte aligned, fixed size,
+/// never moved while it lives.
+///
+/// # Safety
+/// Implementors must return from [`Region::as_ptr`] a pointer that is non-null, aligned to
+/// [`ROW_ALIGN`], valid for reads and writes of [`Region::len`] bytes, zeroed at creation, and
+/// unchanged for the life of the value.
+pub unsafe trait Region: Send + Sync {
+    /// The start of the block.
+    fn as_ptr(&self) -> *mut u8;
+    /// Its size in bytes.
+    fn len(&self) -> usize;
+    /// Whether the block is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A [`Region`] on the global heap (`alloc_zeroed` with 64-byte alignment).
+pub struct AlignedRegion {
+    ptr: *mut u8,
+    layout: Layout,
+}
+
+// SAFETY: the region owns its allocation exclusively; concurrent access to its bytes is governed
+// by the row discipline of the stores built on it (write once before publication, then read).
+unsafe impl Send for AlignedRegion {}
+// SAFETY: as for Send; `&AlignedRegion` only exposes the pointer and the length.
+unsafe impl Sync for AlignedRegion {}
+
+impl AlignedRegion {
+    /// A zeroed block of `bytes` bytes (at least one cache line is allocated).
+    ///
+    /// # Errors
+    /// [`IndexError::OutOfMemory`] if the allocator refuses or the size overflows.
+    pub fn new(bytes: usize) -> Result<Self, IndexError> {
+        let size = bytes.max(ROW_ALIGN);
+        let layout =
+            Layout::from_size_align(size, ROW_ALIGN).map_err(|_| IndexError::OutOfMemory { bytes })?;
+        // SAFETY: `layout` has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        if ptr.is_null() {
+            return Err(IndexError::OutOfMemory { bytes });
+        }
+        Ok(AlignedRegion { ptr, layout })
+    }
+}
+
+impl Drop for AlignedRegion {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from `alloc_zeroed` with exactly this layout and is freed once.
+        unsafe { std::alloc::dealloc(self.ptr, self.layout) }
+    }
+}
+
+// SAFETY: the pointer is from `alloc_zeroed` with 64-byte alignment, valid for `layout.size()`
+// bytes (≥ `len`) and fixed until drop.
+unsafe impl Region for AlignedRegion {
+    fn as_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+    fn len(&self) -> usize {
+        self.layout.size()
+    }
+}
+
+/// Rounds `bytes` up to a whole number of cache lines.
+pub(crate) fn round_to_line(bytes: usize) -> Option<usize> {
+    bytes.checked_add(ROW_ALIGN - 1).map(|b| b / ROW_ALIGN * ROW_ALIGN)
+}
+
+/// `capacity` rows of `row_bytes` (a multiple of 64) bytes each, in one region.
+pub(crate) struct RowStore {
+    region: Box<dyn Region>,
+    base: *mut u8,
+    row_bytes: usize,
+    capacity: usize,
+}
+
+// SAFETY: the raw `base` pointer points into `region`, which is Send + Sync; row access follows
+// the write-once-before-publication discipline described in the module docs.
+unsafe impl Send for RowStore {}
+// SAFETY: as for Send.
+unsafe impl Sync for RowStore {}
+
+impl RowStore {
+    /// A store of `capacity` zeroed rows of `row_bytes` bytes on the heap.
+    pub(crate) fn new(capacity: usize, row_bytes: usize) -> Result<Self, IndexError> {
+        debug_assert_eq!(row_bytes % ROW_ALIGN, 0);
+        let bytes = capacity.checked_mul(row_bytes).ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
+        let region = Box::new(AlignedRegion::new(bytes)?);
+        Ok(Self::on_region(region, capacity, row_bytes))
+    }
+
+    /// A store over a caller-provided region (which must hold `capacity × row_bytes` bytes).
+    pub(crate) fn on_region(region: Box<dyn Region>, capacity: usize, row_bytes: usize) -> Self {
+        assert!(capacity.saturating_mul(row_bytes) <= region.len(), "region too small for the rows");
+        let base = region.as_ptr();
+        RowStore { region, base, row_bytes, capacity }
+    }
+
+    /// Bytes held by the region.
+    pub(crate) fn bytes(&self) -> usize {
+        self.region.len()
+    }
+
+    /// Cache lines per row.
+    pub(crate) fn row_lines(&self) -> usize {
+        self.row_bytes / ROW_ALIGN
+    }
+
+    /// The start of row `id` (for prefetching; never dereferenced here).
+    #[inline(always)]
+    pub(crate) fn row_ptr(&self, id: u32) -> *const u8 {
+        debug_assert!((id as usize) < self.capacity);
+        self.base.wrapping_add(id as usize * self.row_bytes)
+    }
+
+    /// Row `id` as `len` values of `T` (a plain number type: f32, i8).
+    ///
+    /// # Safety
+    /// `id < capacity`, `len × size_of::<T>() ≤ row_bytes`, and no thread writes row `id` for
+    /// the lifetime of the returned slice (the row was published, see the module docs).
+    #[inline(always)]
+    pub(crate) unsafe fn row<T>(&self, id: u32, len: usize) -> &[T] {
+        debug_assert!((id as usize) < self.capacity && len * size_of::<T>() <= self.row_bytes);
+        // SAFETY: in bounds of the region by the caller's contract; rows are 64-byte aligned
+        // (≥ align_of T); the bytes were zero-initialised, so every bit pattern read is a valid
+        // number; no concurrent writer by contract.
+        unsafe { std::slice::from_raw_parts(self.row_ptr(id).cast::<T>(), len) }
+    }
+
+    /// Row `id` for writing.
+    ///
+    /// # Safety
+    /// `id < capacity`, `len × size_of::<T>() ≤ row_bytes`, and the caller is the only thread
+    /// touching row `id` until it publishes the id (it claimed the id and has not published it).
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn row_mut<T>(&self, id: u32, len: usize) -> &mut [T] {
+        debug_assert!((id as usize) < self.capacity && len * size_of::<T>() <= self.row_bytes);
+        // SAFETY: in bounds and aligned as in `row`; exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.row_ptr(id).cast::<T>().cast_mut(), len) }
+    }
+}
