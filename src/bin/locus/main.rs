@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench_index;
 mod topology;
 
 /// Locus: NUMA-aware placement and associative memory for multi-socket Linux.
@@ -18,12 +19,15 @@ struct Cli {
 enum Command {
     /// Print this machine's topology (or a sysfs snapshot's) and the placement plan.
     Topology(topology::Args),
+    /// Build and measure a Locus HNSW index on texmex files (the peer benchmark's `--extra` protocol).
+    BenchIndex(bench_index::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Topology(args) => topology::run(args),
+        Command::BenchIndex(args) => bench_index::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

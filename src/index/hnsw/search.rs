@@ -198,3 +198,61 @@ impl HnswIndex {
         found.into_iter().map(|c| Neighbor { id: c.id, distance: c.dist }).collect()
     }
 }
+
+impl HnswIndex {
+    /// [`HnswIndex::search`] for many queries (concatenated: `n × dim` floats) on `threads`
+    /// threads (1 if 0); result `i` belongs to query `i`.
+    ///
+    /// # Errors
+    /// As for [`HnswIndex::search`]; every query is checked before any search runs.
+    pub fn search_batch(
+        &self,
+        queries: &[f32],
+        k: usize,
+        ef: usize,
+        threads: usize,
+    ) -> Result<Vec<Vec<Neighbor>>, IndexError> {
+        let dim = self.dim();
+        if queries.len() % dim != 0 {
+            return Err(IndexError::DimensionMismatch { expected: dim, got: queries.len() % dim });
+        }
+        if k == 0 {
+            return Err(IndexError::InvalidInput { what: "k must be at least 1".into() });
+        }
+        for q in queries.chunks_exact(dim) {
+            self.space.validate(q)?;
+        }
+        let n = queries.len() / dim;
+        /// Queries a thread claims at a time: enough to amortise the shared counter, few
+        /// enough to balance the threads (a guess).
+        const BLOCK: usize = 8;
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = || -> Result<Vec<(usize, Vec<Neighbor>)>, IndexError> {
+            let mut out = Vec::new();
+            loop {
+                let start = next.fetch_add(BLOCK, std::sync::atomic::Ordering::Relaxed);
+                if start >= n {
+                    return Ok(out);
+                }
+                for i in start..(start + BLOCK).min(n) {
+                    out.push((i, self.search(&queries[i * dim..(i + 1) * dim], k, ef)?));
+                }
+            }
+        };
+        let parts: Vec<Result<Vec<(usize, Vec<Neighbor>)>, IndexError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (1..threads.max(1)).map(|_| scope.spawn(work)).collect();
+            let mut parts = vec![work()];
+            for h in handles {
+                parts.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            }
+            parts
+        });
+        let mut results = vec![Vec::new(); n];
+        for part in parts {
+            for (i, r) in part? {
+                results[i] = r;
+            }
+        }
+        Ok(results)
+    }
+}
