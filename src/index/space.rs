@@ -105,6 +105,12 @@ impl Space {
                 f32s.iter_mut().for_each(|x| *x /= norm);
             }
         }
+        self.prepare_stored(f32s)
+    }
+
+    /// Prepares a vector exactly as it is to be stored (already normalised for cosine), e.g.
+    /// one read back from a snapshot, so that a round trip keeps every bit.
+    pub(crate) fn prepare_stored(&self, f32s: Vec<f32>) -> Prepared {
         let sq_norm = self.kernels.dot(&f32s, &f32s);
         let (q, q_scale) =
             if self.i8_rows.is_some() { quantize(&f32s) } else { (Vec::new(), 0.0) };

@@ -247,16 +247,13 @@ impl Reader<'_> {
             return Err(self.corrupt("nodes present but no entry point"));
         }
 
-        let mut v = vec![0f32; dim];
         for id in 0..n {
             let raw = self.take(dim * 4)?;
-            for (x, b) in v.iter_mut().zip(raw.chunks_exact(4)) {
-                *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            }
+            let v: Vec<f32> = raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
             if v.iter().any(|x| !x.is_finite()) {
                 return Err(self.corrupt(format!("vector {id} is not finite")));
             }
-            let p = index.space.prepare(&v);
+            let p = index.space.prepare_stored(v);
             // SAFETY: the index is new and private to this function; no other thread sees it.
             unsafe { index.space.write(id as u32, &p) };
             index.graph.init_node(id as u32, levels[id] as usize);
