@@ -24,25 +24,55 @@ fn bad_input_is_refused_and_loses_nothing() {
     let q = &base[..dim];
     let expected = index.search(q, 5, 32).unwrap();
 
-    assert!(matches!(index.insert(&[1.0; 7]), Err(IndexError::DimensionMismatch { expected: 8, got: 7 })));
+    assert!(matches!(
+        index.insert(&[1.0; 7]),
+        Err(IndexError::DimensionMismatch { expected: 8, got: 7 })
+    ));
     let mut nan = vec![0.5; dim];
     nan[3] = f32::NAN;
-    assert!(matches!(index.insert(&nan), Err(IndexError::NonFinite { position: 3, .. })));
+    assert!(matches!(
+        index.insert(&nan),
+        Err(IndexError::NonFinite { position: 3, .. })
+    ));
     let mut inf = vec![0.5; dim];
     inf[0] = f32::INFINITY;
-    assert!(matches!(index.insert(&inf), Err(IndexError::NonFinite { position: 0, .. })));
+    assert!(matches!(
+        index.insert(&inf),
+        Err(IndexError::NonFinite { position: 0, .. })
+    ));
     // A batch with one bad vector inserts none of it.
     let mut batch = base[..4 * dim].to_vec();
     batch[2 * dim + 1] = f32::NEG_INFINITY;
-    assert!(matches!(index.insert_batch(&batch, 2), Err(IndexError::NonFinite { .. })));
-    assert!(matches!(index.insert_batch(&batch[..dim + 3], 2), Err(IndexError::DimensionMismatch { .. })));
+    assert!(matches!(
+        index.insert_batch(&batch, 2),
+        Err(IndexError::NonFinite { .. })
+    ));
+    assert!(matches!(
+        index.insert_batch(&batch[..dim + 3], 2),
+        Err(IndexError::DimensionMismatch { .. })
+    ));
     // Too many for the capacity: none inserted.
-    assert!(matches!(index.insert_batch(&base[..11 * dim], 2), Err(IndexError::CapacityExceeded { capacity: 210 })));
+    assert!(matches!(
+        index.insert_batch(&base[..11 * dim], 2),
+        Err(IndexError::CapacityExceeded { capacity: 210 })
+    ));
 
-    assert!(matches!(index.search(q, 0, 32), Err(IndexError::InvalidInput { .. })));
-    assert!(matches!(index.search(&q[..5], 3, 32), Err(IndexError::DimensionMismatch { .. })));
-    assert!(matches!(index.search(&nan, 3, 32), Err(IndexError::NonFinite { .. })));
-    assert!(matches!(index.delete(10_000), Err(IndexError::UnknownId { id: 10_000 })));
+    assert!(matches!(
+        index.search(q, 0, 32),
+        Err(IndexError::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        index.search(&q[..5], 3, 32),
+        Err(IndexError::DimensionMismatch { .. })
+    ));
+    assert!(matches!(
+        index.search(&nan, 3, 32),
+        Err(IndexError::NonFinite { .. })
+    ));
+    assert!(matches!(
+        index.delete(10_000),
+        Err(IndexError::UnknownId { id: 10_000 })
+    ));
     assert!(matches!(index.vector(205), Err(IndexError::UnknownId { .. })));
 
     assert_eq!(index.len(), before);
@@ -50,25 +80,43 @@ fn bad_input_is_refused_and_loses_nothing() {
     assert_eq!(index.search(q, 5, 32).unwrap(), expected);
     // There is still room for exactly 10 more.
     assert_eq!(index.insert_batch(&base[..10 * dim], 2).unwrap(), 200..210);
-    assert!(matches!(index.insert(q), Err(IndexError::CapacityExceeded { .. })));
+    assert!(matches!(
+        index.insert(q),
+        Err(IndexError::CapacityExceeded { .. })
+    ));
 }
 
 #[test]
 fn bad_parameters_are_refused() {
     let bad = |c: HnswConfig| matches!(HnswIndex::new(c), Err(IndexError::InvalidInput { .. }));
     assert!(bad(HnswConfig::new(0, 10, Metric::L2)));
-    assert!(bad(HnswConfig { m: 1, ..HnswConfig::new(4, 10, Metric::L2) }));
-    assert!(bad(HnswConfig { ef_construction: 0, ..HnswConfig::new(4, 10, Metric::L2) }));
+    assert!(bad(HnswConfig {
+        m: 1,
+        ..HnswConfig::new(4, 10, Metric::L2)
+    }));
+    assert!(bad(HnswConfig {
+        ef_construction: 0,
+        ..HnswConfig::new(4, 10, Metric::L2)
+    }));
     let cos = HnswIndex::new(HnswConfig::new(4, 10, Metric::Cosine)).unwrap();
-    assert!(matches!(cos.insert(&[0.0; 4]), Err(IndexError::InvalidInput { .. })));
-    assert!(matches!(cos.search(&[0.0; 4], 1, 8), Err(IndexError::InvalidInput { .. })));
+    assert!(matches!(
+        cos.insert(&[0.0; 4]),
+        Err(IndexError::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        cos.search(&[0.0; 4], 1, 8),
+        Err(IndexError::InvalidInput { .. })
+    ));
 }
 
 #[test]
 fn empty_index_gives_empty_results() {
     for q in [Quantization::Int8, Quantization::None] {
-        let index =
-            HnswIndex::new(HnswConfig { quantization: q, ..HnswConfig::new(4, 10, Metric::L2) }).unwrap();
+        let index = HnswIndex::new(HnswConfig {
+            quantization: q,
+            ..HnswConfig::new(4, 10, Metric::L2)
+        })
+        .unwrap();
         assert!(index.is_empty());
         assert_eq!(index.search(&[1.0, 2.0, 3.0, 4.0], 3, 16).unwrap(), vec![]);
         // Fewer vectors than k: all of them come back.
@@ -108,9 +156,14 @@ fn deleted_vectors_are_never_returned_and_repair_keeps_recall() {
         let mut total = 0.0;
         for q in queries.chunks_exact(dim) {
             let found: Vec<u32> = index.search(q, 10, 64).unwrap().iter().map(|h| h.id).collect();
-            assert!(found.iter().all(|id| !deleted.contains(id)), "a deleted id was returned");
-            let truth: Vec<u32> =
-                exact_ip_topk(&live, dim, q, 10).iter().map(|&j| live_ids[j as usize]).collect();
+            assert!(
+                found.iter().all(|id| !deleted.contains(id)),
+                "a deleted id was returned"
+            );
+            let truth: Vec<u32> = exact_ip_topk(&live, dim, q, 10)
+                .iter()
+                .map(|&j| live_ids[j as usize])
+                .collect();
             total += recall(&found, &truth);
         }
         total / (queries.len() / dim) as f64
@@ -128,7 +181,10 @@ fn deleted_vectors_are_never_returned_and_repair_keeps_recall() {
     let q = &queries[..dim];
     let hits = compact.search(q, 5, 64).unwrap();
     for h in hits {
-        assert_eq!(compact.vector(h.id).unwrap(), index.vector(map[h.id as usize]).unwrap());
+        assert_eq!(
+            compact.vector(h.id).unwrap(),
+            index.vector(map[h.id as usize]).unwrap()
+        );
     }
 }
 
@@ -197,7 +253,10 @@ fn concurrent_insert_delete_search_never_return_half_inserted_or_deleted_nodes()
             });
         }
     });
-    println!("{} searches ran during the inserts", searches.load(Ordering::Relaxed));
+    println!(
+        "{} searches ran during the inserts",
+        searches.load(Ordering::Relaxed)
+    );
     assert!(searches.load(Ordering::Relaxed) > 0);
     assert_eq!(index.len(), n - deleted.lock().unwrap().len());
 }

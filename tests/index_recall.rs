@@ -11,7 +11,11 @@ fn mean_recall(index: &HnswIndex, base: &[f32], queries: &[f32], dim: usize, ef:
     let nq = queries.len() / dim;
     for q in queries.chunks_exact(dim) {
         let found: Vec<u32> = index.search(q, k, ef).unwrap().iter().map(|n| n.id).collect();
-        let truth = if l2 { exact_l2_topk(base, dim, q, k) } else { exact_ip_topk(base, dim, q, k) };
+        let truth = if l2 {
+            exact_l2_topk(base, dim, q, k)
+        } else {
+            exact_ip_topk(base, dim, q, k)
+        };
         total += recall(&found, &truth);
     }
     total / nq as f64
@@ -39,7 +43,10 @@ fn recall_without_quantization_with_l2() {
     let (n, dim) = (5_000, 48);
     let all = clustered(3, n + 100, dim, 50, 1.0);
     let (base, queries) = all.split_at(n * dim);
-    let config = HnswConfig { quantization: Quantization::None, ..HnswConfig::new(dim, n, Metric::L2) };
+    let config = HnswConfig {
+        quantization: Quantization::None,
+        ..HnswConfig::new(dim, n, Metric::L2)
+    };
     let index = HnswIndex::new(config).unwrap();
     index.insert_batch(base, 2).unwrap();
     let r = mean_recall(&index, base, queries, dim, 64, true);
@@ -61,7 +68,11 @@ fn cosine_ignores_vector_length() {
     let q: Vec<f32> = base[..dim].iter().map(|x| x * 10.0).collect();
     let hits = index.search(&q, 1, 32).unwrap();
     assert_eq!(hits[0].id, 0);
-    assert!(hits[0].distance.abs() < 1e-4, "cosine distance to itself {}", hits[0].distance);
+    assert!(
+        hits[0].distance.abs() < 1e-4,
+        "cosine distance to itself {}",
+        hits[0].distance
+    );
 }
 
 /// The same seed gives the same graph, so a single-threaded build is reproducible.

@@ -11,7 +11,11 @@ use locus::index::{HnswConfig, HnswIndex, IndexError, Metric, Quantization};
 fn build(q: Quantization, metric: Metric) -> (HnswIndex, Vec<f32>) {
     let (n, dim) = (1_500, 20);
     let data = clustered(31, n, dim, 15, 1.0);
-    let index = HnswIndex::new(HnswConfig { quantization: q, ..HnswConfig::new(dim, n + 100, metric) }).unwrap();
+    let index = HnswIndex::new(HnswConfig {
+        quantization: q,
+        ..HnswConfig::new(dim, n + 100, metric)
+    })
+    .unwrap();
     index.insert_batch(&data, 2).unwrap();
     for id in (0..n as u32).step_by(10) {
         index.delete(id).unwrap();
@@ -49,7 +53,10 @@ fn round_trip_answers_identically() {
         assert_eq!(loaded.len(), index.len());
         assert_eq!(loaded.ids_used(), index.ids_used());
         for query in data.chunks_exact(20).step_by(7) {
-            assert_eq!(loaded.search(query, 10, 48).unwrap(), index.search(query, 10, 48).unwrap());
+            assert_eq!(
+                loaded.search(query, 10, 48).unwrap(),
+                index.search(query, 10, 48).unwrap()
+            );
         }
         assert!(loaded.is_deleted(0).unwrap());
         // The loaded index keeps working: inserts land after the saved ids.
@@ -81,11 +88,35 @@ fn truncated_and_corrupted_snapshots_are_refused() {
         HnswIndex::load(&bad)
     };
     // Truncated anywhere: empty, inside the header, inside the data, the last byte.
-    for len in [0, 1, 7, 12, 40, 63, 64, 100, good.len() / 2, good.len() - 5, good.len() - 1] {
-        assert!(is_corrupt(load(&good[..len])), "truncation to {len} bytes accepted");
+    for len in [
+        0,
+        1,
+        7,
+        12,
+        40,
+        63,
+        64,
+        100,
+        good.len() / 2,
+        good.len() - 5,
+        good.len() - 1,
+    ] {
+        assert!(
+            is_corrupt(load(&good[..len])),
+            "truncation to {len} bytes accepted"
+        );
     }
     // One flipped bit anywhere: header, vectors, links, checksum.
-    for pos in [0, 9, 20, 70, good.len() / 3, good.len() / 2, good.len() - 20, good.len() - 1] {
+    for pos in [
+        0,
+        9,
+        20,
+        70,
+        good.len() / 3,
+        good.len() / 2,
+        good.len() - 20,
+        good.len() - 1,
+    ] {
         let mut b = good.clone();
         b[pos] ^= 0x10;
         assert!(is_corrupt(load(&b)), "bit flip at {pos} accepted");
@@ -101,7 +132,10 @@ fn truncated_and_corrupted_snapshots_are_refused() {
     // Not a snapshot at all.
     assert!(is_corrupt(load(&[b'x'; 4096])));
     // A missing file is an I/O error, not a corrupt one.
-    assert!(matches!(HnswIndex::load(Path::new("/nonexistent/x.hnsw")), Err(IndexError::Io { .. })));
+    assert!(matches!(
+        HnswIndex::load(Path::new("/nonexistent/x.hnsw")),
+        Err(IndexError::Io { .. })
+    ));
 }
 
 /// A file whose checksum is valid but whose content is impossible (a link to a node that does
@@ -120,7 +154,10 @@ fn forged_snapshots_with_valid_checksums_are_refused() {
         std::fs::write(&path, &b).unwrap();
         HnswIndex::load(&path)
     };
-    assert!(!is_corrupt(reseal(good.clone())), "resealing an intact file must still load");
+    assert!(
+        !is_corrupt(reseal(good.clone())),
+        "resealing an intact file must still load"
+    );
     // Header layout: magic 8, version 4, dim 4, capacity 8, codes 4, M 4, efc 4, seed 8, n 8, entry 8.
     let (n, dim, m) = (1_500usize, 20usize, 16usize);
     let links_at = 60 + 2 * n + n * dim * 4;

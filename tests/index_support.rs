@@ -72,7 +72,12 @@ pub fn exact_l2_topk(base: &[f32], dim: usize, query: &[f32], k: usize) -> Vec<u
     let mut scored: Vec<(f32, u32)> = base
         .chunks_exact(dim)
         .enumerate()
-        .map(|(i, v)| (v.iter().zip(query).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(), i as u32))
+        .map(|(i, v)| {
+            (
+                v.iter().zip(query).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(),
+                i as u32,
+            )
+        })
         .collect();
     scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     scored.truncate(k);

@@ -56,8 +56,11 @@ impl Space {
         kernels: Kernels,
     ) -> Result<Self, IndexError> {
         let overflow = IndexError::OutOfMemory { bytes: usize::MAX };
-        let f32_row = round_to_line(dim.checked_mul(4).ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?)
-            .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
+        let f32_row = round_to_line(
+            dim.checked_mul(4)
+                .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?,
+        )
+        .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
         let f32_rows = RowStore::new(capacity, f32_row)?;
         let (i8_rows, walk_bytes) = match quantization {
             Quantization::None => (None, f32_row),
@@ -66,7 +69,14 @@ impl Space {
                 (Some(RowStore::new(capacity, row)?), row)
             }
         };
-        Ok(Space { dim, metric, kernels, f32_rows, i8_rows, walk_lines: walk_bytes / ROW_ALIGN })
+        Ok(Space {
+            dim,
+            metric,
+            kernels,
+            f32_rows,
+            i8_rows,
+            walk_lines: walk_bytes / ROW_ALIGN,
+        })
     }
 
     pub(crate) fn kernels(&self) -> &Kernels {
@@ -74,7 +84,11 @@ impl Space {
     }
 
     pub(crate) fn quantization(&self) -> Quantization {
-        if self.i8_rows.is_some() { Quantization::Int8 } else { Quantization::None }
+        if self.i8_rows.is_some() {
+            Quantization::Int8
+        } else {
+            Quantization::None
+        }
     }
 
     /// Bytes held by the rows.
@@ -85,13 +99,18 @@ impl Space {
     /// Checks a vector: right length, finite, and (for cosine) not zero.
     pub(crate) fn validate(&self, v: &[f32]) -> Result<(), IndexError> {
         if v.len() != self.dim {
-            return Err(IndexError::DimensionMismatch { expected: self.dim, got: v.len() });
+            return Err(IndexError::DimensionMismatch {
+                expected: self.dim,
+                got: v.len(),
+            });
         }
         if let Some((position, &value)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
             return Err(IndexError::NonFinite { position, value });
         }
         if self.metric == Metric::Cosine && v.iter().all(|&x| x == 0.0) {
-            return Err(IndexError::InvalidInput { what: "zero vector has no cosine distance".into() });
+            return Err(IndexError::InvalidInput {
+                what: "zero vector has no cosine distance".into(),
+            });
         }
         Ok(())
     }
@@ -112,9 +131,17 @@ impl Space {
     /// one read back from a snapshot, so that a round trip keeps every bit.
     pub(crate) fn prepare_stored(&self, f32s: Vec<f32>) -> Prepared {
         let sq_norm = self.kernels.dot(&f32s, &f32s);
-        let (q, q_scale) =
-            if self.i8_rows.is_some() { quantize(&f32s) } else { (Vec::new(), 0.0) };
-        Prepared { f32s, q, q_scale, sq_norm }
+        let (q, q_scale) = if self.i8_rows.is_some() {
+            quantize(&f32s)
+        } else {
+            (Vec::new(), 0.0)
+        };
+        Prepared {
+            f32s,
+            q,
+            q_scale,
+            sq_norm,
+        }
     }
 
     /// Writes a prepared vector into row `id`.
@@ -175,7 +202,7 @@ impl Space {
                 // SAFETY: forwarded contract.
                 let (q, scale, sq_norm) = unsafe { self.quantized(rows, id) };
                 let dot = self.kernels.dot_i8(&p.q, q) as f32 * (scale * p.q_scale);
-                self.from_dot(dot, p.sq_norm, sq_norm)
+                self.distance_from_dot(dot, p.sq_norm, sq_norm)
             }
             // SAFETY: forwarded contract.
             None => self.exact_distance(p, unsafe { self.vector(id) }),
@@ -195,7 +222,7 @@ impl Space {
                 // SAFETY: forwarded contract.
                 let (qb, sb, nb) = unsafe { self.quantized(rows, b) };
                 let dot = self.kernels.dot_i8(qa, qb) as f32 * (sa * sb);
-                self.from_dot(dot, na, nb)
+                self.distance_from_dot(dot, na, nb)
             }
             None => {
                 // SAFETY: forwarded contract.
@@ -222,7 +249,7 @@ impl Space {
 
     /// A distance from an (approximate) dot product and the two squared norms.
     #[inline(always)]
-    fn from_dot(&self, dot: f32, sq_a: f32, sq_b: f32) -> f32 {
+    fn distance_from_dot(&self, dot: f32, sq_a: f32, sq_b: f32) -> f32 {
         match self.metric {
             Metric::L2 => (sq_a + sq_b - 2.0 * dot).max(0.0),
             Metric::InnerProduct | Metric::Cosine => 1.0 - dot,
@@ -232,7 +259,10 @@ impl Space {
     /// Starts loading the f32 row of `id` into the cache.
     #[inline(always)]
     pub(crate) fn prefetch_exact(&self, id: u32, max_lines: usize) {
-        prefetch_lines(self.f32_rows.row_ptr(id), max_lines.min(self.f32_rows.row_lines()));
+        prefetch_lines(
+            self.f32_rows.row_ptr(id),
+            max_lines.min(self.f32_rows.row_lines()),
+        );
     }
 
     /// Starts loading the walk row of `id` into the cache.
@@ -253,6 +283,9 @@ pub(crate) fn quantize(v: &[f32]) -> (Vec<i8>, f32) {
         return (vec![0; v.len()], 0.0);
     }
     let inv = 127.0 / max;
-    let q = v.iter().map(|x| (x * inv).round().clamp(-127.0, 127.0) as i8).collect();
+    let q = v
+        .iter()
+        .map(|x| (x * inv).round().clamp(-127.0, 127.0) as i8)
+        .collect();
     (q, max / 127.0)
 }

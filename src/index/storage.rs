@@ -85,7 +85,9 @@ unsafe impl Region for AlignedRegion {
 
 /// Rounds `bytes` up to a whole number of cache lines.
 pub(crate) fn round_to_line(bytes: usize) -> Option<usize> {
-    bytes.checked_add(ROW_ALIGN - 1).map(|b| b / ROW_ALIGN * ROW_ALIGN)
+    bytes
+        .checked_add(ROW_ALIGN - 1)
+        .map(|b| b / ROW_ALIGN * ROW_ALIGN)
 }
 
 /// `capacity` rows of `row_bytes` (a multiple of 64) bytes each, in one region.
@@ -106,16 +108,26 @@ impl RowStore {
     /// A store of `capacity` zeroed rows of `row_bytes` bytes on the heap.
     pub(crate) fn new(capacity: usize, row_bytes: usize) -> Result<Self, IndexError> {
         debug_assert_eq!(row_bytes % ROW_ALIGN, 0);
-        let bytes = capacity.checked_mul(row_bytes).ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
+        let bytes = capacity
+            .checked_mul(row_bytes)
+            .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
         let region = Box::new(AlignedRegion::new(bytes)?);
         Ok(Self::on_region(region, capacity, row_bytes))
     }
 
     /// A store over a caller-provided region (which must hold `capacity × row_bytes` bytes).
     pub(crate) fn on_region(region: Box<dyn Region>, capacity: usize, row_bytes: usize) -> Self {
-        assert!(capacity.saturating_mul(row_bytes) <= region.len(), "region too small for the rows");
+        assert!(
+            capacity.saturating_mul(row_bytes) <= region.len(),
+            "region too small for the rows"
+        );
         let base = region.as_ptr();
-        RowStore { region, base, row_bytes, capacity }
+        RowStore {
+            region,
+            base,
+            row_bytes,
+            capacity,
+        }
     }
 
     /// Bytes held by the region.

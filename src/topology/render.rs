@@ -8,7 +8,7 @@ use super::plan::{Degradation, PlacementPlan};
 fn human_bytes(b: u64) -> String {
     const UNITS: [(&str, u64); 4] = [("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)];
     for (unit, size) in UNITS {
-        if b >= size && b % (size / 1024).max(1) == 0 || b >= size * 10 {
+        if b >= size && b.is_multiple_of((size / 1024).max(1)) || b >= size * 10 {
             return format!("{}{unit}", b / size);
         }
     }

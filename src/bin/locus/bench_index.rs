@@ -58,13 +58,22 @@ fn read_vecs(path: &Path) -> Result<(Vec<[u8; 4]>, usize), BoxError> {
     let mut dim = None;
     let mut pos = 0;
     while pos < bytes.len() {
-        let head = bytes.get(pos..pos + 4).ok_or_else(|| format!("{}: truncated row header", path.display()))?;
+        let head = bytes
+            .get(pos..pos + 4)
+            .ok_or_else(|| format!("{}: truncated row header", path.display()))?;
         let d = i32::from_le_bytes([head[0], head[1], head[2], head[3]]);
         let d = usize::try_from(d).map_err(|_| format!("{}: negative dimension {d}", path.display()))?;
         if *dim.get_or_insert(d) != d {
-            return Err(format!("{}: rows of dimension {} and {d}", path.display(), dim.unwrap_or(0)).into());
+            return Err(format!(
+                "{}: rows of dimension {} and {d}",
+                path.display(),
+                dim.unwrap_or(0)
+            )
+            .into());
         }
-        let row = bytes.get(pos + 4..pos + 4 + 4 * d).ok_or_else(|| format!("{}: truncated row", path.display()))?;
+        let row = bytes
+            .get(pos + 4..pos + 4 + 4 * d)
+            .ok_or_else(|| format!("{}: truncated row", path.display()))?;
         words.extend(row.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]));
         pos += 4 + 4 * d;
     }
@@ -121,7 +130,11 @@ fn recall(found: &[Vec<u32>], gt: &[i32], gt_k: usize, k: usize) -> f64 {
     let mut hits = 0usize;
     for (i, f) in found.iter().enumerate() {
         let truth = &gt[i * gt_k..i * gt_k + k.min(gt_k)];
-        hits += f.iter().take(k).filter(|&&id| truth.contains(&(id as i32))).count();
+        hits += f
+            .iter()
+            .take(k)
+            .filter(|&&id| truth.contains(&(id as i32)))
+            .count();
     }
     hits as f64 / (found.len() * k).max(1) as f64
 }
@@ -166,7 +179,11 @@ pub fn run(args: Args) -> Result<(), BoxError> {
     index.insert_batch(&base, args.threads)?;
     let build_s = t0.elapsed().as_secs_f64();
     let rss_built = proc_status_mb("VmRSS:").unwrap_or(0.0);
-    eprintln!("build {build_s:.2}s, {:.0} inserts/s, kernels {}", n as f64 / build_s, index.kernel_name());
+    eprintln!(
+        "build {build_s:.2}s, {:.0} inserts/s, kernels {}",
+        n as f64 / build_s,
+        index.kernel_name()
+    );
 
     let max_ef = args.efs.iter().copied().max().unwrap_or(args.k);
     let warm = &queries[..nq.min(200) * dim];
@@ -188,7 +205,11 @@ pub fn run(args: Args) -> Result<(), BoxError> {
         let best = times.iter().copied().fold(f64::INFINITY, f64::min);
         let med = median(&mut times);
         let ids: Vec<Vec<u32>> = found.iter().map(|r| r.iter().map(|nb| nb.id).collect()).collect();
-        write_ivecs(&args.data.join(format!("{}.ef{ef}.ivecs", args.name)), &ids, args.k)?;
+        write_ivecs(
+            &args.data.join(format!("{}.ef{ef}.ivecs", args.name)),
+            &ids,
+            args.k,
+        )?;
         let rec = recall(&ids, &gt, gt_k, args.k);
 
         let mut lat_us = Vec::with_capacity(nq);
@@ -213,8 +234,12 @@ pub fn run(args: Args) -> Result<(), BoxError> {
             "mean_us": round(mean, 1),
             "single_thread_qps": round(1e6 / mean, 1),
         });
-        eprintln!("ef={ef:<4} recall={rec:.4} qps={:.0} p50={:.1}us p99={:.1}us", nq as f64 / med,
-            percentile(&lat_us, 50.0), percentile(&lat_us, 99.0));
+        eprintln!(
+            "ef={ef:<4} recall={rec:.4} qps={:.0} p50={:.1}us p99={:.1}us",
+            nq as f64 / med,
+            percentile(&lat_us, 50.0),
+            percentile(&lat_us, 99.0)
+        );
         rows.push(row);
     }
     let peak = proc_status_mb("VmHWM:");

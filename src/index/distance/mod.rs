@@ -97,7 +97,10 @@ impl Kernels {
                 return k;
             }
             // `available` lists the best first and always ends with the scalar set.
-            Kernels::available().into_iter().next().unwrap_or_else(Kernels::scalar)
+            Kernels::available()
+                .into_iter()
+                .next()
+                .unwrap_or_else(Kernels::scalar)
         })
     }
 
@@ -132,10 +135,13 @@ impl Kernels {
     /// [`IndexError::Unsupported`] if this CPU cannot run that set (or no set has that name).
     pub fn by_name(name: &str) -> Result<Kernels, IndexError> {
         let all = Kernels::available();
-        all.iter().find(|k| k.name == name).copied().ok_or_else(|| IndexError::Unsupported {
-            name: name.to_string(),
-            available: all.iter().map(|k| k.name).collect::<Vec<_>>().join(", "),
-        })
+        all.iter()
+            .find(|k| k.name == name)
+            .copied()
+            .ok_or_else(|| IndexError::Unsupported {
+                name: name.to_string(),
+                available: all.iter().map(|k| k.name).collect::<Vec<_>>().join(", "),
+            })
     }
 
     /// The name of this set (`scalar`, `avx2`, `avx512`, `neon`).

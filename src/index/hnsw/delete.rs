@@ -60,7 +60,10 @@ impl HnswIndex {
                 let mut cands: Vec<Cand> = pool
                     .iter()
                     // SAFETY: `&mut self`: no insert runs; every id here is a written node.
-                    .map(|&x| Cand { dist: unsafe { self.space.walk_distance_between(id, x) }, id: x })
+                    .map(|&x| Cand {
+                        dist: unsafe { self.space.walk_distance_between(id, x) },
+                        id: x,
+                    })
                     .collect();
                 cands.sort_unstable();
                 let chosen = self.select_neighbors(&cands, self.graph.max_links(level));
@@ -97,9 +100,13 @@ impl HnswIndex {
     /// [`IndexError::OutOfMemory`] if the new index cannot be allocated.
     pub fn compact(&self, capacity: usize, threads: usize) -> Result<(HnswIndex, Vec<u32>), IndexError> {
         let used = self.ids_used() as u32;
-        let map: Vec<u32> =
-            (0..used).filter(|&i| self.graph.flags(i) & (READY | DELETED) == READY).collect();
-        let config = HnswConfig { capacity: capacity.max(map.len()), ..self.config.clone() };
+        let map: Vec<u32> = (0..used)
+            .filter(|&i| self.graph.flags(i) & (READY | DELETED) == READY)
+            .collect();
+        let config = HnswConfig {
+            capacity: capacity.max(map.len()),
+            ..self.config.clone()
+        };
         let fresh = HnswIndex::with_kernels(config, *self.space.kernels())?;
         let mut flat = Vec::with_capacity(map.len() * self.dim());
         for &old in &map {

@@ -57,7 +57,9 @@ impl Graph {
     pub(crate) fn new(capacity: usize, m: usize) -> Result<Self, IndexError> {
         let m0 = 2 * m;
         let stride0 = m0.div_ceil(16) * 16;
-        let lines = capacity.checked_mul(stride0 / 16).ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
+        let lines = capacity
+            .checked_mul(stride0 / 16)
+            .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
         Ok(Graph {
             m,
             m0,

@@ -38,8 +38,11 @@ impl HnswIndex {
     /// dimension is a [`IndexError::DimensionMismatch`].
     pub fn insert_batch(&self, vectors: &[f32], threads: usize) -> Result<Range<u32>, IndexError> {
         let dim = self.dim();
-        if vectors.len() % dim != 0 {
-            return Err(IndexError::DimensionMismatch { expected: dim, got: vectors.len() % dim });
+        if !vectors.len().is_multiple_of(dim) {
+            return Err(IndexError::DimensionMismatch {
+                expected: dim,
+                got: vectors.len() % dim,
+            });
         }
         for v in vectors.chunks_exact(dim) {
             self.space.validate(v)?;
@@ -77,7 +80,10 @@ impl HnswIndex {
             if end > capacity {
                 return Err(IndexError::CapacityExceeded { capacity });
             }
-            match self.next_id.compare_exchange_weak(cur, end as u32, Ordering::AcqRel, Ordering::Relaxed) {
+            match self
+                .next_id
+                .compare_exchange_weak(cur, end as u32, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => return Ok(cur..end as u32),
                 Err(seen) => cur = seen,
             }
@@ -108,7 +114,10 @@ impl HnswIndex {
             return;
         };
 
-        let mut cur = Cand { dist: self.dist(p, ep), id: ep };
+        let mut cur = Cand {
+            dist: self.dist(p, ep),
+            id: ep,
+        };
         for l in (level + 1..=top).rev() {
             cur = self.greedy(p, cur, l, s);
         }
@@ -153,7 +162,9 @@ impl HnswIndex {
             }
             // SAFETY: candidates come from walks or link lists (published), or are the calling
             // insert's own fully written node.
-            let diverse = kept.iter().all(|&k| unsafe { self.space.walk_distance_between(c.id, k) } >= c.dist);
+            let diverse = kept
+                .iter()
+                .all(|&k| unsafe { self.space.walk_distance_between(c.id, k) } >= c.dist);
             if diverse {
                 kept.push(c.id);
             }
@@ -180,7 +191,10 @@ impl HnswIndex {
         let mut cands: Vec<Cand> = links
             .iter()
             // SAFETY: `node` and every linked id are published (or `new`, written by this thread).
-            .map(|&x| Cand { dist: unsafe { self.space.walk_distance_between(node, x) }, id: x })
+            .map(|&x| Cand {
+                dist: unsafe { self.space.walk_distance_between(node, x) },
+                id: x,
+            })
             .collect();
         cands.sort_unstable();
         let chosen = self.select_neighbors(&cands, max);

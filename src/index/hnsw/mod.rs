@@ -72,11 +72,23 @@ impl HnswConfig {
     /// `dim`-dimensional vectors, room for `capacity`, with M = 16, ef_construction = 200,
     /// seed 42 and int8 quantisation.
     pub fn new(dim: usize, capacity: usize, metric: Metric) -> Self {
-        HnswConfig { dim, capacity, metric, m: 16, ef_construction: 200, seed: 42, quantization: Quantization::Int8 }
+        HnswConfig {
+            dim,
+            capacity,
+            metric,
+            m: 16,
+            ef_construction: 200,
+            seed: 42,
+            quantization: Quantization::Int8,
+        }
     }
 
     fn validate(&self) -> Result<(), IndexError> {
-        let bad = |what: &str| Err(IndexError::InvalidInput { what: what.to_string() });
+        let bad = |what: &str| {
+            Err(IndexError::InvalidInput {
+                what: what.to_string(),
+            })
+        };
         if self.dim == 0 {
             return bad("dimension must be at least 1");
         }
@@ -148,7 +160,13 @@ impl HnswIndex {
     /// As for [`HnswIndex::new`].
     pub fn with_kernels(config: HnswConfig, kernels: Kernels) -> Result<Self, IndexError> {
         config.validate()?;
-        let space = Space::new(config.dim, config.capacity, config.metric, config.quantization, kernels)?;
+        let space = Space::new(
+            config.dim,
+            config.capacity,
+            config.metric,
+            config.quantization,
+            kernels,
+        )?;
         let graph = Graph::new(config.capacity, config.m)?;
         Ok(HnswIndex {
             visited: VisitedPool::new(config.capacity),
@@ -247,6 +265,7 @@ impl HnswIndex {
     }
 
     fn set_entry_point(&self, id: u32, level: usize) {
-        self.entry.store(((level as u64) << 32) | u64::from(id), Ordering::Release);
+        self.entry
+            .store(((level as u64) << 32) | u64::from(id), Ordering::Release);
     }
 }

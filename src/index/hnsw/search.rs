@@ -120,7 +120,11 @@ impl HnswIndex {
         while s.results.len() > ef {
             s.results.pop();
         }
-        let mut bound = if s.results.len() >= ef { s.results.peek().map_or(f32::INFINITY, |c| c.dist) } else { f32::INFINITY };
+        let mut bound = if s.results.len() >= ef {
+            s.results.peek().map_or(f32::INFINITY, |c| c.dist)
+        } else {
+            f32::INFINITY
+        };
         while let Some(Reverse(c)) = s.candidates.pop() {
             if c.dist > bound {
                 break;
@@ -165,7 +169,9 @@ impl HnswIndex {
     /// [`IndexError::NonFinite`] for a bad query (or a zero query with the cosine metric).
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, IndexError> {
         if k == 0 {
-            return Err(IndexError::InvalidInput { what: "k must be at least 1".into() });
+            return Err(IndexError::InvalidInput {
+                what: "k must be at least 1".into(),
+            });
         }
         self.space.validate(query)?;
         let Some((ep, top)) = self.entry_point() else {
@@ -173,7 +179,10 @@ impl HnswIndex {
         };
         let p = self.space.prepare(query);
         let mut s = self.scratch();
-        let mut cur = Cand { dist: self.dist(&p, ep), id: ep };
+        let mut cur = Cand {
+            dist: self.dist(&p, ep),
+            id: ep,
+        };
         for level in (1..=top).rev() {
             cur = self.greedy(&p, cur, level, &mut s);
         }
@@ -195,7 +204,13 @@ impl HnswIndex {
             found.sort_unstable();
         }
         found.truncate(k);
-        found.into_iter().map(|c| Neighbor { id: c.id, distance: c.dist }).collect()
+        found
+            .into_iter()
+            .map(|c| Neighbor {
+                id: c.id,
+                distance: c.dist,
+            })
+            .collect()
     }
 }
 
@@ -213,11 +228,16 @@ impl HnswIndex {
         threads: usize,
     ) -> Result<Vec<Vec<Neighbor>>, IndexError> {
         let dim = self.dim();
-        if queries.len() % dim != 0 {
-            return Err(IndexError::DimensionMismatch { expected: dim, got: queries.len() % dim });
+        if !queries.len().is_multiple_of(dim) {
+            return Err(IndexError::DimensionMismatch {
+                expected: dim,
+                got: queries.len() % dim,
+            });
         }
         if k == 0 {
-            return Err(IndexError::InvalidInput { what: "k must be at least 1".into() });
+            return Err(IndexError::InvalidInput {
+                what: "k must be at least 1".into(),
+            });
         }
         for q in queries.chunks_exact(dim) {
             self.space.validate(q)?;
@@ -239,7 +259,8 @@ impl HnswIndex {
                 }
             }
         };
-        let parts: Vec<Result<Vec<(usize, Vec<Neighbor>)>, IndexError>> = std::thread::scope(|scope| {
+        type Part = Result<Vec<(usize, Vec<Neighbor>)>, IndexError>;
+        let parts: Vec<Part> = std::thread::scope(|scope| {
             let handles: Vec<_> = (1..threads.max(1)).map(|_| scope.spawn(work)).collect();
             let mut parts = vec![work()];
             for h in handles {

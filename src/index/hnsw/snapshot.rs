@@ -61,9 +61,15 @@ impl HnswIndex {
     /// # Errors
     /// [`IndexError::Io`] if the file cannot be written.
     pub fn save(&self, path: &Path) -> Result<(), IndexError> {
-        let io = |source| IndexError::Io { path: path.to_path_buf(), source };
+        let io = |source| IndexError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = std::fs::File::create(path).map_err(io)?;
-        let mut s = Sink { out: BufWriter::with_capacity(1 << 20, file), crc: crc32fast::Hasher::new() };
+        let mut s = Sink {
+            out: BufWriter::with_capacity(1 << 20, file),
+            crc: crc32fast::Hasher::new(),
+        };
         self.write_body(&mut s).map_err(io)?;
         let crc = s.crc.finalize();
         s.out.write_all(&crc.to_le_bytes()).map_err(io)?;
@@ -89,7 +95,10 @@ impl HnswIndex {
         s.put(&(n as u64).to_le_bytes())?;
         s.put(&self.entry.load(Ordering::Acquire).to_le_bytes())?;
         let ids = 0..n as u32;
-        let flags: Vec<u8> = ids.clone().map(|i| self.graph.flags(i) & (READY | DELETED)).collect();
+        let flags: Vec<u8> = ids
+            .clone()
+            .map(|i| self.graph.flags(i) & (READY | DELETED))
+            .collect();
         s.put(&flags)?;
         let levels: Vec<u8> = ids.clone().map(|i| self.graph.level(i) as u8).collect();
         s.put(&levels)?;
@@ -121,7 +130,13 @@ impl HnswIndex {
 
     /// Writes exactly `max_links(level)` slots of `id` (padding with EMPTY if an unfinished
     /// insert has not yet created the list).
-    fn put_links<W: Write>(&self, s: &mut Sink<W>, id: u32, level: usize, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    fn put_links<W: Write>(
+        &self,
+        s: &mut Sink<W>,
+        id: u32,
+        level: usize,
+        buf: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
         buf.clear();
         let slots = self.graph.slots(id, level);
         for k in 0..self.graph.max_links(level) {
@@ -138,14 +153,22 @@ impl HnswIndex {
     /// [`IndexError::CorruptSnapshot`] if it is truncated, corrupt, or of another format
     /// version; [`IndexError::OutOfMemory`] if the index cannot be allocated.
     pub fn load(path: &Path) -> Result<HnswIndex, IndexError> {
-        let io = |source| IndexError::Io { path: path.to_path_buf(), source };
+        let io = |source| IndexError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         // SAFETY: the map is read-only and private to this call; the bytes are copied out before
         // it is dropped. A concurrent writer to the file could change bytes under us, which at
         // worst fails the checksum or the value checks (the data is only ever copied and
         // range-checked, never trusted as pointers or lengths without a check).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        Reader { bytes: &map, pos: 0, path: path.to_path_buf() }.load()
+        Reader {
+            bytes: &map,
+            pos: 0,
+            path: path.to_path_buf(),
+        }
+        .load()
     }
 }
 
@@ -158,7 +181,10 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn corrupt(&self, reason: impl Into<String>) -> IndexError {
-        IndexError::CorruptSnapshot { path: self.path.clone(), reason: reason.into() }
+        IndexError::CorruptSnapshot {
+            path: self.path.clone(),
+            reason: reason.into(),
+        }
     }
 
     fn take(&mut self, len: usize) -> Result<&[u8], IndexError> {
@@ -184,14 +210,19 @@ impl Reader<'_> {
     fn load(mut self) -> Result<HnswIndex, IndexError> {
         let total = self.bytes.len();
         if total < HEADER_BYTES + 4 {
-            return Err(self.corrupt(format!("truncated: {total} bytes, the header alone needs {}", HEADER_BYTES + 4)));
+            return Err(self.corrupt(format!(
+                "truncated: {total} bytes, the header alone needs {}",
+                HEADER_BYTES + 4
+            )));
         }
         if self.take(8)? != MAGIC {
             return Err(self.corrupt("not a Locus HNSW snapshot (bad magic)"));
         }
         let version = self.u32()?;
         if version != VERSION {
-            return Err(self.corrupt(format!("format version {version}; this build reads version {VERSION}")));
+            return Err(self.corrupt(format!(
+                "format version {version}; this build reads version {VERSION}"
+            )));
         }
         let body = &self.bytes[..total - 4];
         let mut stored = [0u8; 4];
@@ -209,7 +240,8 @@ impl Reader<'_> {
         let seed = self.u64()?;
         let n = self.u64()?;
         let entry = self.u64()?;
-        let metric = Metric::from_code(codes[0]).ok_or_else(|| self.corrupt(format!("metric code {}", codes[0])))?;
+        let metric =
+            Metric::from_code(codes[0]).ok_or_else(|| self.corrupt(format!("metric code {}", codes[0])))?;
         let quantization = match codes[1] {
             0 => Quantization::None,
             1 => Quantization::Int8,
@@ -226,7 +258,15 @@ impl Reader<'_> {
             .filter(|&b| b <= self.bytes.len() - self.pos)
             .ok_or_else(|| self.corrupt("sections are longer than the file"))?;
         let _ = fixed;
-        let config = HnswConfig { dim, capacity, metric, m, ef_construction, seed, quantization };
+        let config = HnswConfig {
+            dim,
+            capacity,
+            metric,
+            m,
+            ef_construction,
+            seed,
+            quantization,
+        };
         let index = HnswIndex::with_kernels(config, *Kernels::detect())
             .map_err(|e| self.corrupt(format!("impossible parameters: {e}")))?;
 
@@ -247,16 +287,19 @@ impl Reader<'_> {
             return Err(self.corrupt("nodes present but no entry point"));
         }
 
-        for id in 0..n {
+        for (id, &level) in levels.iter().enumerate() {
             let raw = self.take(dim * 4)?;
-            let v: Vec<f32> = raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let v: Vec<f32> = raw
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
             if v.iter().any(|x| !x.is_finite()) {
                 return Err(self.corrupt(format!("vector {id} is not finite")));
             }
             let p = index.space.prepare_stored(v);
             // SAFETY: the index is new and private to this function; no other thread sees it.
             unsafe { index.space.write(id as u32, &p) };
-            index.graph.init_node(id as u32, levels[id] as usize);
+            index.graph.init_node(id as u32, level as usize);
         }
         let mut links = Vec::with_capacity(2 * m);
         let mut read_list = |r: &mut Self, id: usize, level: usize| -> Result<(), IndexError> {
@@ -279,13 +322,16 @@ impl Reader<'_> {
         for id in 0..n {
             read_list(&mut self, id, 0)?;
         }
-        for id in 0..n {
-            for level in 1..=levels[id] as usize {
+        for (id, &top) in levels.iter().enumerate() {
+            for level in 1..=top as usize {
                 read_list(&mut self, id, level)?;
             }
         }
         if self.pos != self.bytes.len() {
-            return Err(self.corrupt(format!("{} unexpected bytes after the sections", self.bytes.len() - self.pos)));
+            return Err(self.corrupt(format!(
+                "{} unexpected bytes after the sections",
+                self.bytes.len() - self.pos
+            )));
         }
         let mut live = 0;
         for (id, &f) in flags.iter().enumerate() {

@@ -12,7 +12,10 @@ pub(crate) struct Visited {
 
 impl Visited {
     fn new(capacity: usize) -> Self {
-        Visited { marks: vec![0; capacity], epoch: 0 }
+        Visited {
+            marks: vec![0; capacity],
+            epoch: 0,
+        }
     }
 
     /// Starts a new walk: every node becomes unvisited.
@@ -47,7 +50,10 @@ pub(crate) struct VisitedPool {
 
 impl VisitedPool {
     pub(crate) fn new(capacity: usize) -> Self {
-        VisitedPool { capacity, free: Mutex::new(Vec::new()) }
+        VisitedPool {
+            capacity,
+            free: Mutex::new(Vec::new()),
+        }
     }
 
     /// A visited set (taken from the pool, or new); `reset` it before a walk.

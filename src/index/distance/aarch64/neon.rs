@@ -9,7 +9,13 @@ use super::super::scalar::cosine_from_parts;
 /// The NEON set, if this CPU has NEON (every aarch64 Linux CPU does; checked anyway).
 pub(crate) fn kernels() -> Option<Kernels> {
     if std::arch::is_aarch64_feature_detected!("neon") {
-        Some(Kernels { name: "neon", dot, l2_squared, cosine_distance, dot_i8 })
+        Some(Kernels {
+            name: "neon",
+            dot,
+            l2_squared,
+            cosine_distance,
+            dot_i8,
+        })
     } else {
         None
     }

@@ -9,7 +9,13 @@ use super::super::scalar::cosine_from_parts;
 /// The AVX2+FMA set, if this CPU has both features.
 pub(crate) fn kernels() -> Option<Kernels> {
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        Some(Kernels { name: "avx2", dot, l2_squared, cosine_distance, dot_i8 })
+        Some(Kernels {
+            name: "avx2",
+            dot,
+            l2_squared,
+            cosine_distance,
+            dot_i8,
+        })
     } else {
         None
     }
@@ -102,7 +108,10 @@ unsafe fn l2_impl(a: *const f32, b: *const f32, n: usize) -> f32 {
         let mut i = 0;
         while i + 32 <= n {
             for (l, a_l) in acc.iter_mut().enumerate() {
-                let d = _mm256_sub_ps(_mm256_loadu_ps(a.add(i + 8 * l)), _mm256_loadu_ps(b.add(i + 8 * l)));
+                let d = _mm256_sub_ps(
+                    _mm256_loadu_ps(a.add(i + 8 * l)),
+                    _mm256_loadu_ps(b.add(i + 8 * l)),
+                );
                 *a_l = _mm256_fmadd_ps(d, d, *a_l);
             }
             i += 32;

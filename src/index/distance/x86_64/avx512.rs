@@ -10,7 +10,13 @@ use super::super::scalar::cosine_from_parts;
 /// The AVX-512 set, if this CPU has AVX-512 F and BW.
 pub(crate) fn kernels() -> Option<Kernels> {
     if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") {
-        Some(Kernels { name: "avx512", dot, l2_squared, cosine_distance, dot_i8 })
+        Some(Kernels {
+            name: "avx512",
+            dot,
+            l2_squared,
+            cosine_distance,
+            dot_i8,
+        })
     } else {
         None
     }
@@ -77,7 +83,10 @@ unsafe fn dot_impl(a: *const f32, b: *const f32, n: usize) -> f32 {
             let y = _mm512_maskz_loadu_ps(m, b.add(i));
             acc[1] = _mm512_fmadd_ps(x, y, acc[1]);
         }
-        _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])))
+        _mm512_reduce_add_ps(_mm512_add_ps(
+            _mm512_add_ps(acc[0], acc[1]),
+            _mm512_add_ps(acc[2], acc[3]),
+        ))
     }
 }
 
@@ -91,7 +100,10 @@ unsafe fn l2_impl(a: *const f32, b: *const f32, n: usize) -> f32 {
         let mut i = 0;
         while i + 64 <= n {
             for (l, a_l) in acc.iter_mut().enumerate() {
-                let d = _mm512_sub_ps(_mm512_loadu_ps(a.add(i + 16 * l)), _mm512_loadu_ps(b.add(i + 16 * l)));
+                let d = _mm512_sub_ps(
+                    _mm512_loadu_ps(a.add(i + 16 * l)),
+                    _mm512_loadu_ps(b.add(i + 16 * l)),
+                );
                 *a_l = _mm512_fmadd_ps(d, d, *a_l);
             }
             i += 64;
@@ -103,10 +115,16 @@ unsafe fn l2_impl(a: *const f32, b: *const f32, n: usize) -> f32 {
         }
         if i < n {
             let m = tail_mask(n - i);
-            let d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a.add(i)), _mm512_maskz_loadu_ps(m, b.add(i)));
+            let d = _mm512_sub_ps(
+                _mm512_maskz_loadu_ps(m, a.add(i)),
+                _mm512_maskz_loadu_ps(m, b.add(i)),
+            );
             acc[1] = _mm512_fmadd_ps(d, d, acc[1]);
         }
-        _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])))
+        _mm512_reduce_add_ps(_mm512_add_ps(
+            _mm512_add_ps(acc[0], acc[1]),
+            _mm512_add_ps(acc[2], acc[3]),
+        ))
     }
 }
 
@@ -127,7 +145,11 @@ unsafe fn cosine_impl(a: *const f32, b: *const f32, n: usize) -> f32 {
             bb = _mm512_fmadd_ps(y, y, bb);
             i += 16;
         }
-        cosine_from_parts(_mm512_reduce_add_ps(ab), _mm512_reduce_add_ps(aa), _mm512_reduce_add_ps(bb))
+        cosine_from_parts(
+            _mm512_reduce_add_ps(ab),
+            _mm512_reduce_add_ps(aa),
+            _mm512_reduce_add_ps(bb),
+        )
     }
 }
 
