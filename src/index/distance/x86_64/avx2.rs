@@ -162,28 +162,39 @@ unsafe fn cosine_impl(a: *const f32, b: *const f32, n: usize) -> f32 {
 
 /// # Safety
 /// AVX2 must be available; `a` and `b` must be valid for `n` i8 reads.
+///
+/// `vpmaddubsw` multiplies unsigned by signed bytes, so `a·b` is computed as `|a| · (b·sign a)`
+/// (`vpsignb`). Pairs are summed in i16 with saturation, exact as long as no product pair
+/// exceeds 32 767, and `b·sign a` is exact unless `b` holds -128. The index quantises to
+/// [-127, 127]; a block holding -128 in either vector takes the exact widening path instead,
+/// so the result is exact for every input.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_i8_impl(a: *const i8, b: *const i8, n: usize) -> i32 {
-    // SAFETY: 32-byte loads at i with i+32 ≤ n, 16-byte loads with i+16 ≤ n, scalar tail i < n.
+    // SAFETY: 32-byte loads at i with i+32 ≤ n; the scalar tail reads i < n.
     unsafe {
+        let ones = _mm256_set1_epi16(1);
+        let min = _mm256_set1_epi8(i8::MIN);
         let (mut acc0, mut acc1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
         let mut i = 0;
         while i + 32 <= n {
             let x = _mm256_loadu_si256(a.add(i).cast());
             let y = _mm256_loadu_si256(b.add(i).cast());
-            let xl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(x));
-            let yl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y));
-            let xh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(x));
-            let yh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(y));
-            acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(xl, yl));
-            acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(xh, yh));
+            if _mm256_movemask_epi8(_mm256_or_si256(
+                _mm256_cmpeq_epi8(x, min),
+                _mm256_cmpeq_epi8(y, min),
+            )) == 0
+            {
+                let prod = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(y, x));
+                acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(prod, ones));
+            } else {
+                let xl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(x));
+                let yl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y));
+                let xh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(x));
+                let yh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(y));
+                acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(xl, yl));
+                acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(xh, yh));
+            }
             i += 32;
-        }
-        while i + 16 <= n {
-            let x = _mm256_cvtepi8_epi16(_mm_loadu_si128(a.add(i).cast()));
-            let y = _mm256_cvtepi8_epi16(_mm_loadu_si128(b.add(i).cast()));
-            acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(x, y));
-            i += 16;
         }
         let mut s = hsum_epi32(_mm256_add_epi32(acc0, acc1));
         while i < n {

@@ -155,32 +155,54 @@ unsafe fn cosine_impl(a: *const f32, b: *const f32, n: usize) -> f32 {
 
 /// # Safety
 /// AVX-512 F+BW must be available; `a` and `b` must be valid for `n` i8 reads.
+///
+/// As in the AVX2 kernel, `a·b = |a| · (b·sign a)` through `vpmaddubsw` (sign applied by a
+/// masked negation, AVX-512 has no `vpsignb`); 64-byte blocks holding -128 in either vector take the
+/// exact widening path. The tail (< 64 bytes) uses masked loads and the widening path.
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn dot_i8_impl(a: *const i8, b: *const i8, n: usize) -> i32 {
-    // SAFETY: 32-byte loads at i with i+32 ≤ n; the scalar tail reads i < n.
+    // SAFETY: 64-byte loads at i with i+64 ≤ n; the masked tail loads touch only lanes i..n.
     unsafe {
+        let ones = _mm512_set1_epi16(1);
+        let zero = _mm512_setzero_si512();
+        let min = _mm512_set1_epi8(i8::MIN);
         let (mut acc0, mut acc1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
         let mut i = 0;
         while i + 64 <= n {
-            let x0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(a.add(i).cast()));
-            let y0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(b.add(i).cast()));
-            let x1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(a.add(i + 32).cast()));
-            let y1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(b.add(i + 32).cast()));
-            acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(x0, y0));
-            acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(x1, y1));
+            let x = _mm512_loadu_si512(a.add(i).cast());
+            let y = _mm512_loadu_si512(b.add(i).cast());
+            if _mm512_cmpeq_epi8_mask(x, min) | _mm512_cmpeq_epi8_mask(y, min) == 0 {
+                let negative = _mm512_movepi8_mask(x);
+                let y_signed = _mm512_mask_sub_epi8(y, negative, zero, y);
+                let prod = _mm512_maddubs_epi16(_mm512_abs_epi8(x), y_signed);
+                acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(prod, ones));
+            } else {
+                acc1 = _mm512_add_epi32(
+                    acc1,
+                    widened_dot(_mm512_castsi512_si256(x), _mm512_castsi512_si256(y)),
+                );
+                let (xh, yh) = (
+                    _mm512_extracti64x4_epi64::<1>(x),
+                    _mm512_extracti64x4_epi64::<1>(y),
+                );
+                acc1 = _mm512_add_epi32(acc1, widened_dot(xh, yh));
+            }
             i += 64;
         }
-        while i + 32 <= n {
-            let x = _mm512_cvtepi8_epi16(_mm256_loadu_si256(a.add(i).cast()));
-            let y = _mm512_cvtepi8_epi16(_mm256_loadu_si256(b.add(i).cast()));
-            acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(x, y));
-            i += 32;
-        }
-        let mut s = _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
         while i < n {
-            s += i32::from(*a.add(i)) * i32::from(*b.add(i));
-            i += 1;
+            let rem = (n - i).min(32);
+            let m: __mmask32 = if rem == 32 { u32::MAX } else { (1u32 << rem) - 1 };
+            let x = _mm256_maskz_loadu_epi8(m, a.add(i));
+            let y = _mm256_maskz_loadu_epi8(m, b.add(i));
+            acc1 = _mm512_add_epi32(acc1, widened_dot(x, y));
+            i += rem;
         }
-        s
+        _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1))
     }
+}
+
+/// Σ x·y over 32 i8 lanes, widened to i16 (exact for every input), as 16 i32 partial sums.
+#[target_feature(enable = "avx512f,avx512bw")]
+fn widened_dot(x: __m256i, y: __m256i) -> __m512i {
+    _mm512_madd_epi16(_mm512_cvtepi8_epi16(x), _mm512_cvtepi8_epi16(y))
 }
