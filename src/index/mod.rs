@@ -22,6 +22,7 @@
 pub mod distance;
 mod error;
 pub mod hnsw;
+mod hugepage;
 mod rng;
 pub mod space;
 pub mod storage;

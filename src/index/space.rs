@@ -36,16 +36,15 @@ pub(crate) struct Space {
     metric: Metric,
     kernels: Kernels,
     f32_rows: RowStore,
-    /// i8 rows: `dim` i8 (padded to 4 bytes), then the scale and the squared norm as f32.
+    /// i8 rows: the scale and the squared norm as f32, then `dim` i8. The header comes first so
+    /// that the first cache line of a row, which the walk prefetches, holds it.
     i8_rows: Option<RowStore>,
     /// Cache lines of one walk row (i8 row with quantisation, f32 row without), for prefetch.
     walk_lines: usize,
 }
 
-/// Byte offset of the scale inside an i8 row.
-fn i8_meta_offset(dim: usize) -> usize {
-    dim.div_ceil(4) * 4
-}
+/// Bytes before the i8 values of a row (scale and squared norm).
+const I8_HEADER: usize = 8;
 
 impl Space {
     pub(crate) fn new(
@@ -65,7 +64,8 @@ impl Space {
         let (i8_rows, walk_bytes) = match quantization {
             Quantization::None => (None, f32_row),
             Quantization::Int8 => {
-                let row = round_to_line(i8_meta_offset(dim) + 8).ok_or(overflow)?;
+                let row = round_to_line(dim.checked_add(I8_HEADER).ok_or(overflow)?)
+                    .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
                 (Some(RowStore::new(capacity, row)?), row)
             }
         };
@@ -152,14 +152,13 @@ impl Space {
         // SAFETY: the caller owns row `id`; `dim` f32 fit the row by construction.
         unsafe { self.f32_rows.row_mut::<f32>(id, self.dim) }.copy_from_slice(&p.f32s);
         if let Some(rows) = &self.i8_rows {
-            let off = i8_meta_offset(self.dim);
-            // SAFETY: as above; the i8 row holds `off + 8` bytes by construction.
-            let bytes = unsafe { rows.row_mut::<u8>(id, off + 8) };
-            for (b, &q) in bytes.iter_mut().zip(&p.q) {
+            // SAFETY: as above; the i8 row holds `I8_HEADER + dim` bytes by construction.
+            let bytes = unsafe { rows.row_mut::<u8>(id, I8_HEADER + self.dim) };
+            bytes[..4].copy_from_slice(&p.q_scale.to_ne_bytes());
+            bytes[4..8].copy_from_slice(&p.sq_norm.to_ne_bytes());
+            for (b, &q) in bytes[I8_HEADER..].iter_mut().zip(&p.q) {
                 *b = q as u8;
             }
-            bytes[off..off + 4].copy_from_slice(&p.q_scale.to_ne_bytes());
-            bytes[off + 4..off + 8].copy_from_slice(&p.sq_norm.to_ne_bytes());
         }
     }
 
@@ -179,16 +178,14 @@ impl Space {
     /// As for [`Space::vector`]; the space is quantised.
     #[inline(always)]
     unsafe fn quantized(&self, rows: &RowStore, id: u32) -> (&[i8], f32, f32) {
-        let off = i8_meta_offset(self.dim);
-        // SAFETY: published row; `off + 8` bytes fit it.
-        let bytes = unsafe { rows.row::<u8>(id, off + 8) };
-        let mut s = [0u8; 4];
-        s.copy_from_slice(&bytes[off..off + 4]);
-        let mut n = [0u8; 4];
-        n.copy_from_slice(&bytes[off + 4..off + 8]);
-        // SAFETY: the first `dim` bytes were written as i8 values; i8 and u8 share layout.
-        let q = unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<i8>(), self.dim) };
-        (q, f32::from_ne_bytes(s), f32::from_ne_bytes(n))
+        // SAFETY: published row; `I8_HEADER + dim` bytes fit it.
+        let bytes = unsafe { rows.row::<u8>(id, I8_HEADER + self.dim) };
+        let (head, values) = bytes.split_at(I8_HEADER);
+        let scale = f32::from_ne_bytes([head[0], head[1], head[2], head[3]]);
+        let sq_norm = f32::from_ne_bytes([head[4], head[5], head[6], head[7]]);
+        // SAFETY: the bytes after the header were written as i8 values; i8 and u8 share layout.
+        let q = unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<i8>(), self.dim) };
+        (q, scale, sq_norm)
     }
 
     /// Distance on the walk representation (i8 if quantised, else exact) from a prepared query.

@@ -10,9 +10,8 @@
 //! to any other thread (the HNSW links are the publication, with release/acquire ordering);
 //! after that they are only read. That discipline is what the `unsafe` accessors demand.
 
-use std::alloc::Layout;
-
 use super::IndexError;
+use super::hugepage;
 
 /// The cache-line size rows are aligned and padded to.
 pub const ROW_ALIGN: usize = 64;
@@ -35,51 +34,50 @@ pub unsafe trait Region: Send + Sync {
     }
 }
 
-/// A [`Region`] on the global heap (`alloc_zeroed` with 64-byte alignment).
+/// A [`Region`] in an anonymous memory map (zeroed by the OS, page aligned), with transparent
+/// huge pages requested where the platform has them: the graph walk touches rows at random, and
+/// with 4 KiB pages nearly every row access would also miss the TLB.
 pub struct AlignedRegion {
+    map: memmap2::MmapMut,
     ptr: *mut u8,
-    layout: Layout,
+    /// Whether the OS accepted the huge-page advice (always `false` off Linux).
+    huge_pages: bool,
 }
 
-// SAFETY: the region owns its allocation exclusively; concurrent access to its bytes is governed
+// SAFETY: the region owns its mapping exclusively; concurrent access to its bytes is governed
 // by the row discipline of the stores built on it (write once before publication, then read).
 unsafe impl Send for AlignedRegion {}
 // SAFETY: as for Send; `&AlignedRegion` only exposes the pointer and the length.
 unsafe impl Sync for AlignedRegion {}
 
 impl AlignedRegion {
-    /// A zeroed block of `bytes` bytes (at least one cache line is allocated).
+    /// A zeroed block of `bytes` bytes (at least one cache line).
     ///
     /// # Errors
-    /// [`IndexError::OutOfMemory`] if the allocator refuses or the size overflows.
+    /// [`IndexError::OutOfMemory`] if the OS refuses the mapping.
     pub fn new(bytes: usize) -> Result<Self, IndexError> {
         let size = bytes.max(ROW_ALIGN);
-        let layout =
-            Layout::from_size_align(size, ROW_ALIGN).map_err(|_| IndexError::OutOfMemory { bytes })?;
-        // SAFETY: `layout` has a non-zero size.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        if ptr.is_null() {
-            return Err(IndexError::OutOfMemory { bytes });
-        }
-        Ok(AlignedRegion { ptr, layout })
+        let mut map = memmap2::MmapMut::map_anon(size).map_err(|_| IndexError::OutOfMemory { bytes })?;
+        let huge_pages = hugepage::advise(&map);
+        let ptr = map.as_mut_ptr();
+        debug_assert_eq!(ptr as usize % ROW_ALIGN, 0, "mappings are page aligned");
+        Ok(AlignedRegion { map, ptr, huge_pages })
+    }
+
+    /// Whether transparent huge pages were requested successfully for this region.
+    pub fn huge_pages(&self) -> bool {
+        self.huge_pages
     }
 }
 
-impl Drop for AlignedRegion {
-    fn drop(&mut self) {
-        // SAFETY: `ptr` came from `alloc_zeroed` with exactly this layout and is freed once.
-        unsafe { std::alloc::dealloc(self.ptr, self.layout) }
-    }
-}
-
-// SAFETY: the pointer is from `alloc_zeroed` with 64-byte alignment, valid for `layout.size()`
-// bytes (≥ `len`) and fixed until drop.
+// SAFETY: an anonymous mapping is zero-filled, page aligned (≥ 64), valid for `map.len()`
+// bytes, and never moves or shrinks while `map` lives.
 unsafe impl Region for AlignedRegion {
     fn as_ptr(&self) -> *mut u8 {
         self.ptr
     }
     fn len(&self) -> usize {
-        self.layout.size()
+        self.map.len()
     }
 }
 

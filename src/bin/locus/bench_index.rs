@@ -46,6 +46,10 @@ pub struct Args {
     /// Seed of the level draw.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Development aid: load the index from this snapshot if it exists (build time is then
+    /// the load time and is reported as such), else build and save it there.
+    #[arg(long)]
+    snapshot: Option<PathBuf>,
 }
 
 type BoxError = Box<dyn std::error::Error>;
@@ -175,9 +179,21 @@ pub fn run(args: Args) -> Result<(), BoxError> {
         ..HnswConfig::new(dim, n, Metric::InnerProduct)
     };
     let t0 = Instant::now();
-    let index = HnswIndex::with_kernels(config, kernels)?;
-    index.insert_batch(&base, args.threads)?;
+    let index = match &args.snapshot {
+        Some(path) if path.exists() => {
+            eprintln!("loading {} (build figures below are the load)", path.display());
+            HnswIndex::load(path)?
+        }
+        _ => {
+            let index = HnswIndex::with_kernels(config, kernels)?;
+            index.insert_batch(&base, args.threads)?;
+            index
+        }
+    };
     let build_s = t0.elapsed().as_secs_f64();
+    if let Some(path) = args.snapshot.as_ref().filter(|p| !p.exists()) {
+        index.save(path)?;
+    }
     let rss_built = proc_status_mb("VmRSS:").unwrap_or(0.0);
     eprintln!(
         "build {build_s:.2}s, {:.0} inserts/s, kernels {}",

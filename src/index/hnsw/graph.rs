@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use crate::index::IndexError;
+use crate::index::storage::{AlignedRegion, Region};
 
 /// The value of an unused link slot.
 pub(crate) const EMPTY: u32 = u32::MAX;
@@ -28,16 +29,6 @@ pub(crate) const READY: u8 = 1;
 /// Flag: the node was deleted (a tombstone): searched through, never returned.
 pub(crate) const DELETED: u8 = 2;
 
-/// Sixteen link slots on one cache line.
-#[repr(C, align(64))]
-struct Line([AtomicU32; 16]);
-
-impl Line {
-    fn empty() -> Self {
-        Line(std::array::from_fn(|_| AtomicU32::new(EMPTY)))
-    }
-}
-
 /// Link lists, levels, flags and locks of up to `capacity` nodes.
 pub(crate) struct Graph {
     m: usize,
@@ -45,7 +36,8 @@ pub(crate) struct Graph {
     /// Slots per node at level 0 (`m0` rounded up to 16).
     stride0: usize,
     capacity: usize,
-    level0: Box<[Line]>,
+    /// `capacity × stride0` slots, in a huge-page region (random access: TLB misses matter).
+    level0: AlignedRegion,
     upper: Box<[OnceLock<Box<[AtomicU32]>>]>,
     levels: Box<[AtomicU8]>,
     flags: Box<[AtomicU8]>,
@@ -57,15 +49,19 @@ impl Graph {
     pub(crate) fn new(capacity: usize, m: usize) -> Result<Self, IndexError> {
         let m0 = 2 * m;
         let stride0 = m0.div_ceil(16) * 16;
-        let lines = capacity
-            .checked_mul(stride0 / 16)
+        let bytes = capacity
+            .checked_mul(stride0 * size_of::<AtomicU32>())
             .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
+        let level0 = AlignedRegion::new(bytes)?;
+        // SAFETY: the region is fresh, owned here and valid for `level0.len()` bytes; all-ones
+        // bytes make every slot `EMPTY`.
+        unsafe { std::ptr::write_bytes(level0.as_ptr(), 0xFF, level0.len()) };
         Ok(Graph {
             m,
             m0,
             stride0,
             capacity,
-            level0: (0..lines).map(|_| Line::empty()).collect(),
+            level0,
             upper: (0..capacity).map(|_| OnceLock::new()).collect(),
             levels: (0..capacity).map(|_| AtomicU8::new(0)).collect(),
             flags: (0..capacity).map(|_| AtomicU8::new(0)).collect(),
@@ -87,7 +83,7 @@ impl Graph {
             .filter_map(OnceLock::get)
             .map(|b| b.len() * size_of::<AtomicU32>())
             .sum();
-        self.level0.len() * size_of::<Line>()
+        self.level0.len()
             + upper
             + self.upper.len() * size_of::<OnceLock<Box<[AtomicU32]>>>()
             + self.capacity * (2 + size_of::<Mutex<()>>())
@@ -98,20 +94,31 @@ impl Graph {
     pub(crate) fn slots(&self, id: u32, level: usize) -> &[AtomicU32] {
         let id = id as usize;
         if level == 0 {
-            let start = id * self.stride0;
-            // SAFETY: `Line` is `repr(C)` holding 16 `AtomicU32` and no padding (64 bytes, the
-            // alignment), so `level0` is `lines × 16` contiguous `AtomicU32`; `start + m0` is
-            // within it because `id < capacity` (checked by the slice index below via `get`).
-            let all = unsafe {
-                std::slice::from_raw_parts(self.level0.as_ptr().cast::<AtomicU32>(), self.level0.len() * 16)
-            };
-            all.get(start..start + self.m0).unwrap_or(&[])
+            if id >= self.capacity {
+                return &[];
+            }
+            // SAFETY: `id < capacity`, so the `m0` slots at `id × stride0` lie inside the region
+            // (`capacity × stride0` slots); the region is 64-byte aligned (≥ align of AtomicU32),
+            // initialised, lives as long as `self`, and is only accessed through atomics.
+            unsafe {
+                std::slice::from_raw_parts(
+                    self.level0.as_ptr().cast::<AtomicU32>().add(id * self.stride0),
+                    self.m0,
+                )
+            }
         } else {
             match self.upper.get(id).and_then(OnceLock::get) {
                 Some(lists) => lists.get((level - 1) * self.m..level * self.m).unwrap_or(&[]),
                 None => &[],
             }
         }
+    }
+
+    /// Starts loading the level-0 links of `id` into the cache.
+    #[inline(always)]
+    pub(crate) fn prefetch_links0(&self, id: u32) {
+        let offset = id as usize * self.stride0 * size_of::<AtomicU32>();
+        crate::index::distance::prefetch_lines(self.level0.as_ptr().wrapping_add(offset), self.stride0 / 16);
     }
 
     /// Copies the current links of `id` at `level` into `out` (cleared first).

@@ -11,10 +11,9 @@ use crate::index::IndexError;
 use crate::index::space::{Prepared, Quantization};
 
 /// Cache lines of each neighbour's walk row prefetched before its distance is computed. The
-/// rest of the row is left to the hardware's stream prefetcher. A guess, measured only on the
-/// 2-core AMD EPYC dev VM (768-dim int8 rows are 13 lines).
-const PREFETCH_LINES: usize = 4;
-
+/// rest of the row is left to the hardware's stream prefetcher. Tried 4, 8 and 13 (a whole
+/// 768-dim int8 row) on the noisy 2-core AMD EPYC dev VM: 8 was at least as good as the others.
+const PREFETCH_LINES: usize = 8;
 /// A node and its distance, ordered by distance (then id, so the order is total).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Cand {
@@ -140,6 +139,10 @@ impl HnswIndex {
             for &n in &s.fresh {
                 let d = self.dist(p, n);
                 if d < bound || s.results.len() < ef {
+                    if level == 0 {
+                        // Likely to be expanded soon: start loading its links.
+                        self.graph.prefetch_links0(n);
+                    }
                     s.candidates.push(Reverse(Cand { dist: d, id: n }));
                     if keep(n) {
                         s.results.push(Cand { dist: d, id: n });
