@@ -132,7 +132,7 @@ fn empty_index_gives_empty_results() {
 fn deleted_vectors_are_never_returned_and_repair_keeps_recall() {
     let dim = 32;
     let n = 3_000;
-    let all = clustered(22, n + 50, dim, 30, 1.0);
+    let all = clustered(22, n + 50, dim, 300, 1.0);
     let (base, queries) = all.split_at(n * dim);
     let mut index = HnswIndex::new(HnswConfig::new(dim, n, Metric::InnerProduct)).unwrap();
     index.insert_batch(base, 2).unwrap();

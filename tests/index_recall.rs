@@ -26,7 +26,7 @@ fn mean_recall(index: &HnswIndex, base: &[f32], queries: &[f32], dim: usize, ef:
 #[test]
 fn recall_at_10_is_at_least_095_at_ef_64_on_20k_x_128() {
     let (n, dim) = (20_000, 128);
-    let all = clustered(1, n + 200, dim, 200, 1.0);
+    let all = clustered(1, n + 200, dim, 1000, 1.0);
     let (base, queries) = all.split_at(n * dim);
     let index = HnswIndex::new(HnswConfig::new(dim, n, Metric::InnerProduct)).unwrap();
     let ids = index.insert_batch(base, 2).unwrap();
@@ -41,7 +41,7 @@ fn recall_at_10_is_at_least_095_at_ef_64_on_20k_x_128() {
 #[test]
 fn recall_without_quantization_with_l2() {
     let (n, dim) = (5_000, 48);
-    let all = clustered(3, n + 100, dim, 50, 1.0);
+    let all = clustered(3, n + 100, dim, 250, 1.0);
     let (base, queries) = all.split_at(n * dim);
     let config = HnswConfig {
         quantization: Quantization::None,
