@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use index_support::{clustered, exact_ip_topk, recall};
-use locus::index::{HnswConfig, HnswIndex, IndexError, Metric, Quantization};
+use locus::index::storage::{MappedRegions, Region, RegionSource};
+use locus::index::{HnswConfig, HnswIndex, IndexError, Kernels, Metric, Quantization};
 
 fn small_index(n: usize, dim: usize) -> (HnswIndex, Vec<f32>) {
     let base = clustered(21, n, dim, 10, 1.0);
@@ -259,4 +260,43 @@ fn concurrent_insert_delete_search_never_return_half_inserted_or_deleted_nodes()
     );
     assert!(searches.load(Ordering::Relaxed) > 0);
     assert_eq!(index.len(), n - deleted.lock().unwrap().len());
+}
+
+/// A region source that records what it hands out (standing in for a node-bound arena).
+struct CountingSource {
+    bytes: std::sync::atomic::AtomicUsize,
+    shrink_by: usize,
+}
+
+impl RegionSource for CountingSource {
+    fn region(&self, bytes: usize) -> Result<Box<dyn Region>, IndexError> {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        MappedRegions.region(bytes.saturating_sub(self.shrink_by).max(1))
+    }
+}
+
+#[test]
+fn index_memory_comes_from_the_given_region_source() {
+    let dim = 16;
+    let base = clustered(24, 500, dim, 10, 1.0);
+    let source = CountingSource {
+        bytes: 0.into(),
+        shrink_by: 0,
+    };
+    let config = HnswConfig::new(dim, 500, Metric::InnerProduct);
+    let index = HnswIndex::with_regions(config.clone(), *Kernels::detect(), &source).unwrap();
+    index.insert_batch(&base, 2).unwrap();
+    assert_eq!(index.search(&base[..dim], 1, 16).unwrap()[0].id, 0);
+    // f32 rows (64 B each), int8 rows (64 B each) and level-0 links (128 B each).
+    assert_eq!(source.bytes.load(Ordering::Relaxed), 500 * (64 + 64 + 128));
+
+    // A source that returns too little memory is refused, not trusted.
+    let faulty = CountingSource {
+        bytes: 0.into(),
+        shrink_by: 4096,
+    };
+    assert!(matches!(
+        HnswIndex::with_regions(config, *Kernels::detect(), &faulty),
+        Err(IndexError::InvalidInput { .. })
+    ));
 }

@@ -2,8 +2,9 @@
 //!
 //! - [`distance`]: L2, inner-product and cosine kernels (scalar, AVX2+FMA, AVX-512, NEON), one
 //!   set chosen at run time by CPU feature detection.
-//! - [`storage`]: 64-byte-aligned rows on a [`Region`](storage::Region), the seam where
-//!   node-local memory plugs in.
+//! - [`storage`]: 64-byte-aligned rows on a [`Region`](storage::Region) handed out by a
+//!   [`RegionSource`](storage::RegionSource), the seam where node-local memory plugs in
+//!   ([`HnswIndex::with_regions`]); the default maps anonymous memory with huge-page advice.
 //! - [`space`]: f32 rows plus the optional int8 copy ([`Quantization`]) and the metric.
 //! - [`hnsw`]: the graph (Malkov & Yashunin): concurrent insert and search, batch insert on
 //!   worker threads, delete with repair and compaction, snapshots.

@@ -10,7 +10,7 @@
 
 use super::IndexError;
 use super::distance::{Kernels, Metric, prefetch_lines};
-use super::storage::{ROW_ALIGN, RowStore, round_to_line};
+use super::storage::{ROW_ALIGN, RegionSource, RowStore, round_to_line};
 
 /// Whether the graph walk uses a compressed copy of the vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -53,6 +53,7 @@ impl Space {
         metric: Metric,
         quantization: Quantization,
         kernels: Kernels,
+        source: &dyn RegionSource,
     ) -> Result<Self, IndexError> {
         let overflow = IndexError::OutOfMemory { bytes: usize::MAX };
         let f32_row = round_to_line(
@@ -60,13 +61,13 @@ impl Space {
                 .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?,
         )
         .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
-        let f32_rows = RowStore::new(capacity, f32_row)?;
+        let f32_rows = RowStore::new(capacity, f32_row, source)?;
         let (i8_rows, walk_bytes) = match quantization {
             Quantization::None => (None, f32_row),
             Quantization::Int8 => {
                 let row = round_to_line(dim.checked_add(I8_HEADER).ok_or(overflow)?)
                     .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
-                (Some(RowStore::new(capacity, row)?), row)
+                (Some(RowStore::new(capacity, row, source)?), row)
             }
         };
         Ok(Space {

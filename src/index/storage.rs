@@ -1,8 +1,9 @@
 //! Vector storage: fixed-size rows in one 64-byte-aligned region.
 //!
-//! The index asks a [`Region`] for its memory, so the same code runs on plain heap memory
-//! ([`AlignedRegion`], the default) or, later, on a node-bound arena: anything that hands out a
-//! zeroed, 64-byte-aligned block that never moves can implement [`Region`]. Rows are padded to
+//! The index asks a [`RegionSource`] for its large blocks, so the same code runs on anonymous
+//! mappings ([`MappedRegions`] / [`AlignedRegion`], the default) or on a node-bound arena:
+//! anything that hands out a zeroed, 64-byte-aligned block that never moves can implement
+//! [`Region`]. Rows are padded to
 //! whole cache lines, so every row starts on a line boundary and a distance never straddles more
 //! lines than it must.
 //!
@@ -81,6 +82,42 @@ unsafe impl Region for AlignedRegion {
     }
 }
 
+/// Where an index gets its large blocks (vector rows, level-0 links): implement this to put an
+/// index in other memory, e.g. a node-bound arena. Small per-node state stays on the heap.
+pub trait RegionSource: Send + Sync {
+    /// A zeroed region of at least `bytes` bytes.
+    ///
+    /// # Errors
+    /// [`IndexError::OutOfMemory`] (or any other variant that says why) if none can be had.
+    fn region(&self, bytes: usize) -> Result<Box<dyn Region>, IndexError>;
+}
+
+/// The default [`RegionSource`]: [`AlignedRegion`]s (anonymous maps with huge-page advice).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MappedRegions;
+
+impl RegionSource for MappedRegions {
+    fn region(&self, bytes: usize) -> Result<Box<dyn Region>, IndexError> {
+        Ok(Box::new(AlignedRegion::new(bytes)?))
+    }
+}
+
+/// Asks `source` for `bytes` bytes and checks what it returns (size and alignment), so a faulty
+/// source gives an error instead of out-of-bounds access.
+pub(crate) fn checked_region(source: &dyn RegionSource, bytes: usize) -> Result<Box<dyn Region>, IndexError> {
+    let region = source.region(bytes)?;
+    if region.len() < bytes || region.as_ptr().is_null() || region.as_ptr() as usize % ROW_ALIGN != 0 {
+        return Err(IndexError::InvalidInput {
+            what: format!(
+                "region source returned {} bytes at {:p}; needed {bytes} bytes aligned to {ROW_ALIGN}",
+                region.len(),
+                region.as_ptr()
+            ),
+        });
+    }
+    Ok(region)
+}
+
 /// Rounds `bytes` up to a whole number of cache lines.
 pub(crate) fn round_to_line(bytes: usize) -> Option<usize> {
     bytes
@@ -103,29 +140,24 @@ unsafe impl Send for RowStore {}
 unsafe impl Sync for RowStore {}
 
 impl RowStore {
-    /// A store of `capacity` zeroed rows of `row_bytes` bytes on the heap.
-    pub(crate) fn new(capacity: usize, row_bytes: usize) -> Result<Self, IndexError> {
+    /// A store of `capacity` zeroed rows of `row_bytes` bytes from `source`.
+    pub(crate) fn new(
+        capacity: usize,
+        row_bytes: usize,
+        source: &dyn RegionSource,
+    ) -> Result<Self, IndexError> {
         debug_assert_eq!(row_bytes % ROW_ALIGN, 0);
         let bytes = capacity
             .checked_mul(row_bytes)
             .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
-        let region = Box::new(AlignedRegion::new(bytes)?);
-        Ok(Self::on_region(region, capacity, row_bytes))
-    }
-
-    /// A store over a caller-provided region (which must hold `capacity × row_bytes` bytes).
-    pub(crate) fn on_region(region: Box<dyn Region>, capacity: usize, row_bytes: usize) -> Self {
-        assert!(
-            capacity.saturating_mul(row_bytes) <= region.len(),
-            "region too small for the rows"
-        );
+        let region = checked_region(source, bytes)?;
         let base = region.as_ptr();
-        RowStore {
+        Ok(RowStore {
             region,
             base,
             row_bytes,
             capacity,
-        }
+        })
     }
 
     /// Bytes held by the region.

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use crate::index::IndexError;
-use crate::index::storage::{AlignedRegion, Region};
+use crate::index::storage::{Region, RegionSource, checked_region};
 
 /// The value of an unused link slot.
 pub(crate) const EMPTY: u32 = u32::MAX;
@@ -37,7 +37,7 @@ pub(crate) struct Graph {
     stride0: usize,
     capacity: usize,
     /// `capacity × stride0` slots, in a huge-page region (random access: TLB misses matter).
-    level0: AlignedRegion,
+    level0: Box<dyn Region>,
     upper: Box<[OnceLock<Box<[AtomicU32]>>]>,
     levels: Box<[AtomicU8]>,
     flags: Box<[AtomicU8]>,
@@ -46,13 +46,13 @@ pub(crate) struct Graph {
 
 impl Graph {
     /// An empty graph for `capacity` nodes with `m` links per upper level and `2·m` at level 0.
-    pub(crate) fn new(capacity: usize, m: usize) -> Result<Self, IndexError> {
+    pub(crate) fn new(capacity: usize, m: usize, source: &dyn RegionSource) -> Result<Self, IndexError> {
         let m0 = 2 * m;
         let stride0 = m0.div_ceil(16) * 16;
         let bytes = capacity
             .checked_mul(stride0 * size_of::<AtomicU32>())
             .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
-        let level0 = AlignedRegion::new(bytes)?;
+        let level0 = checked_region(source, bytes)?;
         // SAFETY: the region is fresh, owned here and valid for `level0.len()` bytes; all-ones
         // bytes make every slot `EMPTY`.
         unsafe { std::ptr::write_bytes(level0.as_ptr(), 0xFF, level0.len()) };

@@ -40,6 +40,7 @@ use super::IndexError;
 use super::distance::{Kernels, Metric};
 use super::rng::SplitMix64;
 use super::space::{Quantization, Space};
+use super::storage::{MappedRegions, RegionSource};
 use graph::Graph;
 use visited::VisitedPool;
 
@@ -159,6 +160,20 @@ impl HnswIndex {
     /// # Errors
     /// As for [`HnswIndex::new`].
     pub fn with_kernels(config: HnswConfig, kernels: Kernels) -> Result<Self, IndexError> {
+        Self::with_regions(config, kernels, &MappedRegions)
+    }
+
+    /// An empty index whose vector rows and level-0 links live in regions from `source` (for
+    /// example a node-bound arena); small per-node state stays on the heap.
+    ///
+    /// # Errors
+    /// As for [`HnswIndex::new`], plus whatever `source` returns, and
+    /// [`IndexError::InvalidInput`] if it hands out a region that is too small or misaligned.
+    pub fn with_regions(
+        config: HnswConfig,
+        kernels: Kernels,
+        source: &dyn RegionSource,
+    ) -> Result<Self, IndexError> {
         config.validate()?;
         let space = Space::new(
             config.dim,
@@ -166,8 +181,9 @@ impl HnswIndex {
             config.metric,
             config.quantization,
             kernels,
+            source,
         )?;
-        let graph = Graph::new(config.capacity, config.m)?;
+        let graph = Graph::new(config.capacity, config.m, source)?;
         Ok(HnswIndex {
             visited: VisitedPool::new(config.capacity),
             config,
