@@ -18,7 +18,7 @@
 //! threads draws the same levels.
 //!
 //! **Concurrency.** [`HnswIndex`] is `Sync`: inserts, searches and deletes run concurrently from
-//! any threads through `&self`. See [`graph`] for how link lists are published; a node is
+//! any threads through `&self`. See the `graph` submodule (`src/index/hnsw/graph.rs`) for how link lists are published; a node is
 //! returned by a search only once its insertion has finished, and never after its deletion.
 //! [`HnswIndex::repair`] (which unlinks deleted nodes) takes `&mut self`.
 //!
