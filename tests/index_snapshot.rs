@@ -173,6 +173,10 @@ fn forged_snapshots_with_valid_checksums_are_refused() {
     let mut b = good.clone();
     b[44..52].copy_from_slice(&(u32::MAX as u64 - 5).to_le_bytes());
     assert!(is_corrupt(reseal(b)));
+    // A forged capacity of ~4 billion vectors (275 GB of rows): refused, not an abort.
+    let mut b = good.clone();
+    b[16..24].copy_from_slice(&(u64::from(u32::MAX) - 2).to_le_bytes());
+    assert!(is_corrupt(reseal(b)));
     // Unknown metric code.
     let mut b = good.clone();
     b[24] = 9;

@@ -3,8 +3,9 @@
 //! **Layout.** Level 0, where almost all of a search's time goes, is one flat array with a fixed
 //! number of slots per node (`2·M`, rounded up to a whole cache line): the neighbours of node `i`
 //! start at `i × stride`, so finding them costs one address computation and one or two cache
-//! lines, with no pointer to chase. An unused slot holds [`EMPTY`], so no count is needed and a
-//! list of `2·M = 32` ids is exactly two cache lines. Upper levels (a node reaches level `l`
+//! lines, with no pointer to chase. A slot holds `id + 1`, and 0 when unused, so no count is
+//! needed, a list of `2·M = 32` ids is exactly two cache lines, and the zeroed memory of a fresh
+//! region is already a graph without links (pages of unused capacity are never touched). Upper levels (a node reaches level `l`
 //! with probability `M^-l`) are small per-node arrays of `M` slots per level, set once when the
 //! node is inserted.
 //!
@@ -21,8 +22,12 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use crate::index::IndexError;
 use crate::index::storage::{Region, RegionSource, checked_region};
 
-/// The value of an unused link slot.
+/// The value of an unused link slot in a snapshot file (in memory an unused slot holds 0).
 pub(crate) const EMPTY: u32 = u32::MAX;
+
+/// The in-memory value of an unused slot; a used slot holds `id + 1` (ids are below
+/// `u32::MAX - 1`, see the capacity check in `HnswConfig`).
+const VACANT: u32 = 0;
 
 /// Flag: the node's insertion has finished; it may be returned by a search.
 pub(crate) const READY: u8 = 1;
@@ -52,10 +57,8 @@ impl Graph {
         let bytes = capacity
             .checked_mul(stride0 * size_of::<AtomicU32>())
             .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
+        // Zeroed by contract: every slot VACANT.
         let level0 = checked_region(source, bytes)?;
-        // SAFETY: the region is fresh, owned here and valid for `level0.len()` bytes; all-ones
-        // bytes make every slot `EMPTY`.
-        unsafe { std::ptr::write_bytes(level0.as_ptr(), 0xFF, level0.len()) };
         Ok(Graph {
             m,
             m0,
@@ -91,7 +94,7 @@ impl Graph {
 
     /// The slots of `id` at `level` (empty if the node has no such level).
     #[inline(always)]
-    pub(crate) fn slots(&self, id: u32, level: usize) -> &[AtomicU32] {
+    fn slots(&self, id: u32, level: usize) -> &[AtomicU32] {
         let id = id as usize;
         if level == 0 {
             if id >= self.capacity {
@@ -127,10 +130,10 @@ impl Graph {
         out.clear();
         for slot in self.slots(id, level) {
             let n = slot.load(Ordering::Acquire);
-            if n == EMPTY {
+            if n == VACANT {
                 break;
             }
-            out.push(n);
+            out.push(n - 1);
         }
     }
 
@@ -139,7 +142,7 @@ impl Graph {
     pub(crate) fn write_links(&self, id: u32, level: usize, links: &[u32]) {
         let slots = self.slots(id, level);
         for (i, slot) in slots.iter().enumerate() {
-            slot.store(links.get(i).copied().unwrap_or(EMPTY), Ordering::Release);
+            slot.store(links.get(i).map_or(VACANT, |&id| id + 1), Ordering::Release);
         }
     }
 
@@ -149,7 +152,7 @@ impl Graph {
         let i = id as usize;
         self.levels[i].store(level as u8, Ordering::Release);
         if level > 0 {
-            let _ = self.upper[i].set((0..level * self.m).map(|_| AtomicU32::new(EMPTY)).collect());
+            let _ = self.upper[i].set((0..level * self.m).map(|_| AtomicU32::new(VACANT)).collect());
         }
     }
 

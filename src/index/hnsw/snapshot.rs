@@ -138,9 +138,10 @@ impl HnswIndex {
         buf: &mut Vec<u8>,
     ) -> std::io::Result<()> {
         buf.clear();
-        let slots = self.graph.slots(id, level);
+        let mut links = Vec::with_capacity(self.graph.max_links(level));
+        self.graph.read_links(id, level, &mut links);
         for k in 0..self.graph.max_links(level) {
-            let x = slots.get(k).map_or(EMPTY, |slot| slot.load(Ordering::Acquire));
+            let x = links.get(k).copied().unwrap_or(EMPTY);
             buf.extend_from_slice(&x.to_le_bytes());
         }
         s.put(buf)
