@@ -106,10 +106,7 @@ impl RegionSource for MappedRegions {
 /// source gives an error instead of out-of-bounds access.
 pub(crate) fn checked_region(source: &dyn RegionSource, bytes: usize) -> Result<Box<dyn Region>, IndexError> {
     let region = source.region(bytes)?;
-    if region.len() < bytes
-        || region.as_ptr().is_null()
-        || !(region.as_ptr() as usize).is_multiple_of(ROW_ALIGN)
-    {
+    if region.len() < bytes || region.as_ptr().is_null() || region.as_ptr() as usize % ROW_ALIGN != 0 {
         return Err(IndexError::InvalidInput {
             what: format!(
                 "region source returned {} bytes at {:p}; needed {bytes} bytes aligned to {ROW_ALIGN}",

@@ -80,6 +80,29 @@ impl CpuSet {
         self.words[w] |= 1u64 << (index % 64);
     }
 
+    /// Adds every index from `start` to `end`, both included (nothing when `end < start`), a
+    /// word at a time.
+    pub fn insert_range(&mut self, start: u32, end: u32) {
+        if end < start {
+            return;
+        }
+        let last_word = (end / 64) as usize;
+        if self.words.len() <= last_word {
+            self.words.resize(last_word + 1, 0);
+        }
+        for w in (start / 64) as usize..=last_word {
+            let lo = if w == (start / 64) as usize { start % 64 } else { 0 };
+            let hi = if w == last_word { end % 64 } else { 63 };
+            let width = hi - lo + 1;
+            let bits = if width == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << width) - 1) << lo
+            };
+            self.words[w] |= bits;
+        }
+    }
+
     /// Removes `index`.
     pub fn remove(&mut self, index: u32) {
         if let Some(w) = self.words.get_mut((index / 64) as usize) {
@@ -195,9 +218,7 @@ impl CpuSet {
             if end < start {
                 return Err(CpuSetParseError::ReversedRange { start, end });
             }
-            for i in start..=end {
-                set.insert(i);
-            }
+            set.insert_range(start, end);
         }
         Ok(set)
     }
@@ -385,6 +406,26 @@ mod tests {
         assert!(CpuSet::parse_mask("xyz").is_err());
         assert!(CpuSet::parse_mask("1,,2").is_err());
         assert!(CpuSet::parse_mask("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn range_insert_matches_one_by_one() {
+        for (a, b) in [
+            (0, 0),
+            (0, 63),
+            (0, 64),
+            (3, 129),
+            (64, 127),
+            (63, 64),
+            (100, 1000),
+        ] {
+            let mut r = CpuSet::new();
+            r.insert_range(a, b);
+            assert_eq!(r, (a..=b).collect::<CpuSet>(), "{a}-{b}");
+        }
+        let mut r = CpuSet::new();
+        r.insert_range(5, 4);
+        assert!(r.is_empty());
     }
 
     #[test]

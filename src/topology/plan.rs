@@ -247,3 +247,150 @@ impl PlacementPlan {
         self.nodes.iter().find(|n| n.node == node)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::model::{Core, NumaNode, Pu, Source};
+
+    /// Two nodes of two 2-thread cores each (CPUs 0-3 on node 0, 4-7 on node 1), plus a
+    /// memory-only node 2; distances 10/21 between CPU nodes, 40 to node 2.
+    fn machine(allowed: &str, mems: &str) -> Topology {
+        let allowed = CpuSet::parse_list(allowed).unwrap();
+        let mems = CpuSet::parse_list(mems).unwrap();
+        let pus = (0..8)
+            .map(|c| Pu {
+                os_index: c,
+                online: true,
+                allowed: allowed.contains(c),
+                package: Some(c / 4),
+                core_id: Some((c % 4) / 2),
+                node: Some(c / 4),
+                core_kind: None,
+            })
+            .collect();
+        let cores = (0..4)
+            .map(|k| Core {
+                core_id: Some(k % 2),
+                package: Some(k / 2),
+                cpus: CpuSet::parse_list(&format!("{}-{}", 2 * k, 2 * k + 1))
+                    .unwrap()
+                    .intersection(&allowed),
+                kind: None,
+            })
+            .filter(|c| !c.cpus.is_empty())
+            .collect();
+        let dist = [[10, 21, 40], [21, 10, 40], [40, 40, 10]];
+        let numa_nodes = (0..3u32)
+            .map(|n| {
+                let all = if n < 2 {
+                    CpuSet::parse_list(&format!("{}-{}", 4 * n, 4 * n + 3)).unwrap()
+                } else {
+                    CpuSet::new()
+                };
+                NumaNode {
+                    os_index: n,
+                    cpus: all.intersection(&allowed),
+                    all_pus: all,
+                    memory_bytes: 1 << 30,
+                    distances: dist[n as usize].to_vec(),
+                    memory_allowed: mems.contains(n),
+                }
+            })
+            .collect();
+        Topology {
+            pus,
+            packages: Vec::new(),
+            dies: Vec::new(),
+            clusters: Vec::new(),
+            cores,
+            numa_nodes,
+            caches: Vec::new(),
+            allowed_cpus: allowed,
+            allowed_mems: mems,
+            fallbacks: Vec::new(),
+            source: Source::Snapshot {
+                root: "synthetic".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn one_worker_per_core_on_its_first_pu() {
+        let plan = PlacementPlan::new(&machine("0-7", "0-2"), &PlanOptions::default()).unwrap();
+        let cpus: Vec<u32> = plan.workers().map(|w| w.cpu).collect();
+        assert_eq!(cpus, vec![0, 2, 4, 6]);
+        assert_eq!(plan.worker_count(), 4);
+        assert!(
+            plan.workers()
+                .enumerate()
+                .all(|(i, w)| w.index == i && w.memory_node == w.node)
+        );
+        assert_eq!(plan.memory_only_nodes, vec![2]);
+        assert_eq!(plan.node(0).unwrap().overflow_nodes, vec![2]);
+        assert!(plan.degradations.is_empty(), "{:?}", plan.degradations);
+    }
+
+    #[test]
+    fn per_pu_and_worker_limit() {
+        let topo = machine("0-7", "0-2");
+        let per_pu = PlanOptions {
+            granularity: WorkerGranularity::PerPu,
+            max_workers_per_node: None,
+        };
+        assert_eq!(PlacementPlan::new(&topo, &per_pu).unwrap().worker_count(), 8);
+        let limited = PlanOptions {
+            granularity: WorkerGranularity::PerPu,
+            max_workers_per_node: Some(3),
+        };
+        let plan = PlacementPlan::new(&topo, &limited).unwrap();
+        assert_eq!(
+            plan.node(1)
+                .unwrap()
+                .workers
+                .iter()
+                .map(|w| w.cpu)
+                .collect::<Vec<_>>(),
+            vec![4, 5, 6]
+        );
+        assert_eq!(plan.node(1).unwrap().workers[2].local_index, 2);
+    }
+
+    #[test]
+    fn hidden_cpus_and_a_node_without_allowed_cpus_are_reported() {
+        let plan = PlacementPlan::new(&machine("1-3", "0-2"), &PlanOptions::default()).unwrap();
+        // Core 0-1 keeps PU 1; core 2-3 keeps PU 2.
+        assert_eq!(plan.workers().map(|w| w.cpu).collect::<Vec<_>>(), vec![1, 2]);
+        assert!(plan.degradations.contains(&Degradation::SingleNode { node: 0 }));
+        assert!(
+            plan.degradations
+                .contains(&Degradation::NodeWithoutAllowedCpus { node: 1 })
+        );
+        assert!(plan.degradations.contains(&Degradation::CpusHidden {
+            cpus: CpuSet::parse_list("0,4-7").unwrap()
+        }));
+    }
+
+    #[test]
+    fn a_node_whose_memory_is_not_allowed_uses_the_nearest_allowed_one() {
+        let plan = PlacementPlan::new(&machine("0-7", "0,2"), &PlanOptions::default()).unwrap();
+        assert_eq!(plan.node(1).unwrap().memory_node, 0);
+        assert!(plan.workers().filter(|w| w.node == 1).all(|w| w.memory_node == 0));
+        assert!(
+            plan.degradations
+                .contains(&Degradation::MemoryNotAllowed { node: 1, using: 0 })
+        );
+    }
+
+    #[test]
+    fn no_allowed_cpu_is_an_error() {
+        let mut topo = machine("0-7", "0-2");
+        for n in &mut topo.numa_nodes {
+            n.cpus = CpuSet::new();
+        }
+        assert!(matches!(
+            PlacementPlan::new(&topo, &PlanOptions::default()),
+            Err(TopologyError::NoAllowedCpu)
+        ));
+    }
+}

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench_index;
+mod counters;
+mod memory;
 mod topology;
 
 /// Locus: NUMA-aware placement and associative memory for multi-socket Linux.
@@ -19,6 +21,11 @@ struct Cli {
 enum Command {
     /// Print this machine's topology (or a sysfs snapshot's) and the placement plan.
     Topology(topology::Args),
+    /// List the hardware/software counters this machine offers (and why others are missing),
+    /// then count a calibrated sequential vs random memory walk.
+    Counters(counters::Args),
+    /// Print the node×node memory latency/bandwidth matrix and each node's page placement.
+    Memory(memory::Args),
     /// Build and measure a Locus HNSW index on texmex files (the peer benchmark's `--extra` protocol).
     BenchIndex(bench_index::Args),
 }
@@ -27,6 +34,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Topology(args) => topology::run(args),
+        Command::Counters(args) => counters::run(args),
+        Command::Memory(args) => memory::run(args),
         Command::BenchIndex(args) => bench_index::run(args),
     };
     match result {

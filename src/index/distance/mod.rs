@@ -91,9 +91,10 @@ impl Kernels {
     /// detected on the first call and cached for the life of the process.
     pub fn detect() -> &'static Kernels {
         DETECTED.get_or_init(|| {
-            if let Ok(name) = std::env::var("LOCUS_SIMD")
-                && let Ok(k) = Kernels::by_name(&name)
-            {
+            let forced = std::env::var("LOCUS_SIMD")
+                .ok()
+                .and_then(|name| Kernels::by_name(&name).ok());
+            if let Some(k) = forced {
                 return k;
             }
             // `available` lists the best first and always ends with the scalar set.
@@ -120,6 +121,7 @@ impl Kernels {
         let mut sets = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
+            #[cfg(locus_avx512)]
             sets.extend(x86_64::avx512::kernels());
             sets.extend(x86_64::avx2::kernels());
         }

@@ -78,9 +78,7 @@ impl HnswIndex {
                 }
             }
         }
-        if let Some((ep, _)) = self.entry_point()
-            && is_dead(&self.graph, ep)
-        {
+        if self.entry_point().is_some_and(|(ep, _)| is_dead(&self.graph, ep)) {
             let best = (0..used)
                 .filter(|&i| self.graph.flags(i) & (READY | DELETED) == READY)
                 .max_by_key(|&i| (self.graph.level(i), std::cmp::Reverse(i)));

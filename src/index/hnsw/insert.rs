@@ -38,7 +38,7 @@ impl HnswIndex {
     /// dimension is a [`IndexError::DimensionMismatch`].
     pub fn insert_batch(&self, vectors: &[f32], threads: usize) -> Result<Range<u32>, IndexError> {
         let dim = self.dim();
-        if !vectors.len().is_multiple_of(dim) {
+        if vectors.len() % dim != 0 {
             return Err(IndexError::DimensionMismatch {
                 expected: dim,
                 got: vectors.len() % dim,

@@ -231,7 +231,7 @@ impl HnswIndex {
         threads: usize,
     ) -> Result<Vec<Vec<Neighbor>>, IndexError> {
         let dim = self.dim();
-        if !queries.len().is_multiple_of(dim) {
+        if queries.len() % dim != 0 {
             return Err(IndexError::DimensionMismatch {
                 expected: dim,
                 got: queries.len() % dim,

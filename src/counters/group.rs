@@ -1,0 +1,147 @@
+//! One perf event group: a leader and up to [`MAX_GROUP_EVENTS`]` - 1` members, scheduled on
+//! the PMU together, enabled, disabled and reset together, and read with one `read` call.
+
+use super::error::{CounterError, errno_message};
+use super::event::Event;
+use super::sys::{self, CounterFd, GroupOp, SysError};
+
+/// The most events Locus puts in one group. Intel and AMD cores have 4–6 general-purpose
+/// counters per hardware thread (fewer with SMT on some parts, and the NMI watchdog may hold
+/// one), so 4 is what fits everywhere; larger sets are split into several groups.
+pub const MAX_GROUP_EVENTS: usize = 4;
+
+/// An open group. Member 0 is the leader.
+pub(crate) struct CounterGroup {
+    members: Vec<Member>,
+}
+
+struct Member {
+    event: Event,
+    fd: CounterFd,
+    id: u64,
+}
+
+/// One group read, after matching ids to events.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GroupRead {
+    pub enabled_ns: u64,
+    pub running_ns: u64,
+    /// Values in member order.
+    pub values: Vec<u64>,
+}
+
+impl CounterGroup {
+    /// A group led by `leader` (opened disabled, as a new group).
+    pub(crate) fn new(event: Event, fd: CounterFd) -> Result<Self, SysError> {
+        let id = sys::event_id(&fd)?;
+        Ok(Self {
+            members: vec![Member { event, fd, id }],
+        })
+    }
+
+    /// Adds a member opened with this group's leader as `group_fd`.
+    pub(crate) fn push(&mut self, event: Event, fd: CounterFd) -> Result<(), SysError> {
+        let id = sys::event_id(&fd)?;
+        self.members.push(Member { event, fd, id });
+        Ok(())
+    }
+
+    /// The leader's descriptor, for opening members.
+    pub(crate) fn leader(&self) -> &CounterFd {
+        &self.members[0].fd
+    }
+
+    /// The events, leader first.
+    pub(crate) fn events(&self) -> Vec<Event> {
+        self.members.iter().map(|m| m.event).collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Enables, disables or resets every member at once.
+    pub(crate) fn control(&self, op: GroupOp) -> Result<(), CounterError> {
+        sys::group_ioctl(self.leader(), op).map_err(os_error)
+    }
+
+    /// Reads all members.
+    pub(crate) fn read(&self) -> Result<GroupRead, CounterError> {
+        let mut buf = vec![0u64; 3 + 2 * self.members.len()];
+        let words = sys::read_group(self.leader(), &mut buf).map_err(os_error)?;
+        let ids: Vec<u64> = self.members.iter().map(|m| m.id).collect();
+        parse_group_read(&buf[..words.min(buf.len())], &ids)
+    }
+}
+
+pub(crate) fn os_error(e: SysError) -> CounterError {
+    CounterError::Os {
+        call: e.call,
+        errno: e.errno,
+        message: errno_message(e.errno),
+    }
+}
+
+/// Parses a `PERF_FORMAT_GROUP | TOTAL_TIME_ENABLED | TOTAL_TIME_RUNNING | ID` read:
+/// `nr, time_enabled, time_running, (value, id) × nr`, and returns the values in the order of
+/// `ids`. Every id must appear exactly once.
+pub(crate) fn parse_group_read(words: &[u64], ids: &[u64]) -> Result<GroupRead, CounterError> {
+    let malformed = |detail: String| CounterError::MalformedRead { detail };
+    let [nr, enabled_ns, running_ns, rest @ ..] = words else {
+        return Err(malformed(format!("{} words, need at least 3", words.len())));
+    };
+    let nr = usize::try_from(*nr).unwrap_or(usize::MAX);
+    if nr != ids.len() {
+        return Err(malformed(format!("nr = {nr}, group has {} members", ids.len())));
+    }
+    if rest.len() < 2 * nr {
+        return Err(malformed(format!("{} value words for {nr} members", rest.len())));
+    }
+    let mut values = vec![None; nr];
+    for pair in rest[..2 * nr].chunks_exact(2) {
+        let (value, id) = (pair[0], pair[1]);
+        let slot = ids
+            .iter()
+            .position(|&i| i == id)
+            .ok_or_else(|| malformed(format!("unknown event id {id}")))?;
+        if values[slot].replace(value).is_some() {
+            return Err(malformed(format!("event id {id} twice")));
+        }
+    }
+    Ok(GroupRead {
+        enabled_ns: *enabled_ns,
+        running_ns: *running_ns,
+        values: values.into_iter().map(|v| v.unwrap_or(0)).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_values_by_id_in_any_order() {
+        let words = [2, 1000, 500, 77, 12, 55, 11];
+        let r = parse_group_read(&words, &[11, 12]).expect("valid");
+        assert_eq!(
+            r,
+            GroupRead {
+                enabled_ns: 1000,
+                running_ns: 500,
+                values: vec![55, 77]
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_layouts_the_kernel_does_not_produce() {
+        assert!(parse_group_read(&[1, 2], &[1]).is_err(), "short header");
+        assert!(parse_group_read(&[2, 1, 1, 5, 1], &[1, 2]).is_err(), "short body");
+        assert!(parse_group_read(&[1, 1, 1, 5, 9], &[1]).is_err(), "unknown id");
+        assert!(
+            parse_group_read(&[2, 1, 1, 5, 1, 6, 1], &[1, 2]).is_err(),
+            "duplicate id"
+        );
+        assert!(parse_group_read(&[3, 1, 1, 5, 1], &[1]).is_err(), "nr mismatch");
+    }
+}

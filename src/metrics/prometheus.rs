@@ -1,0 +1,228 @@
+//! Prometheus text exposition (format 0.0.4).
+//!
+//! [`PrometheusWriter`] appends metric families to a `String`: one `# HELP` and one `# TYPE`
+//! line per family, then one sample line per label set. Histograms are written as a `summary`
+//! (quantiles 0.5, 0.9, 0.99, 0.999 plus `_sum` and `_count`): HDR histograms have no fixed
+//! buckets to expose, and a summary is what their quantiles are. Names are checked against
+//! Prometheus's grammar; label values are escaped (`\\`, `\"`, `\n`).
+
+use std::fmt::Write as _;
+
+use super::error::MetricsError;
+use super::histogram::Quantiles;
+
+/// Builds a Prometheus text exposition.
+#[derive(Debug, Default, Clone)]
+pub struct PrometheusWriter {
+    out: String,
+    last_family: Option<String>,
+}
+
+/// Kinds of metric family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Summary,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Summary => "summary",
+        }
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+fn escape_label_value(v: &str, out: &mut String) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+impl PrometheusWriter {
+    /// An empty exposition.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn header(&mut self, name: &str, help: &str, kind: Kind) -> Result<(), MetricsError> {
+        if !valid_name(name) {
+            return Err(MetricsError::InvalidName { name: name.into() });
+        }
+        if self.last_family.as_deref() != Some(name) {
+            let help = help.replace('\\', "\\\\").replace('\n', "\\n");
+            // Writing to a String cannot fail.
+            let _ = writeln!(self.out, "# HELP {name} {help}");
+            let _ = writeln!(self.out, "# TYPE {name} {}", kind.as_str());
+            self.last_family = Some(name.into());
+        }
+        Ok(())
+    }
+
+    fn sample(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        extra: Option<(&str, &str)>,
+        value: f64,
+    ) -> Result<(), MetricsError> {
+        self.out.push_str(name);
+        let all = labels.iter().copied().chain(extra);
+        let mut first = true;
+        for (k, v) in all {
+            if !valid_name(k) || k.starts_with("__") {
+                return Err(MetricsError::InvalidName { name: k.into() });
+            }
+            self.out.push(if first { '{' } else { ',' });
+            first = false;
+            self.out.push_str(k);
+            self.out.push_str("=\"");
+            escape_label_value(v, &mut self.out);
+            self.out.push('"');
+        }
+        if !first {
+            self.out.push('}');
+        }
+        if value.is_nan() {
+            self.out.push_str(" NaN\n");
+        } else if value.is_infinite() {
+            self.out.push_str(if value > 0.0 { " +Inf\n" } else { " -Inf\n" });
+        } else {
+            let _ = writeln!(self.out, " {value}");
+        }
+        Ok(())
+    }
+
+    /// Writes one sample of a counter family. Samples of one family must be written together.
+    ///
+    /// # Errors
+    /// [`MetricsError::InvalidName`] for a bad metric or label name.
+    pub fn counter(
+        &mut self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        value: u64,
+    ) -> Result<(), MetricsError> {
+        self.header(name, help, Kind::Counter)?;
+        self.sample(name, labels, None, value as f64)
+    }
+
+    /// Writes one sample of a gauge family.
+    ///
+    /// # Errors
+    /// [`MetricsError::InvalidName`] for a bad metric or label name.
+    pub fn gauge(
+        &mut self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) -> Result<(), MetricsError> {
+        self.header(name, help, Kind::Gauge)?;
+        self.sample(name, labels, None, value)
+    }
+
+    /// Writes a histogram's quantiles as one summary, scaled by `scale` (e.g. `1e-9` to turn
+    /// nanoseconds into the seconds Prometheus expects).
+    ///
+    /// # Errors
+    /// [`MetricsError::InvalidName`] for a bad metric or label name.
+    pub fn summary(
+        &mut self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        q: &Quantiles,
+        scale: f64,
+    ) -> Result<(), MetricsError> {
+        self.header(name, help, Kind::Summary)?;
+        for (label, v) in [("0.5", q.p50), ("0.9", q.p90), ("0.99", q.p99), ("0.999", q.p999)] {
+            self.sample(name, labels, Some(("quantile", label)), v as f64 * scale)?;
+        }
+        self.sample(&format!("{name}_sum"), labels, None, q.sum * scale)?;
+        self.sample(&format!("{name}_count"), labels, None, q.count as f64)
+    }
+
+    /// The text written so far.
+    pub fn as_str(&self) -> &str {
+        &self.out
+    }
+
+    /// The finished exposition.
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::LatencyHistogram;
+
+    #[test]
+    fn writes_families_with_one_header_each() {
+        let mut w = PrometheusWriter::new();
+        w.counter("locus_items_total", "Items run.", &[("node", "0")], 5)
+            .unwrap();
+        w.counter("locus_items_total", "Items run.", &[("node", "1")], 7)
+            .unwrap();
+        w.gauge("locus_depth", "Queue depth.", &[], 2.5).unwrap();
+        let text = w.finish();
+        assert_eq!(
+            text,
+            "# HELP locus_items_total Items run.\n# TYPE locus_items_total counter\n\
+             locus_items_total{node=\"0\"} 5\nlocus_items_total{node=\"1\"} 7\n\
+             # HELP locus_depth Queue depth.\n# TYPE locus_depth gauge\nlocus_depth 2.5\n"
+        );
+    }
+
+    #[test]
+    fn summary_has_quantiles_sum_and_count() {
+        let mut h = LatencyHistogram::new();
+        for v in 1..=100 {
+            h.record(v * 1_000_000);
+        }
+        let mut w = PrometheusWriter::new();
+        w.summary(
+            "locus_wait_seconds",
+            "Wait.",
+            &[("class", "high")],
+            &h.quantiles(),
+            1e-9,
+        )
+        .unwrap();
+        let text = w.finish();
+        assert!(text.contains("# TYPE locus_wait_seconds summary\n"));
+        assert!(text.contains("locus_wait_seconds{class=\"high\",quantile=\"0.99\"} 0.099"));
+        assert!(text.contains("locus_wait_seconds_count{class=\"high\"} 100\n"));
+        assert!(text.contains("locus_wait_seconds_sum{class=\"high\"} "));
+    }
+
+    #[test]
+    fn bad_names_are_refused_and_values_escaped() {
+        let mut w = PrometheusWriter::new();
+        assert!(matches!(
+            w.counter("9bad", "x", &[], 1),
+            Err(MetricsError::InvalidName { .. })
+        ));
+        assert!(w.counter("ok", "x", &[("bad-label", "v")], 1).is_err());
+        let mut w = PrometheusWriter::new();
+        w.gauge("g", "h", &[("l", "a\"b\\c\nd")], 1.0).unwrap();
+        assert!(w.as_str().contains("g{l=\"a\\\"b\\\\c\\nd\"} 1\n"));
+    }
+}

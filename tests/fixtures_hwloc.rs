@@ -1,0 +1,217 @@
+//! Acceptance: `locus topology --sysfs-root DIR --json` agrees with hwloc on real machines.
+//!
+//! For every `NAME.tar.bz2` snapshot in the fixtures folder that has a `NAME.console` (hwloc's
+//! own rendering of that machine), the snapshot is unpacked (in-process) into a temporary directory, the CLI
+//! is run on it, and its JSON is compared with the console on: the set of PUs, the partition of
+//! PUs into packages and into cores, each CPU-bearing NUMA node's PUs, and the multiset of
+//! (level, kind, size, PUs) of data and unified caches (see `hwloc_console`).
+//!
+//! The folder is `$LOCUS_FIXTURES_DIR`, else the first `shared/fixtures/sysfs` found in the
+//! crate's folder or one of its ancestors. Without it the test prints `skipped: <reason>`.
+
+mod hwloc_console;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures_dir() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("LOCUS_FIXTURES_DIR") {
+        let dir = PathBuf::from(dir);
+        return if dir.is_dir() {
+            Ok(dir)
+        } else {
+            Err(format!("LOCUS_FIXTURES_DIR={} is not a directory", dir.display()))
+        };
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|a| a.join("shared/fixtures/sysfs"))
+        .find(|d| d.is_dir())
+        .ok_or_else(|| {
+            format!(
+                "no shared/fixtures/sysfs in {} or its ancestors, and LOCUS_FIXTURES_DIR is unset",
+                manifest.display()
+            )
+        })
+}
+
+fn check_one(tarball: &Path, console_path: &Path) -> Result<String, Vec<String>> {
+    check_with(tarball, console_path, |_| Ok(())).map(|(summary, _)| summary)
+}
+
+/// Unpacks `tarball`, lets `mutate` damage the snapshot, runs the CLI and compares. Returns a
+/// summary and the JSON.
+fn check_with(
+    tarball: &Path,
+    console_path: &Path,
+    mutate: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<(String, serde_json::Value), Vec<String>> {
+    let console_text = std::fs::read_to_string(console_path).map_err(|e| vec![format!("console: {e}")])?;
+    let console = hwloc_console::parse(&console_text).map_err(|e| vec![format!("console: {e}")])?;
+    let (_tmp, root) = hwloc_console::unpack_snapshot(tarball).map_err(|e| vec![e])?;
+    mutate(&root).map_err(|e| vec![format!("cannot alter the snapshot: {e}")])?;
+    let out = Command::new(env!("CARGO_BIN_EXE_locus"))
+        .args(["topology", "--json", "--sysfs-root"])
+        .arg(&root)
+        .output()
+        .map_err(|e| vec![format!("cannot run locus: {e}")])?;
+    if !out.status.success() {
+        return Err(vec![format!(
+            "locus failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )]);
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| vec![format!("bad JSON from locus: {e}")])?;
+    let errors = hwloc_console::compare(&json, &console);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let count = |key: &str| json[key].as_array().map_or(0, Vec::len);
+    let summary = format!(
+        "{} PUs, {} packages, {} cores, {} CPU-bearing NUMA nodes, {} data/unified caches, {} node distances; {} fallback(s)",
+        console.pus.len(),
+        console.packages.len(),
+        console.cores.len(),
+        console
+            .node_groups
+            .iter()
+            .filter(|(p, _)| !p.is_empty())
+            .map(|(_, n)| n.len())
+            .sum::<usize>(),
+        console.caches.len(),
+        console.distances.len(),
+        count("fallbacks"),
+    );
+    Ok((summary, json))
+}
+
+#[test]
+fn every_snapshot_agrees_with_hwloc() {
+    let dir = match fixtures_dir() {
+        Ok(d) => d,
+        Err(reason) => {
+            println!("skipped: {reason}");
+            return;
+        }
+    };
+    let mut tarballs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("fixtures dir readable")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".tar.bz2"))
+        .collect();
+    tarballs.sort();
+    if tarballs.is_empty() {
+        println!("skipped: no *.tar.bz2 snapshot in {}", dir.display());
+        return;
+    }
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for tarball in &tarballs {
+        let file = tarball.file_name().unwrap().to_string_lossy().to_string();
+        let name = file.trim_end_matches(".tar.bz2");
+        let console = dir.join(format!("{name}.console"));
+        if !console.is_file() {
+            println!("{name}: skipped: no {name}.console");
+            continue;
+        }
+        checked += 1;
+        match check_one(tarball, &console) {
+            Ok(summary) => println!("{name}: agrees with hwloc ({summary})"),
+            Err(errors) => {
+                println!("{name}: DISAGREES with hwloc:");
+                for e in &errors {
+                    println!("  {e}");
+                }
+                failures.push(name.to_string());
+            }
+        }
+    }
+    println!(
+        "{} of {checked} snapshots agree with hwloc",
+        checked - failures.len()
+    );
+    assert!(checked > 0, "no snapshot had a console file");
+    assert!(
+        failures.is_empty(),
+        "snapshots disagreeing with hwloc: {failures:?}"
+    );
+}
+
+/// Removes every file or directory named `name` under `dir`.
+fn remove_named(dir: &Path, name: &str) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_dir = path.is_dir() && !path.is_symlink();
+        if path.file_name().is_some_and(|n| n == name) {
+            if is_dir {
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                std::fs::remove_file(&path)?;
+            }
+        } else if is_dir {
+            remove_named(&path, name)?;
+        }
+    }
+    Ok(())
+}
+
+/// The fallbacks hwloc takes must give hwloc's answer too: a snapshot stripped of every
+/// `cpu*/topology/` (an old kernel: packages and cores come from /proc/cpuinfo), and one stripped
+/// of every mask file (only the `*_list` forms left).
+#[test]
+fn damaged_snapshots_still_agree_through_fallbacks() {
+    let dir = match fixtures_dir() {
+        Ok(d) => d,
+        Err(reason) => {
+            println!("skipped: {reason}");
+            return;
+        }
+    };
+    type Damage = fn(&Path) -> std::io::Result<()>;
+    let cases: [(&str, &str, Damage, &str); 2] = [
+        (
+            "16amd64-8n2c",
+            "no cpu*/topology",
+            |root| remove_named(&root.join("sys/devices/system/cpu"), "topology"),
+            "/proc/cpuinfo",
+        ),
+        (
+            "8em64t-2s2ca2c",
+            "no mask files",
+            |root| {
+                for mask in ["shared_cpu_map", "thread_siblings", "core_siblings", "cpumap"] {
+                    remove_named(&root.join("sys/devices/system"), mask)?;
+                }
+                Ok(())
+            },
+            "",
+        ),
+    ];
+    let mut ran = 0;
+    for (name, damage, mutate, expected_fallback) in cases {
+        let tarball = dir.join(format!("{name}.tar.bz2"));
+        let console = dir.join(format!("{name}.console"));
+        if !tarball.is_file() || !console.is_file() {
+            println!("{name}: skipped: fixture not in {}", dir.display());
+            continue;
+        }
+        ran += 1;
+        match check_with(&tarball, &console, mutate) {
+            Ok((summary, json)) => {
+                println!("{name} ({damage}): agrees with hwloc ({summary})");
+                let fallbacks = json["fallbacks"].to_string();
+                assert!(
+                    fallbacks.contains(expected_fallback),
+                    "{name}: expected a fallback mentioning {expected_fallback:?}, got {fallbacks}"
+                );
+            }
+            Err(errors) => panic!("{name} ({damage}) disagrees with hwloc: {errors:#?}"),
+        }
+    }
+    if ran == 0 {
+        println!("skipped: none of the damaged-snapshot fixtures is present");
+    }
+}
