@@ -11,11 +11,13 @@
 //! - [`counters`]: perf_event counter groups, multiplex scaling, typed unavailability.
 //! - [`exec`]: per-node pinned worker pools, priority queues, batch drain, work stealing.
 //! - [`metrics`]: HDR latency histograms, counters, Prometheus text exposition.
+//! - [`index`]: vector storage, SIMD distance kernels, the HNSW index.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod alloc;
 pub mod counters;
 pub mod exec;
+pub mod index;
 pub mod metrics;
 pub mod topology;

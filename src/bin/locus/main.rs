@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench_index;
 mod counters;
 mod memory;
 mod topology;
@@ -25,6 +26,8 @@ enum Command {
     Counters(counters::Args),
     /// Print the node×node memory latency/bandwidth matrix and each node's page placement.
     Memory(memory::Args),
+    /// Build and measure a Locus HNSW index on texmex files (the peer benchmark's `--extra` protocol).
+    BenchIndex(bench_index::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
         Command::Topology(args) => topology::run(args),
         Command::Counters(args) => counters::run(args),
         Command::Memory(args) => memory::run(args),
+        Command::BenchIndex(args) => bench_index::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

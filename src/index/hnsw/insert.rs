@@ -1,0 +1,203 @@
+//! Insertion: claim an id, write the vector, link the node level by level (top down), then mark
+//! it READY. Batch insertion validates everything first, claims a contiguous id range, and
+//! spreads the nodes over the given number of threads.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::graph::READY;
+use super::search::{Cand, Scratch};
+use super::{HnswIndex, NO_ENTRY};
+use crate::index::IndexError;
+use crate::index::space::Prepared;
+
+impl HnswIndex {
+    /// Inserts one vector; returns its id (ids are handed out in order: 0, 1, 2, …).
+    ///
+    /// # Errors
+    /// [`IndexError::DimensionMismatch`] or [`IndexError::NonFinite`] for a bad vector (or
+    /// [`IndexError::InvalidInput`] for a zero vector with the cosine metric);
+    /// [`IndexError::CapacityExceeded`] when the index is full. On error nothing changes.
+    pub fn insert(&self, vector: &[f32]) -> Result<u32, IndexError> {
+        self.space.validate(vector)?;
+        let id = self.claim(1)?.start;
+        let p = self.space.prepare(vector);
+        let mut s = self.scratch();
+        self.insert_prepared(id, &p, &mut s);
+        self.release(s);
+        Ok(id)
+    }
+
+    /// Inserts `vectors` (concatenated: `n × dim` floats) on `threads` threads (1 if 0) and
+    /// returns the id range they got, in input order. Concurrent searches see each vector as soon
+    /// as its own insertion finishes.
+    ///
+    /// # Errors
+    /// As for [`HnswIndex::insert`]; every vector is checked before any is inserted, so a bad
+    /// one (or too little room for all) inserts none. A length that is not a multiple of the
+    /// dimension is a [`IndexError::DimensionMismatch`].
+    pub fn insert_batch(&self, vectors: &[f32], threads: usize) -> Result<Range<u32>, IndexError> {
+        let dim = self.dim();
+        if vectors.len() % dim != 0 {
+            return Err(IndexError::DimensionMismatch {
+                expected: dim,
+                got: vectors.len() % dim,
+            });
+        }
+        for v in vectors.chunks_exact(dim) {
+            self.space.validate(v)?;
+        }
+        let n = vectors.len() / dim;
+        let ids = self.claim(n)?;
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut s = self.scratch();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let p = self.space.prepare(&vectors[i * dim..(i + 1) * dim]);
+                self.insert_prepared(ids.start + i as u32, &p, &mut s);
+            }
+            self.release(s);
+        };
+        std::thread::scope(|scope| {
+            for _ in 1..threads.max(1).min(n.max(1)) {
+                scope.spawn(work);
+            }
+            work();
+        });
+        Ok(ids)
+    }
+
+    /// Reserves `n` consecutive ids.
+    fn claim(&self, n: usize) -> Result<Range<u32>, IndexError> {
+        let capacity = self.capacity();
+        let mut cur = self.next_id.load(Ordering::Relaxed);
+        loop {
+            let end = cur as usize + n;
+            if end > capacity {
+                return Err(IndexError::CapacityExceeded { capacity });
+            }
+            match self
+                .next_id
+                .compare_exchange_weak(cur, end as u32, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(cur..end as u32),
+                Err(seen) => cur = seen,
+            }
+        }
+    }
+
+    /// Links the claimed node `id` holding `p` into the graph and marks it READY.
+    pub(crate) fn insert_prepared(&self, id: u32, p: &Prepared, s: &mut Scratch) {
+        let level = self.level_for(id);
+        self.graph.init_node(id, level);
+        // SAFETY: `id` was claimed by this call's caller and is not yet linked anywhere, so no
+        // other thread reads or writes its row.
+        unsafe { self.space.write(id, p) };
+
+        // A node that will become the new top holds the grow lock for its whole insertion, so
+        // two such nodes never race to replace the entry point.
+        let mut grow_guard = None;
+        let needs_grow = |e: Option<(u32, usize)>| e.is_none_or(|(_, top)| level > top);
+        if needs_grow(self.entry_point()) {
+            grow_guard = Some(self.grow_lock.lock().unwrap_or_else(|e| e.into_inner()));
+            if !needs_grow(self.entry_point()) {
+                grow_guard = None;
+            }
+        }
+        let Some((ep, top)) = self.entry_point() else {
+            self.set_entry_point(id, level);
+            self.mark_ready(id);
+            return;
+        };
+
+        let mut cur = Cand {
+            dist: self.dist(p, ep),
+            id: ep,
+        };
+        for l in (level + 1..=top).rev() {
+            cur = self.greedy(p, cur, l, s);
+        }
+        let m = self.config.m;
+        let ef = self.config.ef_construction;
+        for l in (0..=level.min(top)).rev() {
+            let mut found = self.search_level(p, &[cur], ef, l, false, s);
+            found.retain(|c| c.id != id);
+            if let Some(&closest) = found.first() {
+                cur = closest;
+            }
+            let chosen = self.select_neighbors(&found, m);
+            {
+                let _g = self.graph.lock(id);
+                self.graph.write_links(id, l, &chosen);
+            }
+            for &n in &chosen {
+                self.add_link(n, id, l);
+            }
+        }
+        if level > top {
+            debug_assert!(grow_guard.is_some() || self.entry.load(Ordering::Relaxed) == NO_ENTRY);
+            self.set_entry_point(id, level);
+        }
+        self.mark_ready(id);
+        drop(grow_guard);
+    }
+
+    fn mark_ready(&self, id: u32) {
+        self.graph.set_flags(id, READY);
+        self.live.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The paper's neighbour-selection heuristic (Algorithm 4 without extending candidates):
+    /// walk the candidates closest first and keep one only if it is closer to the base node than
+    /// to every node kept so far; stop at `m`.
+    pub(crate) fn select_neighbors(&self, sorted: &[Cand], m: usize) -> Vec<u32> {
+        let mut kept: Vec<u32> = Vec::with_capacity(m);
+        for c in sorted {
+            if kept.len() >= m {
+                break;
+            }
+            // SAFETY: candidates come from walks or link lists (published), or are the calling
+            // insert's own fully written node.
+            let diverse = kept
+                .iter()
+                .all(|&k| unsafe { self.space.walk_distance_between(c.id, k) } >= c.dist);
+            if diverse {
+                kept.push(c.id);
+            }
+        }
+        kept
+    }
+
+    /// Adds `new` to the links of `node` at `level`; if the list is full, re-selects the best
+    /// `max_links` of old links plus `new` with the heuristic.
+    fn add_link(&self, node: u32, new: u32, level: usize) {
+        let _g = self.graph.lock(node);
+        let mut links = Vec::with_capacity(self.graph.max_links(level) + 1);
+        self.graph.read_links(node, level, &mut links);
+        if links.contains(&new) {
+            return;
+        }
+        let max = self.graph.max_links(level);
+        if links.len() < max {
+            links.push(new);
+            self.graph.write_links(node, level, &links);
+            return;
+        }
+        links.push(new);
+        let mut cands: Vec<Cand> = links
+            .iter()
+            // SAFETY: `node` and every linked id are published (or `new`, written by this thread).
+            .map(|&x| Cand {
+                dist: unsafe { self.space.walk_distance_between(node, x) },
+                id: x,
+            })
+            .collect();
+        cands.sort_unstable();
+        let chosen = self.select_neighbors(&cands, max);
+        self.graph.write_links(node, level, &chosen);
+    }
+}

@@ -1,0 +1,349 @@
+//! Snapshots: save an index to a file and load it back (through a read-only memory map).
+//!
+//! Format, version 1, little-endian:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 8 | magic `LOCUSHNS` |
+//! | 4 | format version (1) |
+//! | 4 | dim |
+//! | 8 | capacity |
+//! | 1, 1, 2 | metric code, quantisation code (0 none, 1 int8), zero |
+//! | 4, 4 | M, ef_construction |
+//! | 8 | seed |
+//! | 8 | ids used (`n`) |
+//! | 8 | entry point (`level << 32 \| id`, or all ones when empty) |
+//! | n | node flags |
+//! | n | node levels |
+//! | n·dim·4 | f32 vectors |
+//! | n·2M·4 | level-0 link slots (`u32::MAX` = empty) |
+//! | Σ level·M·4 | upper-level link slots, node by node |
+//! | 4 | CRC-32 (IEEE) of every byte before it |
+//!
+//! Int8 rows are not stored; they are recomputed from the f32 vectors on load. Loading checks,
+//! in order: the length against the header, the magic, the version, the checksum, and then every
+//! value (metric, sizes, levels, link ids, finiteness) so that even a file with a valid checksum
+//! but impossible content is refused with [`IndexError::CorruptSnapshot`], never a panic.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use super::graph::{DELETED, EMPTY, READY};
+use super::{HnswConfig, HnswIndex, MAX_LEVEL, NO_ENTRY};
+use crate::index::IndexError;
+use crate::index::distance::{Kernels, Metric};
+use crate::index::space::Quantization;
+
+const MAGIC: &[u8; 8] = b"LOCUSHNS";
+const VERSION: u32 = 1;
+const HEADER_BYTES: usize = 8 + 4 + 4 + 8 + 4 + 4 + 4 + 8 + 8 + 8;
+
+/// A writer that checksums what it writes.
+struct Sink<W: Write> {
+    out: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Sink<W> {
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.crc.update(bytes);
+        self.out.write_all(bytes)
+    }
+}
+
+impl HnswIndex {
+    /// Writes the index to `path` (created or truncated).
+    ///
+    /// Meant for a quiescent index; inserts running during the save may be cut off, in which
+    /// case their nodes are saved as unfinished and are never returned after loading.
+    ///
+    /// # Errors
+    /// [`IndexError::Io`] if the file cannot be written.
+    pub fn save(&self, path: &Path) -> Result<(), IndexError> {
+        let io = |source| IndexError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::create(path).map_err(io)?;
+        let mut s = Sink {
+            out: BufWriter::with_capacity(1 << 20, file),
+            crc: crc32fast::Hasher::new(),
+        };
+        self.write_body(&mut s).map_err(io)?;
+        let crc = s.crc.finalize();
+        s.out.write_all(&crc.to_le_bytes()).map_err(io)?;
+        let file = s.out.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)
+    }
+
+    fn write_body<W: Write>(&self, s: &mut Sink<W>) -> std::io::Result<()> {
+        let n = self.ids_used();
+        let c = &self.config;
+        s.put(MAGIC)?;
+        s.put(&VERSION.to_le_bytes())?;
+        s.put(&(c.dim as u32).to_le_bytes())?;
+        s.put(&(c.capacity as u64).to_le_bytes())?;
+        let quant = match c.quantization {
+            Quantization::None => 0u8,
+            Quantization::Int8 => 1,
+        };
+        s.put(&[c.metric.code(), quant, 0, 0])?;
+        s.put(&(c.m as u32).to_le_bytes())?;
+        s.put(&(c.ef_construction as u32).to_le_bytes())?;
+        s.put(&c.seed.to_le_bytes())?;
+        s.put(&(n as u64).to_le_bytes())?;
+        s.put(&self.entry.load(Ordering::Acquire).to_le_bytes())?;
+        let ids = 0..n as u32;
+        let flags: Vec<u8> = ids
+            .clone()
+            .map(|i| self.graph.flags(i) & (READY | DELETED))
+            .collect();
+        s.put(&flags)?;
+        let levels: Vec<u8> = ids.clone().map(|i| self.graph.level(i) as u8).collect();
+        s.put(&levels)?;
+        let mut buf = Vec::with_capacity(c.dim * 4);
+        for i in ids.clone() {
+            buf.clear();
+            if flags[i as usize] & READY != 0 {
+                // SAFETY: the node is READY (flag loaded with Acquire above), so its row was
+                // written and published and is no longer written.
+                for x in unsafe { self.space.vector(i) } {
+                    buf.extend_from_slice(&x.to_le_bytes());
+                }
+            } else {
+                // An unfinished insert may still be writing the row: save zeros instead.
+                buf.resize(c.dim * 4, 0);
+            }
+            s.put(&buf)?;
+        }
+        for i in ids.clone() {
+            self.put_links(s, i, 0, &mut buf)?;
+        }
+        for i in ids {
+            for level in 1..=levels[i as usize] as usize {
+                self.put_links(s, i, level, &mut buf)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes exactly `max_links(level)` slots of `id` (padding with EMPTY if an unfinished
+    /// insert has not yet created the list).
+    fn put_links<W: Write>(
+        &self,
+        s: &mut Sink<W>,
+        id: u32,
+        level: usize,
+        buf: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        buf.clear();
+        let mut links = Vec::with_capacity(self.graph.max_links(level));
+        self.graph.read_links(id, level, &mut links);
+        for k in 0..self.graph.max_links(level) {
+            let x = links.get(k).copied().unwrap_or(EMPTY);
+            buf.extend_from_slice(&x.to_le_bytes());
+        }
+        s.put(buf)
+    }
+
+    /// Loads an index saved by [`HnswIndex::save`], using the kernels detected for this CPU.
+    ///
+    /// # Errors
+    /// [`IndexError::Io`] if the file cannot be opened or mapped;
+    /// [`IndexError::CorruptSnapshot`] if it is truncated, corrupt, or of another format
+    /// version; [`IndexError::OutOfMemory`] if the index cannot be allocated.
+    pub fn load(path: &Path) -> Result<HnswIndex, IndexError> {
+        let io = |source| IndexError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        // SAFETY: the map is read-only and private to this call; the bytes are copied out before
+        // it is dropped. A concurrent writer to the file could change bytes under us, which at
+        // worst fails the checksum or the value checks (the data is only ever copied and
+        // range-checked, never trusted as pointers or lengths without a check).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        Reader {
+            bytes: &map,
+            pos: 0,
+            path: path.to_path_buf(),
+        }
+        .load()
+    }
+}
+
+/// A cursor over the mapped snapshot.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    path: PathBuf,
+}
+
+impl Reader<'_> {
+    fn corrupt(&self, reason: impl Into<String>) -> IndexError {
+        IndexError::CorruptSnapshot {
+            path: self.path.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn take(&mut self, len: usize) -> Result<&[u8], IndexError> {
+        let end = self.pos.checked_add(len).filter(|&e| e <= self.bytes.len());
+        let end = end.ok_or_else(|| self.corrupt(format!("truncated at byte {}", self.bytes.len())))?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn u32(&mut self) -> Result<u32, IndexError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, IndexError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    fn load(mut self) -> Result<HnswIndex, IndexError> {
+        let total = self.bytes.len();
+        if total < HEADER_BYTES + 4 {
+            return Err(self.corrupt(format!(
+                "truncated: {total} bytes, the header alone needs {}",
+                HEADER_BYTES + 4
+            )));
+        }
+        if self.take(8)? != MAGIC {
+            return Err(self.corrupt("not a Locus HNSW snapshot (bad magic)"));
+        }
+        let version = self.u32()?;
+        if version != VERSION {
+            return Err(self.corrupt(format!(
+                "format version {version}; this build reads version {VERSION}"
+            )));
+        }
+        let body = &self.bytes[..total - 4];
+        let mut stored = [0u8; 4];
+        stored.copy_from_slice(&self.bytes[total - 4..]);
+        if crc32fast::hash(body) != u32::from_le_bytes(stored) {
+            return Err(self.corrupt("checksum mismatch (file truncated or corrupted)"));
+        }
+        self.bytes = body;
+
+        let dim = self.u32()? as usize;
+        let capacity = self.u64()?;
+        let codes = self.take(4)?.to_vec();
+        let m = self.u32()? as usize;
+        let ef_construction = self.u32()? as usize;
+        let seed = self.u64()?;
+        let n = self.u64()?;
+        let entry = self.u64()?;
+        let metric =
+            Metric::from_code(codes[0]).ok_or_else(|| self.corrupt(format!("metric code {}", codes[0])))?;
+        let quantization = match codes[1] {
+            0 => Quantization::None,
+            1 => Quantization::Int8,
+            q => return Err(self.corrupt(format!("quantisation code {q}"))),
+        };
+        if n > capacity || capacity >= u64::from(u32::MAX) {
+            return Err(self.corrupt(format!("{n} ids used of capacity {capacity}")));
+        }
+        let (n, capacity) = (n as usize, capacity as usize);
+        // The rest of the file must hold at least the fixed-size sections; checked before any
+        // allocation so a forged header cannot request a huge index.
+        let fixed = n
+            .checked_mul(2 + dim.saturating_mul(4) + (2 * m).saturating_mul(4))
+            .filter(|&b| b <= self.bytes.len() - self.pos)
+            .ok_or_else(|| self.corrupt("sections are longer than the file"))?;
+        let _ = fixed;
+        let config = HnswConfig {
+            dim,
+            capacity,
+            metric,
+            m,
+            ef_construction,
+            seed,
+            quantization,
+        };
+        let index = HnswIndex::with_kernels(config, *Kernels::detect())
+            .map_err(|e| self.corrupt(format!("impossible parameters: {e}")))?;
+
+        let flags = self.take(n)?.to_vec();
+        if flags.iter().any(|&f| f & !(READY | DELETED) != 0) {
+            return Err(self.corrupt("unknown node flag bits"));
+        }
+        let levels = self.take(n)?.to_vec();
+        if levels.iter().any(|&l| l as usize > MAX_LEVEL) {
+            return Err(self.corrupt(format!("a node level above {MAX_LEVEL}")));
+        }
+        if entry != NO_ENTRY {
+            let (id, level) = ((entry & 0xffff_ffff) as usize, (entry >> 32) as usize);
+            if id >= n || levels[id] as usize != level {
+                return Err(self.corrupt("entry point names no node of its level"));
+            }
+        } else if n > 0 && flags.iter().any(|&f| f & READY != 0) {
+            return Err(self.corrupt("nodes present but no entry point"));
+        }
+
+        for (id, &level) in levels.iter().enumerate() {
+            let raw = self.take(dim * 4)?;
+            let v: Vec<f32> = raw
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err(self.corrupt(format!("vector {id} is not finite")));
+            }
+            let p = index.space.prepare_stored(v);
+            // SAFETY: the index is new and private to this function; no other thread sees it.
+            unsafe { index.space.write(id as u32, &p) };
+            index.graph.init_node(id as u32, level as usize);
+        }
+        let mut links = Vec::with_capacity(2 * m);
+        let mut read_list = |r: &mut Self, id: usize, level: usize| -> Result<(), IndexError> {
+            let slots = index.graph.max_links(level);
+            links.clear();
+            let raw = r.take(slots * 4)?;
+            for b in raw.chunks_exact(4) {
+                let x = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                if x == EMPTY {
+                    break;
+                }
+                if x as usize >= n || levels[x as usize] < level as u8 {
+                    return Err(r.corrupt(format!("node {id} links to {x}, which is not on level {level}")));
+                }
+                links.push(x);
+            }
+            index.graph.write_links(id as u32, level, &links);
+            Ok(())
+        };
+        for id in 0..n {
+            read_list(&mut self, id, 0)?;
+        }
+        for (id, &top) in levels.iter().enumerate() {
+            for level in 1..=top as usize {
+                read_list(&mut self, id, level)?;
+            }
+        }
+        if self.pos != self.bytes.len() {
+            return Err(self.corrupt(format!(
+                "{} unexpected bytes after the sections",
+                self.bytes.len() - self.pos
+            )));
+        }
+        let mut live = 0;
+        for (id, &f) in flags.iter().enumerate() {
+            index.graph.set_flags(id as u32, f);
+            if f & (READY | DELETED) == READY {
+                live += 1;
+            }
+        }
+        index.next_id.store(n as u32, Ordering::Release);
+        index.live.store(live, Ordering::Release);
+        index.entry.store(entry, Ordering::Release);
+        Ok(index)
+    }
+}
