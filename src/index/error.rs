@@ -74,4 +74,12 @@ pub enum IndexError {
         /// The kernel sets this CPU can run.
         available: String,
     },
+    /// A node-bound arena for the index could not be created (see [`crate::alloc::AllocError`]
+    /// for what to do: a node outside the allowed ones, binding refused, no memory).
+    #[error("node-bound memory for the index: {source}")]
+    NodeMemory {
+        /// What the arena reported.
+        #[source]
+        source: crate::alloc::AllocError,
+    },
 }
