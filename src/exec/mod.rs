@@ -28,7 +28,7 @@
 //! - **Stealing.** An idle worker steals from its own node first, from another node only past
 //!   the threshold ([`steal`]). Items are moved, never shared.
 //! - **Idle.** Workers park (optionally after a short spin); submitters wake them without lost
-//!   wake-ups ([`park`]).
+//!   wake-ups (`park`).
 //! - **Shutdown.** Drains every accepted item or hands it back ([`ShutdownMode`],
 //!   [`ShutdownReport`]).
 //! - **Metrics.** Depths, busy share, batch sizes, steals, rejections, and HDR histograms of

@@ -12,7 +12,7 @@
 //! A steal pops items out of the victim's queue by value: the thief owns them afterwards and
 //! never touches the victim's queue memory in its hot loop (with node arenas, only the pop reads
 //! remote memory, once per item). Pops cannot fail spuriously (an `ArrayQueue` pop returns
-//! `None` only when the queue is empty at that moment), so [`Steal`] needs no `Retry` case.
+//! `None` only when the queue is empty at that moment), so `Steal` needs no `Retry` case.
 
 use super::config::StealPolicy;
 use super::handler::BatchSource;

@@ -12,7 +12,7 @@
 //! 2. **Steal** ([`super::steal`]) when its own queues are empty: own node first, another node
 //!    only past the threshold.
 //! 3. **Idle**: spin `spin_before_park` times re-checking its queues, then park
-//!    ([`super::park`]). A submit to its queue wakes it. Whenever a worker's queue holds a
+//!    (`park`). A submit to its queue wakes it. Whenever a worker's queue holds a
 //!    backlog (2 or more items of a class) after a submit or after the owner popped a batch,
 //!    one sleeping sibling is woken to steal; past the cross-node threshold, one sleeping worker
 //!    of another node.

@@ -20,7 +20,7 @@ pub struct NodeRegions {
 
 impl NodeRegions {
     /// Regions bound to `node` (`MPOL_BIND`), default arena options (binding refused by the OS
-    /// is reported by each arena as [`Binding::Unbound`], not an error).
+    /// is reported by each arena as [`Binding::Unbound`](crate::alloc::Binding::Unbound), not an error).
     pub fn bind(node: u32) -> Self {
         Self::new(MemPolicy::Bind(node), ArenaOptions::default())
     }
