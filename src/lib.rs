@@ -20,4 +20,5 @@ pub mod counters;
 pub mod exec;
 pub mod index;
 pub mod metrics;
+mod rng;
 pub mod topology;

@@ -25,7 +25,6 @@ mod error;
 pub mod hnsw;
 mod hugepage;
 pub mod node_regions;
-mod rng;
 pub mod space;
 pub mod storage;
 

@@ -7,7 +7,7 @@
 //! well beyond the last-level cache, the random walk misses the LLC on nearly every line and the
 //! sequential walk rarely does — a contrast any working counter setup must show.
 
-use super::rng::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// One cache line of the walk.
 #[derive(Clone, Copy)]

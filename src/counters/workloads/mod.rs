@@ -12,5 +12,4 @@
 
 pub mod false_sharing;
 pub mod memory_walk;
-mod rng;
 pub mod spreading;

@@ -23,8 +23,8 @@
 
 use serde::Serialize;
 
-use super::rng::SplitMix64;
 use crate::alloc::layout::HotNode;
+use crate::rng::SplitMix64;
 
 /// Activation kept per hop (a guess typical of spreading-activation models).
 pub const DECAY: f32 = 0.8;

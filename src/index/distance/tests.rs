@@ -2,7 +2,7 @@
 //! inputs of every length around the lane widths, zeros, large magnitudes, and i8 extremes.
 
 use super::{Kernels, scalar};
-use crate::index::rng::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// Lengths around every lane width and unroll factor (4, 8, 16, 32, 64) plus real dimensions.
 const LENGTHS: &[usize] = &[

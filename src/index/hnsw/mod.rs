@@ -38,9 +38,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::IndexError;
 use super::distance::{Kernels, Metric};
-use super::rng::SplitMix64;
 use super::space::{Quantization, Space};
 use super::storage::{MappedRegions, RegionSource};
+use crate::rng::SplitMix64;
 use graph::Graph;
 use visited::VisitedPool;
 

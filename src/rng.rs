@@ -1,5 +1,7 @@
-//! A small seeded pseudo-random generator (SplitMix64, Steele, Lea & Flood 2014) for the HNSW
-//! level draw: deterministic per seed, one `u64` of state, no dependency. Not for cryptography.
+//! A small seeded pseudo-random generator (SplitMix64; Steele, Lea & Flood, "Fast splittable
+//! pseudorandom number generators", 2014): deterministic per seed, one `u64` of state, no
+//! dependency. Used where runs must repeat exactly (the HNSW level draw, counter workloads,
+//! kernel tests). Not for cryptography.
 
 /// SplitMix64 state.
 #[derive(Clone, Debug)]
@@ -18,6 +20,11 @@ impl SplitMix64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// A value in `0..bound` (`bound > 0`); the modulo bias is irrelevant for workloads.
+    pub(crate) fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound
     }
 
     /// A uniform draw in the open interval (0, 1).
