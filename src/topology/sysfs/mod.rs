@@ -93,16 +93,20 @@ pub(crate) fn read_root(root: &Path, live: Option<LiveProcess>) -> Result<Topolo
     )
 }
 
+/// Test helper: writes `text` to `root/rel`, creating the folders on the way.
+#[cfg(test)]
+pub(super) fn write_test_file(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().expect("a relative path with a parent")).expect("mkdir");
+    std::fs::write(p, text).expect("write");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::fs;
 
-    fn write(root: &Path, rel: &str, text: &str) {
-        let p = root.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
+    use crate::topology::sysfs::write_test_file as write;
 
     #[test]
     fn not_a_root_and_no_cpu_are_typed_errors() {

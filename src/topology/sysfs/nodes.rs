@@ -114,13 +114,8 @@ pub(crate) fn meminfo_total(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs;
 
-    fn write(root: &std::path::Path, rel: &str, text: &str) {
-        let p = root.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
+    use crate::topology::sysfs::write_test_file as write;
 
     #[test]
     fn meminfo_forms() {
