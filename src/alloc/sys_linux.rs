@@ -225,26 +225,28 @@ pub(crate) fn mbind(addr: *mut u8, len: usize, policy: &MemPolicy) -> Result<(),
     Err(policy_error("mbind", io::Error::last_os_error(), &nodes, len))
 }
 
-/// The nodes this process may allocate on (`get_mempolicy(MPOL_F_MEMS_ALLOWED)`, i.e. the
-/// cpuset's `mems` intersected with the nodes that have memory).
+/// `get_mempolicy(&mode, mask, MAXNODE, addr, flags)`, the one wrapper of that call: the raw
+/// mode word and the node mask the kernel wrote.
 ///
-/// # Errors
-/// [`AllocError::Unsupported`] without kernel NUMA support (ENOSYS); [`AllocError::Os`] otherwise.
-pub(crate) fn allowed_mems() -> Result<NodeSet, AllocError> {
+/// # Safety
+/// `flags` must be `MPOL_F_MEMS_ALLOWED` (then `addr` is ignored and may be null) or
+/// `MPOL_F_ADDR` (then the kernel only looks up the VMA holding `addr` and never touches the
+/// memory; an unmapped address gives EFAULT, not undefined behaviour).
+unsafe fn get_mempolicy(addr: *const u8, flags: libc::c_ulong) -> Result<(libc::c_int, NodeSet), AllocError> {
     let mut mode: libc::c_int = 0;
     let mut mask = [0u64; MASK_WORDS];
     // SAFETY:
     // - `mode` and `mask` are live, writable; the kernel writes one int to `mode` and
     //   `ALIGN(MAXNODE - 1, 64) / 8 == size_of_val(&mask)` bytes to `mask` (module docs);
-    // - `addr` is unused with MPOL_F_MEMS_ALLOWED and may be null.
+    // - `addr` and `flags` are as the caller promised (see `# Safety`).
     let rc = unsafe {
         libc::syscall(
             libc::SYS_get_mempolicy,
             &mut mode as *mut libc::c_int,
             mask.as_mut_ptr(),
             MAXNODE,
-            std::ptr::null_mut::<libc::c_void>(),
-            MPOL_F_MEMS_ALLOWED,
+            addr as *const libc::c_void,
+            flags,
         )
     };
     if rc != 0 {
@@ -255,7 +257,17 @@ pub(crate) fn allowed_mems() -> Result<NodeSet, AllocError> {
             0,
         ));
     }
-    Ok(from_mask(&mask))
+    Ok((mode, from_mask(&mask)))
+}
+
+/// The nodes this process may allocate on (`get_mempolicy(MPOL_F_MEMS_ALLOWED)`, i.e. the
+/// cpuset's `mems` intersected with the nodes that have memory).
+///
+/// # Errors
+/// [`AllocError::Unsupported`] without kernel NUMA support (ENOSYS); [`AllocError::Os`] otherwise.
+pub(crate) fn allowed_mems() -> Result<NodeSet, AllocError> {
+    // SAFETY: MPOL_F_MEMS_ALLOWED with a null address, as `get_mempolicy` requires.
+    unsafe { get_mempolicy(std::ptr::null(), MPOL_F_MEMS_ALLOWED) }.map(|(_, nodes)| nodes)
 }
 
 /// The policy of the mapping that holds `addr` (`get_mempolicy(MPOL_F_ADDR)`): the raw mode
@@ -264,31 +276,8 @@ pub(crate) fn allowed_mems() -> Result<NodeSet, AllocError> {
 /// # Errors
 /// [`AllocError::Unsupported`] (ENOSYS); [`AllocError::Os`] otherwise (EFAULT: `addr` unmapped).
 pub(crate) fn policy_at(addr: *const u8) -> Result<(i32, NodeSet), AllocError> {
-    let mut mode: libc::c_int = 0;
-    let mut mask = [0u64; MASK_WORDS];
-    // SAFETY:
-    // - `mode` and `mask` are live and writable, sized as the kernel expects (module docs);
-    // - with MPOL_F_ADDR the kernel only looks up the VMA holding `addr`; it does not touch the
-    //   memory, and an unmapped address gives EFAULT, not undefined behaviour.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_get_mempolicy,
-            &mut mode as *mut libc::c_int,
-            mask.as_mut_ptr(),
-            MAXNODE,
-            addr as *const libc::c_void,
-            MPOL_F_ADDR,
-        )
-    };
-    if rc != 0 {
-        return Err(policy_error(
-            "get_mempolicy",
-            io::Error::last_os_error(),
-            &NodeSet::new(),
-            0,
-        ));
-    }
-    Ok((mode & !MPOL_MODE_FLAGS, from_mask(&mask)))
+    // SAFETY: MPOL_F_ADDR only looks `addr` up, as `get_mempolicy` requires.
+    unsafe { get_mempolicy(addr, MPOL_F_ADDR) }.map(|(mode, nodes)| (mode & !MPOL_MODE_FLAGS, nodes))
 }
 
 /// For each page address, the node it lives on (`>= 0`) or a negative errno (`-ENOENT`: not
