@@ -12,11 +12,13 @@
 //! - [`exec`]: per-node pinned worker pools, priority queues, batch drain, work stealing.
 //! - [`metrics`]: HDR latency histograms, counters, Prometheus text exposition.
 //! - [`index`]: vector storage, SIMD distance kernels, the HNSW index.
+//! - [`durability`]: per-shard write-ahead log with group commit, snapshots, crash recovery.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod alloc;
 pub mod counters;
+pub mod durability;
 pub mod exec;
 pub mod index;
 pub mod metrics;

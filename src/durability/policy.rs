@@ -1,0 +1,90 @@
+//! What an append promises: the sync policy, the guarantee it returns, the log's options, and
+//! the fault-injection hook the failure tests use.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::record::RecordLimits;
+
+/// When the log fsyncs (fdatasync) what it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Never fsync (except when a segment is sealed): an append returns once its group is
+    /// written to the OS. Survives the process being killed, not a power loss.
+    None,
+    /// An append returns once the group holding it is written and fsynced.
+    EveryBatch,
+    /// An append returns at once; a background thread writes and fsyncs at most every `n` ms, so
+    /// a crash loses at most the records of the last `n` ms (plus one write's duration).
+    EveryMs(u64),
+}
+
+/// The guarantee an acknowledged record has when [`ShardWal::append`](super::ShardWal::append)
+/// returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Durable {
+    /// Written to the OS under log sequence number `lsn` (policy [`SyncPolicy::None`]).
+    Written {
+        /// The record's log sequence number.
+        lsn: u64,
+    },
+    /// Written and fsynced under `lsn` (policy [`SyncPolicy::EveryBatch`]).
+    Synced {
+        /// The record's log sequence number.
+        lsn: u64,
+    },
+    /// Buffered; written and fsynced within `within` (policy [`SyncPolicy::EveryMs`]). Its
+    /// sequence number is assigned when the background flush writes it.
+    Pending {
+        /// The longest the record stays unsynced while the process lives and the disk accepts writes.
+        within: Duration,
+    },
+}
+
+/// What the fault hook tells the writer to do with one write.
+#[derive(Debug)]
+pub enum WriteFault {
+    /// Write normally.
+    Proceed,
+    /// Write only the first `written` bytes, then fail with `error` (a partial write).
+    Partial {
+        /// Bytes written before the failure.
+        written: usize,
+        /// The error returned.
+        error: io::Error,
+    },
+}
+
+/// A hook that injects disk failures into a log's writes and syncs (ENOSPC, EIO), for tests of
+/// the failure paths. Production code leaves [`WalOptions::faults`] at `None`.
+pub trait FaultInjector: Send + Sync + std::fmt::Debug {
+    /// Called before each batch write of `len` bytes.
+    fn before_write(&self, len: usize) -> WriteFault;
+    /// Called before each fdatasync; an error is returned as the sync's error.
+    fn before_sync(&self) -> io::Result<()>;
+}
+
+/// Options of one shard's log.
+#[derive(Debug, Clone)]
+pub struct WalOptions {
+    /// When to fsync.
+    pub policy: SyncPolicy,
+    /// Size at which a segment is sealed and a new one started (a batch is never split, so a
+    /// segment may exceed this by one batch).
+    pub segment_bytes: u64,
+    /// Dimension and field limits of the records.
+    pub limits: RecordLimits,
+    /// With [`SyncPolicy::EveryMs`], appends wait once this many bytes are buffered (backpressure).
+    pub max_pending_bytes: usize,
+    /// Failure injection for tests; `None` in production.
+    pub faults: Option<Arc<dyn FaultInjector>>,
+}
+
+impl WalOptions {
+    /// Options for `dim`-dimensional records: the given policy, 64 MiB segments, default limits.
+    pub fn new(dim: u32, policy: SyncPolicy) -> Self {
+        Self { policy, segment_bytes: 64 << 20, limits: RecordLimits::new(dim), max_pending_bytes: 64 << 20, faults: None }
+    }
+}

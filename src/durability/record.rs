@@ -1,0 +1,337 @@
+//! The records a shard's log holds, and their binary encoding.
+//!
+//! Every integer and float is little-endian. A record starts with a one-byte tag:
+//!
+//! ```text
+//! tag 1  Episode    id u64 | space u32 | has_stream u8 (0/1) | [stream u64 if 1] | timestamp u64
+//!                   | dim u32 | dim × f32 | payload_len u32 | payload bytes
+//!                   | link_count u32 | link_count × (target u64, weight f32)
+//! tag 2  Associate  a u64 | b u64 | w f32
+//! tag 3  Forget     id u64
+//! ```
+//!
+//! Decoding checks every count against both the bytes that remain and a [`RecordLimits`] maximum
+//! before it allocates, so a corrupt or hostile length never sizes an allocation. Trailing bytes
+//! after a record are an error.
+
+use super::DurabilityError;
+
+/// One accepted episode, as the engine hands it to its shard's log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpisodeRecord {
+    /// The episode's id.
+    pub id: u64,
+    /// The space (tenant) it belongs to.
+    pub space: u32,
+    /// The stream it continues, if any.
+    pub stream: Option<u64>,
+    /// Caller-supplied timestamp.
+    pub timestamp: u64,
+    /// The embedding; its length is the log's dimension.
+    pub embedding: Vec<f32>,
+    /// Opaque payload bytes.
+    pub payload: Vec<u8>,
+    /// Associations to other episodes: (target id, weight).
+    pub links: Vec<(u64, f32)>,
+}
+
+/// A log record: everything that changes a shard's state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// An episode was observed.
+    Episode(EpisodeRecord),
+    /// An association `a → b` with weight `w` was added or changed.
+    Associate {
+        /// Source episode.
+        a: u64,
+        /// Target episode.
+        b: u64,
+        /// Weight.
+        w: f32,
+    },
+    /// Episode `id` was forgotten.
+    Forget {
+        /// The forgotten episode.
+        id: u64,
+    },
+}
+
+/// Upper bounds a decoded record must respect (besides the exact dimension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordLimits {
+    /// The embedding dimension every episode must have.
+    pub dim: u32,
+    /// Largest payload accepted, in bytes.
+    pub max_payload: u32,
+    /// Most links one episode may carry.
+    pub max_links: u32,
+}
+
+impl RecordLimits {
+    /// Limits for `dim`-dimensional episodes with the default maxima (1 MiB payload, 4096 links).
+    pub fn new(dim: u32) -> Self {
+        Self { dim, max_payload: 1 << 20, max_links: 4096 }
+    }
+
+    /// The largest encoded record these limits allow, in bytes.
+    pub fn max_encoded_len(&self) -> usize {
+        1 + 8 + 4 + 1 + 8 + 8 + 4 + 4 * self.dim as usize + 4 + self.max_payload as usize + 4 + 12 * self.max_links as usize
+    }
+}
+
+const TAG_EPISODE: u8 = 1;
+const TAG_ASSOCIATE: u8 = 2;
+const TAG_FORGET: u8 = 3;
+
+fn invalid(what: impl Into<String>) -> DurabilityError {
+    DurabilityError::InvalidRecord { what: what.into() }
+}
+
+impl Record {
+    /// Appends this record's encoding to `out`.
+    ///
+    /// # Errors
+    /// [`DurabilityError::InvalidRecord`] if the record breaks `limits` (wrong dimension, payload or
+    /// link list too long); nothing is appended then.
+    pub fn encode_into(&self, limits: &RecordLimits, out: &mut Vec<u8>) -> Result<(), DurabilityError> {
+        match self {
+            Record::Episode(e) => {
+                if e.embedding.len() != limits.dim as usize {
+                    return Err(invalid(format!(
+                        "episode {} has {} dimensions, the log holds {}",
+                        e.id,
+                        e.embedding.len(),
+                        limits.dim
+                    )));
+                }
+                if e.payload.len() > limits.max_payload as usize {
+                    return Err(invalid(format!(
+                        "episode {} payload is {} bytes, the limit is {}",
+                        e.id,
+                        e.payload.len(),
+                        limits.max_payload
+                    )));
+                }
+                if e.links.len() > limits.max_links as usize {
+                    return Err(invalid(format!(
+                        "episode {} has {} links, the limit is {}",
+                        e.id,
+                        e.links.len(),
+                        limits.max_links
+                    )));
+                }
+                out.reserve(self.encoded_len());
+                out.push(TAG_EPISODE);
+                out.extend_from_slice(&e.id.to_le_bytes());
+                out.extend_from_slice(&e.space.to_le_bytes());
+                match e.stream {
+                    Some(s) => {
+                        out.push(1);
+                        out.extend_from_slice(&s.to_le_bytes());
+                    }
+                    None => out.push(0),
+                }
+                out.extend_from_slice(&e.timestamp.to_le_bytes());
+                out.extend_from_slice(&limits.dim.to_le_bytes());
+                for x in &e.embedding {
+                    out.extend_from_slice(&x.to_le_bytes());
+                }
+                // Fits: checked against max_payload (a u32) above.
+                out.extend_from_slice(&(e.payload.len() as u32).to_le_bytes());
+                out.extend_from_slice(&e.payload);
+                out.extend_from_slice(&(e.links.len() as u32).to_le_bytes());
+                for (t, w) in &e.links {
+                    out.extend_from_slice(&t.to_le_bytes());
+                    out.extend_from_slice(&w.to_le_bytes());
+                }
+            }
+            Record::Associate { a, b, w } => {
+                out.push(TAG_ASSOCIATE);
+                out.extend_from_slice(&a.to_le_bytes());
+                out.extend_from_slice(&b.to_le_bytes());
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+            Record::Forget { id } => {
+                out.push(TAG_FORGET);
+                out.extend_from_slice(&id.to_le_bytes());
+            }
+        }
+        Ok(())
+    }
+
+    /// The number of bytes [`encode_into`](Self::encode_into) appends.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Record::Episode(e) => {
+                1 + 8 + 4 + 1 + if e.stream.is_some() { 8 } else { 0 } + 8 + 4 + 4 * e.embedding.len() + 4 + e.payload.len() + 4 + 12 * e.links.len()
+            }
+            Record::Associate { .. } => 1 + 8 + 8 + 4,
+            Record::Forget { .. } => 1 + 8,
+        }
+    }
+
+    /// Decodes one record that fills `bytes` exactly.
+    ///
+    /// # Errors
+    /// [`DurabilityError::InvalidRecord`] if the bytes end early, a count exceeds what remains or
+    /// `limits`, the tag is unknown, or bytes are left over.
+    pub fn decode(bytes: &[u8], limits: &RecordLimits) -> Result<Record, DurabilityError> {
+        let mut r = Reader { bytes, pos: 0 };
+        let record = match r.u8("tag")? {
+            TAG_EPISODE => {
+                let id = r.u64("id")?;
+                let space = r.u32("space")?;
+                let stream = match r.u8("stream flag")? {
+                    0 => None,
+                    1 => Some(r.u64("stream")?),
+                    other => return Err(invalid(format!("stream flag is {other}, not 0 or 1"))),
+                };
+                let timestamp = r.u64("timestamp")?;
+                let dim = r.u32("dimension")?;
+                if dim != limits.dim {
+                    return Err(invalid(format!("episode {id} has {dim} dimensions, the log holds {}", limits.dim)));
+                }
+                r.need(dim as usize, 4, "embedding")?;
+                let mut embedding = Vec::with_capacity(dim as usize);
+                for _ in 0..dim {
+                    embedding.push(r.f32("embedding")?);
+                }
+                let payload_len = r.u32("payload length")?;
+                if payload_len > limits.max_payload {
+                    return Err(invalid(format!("payload of {payload_len} bytes exceeds {}", limits.max_payload)));
+                }
+                let payload = r.take(payload_len as usize, "payload")?.to_vec();
+                let link_count = r.u32("link count")?;
+                if link_count > limits.max_links {
+                    return Err(invalid(format!("{link_count} links exceed {}", limits.max_links)));
+                }
+                r.need(link_count as usize, 12, "links")?;
+                let mut links = Vec::with_capacity(link_count as usize);
+                for _ in 0..link_count {
+                    let t = r.u64("link target")?;
+                    let w = r.f32("link weight")?;
+                    links.push((t, w));
+                }
+                Record::Episode(EpisodeRecord { id, space, stream, timestamp, embedding, payload, links })
+            }
+            TAG_ASSOCIATE => Record::Associate { a: r.u64("a")?, b: r.u64("b")?, w: r.f32("w")? },
+            TAG_FORGET => Record::Forget { id: r.u64("id")? },
+            tag => return Err(invalid(format!("unknown record tag {tag}"))),
+        };
+        if r.pos != bytes.len() {
+            return Err(invalid(format!("{} bytes left after the record", bytes.len() - r.pos)));
+        }
+        Ok(record)
+    }
+}
+
+/// A bounds-checked little-endian cursor.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+
+    /// Checks that `count` items of `size` bytes remain, before anything is allocated for them.
+    fn need(&self, count: usize, size: usize, what: &str) -> Result<(), DurabilityError> {
+        match count.checked_mul(size) {
+            Some(n) if n <= self.remaining() => Ok(()),
+            _ => Err(invalid(format!("{what}: {count} items of {size} bytes, only {} bytes remain", self.remaining()))),
+        }
+    }
+
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], DurabilityError> {
+        self.need(n, 1, what)?;
+        let s = &self.bytes[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], DurabilityError> {
+        let s = self.take(N, what)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+
+    fn u8(&mut self, what: &str) -> Result<u8, DurabilityError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32, DurabilityError> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+
+    fn u64(&mut self, what: &str) -> Result<u64, DurabilityError> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
+
+    fn f32(&mut self, what: &str) -> Result<f32, DurabilityError> {
+        Ok(f32::from_le_bytes(self.array(what)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn episode(dim: usize) -> Record {
+        Record::Episode(EpisodeRecord {
+            id: 7,
+            space: 3,
+            stream: Some(9),
+            timestamp: 1234,
+            embedding: (0..dim).map(|i| i as f32 * 0.5).collect(),
+            payload: b"hello".to_vec(),
+            links: vec![(1, 0.25), (2, -1.0)],
+        })
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        let limits = RecordLimits::new(4);
+        for rec in [episode(4), Record::Associate { a: 1, b: 2, w: 0.5 }, Record::Forget { id: 99 }] {
+            let mut buf = Vec::new();
+            rec.encode_into(&limits, &mut buf).unwrap();
+            assert_eq!(buf.len(), rec.encoded_len());
+            assert_eq!(Record::decode(&buf, &limits).unwrap(), rec);
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let limits = RecordLimits::new(4);
+        let mut buf = Vec::new();
+        episode(4).encode_into(&limits, &mut buf).unwrap();
+        for cut in 0..buf.len() {
+            assert!(Record::decode(&buf[..cut], &limits).is_err(), "cut at {cut}");
+        }
+        buf.push(0);
+        assert!(Record::decode(&buf, &limits).is_err());
+    }
+
+    #[test]
+    fn huge_counts_are_refused_before_allocating() {
+        let limits = RecordLimits { dim: 4, max_payload: u32::MAX, max_links: u32::MAX };
+        let mut buf = Vec::new();
+        episode(4).encode_into(&limits, &mut buf).unwrap();
+        // payload_len sits after tag, id, space, flag, stream, timestamp, dim, embedding.
+        let at = 1 + 8 + 4 + 1 + 8 + 8 + 4 + 16;
+        buf[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = Record::decode(&buf, &limits).unwrap_err();
+        assert!(err.to_string().contains("payload"), "{err}");
+    }
+
+    #[test]
+    fn wrong_dimension_is_refused_both_ways() {
+        let mut buf = Vec::new();
+        assert!(episode(3).encode_into(&RecordLimits::new(4), &mut buf).is_err());
+        assert!(buf.is_empty());
+        episode(4).encode_into(&RecordLimits::new(4), &mut buf).unwrap();
+        assert!(Record::decode(&buf, &RecordLimits::new(5)).is_err());
+    }
+}
