@@ -241,7 +241,7 @@ pub fn load(path: &Path, dim: u32, shards: u32) -> Result<Snapshot, DurabilityEr
         return Err(r.corrupt("not a Locus snapshot (bad magic)"));
     }
     let u32_at = |b: &[u8], at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-    let count = u32_at(&fixed, 20);
+    let count = u32_at(&fixed, 16);
     if count == 0 || count > MAX_SHARDS {
         return Err(r.corrupt(format!("shard count {count} is outside 1..={MAX_SHARDS}")));
     }
