@@ -9,7 +9,7 @@
 //!        24  segment sequence number u64
 //!        32  lsn of the segment's first record u64
 //!        40  CRC-32 of bytes 0..40, u32
-//!        44  reserved u32 (0)
+//!        44  reserved u32 (must be 0)
 //!        48  frames…
 //! ```
 //!
@@ -67,7 +67,7 @@ impl SegmentHeader {
             a.copy_from_slice(&bytes[at..at + 8]);
             u64::from_le_bytes(a)
         };
-        if u32_at(40) != crc32fast::hash(&bytes[0..40]) {
+        if u32_at(40) != crc32fast::hash(&bytes[0..40]) || u32_at(44) != 0 {
             return Err(corrupt("segment header fails its checksum"));
         }
         let version = u32_at(8);

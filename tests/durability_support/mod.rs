@@ -42,3 +42,15 @@ pub fn copy_dir(from: &Path) -> tempfile::TempDir {
     }
     to
 }
+
+/// A temporary directory on a memory file system when there is one (`/dev/shm`), else the
+/// default: the corruption loops rewrite thousands of small files and test parsing, not disks.
+pub fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(d) = tempfile::tempdir_in(shm) {
+            return d;
+        }
+    }
+    tempfile::tempdir().expect("tempdir")
+}
