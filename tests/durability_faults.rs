@@ -1,6 +1,6 @@
 //! Disk failures: a full disk (ENOSPC, injected through the writer's fault hook, partial writes
-#![cfg(target_os = "linux")]
 //! included), an fsync that fails (EIO), and a read-only directory.
+#![cfg(target_os = "linux")]
 
 mod durability_support;
 
