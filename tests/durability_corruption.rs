@@ -5,7 +5,9 @@
 mod durability_support;
 
 use durability_support::{copy_dir, episode, recover_all, scratch_dir};
-use locus::durability::{DurabilityError, MANIFEST_NAME, Record, ShardWal, SnapshotWriter, SyncPolicy, WalOptions, segment_name};
+use locus::durability::{
+    DurabilityError, MANIFEST_NAME, Record, ShardWal, SnapshotWriter, SyncPolicy, WalOptions, segment_name,
+};
 use std::path::Path;
 
 const DIM: u32 = 4;
@@ -28,7 +30,9 @@ fn small_log() -> (tempfile::TempDir, Vec<Record>, Vec<usize>) {
         let last = *starts.last().unwrap();
         starts.push(last + FRAME_HEADER + r.encoded_len());
     }
-    let len = std::fs::metadata(dir.path().join(segment_name(0, 0))).unwrap().len() as usize;
+    let len = std::fs::metadata(dir.path().join(segment_name(0, 0)))
+        .unwrap()
+        .len() as usize;
     assert_eq!(*starts.last().unwrap(), len, "frame layout as documented");
     (dir, originals, starts)
 }
@@ -78,7 +82,10 @@ fn truncation_at_every_byte_recovers_the_whole_records_before_it() {
                 assert_eq!(check_prefix(&got, &originals), whole, "cut {cut}");
                 // The torn bytes are gone from the file: a second recovery finds a clean log.
                 let (_, report) = locus::durability::Recovery::open(copy.path(), DIM, 1).unwrap();
-                assert!(report.shards[0].torn_tail.is_none(), "cut {cut}: tail truncated on disk");
+                assert!(
+                    report.shards[0].torn_tail.is_none(),
+                    "cut {cut}: tail truncated on disk"
+                );
             }
             Err(e) => {
                 assert!(cut < HEADER_LEN, "cut {cut} refused: {e}");
@@ -106,7 +113,10 @@ fn every_bit_flip_in_a_log_is_caught_or_cut_at_the_tail() {
             Ok(got) => {
                 let n = check_prefix(&got, &originals);
                 // Only damage in the last record may be taken for a torn tail.
-                assert!(byte >= last_frame, "bit {bit} (byte {byte}) before the tail was skipped silently");
+                assert!(
+                    byte >= last_frame,
+                    "bit {bit} (byte {byte}) before the tail was skipped silently"
+                );
                 assert_eq!(n, originals.len() - 1, "bit {bit}");
                 cut_tail += 1;
             }
@@ -124,7 +134,10 @@ fn every_bit_flip_in_a_log_is_caught_or_cut_at_the_tail() {
             }
         }
     }
-    assert!(refused > 0 && cut_tail > 0, "refused {refused}, tail cut {cut_tail}");
+    assert!(
+        refused > 0 && cut_tail > 0,
+        "refused {refused}, tail cut {cut_tail}"
+    );
 }
 
 #[test]
@@ -143,10 +156,16 @@ fn damage_in_a_sealed_segment_is_refused() {
     for byte in [HEADER_LEN + 3, len / 2, len - 1] {
         let copy = damage(dir.path(), &seg, |b| b[byte] ^= 0x40);
         let err = recover_all(copy.path(), DIM).unwrap_err();
-        assert!(matches!(err, DurabilityError::Corrupt { .. }), "byte {byte}: {err}");
+        assert!(
+            matches!(err, DurabilityError::Corrupt { .. }),
+            "byte {byte}: {err}"
+        );
     }
     let copy = damage(dir.path(), &seg, |b| b.truncate(len - 1));
-    assert!(recover_all(copy.path(), DIM).is_err(), "a short sealed segment is refused");
+    assert!(
+        recover_all(copy.path(), DIM).is_err(),
+        "a short sealed segment is refused"
+    );
 }
 
 #[test]
@@ -162,13 +181,19 @@ fn every_truncation_and_bit_flip_of_a_snapshot_is_refused() {
     let bytes = std::fs::read(&path).unwrap();
     for cut in 0..bytes.len() {
         std::fs::write(&path, &bytes[..cut]).unwrap();
-        assert!(locus::durability::load_snapshot(&path, DIM, 1).is_err(), "cut {cut} accepted");
+        assert!(
+            locus::durability::load_snapshot(&path, DIM, 1).is_err(),
+            "cut {cut} accepted"
+        );
     }
     for bit in 0..bytes.len() * 8 {
         let mut b = bytes.clone();
         b[bit / 8] ^= 1 << (bit % 8);
         std::fs::write(&path, &b).unwrap();
-        assert!(locus::durability::load_snapshot(&path, DIM, 1).is_err(), "flip of bit {bit} accepted");
+        assert!(
+            locus::durability::load_snapshot(&path, DIM, 1).is_err(),
+            "flip of bit {bit} accepted"
+        );
     }
     // Trailing garbage is refused too.
     let mut b = bytes.clone();
@@ -180,13 +205,19 @@ fn every_truncation_and_bit_flip_of_a_snapshot_is_refused() {
 #[test]
 fn every_bit_flip_of_the_manifest_is_refused() {
     let dir = scratch_dir();
-    let _ = SnapshotWriter::create(dir.path(), DIM, vec![0]).unwrap().commit().unwrap();
+    let _ = SnapshotWriter::create(dir.path(), DIM, vec![0])
+        .unwrap()
+        .commit()
+        .unwrap();
     let path = dir.path().join(MANIFEST_NAME);
     let bytes = std::fs::read(&path).unwrap();
     for bit in 0..bytes.len() * 8 {
         let mut b = bytes.clone();
         b[bit / 8] ^= 1 << (bit % 8);
         std::fs::write(&path, &b).unwrap();
-        assert!(locus::durability::Recovery::open(dir.path(), DIM, 1).is_err(), "flip of bit {bit} accepted");
+        assert!(
+            locus::durability::Recovery::open(dir.path(), DIM, 1).is_err(),
+            "flip of bit {bit} accepted"
+        );
     }
 }

@@ -30,7 +30,9 @@ const SEGMENT_BYTES: u64 = 32 * 1024;
 const EVERY_MS_ALLOWANCE_MS: u64 = 1000;
 
 fn now_micros() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 fn policy_from(s: &str) -> SyncPolicy {
@@ -105,7 +107,9 @@ fn run_child(test: &str, dir: &Path, policy: &str, run: u64, threads: u64, ms: u
             if f.next() != Some("ACK") {
                 continue;
             }
-            let (Some(Ok(id)), Some(Ok(t))) = (f.next().map(str::parse::<u64>), f.next().map(str::parse::<u64>)) else {
+            let (Some(Ok(id)), Some(Ok(t))) =
+                (f.next().map(str::parse::<u64>), f.next().map(str::parse::<u64>))
+            else {
                 continue;
             };
             if acked.is_empty() {
@@ -117,14 +121,23 @@ fn run_child(test: &str, dir: &Path, policy: &str, run: u64, threads: u64, ms: u
     });
     if first_rx.recv_timeout(Duration::from_secs(30)).is_err() {
         let _ = child.kill();
-        panic!("child {run} acknowledged nothing in 30 s (status {:?})", child.wait());
+        panic!(
+            "child {run} acknowledged nothing in 30 s (status {:?})",
+            child.wait()
+        );
     }
     std::thread::sleep(Duration::from_millis(ms));
     child.kill().expect("SIGKILL");
     let kill_micros = now_micros();
     let status = child.wait().expect("wait");
-    assert!(status.code().is_none(), "the child must die by the signal, not exit: {status:?}");
-    Run { acked: reader.join().expect("reader"), kill_micros }
+    assert!(
+        status.code().is_none(),
+        "the child must die by the signal, not exit: {status:?}"
+    );
+    Run {
+        acked: reader.join().expect("reader"),
+        kill_micros,
+    }
 }
 
 /// Recovers `dir` and returns id → count, checking every record intact; also whether recovery
@@ -138,11 +151,18 @@ fn recover(dir: &Path) -> (HashMap<u64, u32>, bool, bool) {
         assert_eq!(rec, episode(id, DIM as usize), "record {id} damaged");
         *counts.entry(id).or_insert(0) += 1;
     }
-    (counts, !report.removed_temp_files.is_empty(), report.shards[0].torn_tail.is_some())
+    (
+        counts,
+        !report.removed_temp_files.is_empty(),
+        report.shards[0].torn_tail.is_some(),
+    )
 }
 
 fn seed() -> u64 {
-    std::env::var("LOCUS_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| now_micros() | 1)
+    std::env::var("LOCUS_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| now_micros() | 1)
 }
 
 fn next_rand(state: &mut u64) -> u64 {
@@ -167,13 +187,24 @@ fn kill_loop_every_batch_loses_no_acknowledged_record() {
     let start = Instant::now();
     for run in 0..20 {
         let ms = next_rand(&mut rng) % 150;
-        let r = run_child("kill_loop_every_batch_loses_no_acknowledged_record", dir.path(), "batch", run, 4, ms);
+        let r = run_child(
+            "kill_loop_every_batch_loses_no_acknowledged_record",
+            dir.path(),
+            "batch",
+            run,
+            4,
+            ms,
+        );
         all_acked.extend(r.acked.iter().map(|&(id, _)| id));
         let (counts, tmp_left, torn_tail) = recover(dir.path());
         during_rotation += usize::from(tmp_left);
         torn += usize::from(torn_tail);
         for &id in &all_acked {
-            assert_eq!(counts.get(&id), Some(&1), "run {run} (kill after {ms} ms): acknowledged id {id:#x} present once");
+            assert_eq!(
+                counts.get(&id),
+                Some(&1),
+                "run {run} (kill after {ms} ms): acknowledged id {id:#x} present once"
+            );
         }
         assert!(counts.values().all(|&c| c == 1), "no record is present twice");
     }
@@ -199,10 +230,20 @@ fn kill_loop_every_ms_loses_at_most_the_last_ms() {
     let mut worst_ms = 0.0f64;
     for run in 0..5 {
         let ms = 20 + next_rand(&mut rng) % 100;
-        let r = run_child("kill_loop_every_ms_loses_at_most_the_last_ms", dir.path(), &N_MS.to_string(), run, 2, ms);
+        let r = run_child(
+            "kill_loop_every_ms_loses_at_most_the_last_ms",
+            dir.path(),
+            &N_MS.to_string(),
+            run,
+            2,
+            ms,
+        );
         let (counts, _, _) = recover(dir.path());
         assert!(counts.values().all(|&c| c == 1), "no record is present twice");
-        assert!(kept.iter().all(|id| counts.contains_key(id)), "a recovered record never disappears later");
+        assert!(
+            kept.iter().all(|id| counts.contains_key(id)),
+            "a recovered record never disappears later"
+        );
         // Per thread, the missing acknowledgements are a suffix, and recent.
         let mut by_thread: HashMap<u64, Vec<(u64, u64)>> = HashMap::new();
         for &(id, t) in &r.acked {
@@ -211,7 +252,10 @@ fn kill_loop_every_ms_loses_at_most_the_last_ms() {
         for acks in by_thread.values() {
             let first_missing = acks.iter().position(|(id, _)| !counts.contains_key(id));
             if let Some(p) = first_missing {
-                assert!(acks[p..].iter().all(|(id, _)| !counts.contains_key(id)), "run {run}: a hole, not a suffix, is missing");
+                assert!(
+                    acks[p..].iter().all(|(id, _)| !counts.contains_key(id)),
+                    "run {run}: a hole, not a suffix, is missing"
+                );
                 let window_ms = r.kill_micros.saturating_sub(acks[p].1) as f64 / 1000.0;
                 worst_ms = worst_ms.max(window_ms);
                 assert!(

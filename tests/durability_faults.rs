@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use durability_support::{episode, id_of, recover_all};
-use locus::durability::{Durable, DurabilityError, FaultInjector, ShardWal, SyncPolicy, WalOptions, WriteFault, segment_name};
+use locus::durability::{
+    DurabilityError, Durable, FaultInjector, ShardWal, SyncPolicy, WalOptions, WriteFault, segment_name,
+};
 
 const DIM: u32 = 8;
 
@@ -26,14 +28,21 @@ struct Faults {
 impl FaultInjector for Faults {
     fn before_write(&self, len: usize) -> WriteFault {
         if self.full.load(Ordering::SeqCst) {
-            WriteFault::Partial { written: self.partial.load(Ordering::SeqCst).min(len), error: io::Error::from_raw_os_error(libc::ENOSPC) }
+            WriteFault::Partial {
+                written: self.partial.load(Ordering::SeqCst).min(len),
+                error: io::Error::from_raw_os_error(libc::ENOSPC),
+            }
         } else {
             WriteFault::Proceed
         }
     }
 
     fn before_sync(&self) -> io::Result<()> {
-        if self.eio_on_sync.load(Ordering::SeqCst) { Err(io::Error::from_raw_os_error(libc::EIO)) } else { Ok(()) }
+        if self.eio_on_sync.load(Ordering::SeqCst) {
+            Err(io::Error::from_raw_os_error(libc::EIO))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -64,9 +73,17 @@ fn a_full_disk_refuses_the_group_and_loses_nothing_acknowledged() {
     }
     assert_eq!(seg_len(dir.path()), before, "the partial write was cut off again");
     faults.full.store(false, Ordering::SeqCst);
-    assert_eq!(wal.append(&episode(10, 8)).unwrap(), Durable::Synced { lsn: 10 }, "no gap in the numbering");
+    assert_eq!(
+        wal.append(&episode(10, 8)).unwrap(),
+        Durable::Synced { lsn: 10 },
+        "no gap in the numbering"
+    );
     drop(wal);
-    let ids: Vec<u64> = recover_all(dir.path(), DIM).unwrap().iter().map(|(_, r)| id_of(r)).collect();
+    let ids: Vec<u64> = recover_all(dir.path(), DIM)
+        .unwrap()
+        .iter()
+        .map(|(_, r)| id_of(r))
+        .collect();
     assert_eq!(ids, (0..11).collect::<Vec<_>>());
 }
 
@@ -82,12 +99,18 @@ fn a_failed_fsync_stops_the_log_and_recovery_keeps_what_was_acknowledged() {
     assert!(matches!(err, DurabilityError::Io { .. }), "{err}");
     faults.eio_on_sync.store(false, Ordering::SeqCst);
     let err = wal.append(&episode(6, 8)).unwrap_err();
-    assert!(matches!(err, DurabilityError::WalBroken { .. }), "the log refuses appends after an fsync failure: {err}");
+    assert!(
+        matches!(err, DurabilityError::WalBroken { .. }),
+        "the log refuses appends after an fsync failure: {err}"
+    );
     drop(wal);
     // Record 5 was written but its fsync failed: it may or may not be there; 0..5 must be.
     let records = recover_all(dir.path(), DIM).unwrap();
     let ids: Vec<u64> = records.iter().map(|(_, r)| id_of(r)).collect();
-    assert!(ids == (0..5).collect::<Vec<_>>() || ids == (0..6).collect::<Vec<_>>(), "{ids:?}");
+    assert!(
+        ids == (0..5).collect::<Vec<_>>() || ids == (0..6).collect::<Vec<_>>(),
+        "{ids:?}"
+    );
 }
 
 #[test]
@@ -96,7 +119,10 @@ fn every_ms_keeps_a_failed_group_and_writes_it_once_the_disk_accepts() {
     let (wal, faults) = open_with_faults(dir.path(), SyncPolicy::EveryMs(1));
     faults.full.store(true, Ordering::SeqCst);
     for id in 0..5 {
-        assert!(matches!(wal.append(&episode(id, 8)).unwrap(), Durable::Pending { .. }));
+        assert!(matches!(
+            wal.append(&episode(id, 8)).unwrap(),
+            Durable::Pending { .. }
+        ));
     }
     // The background flush meets the full disk; new appends are then refused, not buffered.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -107,14 +133,28 @@ fn every_ms_keeps_a_failed_group_and_writes_it_once_the_disk_accepts() {
             Ok(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
         }
     };
-    assert!(matches!(refused, DurabilityError::StorageFull { .. }), "{refused}");
+    assert!(
+        matches!(refused, DurabilityError::StorageFull { .. }),
+        "{refused}"
+    );
     faults.full.store(false, Ordering::SeqCst);
     let next = wal.flush().unwrap();
     drop(wal);
-    let ids: Vec<u64> = recover_all(dir.path(), DIM).unwrap().iter().map(|(_, r)| id_of(r)).collect();
+    let ids: Vec<u64> = recover_all(dir.path(), DIM)
+        .unwrap()
+        .iter()
+        .map(|(_, r)| id_of(r))
+        .collect();
     assert_eq!(ids.len() as u64, next);
-    assert_eq!(&ids[..5], &[0, 1, 2, 3, 4], "the kept group was written, in order");
-    assert!(ids[5..].iter().all(|&id| id == 1000), "only the retries that were accepted follow");
+    assert_eq!(
+        &ids[..5],
+        &[0, 1, 2, 3, 4],
+        "the kept group was written, in order"
+    );
+    assert!(
+        ids[5..].iter().all(|&id| id == 1000),
+        "only the retries that were accepted follow"
+    );
 }
 
 #[test]

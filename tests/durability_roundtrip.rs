@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use durability_support::{episode, id_of, recover_all};
 use locus::durability::{
-    Durable, DurabilityError, Recovery, ShardWal, SnapshotWriter, SyncPolicy, WalOptions, segment_name,
+    DurabilityError, Durable, Recovery, ShardWal, SnapshotWriter, SyncPolicy, WalOptions, segment_name,
 };
 
 const DIM: u32 = 8;
@@ -27,7 +27,10 @@ fn append_from_threads(wal: &Arc<ShardWal>, threads: u64, per_thread: u64) -> Ve
             })
         })
         .collect();
-    handles.into_iter().flat_map(|h| h.join().expect("appender panicked")).collect()
+    handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("appender panicked"))
+        .collect()
 }
 
 #[test]
@@ -63,7 +66,11 @@ fn every_policy_recovers_every_record_exactly_once() {
         for (id, d) in acked {
             assert_eq!(seen.get(&id), Some(&1), "{id} present once ({policy:?})");
             if let Durable::Synced { lsn } | Durable::Written { lsn } = d {
-                assert_eq!(id_of(&records[lsn as usize].1), id, "the returned lsn is the record's");
+                assert_eq!(
+                    id_of(&records[lsn as usize].1),
+                    id,
+                    "the returned lsn is the record's"
+                );
             }
         }
     }
@@ -122,7 +129,10 @@ fn snapshot_covers_a_prefix_and_truncation_deletes_only_covered_segments() {
     assert_eq!(ids, (300..350).collect::<Vec<_>>());
 
     // A second snapshot replaces the first; the first file is removed.
-    let second = SnapshotWriter::create(dir.path(), DIM, vec![350]).unwrap().commit().unwrap();
+    let second = SnapshotWriter::create(dir.path(), DIM, vec![350])
+        .unwrap()
+        .commit()
+        .unwrap();
     assert_eq!(second.id, info.id + 1);
     assert!(!dir.path().join(&info.file).exists());
 }
@@ -135,7 +145,17 @@ fn another_dimension_version_or_shard_count_is_refused() {
     drop(wal);
 
     let err = Recovery::open(dir.path(), DIM + 1, 1).unwrap_err();
-    assert!(matches!(err, DurabilityError::DimensionMismatch { expected: 9, found: 8, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DurabilityError::DimensionMismatch {
+                expected: 9,
+                found: 8,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = ShardWal::open(dir.path(), 0, WalOptions::new(DIM + 1, SyncPolicy::None)).unwrap_err();
     assert!(matches!(err, DurabilityError::DimensionMismatch { .. }), "{err}");
 
@@ -154,13 +174,26 @@ fn another_dimension_version_or_shard_count_is_refused() {
     bytes[40..44].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();
     let err = Recovery::open(dir.path(), DIM, 1).unwrap_err();
-    assert!(matches!(err, DurabilityError::UnsupportedVersion { found: 2, supported: 1, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DurabilityError::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_manifest_naming_a_missing_snapshot_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let info = SnapshotWriter::create(dir.path(), DIM, vec![0]).unwrap().commit().unwrap();
+    let info = SnapshotWriter::create(dir.path(), DIM, vec![0])
+        .unwrap()
+        .commit()
+        .unwrap();
     std::fs::remove_file(dir.path().join(&info.file)).unwrap();
     let err = Recovery::open(dir.path(), DIM, 1).unwrap_err();
     assert!(matches!(err, DurabilityError::MissingFile { .. }), "{err}");

@@ -9,14 +9,18 @@
 //! leader assigns consecutive sequence numbers to the whole batch and seals it ([`seal`]) just
 //! before writing, so a failed batch leaves no gap in the numbering.
 
-use super::record::{Record, RecordLimits};
 use super::DurabilityError;
+use super::record::{Record, RecordLimits};
 
 /// Bytes before a frame's body.
 pub(crate) const FRAME_HEADER: usize = 16;
 
 /// Appends `record` as a frame with a zero checksum and sequence number.
-pub(crate) fn push_unsealed(record: &Record, limits: &RecordLimits, out: &mut Vec<u8>) -> Result<(), DurabilityError> {
+pub(crate) fn push_unsealed(
+    record: &Record,
+    limits: &RecordLimits,
+    out: &mut Vec<u8>,
+) -> Result<(), DurabilityError> {
     let start = out.len();
     out.extend_from_slice(&[0u8; FRAME_HEADER]);
     if let Err(e) = record.encode_into(limits, out) {
@@ -26,7 +30,9 @@ pub(crate) fn push_unsealed(record: &Record, limits: &RecordLimits, out: &mut Ve
     let body = out.len() - start - FRAME_HEADER;
     let Ok(body) = u32::try_from(body) else {
         out.truncate(start);
-        return Err(DurabilityError::InvalidRecord { what: format!("record of {body} bytes is too large to frame") });
+        return Err(DurabilityError::InvalidRecord {
+            what: format!("record of {body} bytes is too large to frame"),
+        });
     };
     out[start..start + 4].copy_from_slice(&body.to_le_bytes());
     Ok(())
@@ -82,11 +88,17 @@ pub(crate) fn read(bytes: &[u8], max_body: usize) -> Frame<'_> {
     let crc = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
     let actual = crc32fast::hash(&bytes[8..FRAME_HEADER + len]);
     if crc != actual {
-        return Frame::Bad(format!("checksum {crc:#010x} but the frame hashes to {actual:#010x}"));
+        return Frame::Bad(format!(
+            "checksum {crc:#010x} but the frame hashes to {actual:#010x}"
+        ));
     }
     let mut lsn = [0u8; 8];
     lsn.copy_from_slice(&bytes[8..16]);
-    Frame::Valid { lsn: u64::from_le_bytes(lsn), body: &bytes[FRAME_HEADER..FRAME_HEADER + len], len: FRAME_HEADER + len }
+    Frame::Valid {
+        lsn: u64::from_le_bytes(lsn),
+        body: &bytes[FRAME_HEADER..FRAME_HEADER + len],
+        len: FRAME_HEADER + len,
+    }
 }
 
 /// Whether a whole valid frame whose record decodes starts anywhere in `bytes` after offset 0.
@@ -113,13 +125,18 @@ mod tests {
         push_unsealed(&Record::Associate { a: 1, b: 2, w: 0.5 }, &limits, &mut buf).unwrap();
         assert_eq!(seal(&mut buf, 10), 2);
         let max = limits.max_encoded_len();
-        let Frame::Valid { lsn, len, .. } = read(&buf, max) else { panic!("first frame invalid") };
+        let Frame::Valid { lsn, len, .. } = read(&buf, max) else {
+            panic!("first frame invalid")
+        };
         assert_eq!(lsn, 10);
         assert!(matches!(read(&buf[len..], max), Frame::Valid { lsn: 11, .. }));
         for bit in 0..len * 8 {
             let mut copy = buf.clone();
             copy[bit / 8] ^= 1 << (bit % 8);
-            assert!(!matches!(read(&copy, max), Frame::Valid { lsn: 10, .. }), "flip {bit} undetected");
+            assert!(
+                !matches!(read(&copy, max), Frame::Valid { lsn: 10, .. }),
+                "flip {bit} undetected"
+            );
         }
         assert_eq!(read(&buf[..len - 1], max), Frame::Short);
     }

@@ -9,7 +9,8 @@ use super::DurabilityError;
 /// Fsyncs a directory, so that files created, renamed or removed in it stay so after a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), DurabilityError> {
     let d = File::open(dir).map_err(|e| DurabilityError::from_io("open directory", dir, e))?;
-    d.sync_all().map_err(|e| DurabilityError::from_io("fsync directory", dir, e))
+    d.sync_all()
+        .map_err(|e| DurabilityError::from_io("fsync directory", dir, e))
 }
 
 /// Writes `bytes` to `dir/name` atomically: a temporary file, fsynced, renamed, directory fsynced.
@@ -22,8 +23,10 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), D
         .truncate(true)
         .open(&tmp)
         .map_err(|e| DurabilityError::from_io("create", &tmp, e))?;
-    f.write_all(bytes).map_err(|e| DurabilityError::from_io("write", &tmp, e))?;
-    f.sync_all().map_err(|e| DurabilityError::from_io("fsync", &tmp, e))?;
+    f.write_all(bytes)
+        .map_err(|e| DurabilityError::from_io("write", &tmp, e))?;
+    f.sync_all()
+        .map_err(|e| DurabilityError::from_io("fsync", &tmp, e))?;
     drop(f);
     fs::rename(&tmp, &path).map_err(|e| DurabilityError::from_io("rename", &path, e))?;
     sync_dir(dir)

@@ -7,9 +7,9 @@
 
 use std::path::Path;
 
+use super::DurabilityError;
 use super::fsutil::write_atomic;
 use super::segment::FORMAT_VERSION;
-use super::DurabilityError;
 
 /// The manifest's file name.
 pub const MANIFEST_NAME: &str = "MANIFEST";
@@ -26,7 +26,9 @@ impl Manifest {
     pub(crate) fn write(&self, dir: &Path) -> Result<(), DurabilityError> {
         let name = self.snapshot_file.as_bytes();
         let Ok(name_len) = u16::try_from(name.len()) else {
-            return Err(DurabilityError::InvalidInput { what: "snapshot file name too long".into() });
+            return Err(DurabilityError::InvalidInput {
+                what: "snapshot file name too long".into(),
+            });
         };
         let mut out = Vec::with_capacity(8 + 4 + 8 + 2 + name.len() + 4);
         out.extend_from_slice(MAGIC);
@@ -47,7 +49,11 @@ impl Manifest {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(DurabilityError::from_io("read", &path, e)),
         };
-        let corrupt = |what: &str| DurabilityError::Corrupt { path: path.clone(), offset: 0, what: what.to_string() };
+        let corrupt = |what: &str| DurabilityError::Corrupt {
+            path: path.clone(),
+            offset: 0,
+            what: what.to_string(),
+        };
         if bytes.len() < 26 || &bytes[0..8] != MAGIC {
             return Err(corrupt("not a Locus manifest (bad magic or too short)"));
         }
@@ -58,7 +64,11 @@ impl Manifest {
         }
         let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
         if version != FORMAT_VERSION {
-            return Err(DurabilityError::UnsupportedVersion { path, found: version, supported: FORMAT_VERSION });
+            return Err(DurabilityError::UnsupportedVersion {
+                path,
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
         let mut id = [0u8; 8];
         id.copy_from_slice(&bytes[12..20]);
@@ -72,6 +82,9 @@ impl Manifest {
         if name.contains('/') || name.contains('\\') || name.is_empty() {
             return Err(corrupt("manifest names a file outside the directory"));
         }
-        Ok(Some(Manifest { snapshot_id: u64::from_le_bytes(id), snapshot_file: name.to_string() }))
+        Ok(Some(Manifest {
+            snapshot_id: u64::from_le_bytes(id),
+            snapshot_file: name.to_string(),
+        }))
     }
 }

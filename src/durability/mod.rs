@@ -54,5 +54,8 @@ pub use record::{EpisodeRecord, Record, RecordLimits};
 pub use recovery::{RecoveredState, Recovery, RecoveryReport, ReplayIter, ShardRecovery, ShardReplay};
 pub use scan::TornTail;
 pub use segment::{FORMAT_VERSION, segment_name};
-pub use snapshot::{Section, Snapshot, SnapshotInfo, SnapshotWriter, load as load_snapshot, load_current as load_current_snapshot, snapshot_name};
+pub use snapshot::{
+    Section, Snapshot, SnapshotInfo, SnapshotWriter, load as load_snapshot,
+    load_current as load_current_snapshot, snapshot_name,
+};
 pub use wal::{ShardWal, WalStats};

@@ -85,6 +85,12 @@ pub struct WalOptions {
 impl WalOptions {
     /// Options for `dim`-dimensional records: the given policy, 64 MiB segments, default limits.
     pub fn new(dim: u32, policy: SyncPolicy) -> Self {
-        Self { policy, segment_bytes: 64 << 20, limits: RecordLimits::new(dim), max_pending_bytes: 64 << 20, faults: None }
+        Self {
+            policy,
+            segment_bytes: 64 << 20,
+            limits: RecordLimits::new(dim),
+            max_pending_bytes: 64 << 20,
+            faults: None,
+        }
     }
 }

@@ -70,12 +70,26 @@ pub struct RecordLimits {
 impl RecordLimits {
     /// Limits for `dim`-dimensional episodes with the default maxima (1 MiB payload, 4096 links).
     pub fn new(dim: u32) -> Self {
-        Self { dim, max_payload: 1 << 20, max_links: 4096 }
+        Self {
+            dim,
+            max_payload: 1 << 20,
+            max_links: 4096,
+        }
     }
 
     /// The largest encoded record these limits allow, in bytes.
     pub fn max_encoded_len(&self) -> usize {
-        1 + 8 + 4 + 1 + 8 + 8 + 4 + 4 * self.dim as usize + 4 + self.max_payload as usize + 4 + 12 * self.max_links as usize
+        1 + 8
+            + 4
+            + 1
+            + 8
+            + 8
+            + 4
+            + 4 * self.dim as usize
+            + 4
+            + self.max_payload as usize
+            + 4
+            + 12 * self.max_links as usize
     }
 }
 
@@ -163,7 +177,17 @@ impl Record {
     pub fn encoded_len(&self) -> usize {
         match self {
             Record::Episode(e) => {
-                1 + 8 + 4 + 1 + if e.stream.is_some() { 8 } else { 0 } + 8 + 4 + 4 * e.embedding.len() + 4 + e.payload.len() + 4 + 12 * e.links.len()
+                1 + 8
+                    + 4
+                    + 1
+                    + if e.stream.is_some() { 8 } else { 0 }
+                    + 8
+                    + 4
+                    + 4 * e.embedding.len()
+                    + 4
+                    + e.payload.len()
+                    + 4
+                    + 12 * e.links.len()
             }
             Record::Associate { .. } => 1 + 8 + 8 + 4,
             Record::Forget { .. } => 1 + 8,
@@ -189,7 +213,10 @@ impl Record {
                 let timestamp = r.u64("timestamp")?;
                 let dim = r.u32("dimension")?;
                 if dim != limits.dim {
-                    return Err(invalid(format!("episode {id} has {dim} dimensions, the log holds {}", limits.dim)));
+                    return Err(invalid(format!(
+                        "episode {id} has {dim} dimensions, the log holds {}",
+                        limits.dim
+                    )));
                 }
                 r.need(dim as usize, 4, "embedding")?;
                 let mut embedding = Vec::with_capacity(dim as usize);
@@ -198,7 +225,10 @@ impl Record {
                 }
                 let payload_len = r.u32("payload length")?;
                 if payload_len > limits.max_payload {
-                    return Err(invalid(format!("payload of {payload_len} bytes exceeds {}", limits.max_payload)));
+                    return Err(invalid(format!(
+                        "payload of {payload_len} bytes exceeds {}",
+                        limits.max_payload
+                    )));
                 }
                 let payload = r.take(payload_len as usize, "payload")?.to_vec();
                 let link_count = r.u32("link count")?;
@@ -212,14 +242,29 @@ impl Record {
                     let w = r.f32("link weight")?;
                     links.push((t, w));
                 }
-                Record::Episode(EpisodeRecord { id, space, stream, timestamp, embedding, payload, links })
+                Record::Episode(EpisodeRecord {
+                    id,
+                    space,
+                    stream,
+                    timestamp,
+                    embedding,
+                    payload,
+                    links,
+                })
             }
-            TAG_ASSOCIATE => Record::Associate { a: r.u64("a")?, b: r.u64("b")?, w: r.f32("w")? },
+            TAG_ASSOCIATE => Record::Associate {
+                a: r.u64("a")?,
+                b: r.u64("b")?,
+                w: r.f32("w")?,
+            },
             TAG_FORGET => Record::Forget { id: r.u64("id")? },
             tag => return Err(invalid(format!("unknown record tag {tag}"))),
         };
         if r.pos != bytes.len() {
-            return Err(invalid(format!("{} bytes left after the record", bytes.len() - r.pos)));
+            return Err(invalid(format!(
+                "{} bytes left after the record",
+                bytes.len() - r.pos
+            )));
         }
         Ok(record)
     }
@@ -240,7 +285,10 @@ impl<'a> Reader<'a> {
     fn need(&self, count: usize, size: usize, what: &str) -> Result<(), DurabilityError> {
         match count.checked_mul(size) {
             Some(n) if n <= self.remaining() => Ok(()),
-            _ => Err(invalid(format!("{what}: {count} items of {size} bytes, only {} bytes remain", self.remaining()))),
+            _ => Err(invalid(format!(
+                "{what}: {count} items of {size} bytes, only {} bytes remain",
+                self.remaining()
+            ))),
         }
     }
 
@@ -294,7 +342,11 @@ mod tests {
     #[test]
     fn every_kind_round_trips() {
         let limits = RecordLimits::new(4);
-        for rec in [episode(4), Record::Associate { a: 1, b: 2, w: 0.5 }, Record::Forget { id: 99 }] {
+        for rec in [
+            episode(4),
+            Record::Associate { a: 1, b: 2, w: 0.5 },
+            Record::Forget { id: 99 },
+        ] {
             let mut buf = Vec::new();
             rec.encode_into(&limits, &mut buf).unwrap();
             assert_eq!(buf.len(), rec.encoded_len());
@@ -316,7 +368,11 @@ mod tests {
 
     #[test]
     fn huge_counts_are_refused_before_allocating() {
-        let limits = RecordLimits { dim: 4, max_payload: u32::MAX, max_links: u32::MAX };
+        let limits = RecordLimits {
+            dim: 4,
+            max_payload: u32::MAX,
+            max_links: u32::MAX,
+        };
         let mut buf = Vec::new();
         episode(4).encode_into(&limits, &mut buf).unwrap();
         // payload_len sits after tag, id, space, flag, stream, timestamp, dim, embedding.

@@ -16,13 +16,13 @@ use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::DurabilityError;
 use super::frame::{self, Frame};
 use super::fsutil::{remove_temp_files, sync_dir};
 use super::record::{Record, RecordLimits};
 use super::scan::{TornTail, read_segment, scan_segment};
 use super::segment::{self, HEADER_LEN, SegmentHeader};
 use super::snapshot::{self, Snapshot};
-use super::DurabilityError;
 
 /// What recovery found and did, for the caller to log or expose.
 #[derive(Debug, Clone)]
@@ -60,7 +60,11 @@ impl RecoveryReport {
 
     /// Bytes dropped from torn tails, all shards together.
     pub fn dropped_bytes(&self) -> u64 {
-        self.shards.iter().filter_map(|s| s.torn_tail.as_ref()).map(|t| t.dropped_bytes).sum()
+        self.shards
+            .iter()
+            .filter_map(|s| s.torn_tail.as_ref())
+            .map(|t| t.dropped_bytes)
+            .sum()
     }
 }
 
@@ -126,7 +130,11 @@ impl Iterator for ReplayIter {
             if self.pos >= self.buf.len() {
                 let Some(path) = self.segments.get(self.next_segment) else {
                     self.end_lsn = self.next_lsn;
-                    return Some(Err(DurabilityError::WalGap { shard: self.shard, expected: self.next_lsn, found: u64::MAX }));
+                    return Some(Err(DurabilityError::WalGap {
+                        shard: self.shard,
+                        expected: self.next_lsn,
+                        found: u64::MAX,
+                    }));
                 };
                 self.next_segment += 1;
                 self.path = path.clone();
@@ -148,7 +156,11 @@ impl Iterator for ReplayIter {
                         continue;
                     }
                     if lsn != self.next_lsn {
-                        Err(DurabilityError::WalGap { shard: self.shard, expected: self.next_lsn, found: lsn })
+                        Err(DurabilityError::WalGap {
+                            shard: self.shard,
+                            expected: self.next_lsn,
+                            found: lsn,
+                        })
                     } else {
                         Record::decode(body, &self.limits).map(|r| (lsn, r))
                     }
@@ -185,7 +197,11 @@ impl Recovery {
     /// # Errors
     /// Every [`DurabilityError`] recovery can meet: see the module docs. On error nothing is
     /// returned to replay.
-    pub fn open(dir: &Path, dim: u32, shards: u32) -> Result<(RecoveredState, RecoveryReport), DurabilityError> {
+    pub fn open(
+        dir: &Path,
+        dim: u32,
+        shards: u32,
+    ) -> Result<(RecoveredState, RecoveryReport), DurabilityError> {
         Self::open_with(dir, RecordLimits::new(dim), shards)
     }
 
@@ -193,10 +209,16 @@ impl Recovery {
     ///
     /// # Errors
     /// As [`open`](Self::open).
-    pub fn open_with(dir: &Path, limits: RecordLimits, shards: u32) -> Result<(RecoveredState, RecoveryReport), DurabilityError> {
+    pub fn open_with(
+        dir: &Path,
+        limits: RecordLimits,
+        shards: u32,
+    ) -> Result<(RecoveredState, RecoveryReport), DurabilityError> {
         let start = Instant::now();
         if limits.dim == 0 || shards == 0 {
-            return Err(DurabilityError::InvalidInput { what: "dimension and shard count must be at least 1".into() });
+            return Err(DurabilityError::InvalidInput {
+                what: "dimension and shard count must be at least 1".into(),
+            });
         }
         std::fs::create_dir_all(dir).map_err(|e| DurabilityError::from_io("create_dir", dir, e))?;
         let removed_temp_files = remove_temp_files(dir)?;
@@ -222,7 +244,13 @@ impl Recovery {
                 end_lsn: plan.end,
                 torn_tail: plan.tail,
             });
-            replays.push(ShardReplay { shard, from_lsn: plan.from, end_lsn: plan.end, segments: plan.segments, limits });
+            replays.push(ShardReplay {
+                shard,
+                from_lsn: plan.from,
+                end_lsn: plan.end,
+                segments: plan.segments,
+                limits,
+            });
         }
         if report_shards.iter().any(|s| s.torn_tail.is_some()) {
             sync_dir(dir)?;
@@ -233,7 +261,13 @@ impl Recovery {
             removed_temp_files,
             elapsed: start.elapsed(),
         };
-        Ok((RecoveredState { snapshot, shards: replays }, report))
+        Ok((
+            RecoveredState {
+                snapshot,
+                shards: replays,
+            },
+            report,
+        ))
     }
 }
 
@@ -245,22 +279,42 @@ struct ShardPlan {
 }
 
 /// Checks the segments of `shard` holding records at or after `from`.
-fn check_shard(dir: &Path, shard: u32, limits: &RecordLimits, from: u64) -> Result<ShardPlan, DurabilityError> {
+fn check_shard(
+    dir: &Path,
+    shard: u32,
+    limits: &RecordLimits,
+    from: u64,
+) -> Result<ShardPlan, DurabilityError> {
     let listed = segment::list(dir, shard)?;
     if listed.is_empty() {
         if from > 0 {
-            return Err(DurabilityError::WalGap { shard, expected: from, found: u64::MAX });
+            return Err(DurabilityError::WalGap {
+                shard,
+                expected: from,
+                found: u64::MAX,
+            });
         }
-        return Ok(ShardPlan { from, end: from, segments: Vec::new(), tail: None });
+        return Ok(ShardPlan {
+            from,
+            end: from,
+            segments: Vec::new(),
+            tail: None,
+        });
     }
     let mut headers = Vec::with_capacity(listed.len());
     for (_, path) in &listed {
         headers.push(read_header(path, shard, limits.dim)?);
     }
     // Skip segments whose records all lie below `from`: the next one starts at or before it.
-    let first = (0..listed.len()).find(|&i| i + 1 == listed.len() || headers[i + 1].first_lsn > from).unwrap_or(0);
+    let first = (0..listed.len())
+        .find(|&i| i + 1 == listed.len() || headers[i + 1].first_lsn > from)
+        .unwrap_or(0);
     if headers[first].first_lsn > from {
-        return Err(DurabilityError::WalGap { shard, expected: from, found: headers[first].first_lsn });
+        return Err(DurabilityError::WalGap {
+            shard,
+            expected: from,
+            found: headers[first].first_lsn,
+        });
     }
     let mut expected = headers[first].first_lsn;
     let mut segments = Vec::new();
@@ -268,7 +322,11 @@ fn check_shard(dir: &Path, shard: u32, limits: &RecordLimits, from: u64) -> Resu
     for i in first..listed.len() {
         let path = &listed[i].1;
         if headers[i].first_lsn != expected {
-            return Err(DurabilityError::WalGap { shard, expected, found: headers[i].first_lsn });
+            return Err(DurabilityError::WalGap {
+                shard,
+                expected,
+                found: headers[i].first_lsn,
+            });
         }
         let bytes = read_segment(path)?;
         let scan = scan_segment(path, &bytes, shard, limits, i + 1 == listed.len())?;
@@ -277,23 +335,40 @@ fn check_shard(dir: &Path, shard: u32, limits: &RecordLimits, from: u64) -> Resu
         segments.push(path.clone());
     }
     if expected < from {
-        return Err(DurabilityError::WalGap { shard, expected: from, found: expected });
+        return Err(DurabilityError::WalGap {
+            shard,
+            expected: from,
+            found: expected,
+        });
     }
-    Ok(ShardPlan { from, end: expected, segments, tail })
+    Ok(ShardPlan {
+        from,
+        end: expected,
+        segments,
+        tail,
+    })
 }
 
 fn read_header(path: &Path, shard: u32, dim: u32) -> Result<SegmentHeader, DurabilityError> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|e| DurabilityError::from_io("open", path, e))?;
     let mut buf = Vec::with_capacity(HEADER_LEN);
-    (&mut f).take(HEADER_LEN as u64).read_to_end(&mut buf).map_err(|e| DurabilityError::from_io("read", path, e))?;
+    (&mut f)
+        .take(HEADER_LEN as u64)
+        .read_to_end(&mut buf)
+        .map_err(|e| DurabilityError::from_io("read", path, e))?;
     SegmentHeader::decode(&buf, path, shard, dim)
 }
 
 fn truncate(path: &Path, len: u64) -> Result<(), DurabilityError> {
-    let f = OpenOptions::new().write(true).open(path).map_err(|e| DurabilityError::from_io("open", path, e))?;
-    f.set_len(len).map_err(|e| DurabilityError::from_io("truncate", path, e))?;
-    f.sync_all().map_err(|e| DurabilityError::from_io("fsync", path, e))
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| DurabilityError::from_io("open", path, e))?;
+    f.set_len(len)
+        .map_err(|e| DurabilityError::from_io("truncate", path, e))?;
+    f.sync_all()
+        .map_err(|e| DurabilityError::from_io("fsync", path, e))
 }
 
 /// Refuses a directory holding logs of shards beyond `shards` (their records would be ignored).
@@ -307,7 +382,11 @@ fn check_no_foreign_shards(dir: &Path, shards: u32) -> Result<(), DurabilityErro
             .and_then(|n| n.split_once('-'))
             .and_then(|(s, _)| s.parse::<u32>().ok());
         if let Some(found) = shard.filter(|&s| s >= shards) {
-            return Err(DurabilityError::ShardCountMismatch { path: entry.path(), expected: shards, found: found + 1 });
+            return Err(DurabilityError::ShardCountMismatch {
+                path: entry.path(),
+                expected: shards,
+                found: found + 1,
+            });
         }
     }
     Ok(())

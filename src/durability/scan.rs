@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use super::DurabilityError;
 use super::frame::{self, Frame};
 use super::record::{Record, RecordLimits};
 use super::segment::{HEADER_LEN, SegmentHeader};
-use super::DurabilityError;
 
 /// A torn or corrupt record at the very end of a shard's last segment, dropped by recovery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,12 +72,19 @@ pub(crate) fn scan_segment(
             Frame::Short => "the file ends inside the record".to_string(),
             Frame::Bad(why) => why,
         };
-        let corrupt = |what: String| DurabilityError::Corrupt { path: path.to_path_buf(), offset: pos as u64, what };
+        let corrupt = |what: String| DurabilityError::Corrupt {
+            path: path.to_path_buf(),
+            offset: pos as u64,
+            what,
+        };
         if !is_last {
             return Err(corrupt(format!("{problem} (in a sealed segment)")));
         }
         if let Some(at) = frame::any_valid_after(&bytes[pos..], limits) {
-            return Err(corrupt(format!("{problem}; an intact record follows at byte {}", pos + at)));
+            return Err(corrupt(format!(
+                "{problem}; an intact record follows at byte {}",
+                pos + at
+            )));
         }
         let tail = TornTail {
             path: path.to_path_buf(),
@@ -85,9 +92,17 @@ pub(crate) fn scan_segment(
             dropped_bytes: (bytes.len() - pos) as u64,
             reason: problem,
         };
-        return Ok(SegmentScan { end: pos as u64, next_lsn: lsn, tail: Some(tail) });
+        return Ok(SegmentScan {
+            end: pos as u64,
+            next_lsn: lsn,
+            tail: Some(tail),
+        });
     }
-    Ok(SegmentScan { end: pos as u64, next_lsn: lsn, tail: None })
+    Ok(SegmentScan {
+        end: pos as u64,
+        next_lsn: lsn,
+        tail: None,
+    })
 }
 
 /// Reads a whole segment file.

@@ -20,8 +20,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::fsutil::sync_dir;
 use super::DurabilityError;
+use super::fsutil::sync_dir;
 
 /// The format version this build writes and reads (segments, snapshots, manifest).
 pub const FORMAT_VERSION: u32 = 1;
@@ -54,7 +54,11 @@ impl SegmentHeader {
 
     /// Parses and checks a header: magic, checksum, version, then shard and dimension.
     pub(crate) fn decode(bytes: &[u8], path: &Path, shard: u32, dim: u32) -> Result<Self, DurabilityError> {
-        let corrupt = |what: &str| DurabilityError::Corrupt { path: path.to_path_buf(), offset: 0, what: what.to_string() };
+        let corrupt = |what: &str| DurabilityError::Corrupt {
+            path: path.to_path_buf(),
+            offset: 0,
+            what: what.to_string(),
+        };
         if bytes.len() < HEADER_LEN {
             return Err(corrupt("segment header is truncated"));
         }
@@ -72,14 +76,30 @@ impl SegmentHeader {
         }
         let version = u32_at(8);
         if version != FORMAT_VERSION {
-            return Err(DurabilityError::UnsupportedVersion { path: path.to_path_buf(), found: version, supported: FORMAT_VERSION });
+            return Err(DurabilityError::UnsupportedVersion {
+                path: path.to_path_buf(),
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
-        let header = SegmentHeader { shard: u32_at(12), dim: u32_at(16), seq: u64_at(24), first_lsn: u64_at(32) };
+        let header = SegmentHeader {
+            shard: u32_at(12),
+            dim: u32_at(16),
+            seq: u64_at(24),
+            first_lsn: u64_at(32),
+        };
         if header.dim != dim {
-            return Err(DurabilityError::DimensionMismatch { path: path.to_path_buf(), expected: dim, found: header.dim });
+            return Err(DurabilityError::DimensionMismatch {
+                path: path.to_path_buf(),
+                expected: dim,
+                found: header.dim,
+            });
         }
         if header.shard != shard {
-            return Err(corrupt(&format!("segment belongs to shard {}, its name says {shard}", header.shard)));
+            return Err(corrupt(&format!(
+                "segment belongs to shard {}, its name says {shard}",
+                header.shard
+            )));
         }
         Ok(header)
     }
@@ -122,11 +142,16 @@ pub(crate) fn create(dir: &Path, header: SegmentHeader) -> Result<(File, PathBuf
         .truncate(true)
         .open(&tmp)
         .map_err(|e| DurabilityError::from_io("create", &tmp, e))?;
-    f.write_all(&header.encode()).map_err(|e| DurabilityError::from_io("write", &tmp, e))?;
-    f.sync_all().map_err(|e| DurabilityError::from_io("fsync", &tmp, e))?;
+    f.write_all(&header.encode())
+        .map_err(|e| DurabilityError::from_io("write", &tmp, e))?;
+    f.sync_all()
+        .map_err(|e| DurabilityError::from_io("fsync", &tmp, e))?;
     drop(f);
     fs::rename(&tmp, &path).map_err(|e| DurabilityError::from_io("rename", &path, e))?;
     sync_dir(dir)?;
-    let f = OpenOptions::new().append(true).open(&path).map_err(|e| DurabilityError::from_io("open", &path, e))?;
+    let f = OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(|e| DurabilityError::from_io("open", &path, e))?;
     Ok((f, path))
 }

@@ -20,10 +20,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use super::DurabilityError;
 use super::fsutil::sync_dir;
 use super::manifest::Manifest;
 use super::segment::FORMAT_VERSION;
-use super::DurabilityError;
 
 const MAGIC: &[u8; 8] = b"LOCUSNAP";
 const SECTION_TAG: &[u8; 4] = b"SECT";
@@ -66,7 +66,10 @@ pub struct Snapshot {
 impl Snapshot {
     /// The bytes of the section called `name`, if there is one.
     pub fn section(&self, name: &str) -> Option<&[u8]> {
-        self.sections.iter().find(|s| s.name == name).map(|s| s.bytes.as_slice())
+        self.sections
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.bytes.as_slice())
     }
 }
 
@@ -99,12 +102,19 @@ impl SnapshotWriter {
     /// errors if the current one cannot be read; I/O errors creating the temporary file.
     pub fn create(dir: &Path, dim: u32, covered: Vec<u64>) -> Result<SnapshotWriter, DurabilityError> {
         if covered.is_empty() || covered.len() > MAX_SHARDS as usize {
-            return Err(DurabilityError::InvalidInput { what: format!("{} shards (1..={MAX_SHARDS})", covered.len()) });
+            return Err(DurabilityError::InvalidInput {
+                what: format!("{} shards (1..={MAX_SHARDS})", covered.len()),
+            });
         }
         let id = Manifest::read(dir)?.map_or(1, |m| m.snapshot_id + 1);
         let file = snapshot_name(id);
         let tmp = dir.join(format!("{file}.tmp"));
-        let f = OpenOptions::new().create(true).write(true).truncate(true).open(&tmp).map_err(io("create", &tmp))?;
+        let f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io("create", &tmp))?;
         let mut out = BufWriter::with_capacity(1 << 20, f);
         let mut header = Vec::new();
         header.extend_from_slice(MAGIC);
@@ -119,7 +129,19 @@ impl SnapshotWriter {
         let crc = crc32fast::hash(&header);
         header.extend_from_slice(&crc.to_le_bytes());
         out.write_all(&header).map_err(io("write", &tmp))?;
-        Ok(SnapshotWriter { dir: dir.to_path_buf(), tmp, info: SnapshotInfo { id, file, dim, covered }, out, crcs: Vec::new(), sections: 0 })
+        Ok(SnapshotWriter {
+            dir: dir.to_path_buf(),
+            tmp,
+            info: SnapshotInfo {
+                id,
+                file,
+                dim,
+                covered,
+            },
+            out,
+            crcs: Vec::new(),
+            sections: 0,
+        })
     }
 
     /// Appends a section called `name` holding `bytes`.
@@ -129,7 +151,9 @@ impl SnapshotWriter {
     /// I/O errors ([`StorageFull`](DurabilityError::StorageFull) when the disk is full).
     pub fn section(&mut self, name: &str, bytes: &[u8]) -> Result<(), DurabilityError> {
         if name.is_empty() || name.len() > 255 {
-            return Err(DurabilityError::InvalidInput { what: format!("section name {name:?} must be 1..=255 bytes") });
+            return Err(DurabilityError::InvalidInput {
+                what: format!("section name {name:?} must be 1..=255 bytes"),
+            });
         }
         let data_crc = crc32fast::hash(bytes);
         let mut head = Vec::with_capacity(4 + 2 + name.len() + 8 + 4 + 4);
@@ -158,13 +182,20 @@ impl SnapshotWriter {
         footer.extend_from_slice(&self.sections.to_le_bytes());
         footer.extend_from_slice(&crc32fast::hash(&self.crcs).to_le_bytes());
         self.out.write_all(&footer).map_err(io("write", &self.tmp))?;
-        let file = self.out.into_inner().map_err(|e| DurabilityError::from_io("write", &self.tmp, e.into_error()))?;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| DurabilityError::from_io("write", &self.tmp, e.into_error()))?;
         file.sync_all().map_err(io("fsync", &self.tmp))?;
         drop(file);
         let path = self.dir.join(&self.info.file);
         fs::rename(&self.tmp, &path).map_err(io("rename", &path))?;
         sync_dir(&self.dir)?;
-        Manifest { snapshot_id: self.info.id, snapshot_file: self.info.file.clone() }.write(&self.dir)?;
+        Manifest {
+            snapshot_id: self.info.id,
+            snapshot_file: self.info.file.clone(),
+        }
+        .write(&self.dir)?;
         remove_older(&self.dir, self.info.id)?;
         Ok(self.info)
     }
@@ -175,7 +206,12 @@ fn remove_older(dir: &Path, keep: u64) -> Result<(), DurabilityError> {
     for entry in fs::read_dir(dir).map_err(io("read_dir", dir))? {
         let entry = entry.map_err(io("read_dir", dir))?;
         let name = entry.file_name();
-        let id = name.to_str().and_then(|n| n.strip_prefix("snap-")?.strip_suffix(".snap")?.parse::<u64>().ok());
+        let id = name.to_str().and_then(|n| {
+            n.strip_prefix("snap-")?
+                .strip_suffix(".snap")?
+                .parse::<u64>()
+                .ok()
+        });
         if id.is_some_and(|id| id < keep) {
             fs::remove_file(entry.path()).map_err(io("remove", &entry.path()))?;
         }
@@ -193,12 +229,19 @@ struct SnapReader {
 
 impl SnapReader {
     fn corrupt(&self, what: impl Into<String>) -> DurabilityError {
-        DurabilityError::Corrupt { path: self.path.clone(), offset: self.pos, what: what.into() }
+        DurabilityError::Corrupt {
+            path: self.path.clone(),
+            offset: self.pos,
+            what: what.into(),
+        }
     }
 
     fn bytes(&mut self, n: u64, what: &str) -> Result<Vec<u8>, DurabilityError> {
         if n > self.len - self.pos {
-            return Err(self.corrupt(format!("{what}: {n} bytes needed, the file has {} left", self.len - self.pos)));
+            return Err(self.corrupt(format!(
+                "{what}: {n} bytes needed, the file has {} left",
+                self.len - self.pos
+            )));
         }
         // Bounded by the file's remaining size, checked just above.
         let mut buf = vec![0u8; n as usize];
@@ -228,13 +271,23 @@ pub fn load(path: &Path, dim: u32, shards: u32) -> Result<Snapshot, DurabilityEr
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(DurabilityError::MissingFile { path: path.to_path_buf() });
+            return Err(DurabilityError::MissingFile {
+                path: path.to_path_buf(),
+            });
         }
         Err(e) => return Err(DurabilityError::from_io("open", path, e)),
     };
     let len = file.metadata().map_err(io("stat", path))?.len();
-    let mut r = SnapReader { inner: BufReader::with_capacity(1 << 20, file), path: path.to_path_buf(), pos: 0, len };
-    let checksum = |what: &str| DurabilityError::SnapshotChecksum { path: path.to_path_buf(), what: what.to_string() };
+    let mut r = SnapReader {
+        inner: BufReader::with_capacity(1 << 20, file),
+        path: path.to_path_buf(),
+        pos: 0,
+        len,
+    };
+    let checksum = |what: &str| DurabilityError::SnapshotChecksum {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+    };
 
     let fixed = r.bytes(32, "header")?;
     if &fixed[0..8] != MAGIC {
@@ -255,14 +308,26 @@ pub fn load(path: &Path, dim: u32, shards: u32) -> Result<Snapshot, DurabilityEr
     }
     let version = u32_at(&fixed, 8);
     if version != FORMAT_VERSION {
-        return Err(DurabilityError::UnsupportedVersion { path: path.to_path_buf(), found: version, supported: FORMAT_VERSION });
+        return Err(DurabilityError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
     }
     let found_dim = u32_at(&fixed, 12);
     if found_dim != dim {
-        return Err(DurabilityError::DimensionMismatch { path: path.to_path_buf(), expected: dim, found: found_dim });
+        return Err(DurabilityError::DimensionMismatch {
+            path: path.to_path_buf(),
+            expected: dim,
+            found: found_dim,
+        });
     }
     if count != shards {
-        return Err(DurabilityError::ShardCountMismatch { path: path.to_path_buf(), expected: shards, found: count });
+        return Err(DurabilityError::ShardCountMismatch {
+            path: path.to_path_buf(),
+            expected: shards,
+            found: count,
+        });
     }
     let mut id = [0u8; 8];
     id.copy_from_slice(&fixed[24..32]);
@@ -274,8 +339,16 @@ pub fn load(path: &Path, dim: u32, shards: u32) -> Result<Snapshot, DurabilityEr
             u64::from_le_bytes(a)
         })
         .collect();
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let info = SnapshotInfo { id: u64::from_le_bytes(id), file: file_name, dim, covered };
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let info = SnapshotInfo {
+        id: u64::from_le_bytes(id),
+        file: file_name,
+        dim,
+        covered,
+    };
 
     let mut sections = Vec::new();
     let mut crcs = Vec::new();
@@ -305,7 +378,7 @@ pub fn load(path: &Path, dim: u32, shards: u32) -> Result<Snapshot, DurabilityEr
             sections.push(Section { name, bytes });
         } else {
             let rest: [u8; 4] = r.array("footer")?;
-            if &tag != &END_TAG[0..4] || &rest != &END_TAG[4..8] {
+            if tag[..] != END_TAG[0..4] || rest[..] != END_TAG[4..8] {
                 return Err(r.corrupt("expected a section or the footer"));
             }
             let n = u32::from_le_bytes(r.array("footer section count")?);
@@ -327,13 +400,18 @@ pub fn load(path: &Path, dim: u32, shards: u32) -> Result<Snapshot, DurabilityEr
 /// As [`load`], plus the manifest's own [`Corrupt`](DurabilityError::Corrupt) and
 /// [`UnsupportedVersion`](DurabilityError::UnsupportedVersion).
 pub fn load_current(dir: &Path, dim: u32, shards: u32) -> Result<Option<Snapshot>, DurabilityError> {
-    let Some(manifest) = Manifest::read(dir)? else { return Ok(None) };
+    let Some(manifest) = Manifest::read(dir)? else {
+        return Ok(None);
+    };
     let snap = load(&dir.join(&manifest.snapshot_file), dim, shards)?;
     if snap.info.id != manifest.snapshot_id {
         return Err(DurabilityError::Corrupt {
             path: dir.join(&manifest.snapshot_file),
             offset: 0,
-            what: format!("snapshot id {} but the manifest names id {}", snap.info.id, manifest.snapshot_id),
+            what: format!(
+                "snapshot id {} but the manifest names id {}",
+                snap.info.id, manifest.snapshot_id
+            ),
         });
     }
     Ok(Some(snap))

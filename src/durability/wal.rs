@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use super::DurabilityError;
 use super::frame;
 use super::fsutil::{check_writable, sync_dir};
 use super::policy::{Durable, SyncPolicy, WalOptions, WriteFault};
@@ -33,7 +34,6 @@ use super::record::Record;
 use super::scan::{read_segment, scan_segment};
 use super::segment::{self, HEADER_LEN, SegmentHeader};
 use super::snapshot::SnapshotInfo;
-use super::DurabilityError;
 
 /// Counters of a shard's log, for benchmarks and metrics.
 #[derive(Debug, Clone)]
@@ -63,19 +63,29 @@ struct Failure {
 impl Failure {
     fn from_error(e: &DurabilityError) -> Self {
         let path = match e {
-            DurabilityError::StorageFull { path } | DurabilityError::Io { path, .. } | DurabilityError::ReadOnly { path, .. } => {
-                path.clone()
-            }
+            DurabilityError::StorageFull { path }
+            | DurabilityError::Io { path, .. }
+            | DurabilityError::ReadOnly { path, .. } => path.clone(),
             _ => PathBuf::new(),
         };
-        Failure { full: matches!(e, DurabilityError::StorageFull { .. }), path, message: e.to_string() }
+        Failure {
+            full: matches!(e, DurabilityError::StorageFull { .. }),
+            path,
+            message: e.to_string(),
+        }
     }
 
     fn to_error(&self) -> DurabilityError {
         if self.full {
-            DurabilityError::StorageFull { path: self.path.clone() }
+            DurabilityError::StorageFull {
+                path: self.path.clone(),
+            }
         } else {
-            DurabilityError::Io { op: "write", path: self.path.clone(), source: std::io::Error::other(self.message.clone()) }
+            DurabilityError::Io {
+                op: "write",
+                path: self.path.clone(),
+                source: std::io::Error::other(self.message.clone()),
+            }
         }
     }
 }
@@ -140,7 +150,10 @@ pub struct ShardWal {
 
 impl std::fmt::Debug for ShardWal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShardWal").field("dir", &self.inner.dir).field("shard", &self.inner.shard).finish_non_exhaustive()
+        f.debug_struct("ShardWal")
+            .field("dir", &self.inner.dir)
+            .field("shard", &self.inner.shard)
+            .finish_non_exhaustive()
     }
 }
 
@@ -169,35 +182,67 @@ impl ShardWal {
     /// [`InvalidInput`](DurabilityError::InvalidInput) for a zero dimension or tiny segments.
     pub fn open(dir: &Path, shard: u32, options: WalOptions) -> Result<ShardWal, DurabilityError> {
         if options.limits.dim == 0 {
-            return Err(DurabilityError::InvalidInput { what: "dimension must be at least 1".into() });
+            return Err(DurabilityError::InvalidInput {
+                what: "dimension must be at least 1".into(),
+            });
         }
         if options.segment_bytes < 4096 {
             return Err(DurabilityError::InvalidInput {
-                what: format!("segment size {} is below the minimum of 4096 bytes", options.segment_bytes),
+                what: format!(
+                    "segment size {} is below the minimum of 4096 bytes",
+                    options.segment_bytes
+                ),
             });
         }
         if let SyncPolicy::EveryMs(0) = options.policy {
-            return Err(DurabilityError::InvalidInput { what: "EveryMs needs at least 1 ms".into() });
+            return Err(DurabilityError::InvalidInput {
+                what: "EveryMs needs at least 1 ms".into(),
+            });
         }
         check_writable(dir)?;
         let segments = segment::list(dir, shard)?;
         let (active, next_lsn) = match segments.last() {
             None => {
-                let header = SegmentHeader { shard, dim: options.limits.dim, seq: 0, first_lsn: 0 };
+                let header = SegmentHeader {
+                    shard,
+                    dim: options.limits.dim,
+                    seq: 0,
+                    first_lsn: 0,
+                };
                 let (file, path) = segment::create(dir, header)?;
-                (Active { file, path, seq: 0, len: HEADER_LEN as u64 }, 0)
+                (
+                    Active {
+                        file,
+                        path,
+                        seq: 0,
+                        len: HEADER_LEN as u64,
+                    },
+                    0,
+                )
             }
             Some((seq, path)) => {
                 let bytes = read_segment(path)?;
                 let scan = scan_segment(path, &bytes, shard, &options.limits, true)?;
                 if let Some(tail) = scan.tail {
-                    return Err(DurabilityError::UnrecoveredTail { shard, path: path.clone(), offset: tail.offset });
+                    return Err(DurabilityError::UnrecoveredTail {
+                        shard,
+                        path: path.clone(),
+                        offset: tail.offset,
+                    });
                 }
                 let file = std::fs::OpenOptions::new()
                     .append(true)
                     .open(path)
                     .map_err(|e| DurabilityError::from_io("open", path, e))?;
-                (Active { file, path: path.clone(), seq: *seq, len: scan.end }, scan.next_lsn)
+                (
+                    Active {
+                        file,
+                        path: path.clone(),
+                        seq: *seq,
+                        len: scan.end,
+                    },
+                    scan.next_lsn,
+                )
             }
         };
         let stats = WalStats {
@@ -206,7 +251,8 @@ impl ShardWal {
             syncs: 0,
             bytes: 0,
             rotations: 0,
-            sync_micros: Histogram::new(3).map_err(|e| DurabilityError::InvalidInput { what: e.to_string() })?,
+            sync_micros: Histogram::new(3)
+                .map_err(|e| DurabilityError::InvalidInput { what: e.to_string() })?,
         };
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
@@ -238,7 +284,11 @@ impl ShardWal {
                     std::thread::Builder::new()
                         .name(format!("locus-wal-{shard}"))
                         .spawn(move || inner.flusher_loop(Duration::from_millis(ms)))
-                        .map_err(|e| DurabilityError::Io { op: "spawn flusher", path: dir.to_path_buf(), source: e })?,
+                        .map_err(|e| DurabilityError::Io {
+                            op: "spawn flusher",
+                            path: dir.to_path_buf(),
+                            source: e,
+                        })?,
                 )
             }
             _ => None,
@@ -292,7 +342,11 @@ impl ShardWal {
         let inner = &self.inner;
         let Some(&covered) = snapshot.covered.get(inner.shard as usize) else {
             return Err(DurabilityError::InvalidInput {
-                what: format!("the snapshot covers {} shards, not shard {}", snapshot.covered.len(), inner.shard),
+                what: format!(
+                    "the snapshot covers {} shards, not shard {}",
+                    snapshot.covered.len(),
+                    inner.shard
+                ),
             });
         };
         let next = lock(&inner.state).next_lsn;
@@ -307,7 +361,8 @@ impl ShardWal {
         for (seq, path) in &segments {
             let mut header = [0u8; HEADER_LEN];
             let mut f = File::open(path).map_err(|e| DurabilityError::from_io("open", path, e))?;
-            std::io::Read::read_exact(&mut f, &mut header).map_err(|e| DurabilityError::from_io("read", path, e))?;
+            std::io::Read::read_exact(&mut f, &mut header)
+                .map_err(|e| DurabilityError::from_io("read", path, e))?;
             let h = SegmentHeader::decode(&header, path, inner.shard, inner.options.limits.dim)?;
             firsts.push((*seq, h.first_lsn, path));
         }
@@ -373,7 +428,10 @@ impl Inner {
             return Some(DurabilityError::Closed);
         }
         if let Some(reason) = &st.broken {
-            return Some(DurabilityError::WalBroken { shard: self.shard, reason: reason.clone() });
+            return Some(DurabilityError::WalBroken {
+                shard: self.shard,
+                reason: reason.clone(),
+            });
         }
         st.stalled.as_ref().map(Failure::to_error)
     }
@@ -397,7 +455,9 @@ impl Inner {
             }
             st.pending.extend_from_slice(frame);
             st.pending_records += 1;
-            return Ok(Durable::Pending { within: Duration::from_millis(ms) });
+            return Ok(Durable::Pending {
+                within: Duration::from_millis(ms),
+            });
         }
         let batch = st.open_batch;
         let index = st.pending_records;
@@ -410,7 +470,10 @@ impl Inner {
                 let pos = st.outcomes.iter().position(|o| o.batch == batch);
                 let Some(pos) = pos else {
                     // Unreachable by construction: an outcome stays until its last waiter read it.
-                    return Err(DurabilityError::WalBroken { shard: self.shard, reason: "lost a group's outcome".into() });
+                    return Err(DurabilityError::WalBroken {
+                        shard: self.shard,
+                        reason: "lost a group's outcome".into(),
+                    });
                 };
                 let outcome = &mut st.outcomes[pos];
                 let result = outcome.result.clone();
@@ -477,7 +540,11 @@ impl Inner {
             }
         };
         if waiters > 0 {
-            st.outcomes.push_back(Outcome { batch, result: outcome, waiters });
+            st.outcomes.push_back(Outcome {
+                batch,
+                result: outcome,
+                waiters,
+            });
         }
         self.done.notify_all();
         st
@@ -504,7 +571,10 @@ impl Inner {
         if let Err(e) = written {
             let err = DurabilityError::from_io("write", &active.path, e);
             // Cut the file back so that no part of an unacknowledged group stays in the log.
-            let undone = active.file.set_len(active.len).and_then(|()| active.file.sync_data());
+            let undone = active
+                .file
+                .set_len(active.len)
+                .and_then(|()| active.file.sync_data());
             return Err((err, undone.is_err()));
         }
         active.len += buf.len() as u64;
@@ -538,9 +608,19 @@ impl Inner {
     /// Seals the active segment (fdatasync) and starts the next one at `first_lsn`.
     fn rotate(&self, active: &mut Active, first_lsn: u64) -> Result<(), DurabilityError> {
         self.sync(active)?;
-        let header = SegmentHeader { shard: self.shard, dim: self.options.limits.dim, seq: active.seq + 1, first_lsn };
+        let header = SegmentHeader {
+            shard: self.shard,
+            dim: self.options.limits.dim,
+            seq: active.seq + 1,
+            first_lsn,
+        };
         let (file, path) = segment::create(&self.dir, header)?;
-        *active = Active { file, path, seq: header.seq, len: HEADER_LEN as u64 };
+        *active = Active {
+            file,
+            path,
+            seq: header.seq,
+            len: HEADER_LEN as u64,
+        };
         lock(&self.stats).rotations += 1;
         Ok(())
     }
@@ -549,7 +629,10 @@ impl Inner {
         let mut st = lock(&self.state);
         loop {
             if let Some(reason) = &st.broken {
-                return Err(DurabilityError::WalBroken { shard: self.shard, reason: reason.clone() });
+                return Err(DurabilityError::WalBroken {
+                    shard: self.shard,
+                    reason: reason.clone(),
+                });
             }
             if st.writing {
                 st = self.done.wait(st).unwrap_or_else(|p| p.into_inner());
@@ -585,7 +668,10 @@ impl Inner {
             if st.closed || st.broken.is_some() {
                 return;
             }
-            let (guard, _) = self.wake_flusher.wait_timeout(st, every).unwrap_or_else(|p| p.into_inner());
+            let (guard, _) = self
+                .wake_flusher
+                .wait_timeout(st, every)
+                .unwrap_or_else(|p| p.into_inner());
             st = guard;
             if !st.writing && !st.pending.is_empty() {
                 st = self.lead(st, true);

@@ -13,9 +13,13 @@ pub fn episode(id: u64, dim: usize) -> Record {
         space: (id % 3) as u32,
         stream: if id % 2 == 0 { Some(id / 2) } else { None },
         timestamp: id * 10,
-        embedding: (0..dim).map(|i| ((seed >> (i % 48)) & 0xFFFF) as f32 / 65536.0 + i as f32).collect(),
+        embedding: (0..dim)
+            .map(|i| ((seed >> (i % 48)) & 0xFFFF) as f32 / 65536.0 + i as f32)
+            .collect(),
         payload: id.to_le_bytes().repeat((id % 4) as usize + 1),
-        links: (0..(id % 3)).map(|k| (id.wrapping_sub(k + 1), 0.5 + k as f32)).collect(),
+        links: (0..(id % 3))
+            .map(|k| (id.wrapping_sub(k + 1), 0.5 + k as f32))
+            .collect(),
     })
 }
 
