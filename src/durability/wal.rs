@@ -251,7 +251,7 @@ impl ShardWal {
             syncs: 0,
             bytes: 0,
             rotations: 0,
-            sync_micros: Histogram::new(3)
+            sync_micros: Histogram::new_with_bounds(1, 3_600_000_000, 3)
                 .map_err(|e| DurabilityError::InvalidInput { what: e.to_string() })?,
         };
         let inner = Arc::new(Inner {

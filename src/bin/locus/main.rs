@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench_index;
+mod bench_wal;
 mod counters;
 mod memory;
 mod topology;
@@ -28,6 +29,9 @@ enum Command {
     Memory(memory::Args),
     /// Build and measure a Locus HNSW index on texmex files (the peer benchmark's `--extra` protocol).
     BenchIndex(bench_index::Args),
+    /// Measure the write-ahead log: append throughput and latency per sync policy, fsync
+    /// latency, bytes per episode, recovery time.
+    BenchWal(bench_wal::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
         Command::Counters(args) => counters::run(args),
         Command::Memory(args) => memory::run(args),
         Command::BenchIndex(args) => bench_index::run(args),
+        Command::BenchWal(args) => bench_wal::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
