@@ -15,8 +15,9 @@ pub enum SyncPolicy {
     None,
     /// An append returns once the group holding it is written and fsynced.
     EveryBatch,
-    /// An append returns at once; a background thread writes and fsyncs at most every `n` ms, so
-    /// a crash loses at most the records of the last `n` ms (plus one write's duration).
+    /// An append returns at once; a background thread writes and fsyncs every `n` ms, so a crash
+    /// loses at most the records of the last `n` ms plus the time one group takes to write and
+    /// fsync (bounded by [`WalOptions::max_pending_bytes`], beyond which appends wait).
     EveryMs(u64),
 }
 
@@ -76,20 +77,23 @@ pub struct WalOptions {
     pub segment_bytes: u64,
     /// Dimension and field limits of the records.
     pub limits: RecordLimits,
-    /// With [`SyncPolicy::EveryMs`], appends wait once this many bytes are buffered (backpressure).
+    /// With [`SyncPolicy::EveryMs`], appends wait once this many bytes are buffered
+    /// (backpressure). It bounds a background group, so the loss window of a crash is `n` ms plus
+    /// the time to write and fsync this many bytes.
     pub max_pending_bytes: usize,
     /// Failure injection for tests; `None` in production.
     pub faults: Option<Arc<dyn FaultInjector>>,
 }
 
 impl WalOptions {
-    /// Options for `dim`-dimensional records: the given policy, 64 MiB segments, default limits.
+    /// Options for `dim`-dimensional records: the given policy, 64 MiB segments, default limits,
+    /// 8 MiB of pending bytes at most with `EveryMs` (about 2 600 records of 768 dims).
     pub fn new(dim: u32, policy: SyncPolicy) -> Self {
         Self {
             policy,
             segment_bytes: 64 << 20,
             limits: RecordLimits::new(dim),
-            max_pending_bytes: 64 << 20,
+            max_pending_bytes: 8 << 20,
             faults: None,
         }
     }
