@@ -6,28 +6,32 @@
 //! - `EveryMs(n)`: what is missing is, per appending thread, a suffix of what it was told, and
 //!   was acknowledged at most `n` ms plus a scheduling allowance before the kill.
 //!
-//! Segments are small (32 KiB), so kills also land during segment rotation (reported: kills that
-//! left a temporary segment file behind).
+//! Segments are small (32 KiB), so kills also land during segment rotation, and the `EveryBatch`
+//! child takes a snapshot every 20 ms (then truncates the covered segments), so kills also land
+//! during snapshots (reported: kills that left a temporary file behind). The parent counts each id
+//! over the snapshot's section and the replayed log together.
 #![cfg(target_os = "linux")]
 
 mod durability_support;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use durability_support::{episode, id_of};
-use locus::durability::{Recovery, ShardWal, SyncPolicy, WalOptions};
+use locus::durability::{Durable, Recovery, ShardWal, SnapshotWriter, SyncPolicy, WalOptions};
 
 const CHILD_ENV: &str = "LOCUS_DURABILITY_CRASH_CHILD";
 const DIM: u32 = 32;
 const SEGMENT_BYTES: u64 = 32 * 1024;
 /// Allowance on top of `n` ms for the flusher's write + fsync and scheduling on a shared machine.
 const EVERY_MS_ALLOWANCE_MS: u64 = 1000;
+/// How often the `EveryBatch` child takes a snapshot.
+const SNAPSHOT_EVERY_MS: u64 = 20;
 
 fn now_micros() -> u64 {
     SystemTime::now()
@@ -52,19 +56,62 @@ fn child(spec: &str) -> ! {
         parts.next().expect("threads").parse::<u64>().expect("threads"),
     );
     let dir = Path::new(&dir);
-    Recovery::open(dir, DIM, 1).expect("child recovery");
+    let (state, _) = Recovery::open(dir, DIM, 1).expect("child recovery");
     let mut options = WalOptions::new(DIM, policy);
     options.segment_bytes = SEGMENT_BYTES;
     let wal = Arc::new(ShardWal::open(dir, 0, options).expect("child open"));
+    // With EveryBatch, a snapshot thread takes snapshots while the appenders run (kills land
+    // during snapshots too): its one section lists the ids of the records it covers.
+    // Records already in the log (from earlier children) count for the next snapshot too.
+    let recovered: BTreeMap<u64, u64> = state.shards[0]
+        .records()
+        .map(|r| r.map(|(lsn, rec)| (lsn, id_of(&rec))))
+        .collect::<Result<_, _>>()
+        .expect("replay");
+    let by_lsn = Arc::new(Mutex::new(recovered));
+    if policy == SyncPolicy::EveryBatch {
+        let (wal, by_lsn, dir) = (Arc::clone(&wal), Arc::clone(&by_lsn), dir.to_path_buf());
+        let (mut snapshot_ids, mut next_lsn) = previous_snapshot_ids(&dir);
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_millis(SNAPSHOT_EVERY_MS));
+                let covered = wal.flush().expect("flush");
+                // Wait until the appenders have noted the lsn of every record below `covered`.
+                let ids = loop {
+                    let map = by_lsn.lock().expect("map");
+                    let ids: Vec<u64> = map.range(next_lsn..covered).map(|(_, &id)| id).collect();
+                    if ids.len() as u64 == covered - next_lsn {
+                        break ids;
+                    }
+                    drop(map);
+                    std::thread::sleep(Duration::from_millis(1));
+                };
+                snapshot_ids.extend(ids);
+                next_lsn = covered;
+                let bytes: Vec<u8> = snapshot_ids.iter().flat_map(|id| id.to_le_bytes()).collect();
+                let mut w = SnapshotWriter::create(&dir, DIM, vec![covered]).expect("snapshot");
+                w.section("ids", &bytes).expect("section");
+                let info = w.commit().expect("commit");
+                wal.truncate_before(&info).expect("truncate");
+            }
+        });
+    }
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let wal = Arc::clone(&wal);
+            let by_lsn = Arc::clone(&by_lsn);
             std::thread::spawn(move || {
                 for i in 0.. {
                     let id = (run << 40) | (t << 32) | i;
-                    if let Err(e) = wal.append(&episode(id, DIM as usize)) {
-                        eprintln!("child append failed: {e}");
-                        std::process::exit(3);
+                    match wal.append(&episode(id, DIM as usize)) {
+                        Ok(Durable::Synced { lsn }) => {
+                            by_lsn.lock().expect("map").insert(lsn, id);
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            eprintln!("child append failed: {e}");
+                            std::process::exit(3);
+                        }
                     }
                     // One write per line: atomic on a pipe (below PIPE_BUF), never half a line.
                     let line = format!("ACK {id} {}\n", now_micros());
@@ -80,6 +127,25 @@ fn child(spec: &str) -> ! {
         let _ = h.join();
     }
     std::process::exit(0)
+}
+
+/// The ids listed by the current snapshot and the lsn it covers (empty and 0 without one).
+fn previous_snapshot_ids(dir: &Path) -> (Vec<u64>, u64) {
+    match locus::durability::load_current_snapshot(dir, DIM, 1).expect("snapshot") {
+        None => (Vec::new(), 0),
+        Some(s) => (
+            ids_of_section(s.section("ids").expect("ids section")),
+            s.info.covered[0],
+        ),
+    }
+}
+
+fn ids_of_section(bytes: &[u8]) -> Vec<u64> {
+    assert_eq!(bytes.len() % 8, 0, "ids section holds whole u64s");
+    bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect()
 }
 
 struct Run {
@@ -145,6 +211,11 @@ fn run_child(test: &str, dir: &Path, policy: &str, run: u64, threads: u64, ms: u
 fn recover(dir: &Path) -> (HashMap<u64, u32>, bool, bool) {
     let (state, report) = Recovery::open(dir, DIM, 1).expect("recovery after a kill");
     let mut counts = HashMap::new();
+    if let Some(snapshot) = &state.snapshot {
+        for id in ids_of_section(snapshot.section("ids").expect("ids section")) {
+            *counts.entry(id).or_insert(0) += 1;
+        }
+    }
     for item in state.shards[0].records() {
         let (_, rec) = item.expect("replay");
         let id = id_of(&rec);
@@ -186,7 +257,7 @@ fn kill_loop_every_batch_loses_no_acknowledged_record() {
     let (mut during_rotation, mut torn) = (0, 0);
     let start = Instant::now();
     for run in 0..20 {
-        let ms = next_rand(&mut rng) % 150;
+        let ms = next_rand(&mut rng) % 400;
         let r = run_child(
             "kill_loop_every_batch_loses_no_acknowledged_record",
             dir.path(),
@@ -208,14 +279,28 @@ fn kill_loop_every_batch_loses_no_acknowledged_record() {
         }
         assert!(counts.values().all(|&c| c == 1), "no record is present twice");
     }
-    let segments = std::fs::read_dir(dir.path()).unwrap().count();
+    let last_seq = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_prefix("wal-0-")?
+                .strip_suffix(".log")?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .unwrap();
+    let snapshot = locus::durability::load_current_snapshot(dir.path(), DIM, 1).unwrap();
     eprintln!(
         "crash loop: 20 kills, {} acknowledged records all present once; {during_rotation} kills during \
-         segment creation, {torn} torn tails dropped, {segments} files, {:.1} s",
+         a segment creation or snapshot write, {torn} torn tails dropped, last segment {last_seq}, \
+         snapshot {:?}, {:.1} s",
         all_acked.len(),
+        snapshot.as_ref().map(|s| s.info.id),
         start.elapsed().as_secs_f64()
     );
-    assert!(segments > 2, "segments rotated during the loop");
+    assert!(last_seq > 2, "segments rotated during the loop");
+    assert!(snapshot.is_some(), "snapshots were taken during the loop");
 }
 
 #[test]

@@ -627,6 +627,9 @@ impl Inner {
 
     fn flush(&self) -> Result<u64, DurabilityError> {
         let mut st = lock(&self.state);
+        // Wait for the groups that hold what was appended before this call — not for later ones,
+        // which would starve a flush under a steady stream of appends.
+        let target = st.open_batch + u64::from(!st.pending.is_empty());
         loop {
             if let Some(reason) = &st.broken {
                 return Err(DurabilityError::WalBroken {
@@ -634,15 +637,25 @@ impl Inner {
                     reason: reason.clone(),
                 });
             }
-            if st.writing {
-                st = self.done.wait(st).unwrap_or_else(|p| p.into_inner());
-            } else if !st.pending.is_empty() {
+            if st.stalled.is_some() {
+                // An `EveryMs` group failed and is kept pending: retry it once now.
+                if st.writing {
+                    st = self.done.wait(st).unwrap_or_else(|p| p.into_inner());
+                    continue;
+                }
                 st = self.lead(st, true);
                 if let Some(f) = &st.stalled {
                     return Err(f.to_error());
                 }
-            } else {
+                continue;
+            }
+            if st.done_batch >= target {
                 break;
+            }
+            if !st.writing && st.open_batch < target {
+                st = self.lead(st, true);
+            } else {
+                st = self.done.wait(st).unwrap_or_else(|p| p.into_inner());
             }
         }
         if !st.synced {
