@@ -12,7 +12,7 @@ const DIM: u32 = 768;
 fn record(id: u64) -> Record {
     Record::Episode(EpisodeRecord {
         id,
-        space: 0,
+        space: "default".into(),
         stream: None,
         timestamp: id,
         embedding: (0..DIM).map(|i| (i as f32 + id as f32) / 1000.0).collect(),

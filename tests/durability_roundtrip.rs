@@ -52,7 +52,11 @@ fn every_policy_recovers_every_record_exactly_once() {
         assert_eq!(wal.flush().unwrap(), 600);
         let stats = wal.stats();
         assert_eq!(stats.records, 600);
-        assert!(stats.rotations > 0, "8 KiB segments must rotate");
+        if !matches!(policy, SyncPolicy::EveryMs(_)) {
+            // Groups hold at most one record per thread here; 60 KB of them span 8 KiB segments.
+            // (An EveryMs group may hold everything, and a group is never split.)
+            assert!(stats.rotations > 0, "8 KiB segments must rotate");
+        }
         Arc::try_unwrap(wal).unwrap().close().unwrap();
 
         let records = recover_all(dir.path(), DIM).unwrap();

@@ -22,7 +22,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let wal = ShardWal::open(dir.path(), 0, WalOptions::new(2, SyncPolicy::EveryBatch))?;
 //! let rec = Record::Episode(EpisodeRecord {
-//!     id: 1, space: 0, stream: None, timestamp: 0,
+//!     id: 1, space: "default".into(), stream: None, timestamp: 0,
 //!     embedding: vec![0.5, 1.0], payload: b"hi".to_vec(), links: vec![],
 //! });
 //! assert_eq!(wal.append(&rec)?, Durable::Synced { lsn: 0 });

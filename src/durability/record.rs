@@ -3,7 +3,8 @@
 //! Every integer and float is little-endian. A record starts with a one-byte tag:
 //!
 //! ```text
-//! tag 1  Episode    id u64 | space u32 | has_stream u8 (0/1) | [stream u64 if 1] | timestamp u64
+//! tag 1  Episode    id u64 | space_len u8 | space (UTF-8) | has_stream u8 (0/1) | [stream u64 if 1]
+//!                   | timestamp u64
 //!                   | dim u32 | dim × f32 | payload_len u32 | payload bytes
 //!                   | link_count u32 | link_count × (target u64, weight f32)
 //! tag 2  Associate  a u64 | b u64 | w f32
@@ -21,8 +22,9 @@ use super::DurabilityError;
 pub struct EpisodeRecord {
     /// The episode's id.
     pub id: u64,
-    /// The space (tenant) it belongs to.
-    pub space: u32,
+    /// The space (tenant) it belongs to, by name (at most 255 bytes of UTF-8): names are stable
+    /// across restarts, internal space numbers need not be.
+    pub space: String,
     /// The stream it continues, if any.
     pub stream: Option<u64>,
     /// Caller-supplied timestamp.
@@ -80,7 +82,8 @@ impl RecordLimits {
     /// The largest encoded record these limits allow, in bytes.
     pub fn max_encoded_len(&self) -> usize {
         1 + 8
-            + 4
+            + 1
+            + 255
             + 1
             + 8
             + 8
@@ -118,6 +121,13 @@ impl Record {
                         limits.dim
                     )));
                 }
+                if e.space.len() > 255 {
+                    return Err(invalid(format!(
+                        "episode {} space name is {} bytes, the limit is 255",
+                        e.id,
+                        e.space.len()
+                    )));
+                }
                 if e.payload.len() > limits.max_payload as usize {
                     return Err(invalid(format!(
                         "episode {} payload is {} bytes, the limit is {}",
@@ -137,7 +147,9 @@ impl Record {
                 out.reserve(self.encoded_len());
                 out.push(TAG_EPISODE);
                 out.extend_from_slice(&e.id.to_le_bytes());
-                out.extend_from_slice(&e.space.to_le_bytes());
+                // Fits: checked against 255 above.
+                out.push(e.space.len() as u8);
+                out.extend_from_slice(e.space.as_bytes());
                 match e.stream {
                     Some(s) => {
                         out.push(1);
@@ -178,7 +190,8 @@ impl Record {
         match self {
             Record::Episode(e) => {
                 1 + 8
-                    + 4
+                    + 1
+                    + e.space.len()
                     + 1
                     + if e.stream.is_some() { 8 } else { 0 }
                     + 8
@@ -204,7 +217,10 @@ impl Record {
         let record = match r.u8("tag")? {
             TAG_EPISODE => {
                 let id = r.u64("id")?;
-                let space = r.u32("space")?;
+                let space_len = r.u8("space length")?;
+                let space = std::str::from_utf8(r.take(space_len as usize, "space")?)
+                    .map_err(|_| invalid(format!("episode {id} space name is not UTF-8")))?
+                    .to_string();
                 let stream = match r.u8("stream flag")? {
                     0 => None,
                     1 => Some(r.u64("stream")?),
@@ -330,7 +346,7 @@ mod tests {
     fn episode(dim: usize) -> Record {
         Record::Episode(EpisodeRecord {
             id: 7,
-            space: 3,
+            space: "tenant-a".into(),
             stream: Some(9),
             timestamp: 1234,
             embedding: (0..dim).map(|i| i as f32 * 0.5).collect(),
@@ -375,8 +391,8 @@ mod tests {
         };
         let mut buf = Vec::new();
         episode(4).encode_into(&limits, &mut buf).unwrap();
-        // payload_len sits after tag, id, space, flag, stream, timestamp, dim, embedding.
-        let at = 1 + 8 + 4 + 1 + 8 + 8 + 4 + 16;
+        // payload_len sits after tag, id, space length + name, flag, stream, timestamp, dim, embedding.
+        let at = 1 + 8 + 1 + "tenant-a".len() + 1 + 8 + 8 + 4 + 16;
         buf[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         let err = Record::decode(&buf, &limits).unwrap_err();
         assert!(err.to_string().contains("payload"), "{err}");

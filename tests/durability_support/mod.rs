@@ -10,7 +10,7 @@ pub fn episode(id: u64, dim: usize) -> Record {
     let seed = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     Record::Episode(EpisodeRecord {
         id,
-        space: (id % 3) as u32,
+        space: format!("space-{}", id % 3),
         stream: if id % 2 == 0 { Some(id / 2) } else { None },
         timestamp: id * 10,
         embedding: (0..dim)

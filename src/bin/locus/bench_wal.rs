@@ -39,7 +39,7 @@ fn record_pool(dim: u32, n: u64) -> Vec<Record> {
         .map(|id| {
             Record::Episode(EpisodeRecord {
                 id,
-                space: 0,
+                space: "default".into(),
                 stream: Some(id / 16),
                 timestamp: id,
                 embedding: (0..dim)
