@@ -398,11 +398,9 @@ impl ShardWal {
     }
 
     fn shutdown(&mut self) -> Result<(), DurabilityError> {
+        // Refuse new appends first, so nothing can slip in after the final flush.
+        lock(&self.inner.state).closed = true;
         let result = self.inner.flush();
-        {
-            let mut st = lock(&self.inner.state);
-            st.closed = true;
-        }
         self.inner.wake_flusher.notify_all();
         self.inner.done.notify_all();
         if let Some(handle) = self.flusher.take() {

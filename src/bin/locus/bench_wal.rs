@@ -151,7 +151,11 @@ pub fn run(args: Args) -> Result<(), BoxError> {
 }
 
 fn run_all(args: &Args, base: &Path) -> Result<(), BoxError> {
-    if args.threads.iter().any(|&t| t == 0 || (args.records > 0 && t > args.records)) {
+    if args
+        .threads
+        .iter()
+        .any(|&t| t == 0 || (args.records > 0 && t > args.records))
+    {
         return Err("--threads: each count must be between 1 and --records".into());
     }
     if args.records > 0 {
