@@ -249,3 +249,66 @@ fn invalid_records_are_refused_and_nothing_is_written() {
     assert!(matches!(err, DurabilityError::InvalidRecord { .. }), "{err}");
     assert_eq!(wal.append(&episode(2, 8)).unwrap(), Durable::Synced { lsn: 0 });
 }
+
+#[test]
+fn flush_returns_under_a_steady_stream_of_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Arc::new(ShardWal::open(dir.path(), 0, WalOptions::new(DIM, SyncPolicy::EveryBatch)).unwrap());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let appenders: Vec<_> = (0..2)
+        .map(|t| {
+            let (wal, stop) = (Arc::clone(&wal), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = wal.append(&episode(t * 1_000_000 + i, 8)).unwrap();
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    // A flush waits only for what was appended before it; a watchdog turns a starved flush into
+    // a failure instead of a hang.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let flusher = {
+        let wal = Arc::clone(&wal);
+        std::thread::spawn(move || {
+            let mut last = 0;
+            for _ in 0..10 {
+                let covered = wal.flush().unwrap();
+                assert!(covered >= last, "flush positions never go back");
+                last = covered;
+            }
+            tx.send(last).unwrap();
+        })
+    };
+    let result = rx.recv_timeout(std::time::Duration::from_secs(60));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for a in appenders {
+        a.join().unwrap();
+    }
+    flusher.join().unwrap();
+    assert!(result.is_ok(), "flush starved by concurrent appends");
+}
+
+#[test]
+fn truncation_refuses_a_snapshot_beyond_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = ShardWal::open(dir.path(), 0, WalOptions::new(DIM, SyncPolicy::EveryBatch)).unwrap();
+    let _ = wal.append(&episode(1, 8)).unwrap();
+    let info = SnapshotWriter::create(dir.path(), DIM, vec![5])
+        .unwrap()
+        .commit()
+        .unwrap();
+    let err = wal.truncate_before(&info).unwrap_err();
+    assert!(matches!(err, DurabilityError::InvalidInput { .. }), "{err}");
+    let two_shards = SnapshotWriter::create(dir.path(), DIM, vec![0, 0])
+        .unwrap()
+        .commit()
+        .unwrap();
+    assert_eq!(
+        wal.truncate_before(&two_shards).unwrap(),
+        0,
+        "nothing covered, nothing removed"
+    );
+}
