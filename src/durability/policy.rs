@@ -39,7 +39,9 @@ pub enum Durable {
     /// Buffered; written and fsynced within `within` (policy [`SyncPolicy::EveryMs`]). Its
     /// sequence number is assigned when the background flush writes it.
     Pending {
-        /// The longest the record stays unsynced while the process lives and the disk accepts writes.
+        /// The flush period: the record is written and synced by the first background flush that
+        /// starts after it, i.e. within this period plus the write and fsync of one group (while
+        /// the process lives and the disk accepts writes).
         within: Duration,
     },
 }
