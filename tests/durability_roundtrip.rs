@@ -312,3 +312,30 @@ fn truncation_refuses_a_snapshot_beyond_the_log() {
         "nothing covered, nothing removed"
     );
 }
+
+#[test]
+fn an_abandoned_snapshot_leaves_the_previous_one_current_and_foreign_files_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = SnapshotWriter::create(dir.path(), DIM, vec![0]).unwrap();
+    let first = {
+        let mut w = first;
+        w.section("index", b"one").unwrap();
+        w.commit().unwrap()
+    };
+    let mut second = SnapshotWriter::create(dir.path(), DIM, vec![0]).unwrap();
+    second.section("index", b"two").unwrap();
+    drop(second);
+    std::fs::write(dir.path().join("other.tmp"), b"not ours").unwrap();
+    let (state, report) = Recovery::open(dir.path(), DIM, 1).unwrap();
+    let snapshot = state.snapshot.unwrap();
+    assert_eq!(snapshot.info.id, first.id);
+    assert_eq!(snapshot.section("index"), Some(&b"one"[..]));
+    assert!(
+        report.removed_temp_files.is_empty(),
+        "the abandoned writer removed its own file"
+    );
+    assert!(
+        dir.path().join("other.tmp").exists(),
+        "recovery removes only its own temporary files"
+    );
+}

@@ -45,13 +45,15 @@ pub(crate) fn check_writable(dir: &Path) -> Result<(), DurabilityError> {
     fs::remove_file(&probe).map_err(|e| DurabilityError::from_io("remove", &probe, e))
 }
 
-/// Removes leftover `*.tmp` files (an interrupted segment creation, snapshot or manifest write).
+/// Removes leftover temporary files of this module (an interrupted segment creation, snapshot
+/// or manifest write): `wal-*.tmp`, `snap-*.tmp`, `MANIFEST.tmp`. Other files are left alone.
 pub(crate) fn remove_temp_files(dir: &Path) -> Result<Vec<String>, DurabilityError> {
     let mut removed = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| DurabilityError::from_io("read_dir", dir, e))? {
         let entry = entry.map_err(|e| DurabilityError::from_io("read_dir", dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".tmp") {
+        let ours = name.starts_with("wal-") || name.starts_with("snap-") || name.starts_with("MANIFEST");
+        if ours && name.ends_with(".tmp") {
             fs::remove_file(entry.path()).map_err(|e| DurabilityError::from_io("remove", entry.path(), e))?;
             removed.push(name);
         }

@@ -82,6 +82,16 @@ pub struct SnapshotWriter {
     out: BufWriter<File>,
     crcs: Vec<u8>,
     sections: u32,
+    committed: bool,
+}
+
+impl Drop for SnapshotWriter {
+    fn drop(&mut self) {
+        if !self.committed {
+            // An abandoned snapshot leaves nothing behind (best effort; recovery also removes it).
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> DurabilityError + 'a {
@@ -141,6 +151,7 @@ impl SnapshotWriter {
             out,
             crcs: Vec::new(),
             sections: 0,
+            committed: false,
         })
     }
 
@@ -182,14 +193,11 @@ impl SnapshotWriter {
         footer.extend_from_slice(&self.sections.to_le_bytes());
         footer.extend_from_slice(&crc32fast::hash(&self.crcs).to_le_bytes());
         self.out.write_all(&footer).map_err(io("write", &self.tmp))?;
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| DurabilityError::from_io("write", &self.tmp, e.into_error()))?;
-        file.sync_all().map_err(io("fsync", &self.tmp))?;
-        drop(file);
+        self.out.flush().map_err(io("write", &self.tmp))?;
+        self.out.get_ref().sync_all().map_err(io("fsync", &self.tmp))?;
         let path = self.dir.join(&self.info.file);
         fs::rename(&self.tmp, &path).map_err(io("rename", &path))?;
+        self.committed = true;
         sync_dir(&self.dir)?;
         Manifest {
             snapshot_id: self.info.id,
@@ -197,7 +205,7 @@ impl SnapshotWriter {
         }
         .write(&self.dir)?;
         remove_older(&self.dir, self.info.id)?;
-        Ok(self.info)
+        Ok(self.info.clone())
     }
 }
 
