@@ -268,16 +268,19 @@ impl CounterSet {
         self.control(GroupOp::Disable)
     }
 
-    /// Zeroes the counts (the enabled/running times keep running; reads scale with them).
+    /// Zeroes the counts. The kernel does not zero a group's enabled/running clocks, so the
+    /// set records them here and later reads scale by the time since this reset.
     ///
     /// # Errors
-    /// [`CounterError::Os`] if the kernel refuses the ioctl.
+    /// [`CounterError::Os`] if the kernel refuses the ioctl or the read of the clocks,
+    /// [`CounterError::MalformedRead`] if that read does not have the documented layout.
     #[doc(alias = "PERF_EVENT_IOC_RESET")]
     pub fn reset(&self) -> Result<(), CounterError> {
-        self.control(GroupOp::Reset)
+        self.groups.iter().try_for_each(CounterGroup::reset)
     }
 
-    /// Reads every group and scales each count by its group's enabled/running times.
+    /// Reads every group and scales each count by its group's enabled/running times since the
+    /// last [`reset`](Self::reset).
     ///
     /// # Errors
     /// [`CounterError::Os`] if a read fails, [`CounterError::MalformedRead`] if the kernel's
