@@ -215,3 +215,146 @@ fn damaged_snapshots_still_agree_through_fallbacks() {
         println!("skipped: none of the damaged-snapshot fixtures is present");
     }
 }
+
+/// Writes `text` to `rel` under `root`, creating its folders.
+fn put(root: &Path, rel: &str, text: &str) -> std::io::Result<()> {
+    let path = root.join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, text)
+}
+
+/// Removes `rel` under `root` if it exists.
+fn drop_file(root: &Path, rel: &str) -> std::io::Result<()> {
+    match std::fs::remove_file(root.join(rel)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Moves the snapshot's legacy cpuset (`dev/cpuset/dummy/{cpus,mems}`) to `dir/{cpus,mems}`
+/// renamed `cpus_name`/`mems_name`.
+fn move_cpuset(root: &Path, dir: &str, cpus_name: &str, mems_name: &str) -> std::io::Result<()> {
+    let cpus = std::fs::read_to_string(root.join("dev/cpuset/dummy/cpus"))?;
+    let mems = std::fs::read_to_string(root.join("dev/cpuset/dummy/mems"))?;
+    std::fs::remove_dir_all(root.join("dev/cpuset"))?;
+    put(root, &format!("{dir}/{cpus_name}"), &cpus)?;
+    put(root, &format!("{dir}/{mems_name}"), &mems)
+}
+
+/// The cpuset of `16amd64-8n2c-cpusets` (hwloc's console shows the machine restricted to it),
+/// moved into each layout hwloc's Linux backend finds (`hwloc_find_linux_cgroup_mntpnt`,
+/// `hwloc_read_linux_cgroup_name`, `hwloc_admin_disable_set_from_cgroup`): every one must still
+/// give hwloc's restricted answer, with no fallback about the cpuset.
+#[test]
+fn cpuset_layouts_hwloc_finds_agree_with_hwloc() {
+    let dir = match fixtures_dir() {
+        Ok(d) => d,
+        Err(reason) => {
+            println!("skipped: {reason}");
+            return;
+        }
+    };
+    let name = "16amd64-8n2c-cpusets";
+    let tarball = dir.join(format!("{name}.tar.bz2"));
+    let console = dir.join(format!("{name}.console"));
+    if !tarball.is_file() || !console.is_file() {
+        println!("skipped: {name} not in {}", dir.display());
+        return;
+    }
+    type Layout = fn(&Path) -> std::io::Result<()>;
+    let layouts: [(&str, Layout); 5] = [
+        (
+            "legacy cpuset: a cgroup v1 mount with `noprefix` at an odd place, path from proc/self/cpuset only",
+            |root| {
+                move_cpuset(root, "srv/cpu sets/dummy", "cpus", "mems")?;
+                drop_file(root, "proc/self/cgroup")?;
+                put(
+                    root,
+                    "proc/mounts",
+                    "proc /proc proc rw 0 0\ncgroup /srv/cpu\\040sets cgroup rw,nosuid,cpuset,noprefix 0 0\n",
+                )
+            },
+        ),
+        ("legacy cpuset filesystem at an odd place", |root| {
+            move_cpuset(root, "cpusets/dummy", "cpus", "mems")?;
+            put(root, "proc/mounts", "cpuset /cpusets cpuset rw 0 0\n")
+        }),
+        (
+            "cgroup v1 at an odd place, path from proc/self/cgroup: cpuset.cpus, not effective_cpus",
+            |root| {
+                move_cpuset(root, "opt/cg/cpuset/dummy", "cpuset.cpus", "cpuset.mems")?;
+                // hwloc reads cpuset.cpus/mems under v1; effective_* would unrestrict here.
+                put(root, "opt/cg/cpuset/dummy/cpuset.effective_cpus", "0-15\n")?;
+                put(root, "opt/cg/cpuset/dummy/cpuset.effective_mems", "0-7\n")?;
+                drop_file(root, "proc/self/cpuset")?;
+                put(
+                    root,
+                    "proc/self/cgroup",
+                    "4:memory:/elsewhere\n2:cpuset:/dummy\n0::/unified\n",
+                )?;
+                put(
+                    root,
+                    "proc/mounts",
+                    "cgroup /opt/cg/memory cgroup rw,memory 0 0\ncgroup /opt/cg/cpuset cgroup rw,cpuset 0 0\n",
+                )
+            },
+        ),
+        (
+            "cgroup v2 at the standard mount point, absent from the mount table",
+            |root| {
+                move_cpuset(
+                    root,
+                    "sys/fs/cgroup/dummy",
+                    "cpuset.cpus.effective",
+                    "cpuset.mems.effective",
+                )?;
+                // v2's cpuset.cpus is only the request (empty: inherit); effective is the set.
+                put(root, "sys/fs/cgroup/dummy/cpuset.cpus", "\n")?;
+                put(root, "sys/fs/cgroup/dummy/cpuset.mems", "\n")?;
+                put(root, "sys/fs/cgroup/cpuset.cpus.effective", "0-15\n")?;
+                put(root, "sys/fs/cgroup/cpuset.mems.effective", "0-7\n")?;
+                drop_file(root, "proc/self/cpuset")?;
+                put(root, "proc/self/cgroup", "0::/dummy\n")?;
+                put(root, "proc/mounts", "proc /proc proc rw 0 0\n")
+            },
+        ),
+        (
+            "cgroup v2 in the mount table: the first cgroup2 mount lacks the cpuset controller",
+            |root| {
+                move_cpuset(
+                    root,
+                    "run/b/dummy",
+                    "cpuset.cpus.effective",
+                    "cpuset.mems.effective",
+                )?;
+                put(root, "run/a/cgroup.controllers", "memory pids\n")?;
+                put(root, "run/a/dummy/cpuset.cpus.effective", "0-15\n")?;
+                put(root, "run/a/dummy/cpuset.mems.effective", "0-7\n")?;
+                put(root, "run/b/cgroup.controllers", "cpuset cpu io memory\n")?;
+                drop_file(root, "proc/self/cgroup")?;
+                put(
+                    root,
+                    "proc/mounts",
+                    "cgroup2 /run/a cgroup2 rw 0 0\ncgroup2 /run/b cgroup2 rw 0 0\n",
+                )
+            },
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (layout, mutate) in layouts {
+        match check_with(&tarball, &console, mutate) {
+            Ok((summary, json)) => {
+                let fallbacks = json["fallbacks"].to_string();
+                if fallbacks.contains("cpuset") {
+                    failures.push(format!("{layout}: unexpected cpuset fallback {fallbacks}"));
+                } else {
+                    println!("{layout}: agrees with hwloc ({summary})");
+                }
+            }
+            Err(errors) => failures.push(format!("{layout}: {}", errors.join("; "))),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
