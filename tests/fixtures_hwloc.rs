@@ -358,3 +358,96 @@ fn cpuset_layouts_hwloc_finds_agree_with_hwloc() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// Package ids of the JSON's packages, and of the package each PU names.
+fn package_ids(json: &serde_json::Value) -> (Vec<u64>, Vec<(u64, Option<u64>)>) {
+    let ids = json["packages"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["os_index"].as_u64()).collect())
+        .unwrap_or_default();
+    let pus = json["pus"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| Some((p["os_index"].as_u64()?, p["package"].as_u64())))
+                .collect()
+        })
+        .unwrap_or_default();
+    (ids, pus)
+}
+
+/// Sibling masks and package ids that contradict each other, on `16em64t-4s2c2t` (packages
+/// `{0,4,8,12}`, `{1,5,9,13}`, …). hwloc's rule (`look_sysfscpu`): a package is the mask read by
+/// its first CPU, named by that CPU's `physical_package_id`; a mask conflicting with a package
+/// already made is dropped, and a CPU left out of every package belongs to none: hwloc does not
+/// make one up. The expected answers were checked with `lstopo-no-graphics --input` (hwloc 2.9).
+#[test]
+fn contradicting_package_siblings_follow_hwloc() {
+    let dir = match fixtures_dir() {
+        Ok(d) => d,
+        Err(reason) => {
+            println!("skipped: {reason}");
+            return;
+        }
+    };
+    let name = "16em64t-4s2c2t";
+    let tarball = dir.join(format!("{name}.tar.bz2"));
+    let console = dir.join(format!("{name}.console"));
+    if !tarball.is_file() || !console.is_file() {
+        println!("skipped: {name} not in {}", dir.display());
+        return;
+    }
+    let topo = |cpu: u32, file: &str| format!("sys/devices/system/cpu/cpu{cpu}/topology/{file}");
+    let unique = |ids: &[u64]| {
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        sorted.len() == ids.len()
+    };
+
+    // 1. cpu4 claims a package {4,5} that overlaps two others: dropped; hwloc's console holds.
+    let (_, json) = check_with(&tarball, &console, |root| {
+        put(root, &topo(4, "core_siblings"), "00000000,00000030\n")
+    })
+    .unwrap_or_else(|e| panic!("cpu4 claiming {{4,5}}: {e:#?}"));
+    let fallbacks = json["fallbacks"].to_string();
+    assert!(fallbacks.contains("package"), "no fallback recorded: {fallbacks}");
+
+    // 2. Two packages report the same physical_package_id: the masks still make four packages,
+    //    and each keeps an id of its own (hwloc would print P#0 twice; here PUs name their
+    //    package by id, so the later one is renumbered, and that is recorded).
+    let (_, json) = check_with(&tarball, &console, |root| {
+        put(root, &topo(1, "physical_package_id"), "0\n")
+    })
+    .unwrap_or_else(|e| panic!("duplicate package id: {e:#?}"));
+    let (ids, _) = package_ids(&json);
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    assert!(unique(&ids), "package ids repeat: {ids:?}");
+    let fallbacks = json["fallbacks"].to_string();
+    assert!(fallbacks.contains("physical_package_id"), "{fallbacks}");
+
+    // 3. cpu0's mask leaves cpu4 out while cpu4, cpu8, cpu12 all name {0,4,8,12}: the package is
+    //    cpu0's {0,8,12}, and cpu4 is in no package (hwloc: "PU P#4" straight under the machine).
+    let (_tmp, root) = hwloc_console::unpack_snapshot(&tarball).expect("unpack");
+    put(&root, &topo(0, "core_siblings"), "00000000,00001101\n").expect("edit");
+    let out = Command::new(env!("CARGO_BIN_EXE_locus"))
+        .args(["topology", "--json", "--sysfs-root"])
+        .arg(&root)
+        .output()
+        .expect("run locus");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let sets: Vec<String> = json["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| p["pus"].to_string())
+        .collect();
+    assert_eq!(sets, ["[0,8,12]", "[1,5,9,13]", "[2,6,10,14]", "[3,7,11,15]"]);
+    let (ids, pus) = package_ids(&json);
+    assert!(unique(&ids), "package ids repeat: {ids:?}");
+    assert_eq!(pus.iter().find(|(pu, _)| *pu == 4), Some(&(4, None)), "{pus:?}");
+    assert_eq!(pus.iter().find(|(pu, _)| *pu == 12), Some(&(12, Some(0))));
+    let fallbacks = json["fallbacks"].to_string();
+    assert!(fallbacks.contains("in no package"), "{fallbacks}");
+}
