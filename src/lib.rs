@@ -21,4 +21,5 @@ pub mod exec;
 pub mod index;
 pub mod metrics;
 mod rng;
+pub(crate) mod sync;
 pub mod topology;
