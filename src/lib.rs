@@ -22,4 +22,5 @@ pub mod index;
 pub mod metrics;
 mod rng;
 pub(crate) mod sync;
+pub mod sys;
 pub mod topology;

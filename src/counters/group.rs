@@ -3,7 +3,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use super::error::{CounterError, errno_message};
+use super::error::CounterError;
 use super::event::Event;
 use super::sys::{self, CounterFd, GroupOp, SysError};
 
@@ -120,11 +120,7 @@ impl GroupRead {
 }
 
 pub(crate) fn os_error(e: SysError) -> CounterError {
-    CounterError::Os {
-        call: e.call,
-        errno: e.errno,
-        message: errno_message(e.errno),
-    }
+    CounterError::from(e)
 }
 
 /// Parses a `PERF_FORMAT_GROUP | TOTAL_TIME_ENABLED | TOTAL_TIME_RUNNING | ID` read:
