@@ -61,6 +61,15 @@ impl Reset for Activation {
     }
 }
 
+/// The first memory node this process may use: node 0 can be outside its cpuset. (On a kernel
+/// without NUMA support the question has no answer, and node 0 is the only node.)
+fn first_allowed_node() -> u32 {
+    locus::alloc::allowed_memory_nodes()
+        .ok()
+        .and_then(|nodes| nodes.first())
+        .unwrap_or(0)
+}
+
 const BATCH: usize = 64;
 const COUNT_BATCHES: usize = 10_000;
 
@@ -72,7 +81,7 @@ fn fill(r: &mut Activation, i: usize) {
 }
 
 fn new_pool() -> RecordPool<Activation> {
-    let arena = Arc::new(NodeArena::on_node(0, 16 << 20).expect("arena"));
+    let arena = Arc::new(NodeArena::on_node(first_allowed_node(), 16 << 20).expect("arena"));
     RecordPool::new(arena, PoolConfig::with_max_records(4096)).expect("pool")
 }
 

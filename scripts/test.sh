@@ -4,6 +4,13 @@
 # the emulated multi-node machine (scripts/vm-tests.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test
-cargo test --benches
-scripts/vm-tests.sh
+# Each stage prints its time (CI must stay under 25 minutes; see .ci/run).
+stage() {
+    local t
+    t=$(date +%s)
+    "$@"
+    echo "test.sh: \`$*\` took $(( $(date +%s) - t )) s"
+}
+stage cargo test
+stage cargo test --benches
+stage scripts/vm-tests.sh

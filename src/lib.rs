@@ -23,4 +23,6 @@ pub mod exec;
 pub mod index;
 pub mod metrics;
 mod rng;
+pub(crate) mod sync;
+pub mod sys;
 pub mod topology;

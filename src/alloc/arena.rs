@@ -11,8 +11,8 @@ use memmap2::MmapMut;
 use super::error::AllocError;
 use super::placement::{self, PageSample, PlacementReport};
 use super::policy::{ArenaOptions, Binding, HugePageOutcome, MemPolicy, UnboundReason};
-use super::sync::AtomicUsize;
 use super::sys;
+use crate::sync::AtomicUsize;
 
 /// A fixed-size region of anonymous memory whose pages come from one NUMA node (or an
 /// interleave set), handing out aligned chunks.

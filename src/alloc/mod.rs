@@ -71,7 +71,6 @@ mod placement;
 mod policy;
 mod pool;
 mod stats;
-mod sync;
 #[cfg(target_os = "linux")]
 mod sys_linux;
 #[cfg(not(target_os = "linux"))]

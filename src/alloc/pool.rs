@@ -36,7 +36,7 @@ use serde::Serialize;
 use super::arena::NodeArena;
 use super::error::AllocError;
 use super::stats::{PoolCounters, PoolStats, Served};
-use super::sync::AtomicUsize;
+use crate::sync::AtomicUsize;
 
 /// A record a [`RecordPool`] can hold: created with `Default`, made like new again with
 /// [`Reset::reset`] when released.

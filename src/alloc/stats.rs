@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use crossbeam::utils::CachePadded;
 use serde::Serialize;
 
-use super::sync::AtomicU64;
+use crate::sync::AtomicU64;
 
 /// A snapshot of a pool's counters. Taken while threads run, the fields are each exact but not
 /// from one instant; at rest, `acquires() == hits() + misses` and

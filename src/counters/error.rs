@@ -10,6 +10,7 @@
 use serde::Serialize;
 
 use super::paranoid::Paranoid;
+use crate::sys::SysError;
 
 /// Why one event cannot be counted on this machine, with what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -53,16 +54,16 @@ pub enum Unavailable {
     /// Counters need Linux.
     #[error("hardware counters need Linux")]
     UnsupportedPlatform,
-    /// Another errno, reported as is.
-    #[error("{call} failed: errno {errno} ({message})")]
-    Os {
-        /// The call.
-        call: &'static str,
-        /// The errno.
-        errno: i32,
-        /// Its text.
-        message: String,
+    /// The target cannot be counted (a thread id that is not one, a CPU index out of range).
+    /// Fix the target.
+    #[error("bad target: {detail}")]
+    BadTarget {
+        /// What was wrong.
+        detail: String,
     },
+    /// Another errno of `perf_event_open`, reported as is.
+    #[error(transparent)]
+    Os(SysError),
 }
 
 /// What went wrong with a counter operation as a whole.
@@ -77,7 +78,9 @@ pub enum CounterError {
     /// Counters need Linux; this platform has none.
     #[error("hardware counters are not supported on this platform")]
     Unsupported,
-    /// A call on an open counter failed (enable, disable, reset, read).
+    /// A call on an open counter failed (enable, disable, reset, read). Built from the
+    /// crate's one failed-call shape ([`SysError`], `From`), so `call` and `errno` are what the
+    /// kernel said; [`CounterError::sys_error`] gives that back.
     #[error("{call} failed: errno {errno} ({message})")]
     Os {
         /// The call.
@@ -95,25 +98,27 @@ pub enum CounterError {
     },
 }
 
-/// The symbolic name of the errnos this module maps.
-pub(crate) fn errno_name(errno: i32) -> &'static str {
-    match errno {
-        libc::ENOENT => "ENOENT",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::EINVAL => "EINVAL",
-        libc::EACCES => "EACCES",
-        libc::EPERM => "EPERM",
-        libc::ENOSPC => "ENOSPC",
-        libc::EBUSY => "EBUSY",
-        libc::ENODEV => "ENODEV",
-        libc::ESRCH => "ESRCH",
-        libc::EMFILE => "EMFILE",
-        libc::E2BIG => "E2BIG",
-        _ => "other errno",
+impl From<SysError> for CounterError {
+    fn from(e: SysError) -> Self {
+        Self::Os {
+            call: e.call,
+            errno: e.errno,
+            message: e.message(),
+        }
     }
 }
 
-/// The OS's text for an errno.
-pub(crate) fn errno_message(errno: i32) -> String {
-    std::io::Error::from_raw_os_error(errno).to_string()
+impl CounterError {
+    /// The failed system call, for [`CounterError::Os`] with a real errno.
+    pub fn sys_error(&self) -> Option<SysError> {
+        match *self {
+            Self::Os { call, errno, .. } if errno != 0 => Some(SysError::new(call, errno)),
+            _ => None,
+        }
+    }
+}
+
+/// The symbolic name of an errno (see [`crate::sys::errno_name`]).
+pub(crate) fn errno_name(errno: i32) -> &'static str {
+    crate::sys::errno_name(errno).unwrap_or("other errno")
 }

@@ -1,7 +1,9 @@
 //! One perf event group: a leader and up to [`MAX_GROUP_EVENTS`]` - 1` members, scheduled on
 //! the PMU together, enabled, disabled and reset together, and read with one `read` call.
 
-use super::error::{CounterError, errno_message};
+use std::sync::{Mutex, PoisonError};
+
+use super::error::CounterError;
 use super::event::Event;
 use super::sys::{self, CounterFd, GroupOp, SysError};
 
@@ -13,12 +15,23 @@ pub const MAX_GROUP_EVENTS: usize = 4;
 /// An open group. Member 0 is the leader.
 pub(crate) struct CounterGroup {
     members: Vec<Member>,
+    /// The clocks at the last [`reset`](Self::reset) (zero before any).
+    base: Mutex<TimeBase>,
 }
 
 struct Member {
     event: Event,
     fd: CounterFd,
     id: u64,
+}
+
+/// The group's enabled/running clocks at its last reset. `PERF_EVENT_IOC_RESET` zeroes the
+/// counts but not `time_enabled`/`time_running`, so a count read after a reset must be scaled
+/// by the time that passed *since* the reset, not by the group's whole life.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TimeBase {
+    pub enabled_ns: u64,
+    pub running_ns: u64,
 }
 
 /// One group read, after matching ids to events.
@@ -36,6 +49,7 @@ impl CounterGroup {
         let id = sys::event_id(&fd)?;
         Ok(Self {
             members: vec![Member { event, fd, id }],
+            base: Mutex::new(TimeBase::default()),
         })
     }
 
@@ -65,8 +79,26 @@ impl CounterGroup {
         sys::group_ioctl(self.leader(), op).map_err(os_error)
     }
 
-    /// Reads all members.
+    /// Zeroes every member's count and records the clocks at that moment, so later reads
+    /// scale by the time since this reset.
+    pub(crate) fn reset(&self) -> Result<(), CounterError> {
+        self.control(GroupOp::Reset)?;
+        let raw = self.read_raw()?;
+        *self.base.lock().unwrap_or_else(PoisonError::into_inner) = TimeBase {
+            enabled_ns: raw.enabled_ns,
+            running_ns: raw.running_ns,
+        };
+        Ok(())
+    }
+
+    /// Reads all members; the times are those since the last reset.
     pub(crate) fn read(&self) -> Result<GroupRead, CounterError> {
+        let base = *self.base.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(self.read_raw()?.since(base))
+    }
+
+    /// Reads all members, with the kernel's clocks as they are (since the group opened).
+    fn read_raw(&self) -> Result<GroupRead, CounterError> {
         let mut buf = vec![0u64; 3 + 2 * self.members.len()];
         let words = sys::read_group(self.leader(), &mut buf).map_err(os_error)?;
         let ids: Vec<u64> = self.members.iter().map(|m| m.id).collect();
@@ -74,12 +106,21 @@ impl CounterGroup {
     }
 }
 
-pub(crate) fn os_error(e: SysError) -> CounterError {
-    CounterError::Os {
-        call: e.call,
-        errno: e.errno,
-        message: errno_message(e.errno),
+impl GroupRead {
+    /// This read with its clocks measured from `base` (the clocks at the last reset). The
+    /// kernel's clocks only grow, so a clock below its base cannot come from the kernel; it
+    /// saturates to 0 (then the reading is "not counted" rather than a wrong factor).
+    pub(crate) fn since(self, base: TimeBase) -> Self {
+        Self {
+            enabled_ns: self.enabled_ns.saturating_sub(base.enabled_ns),
+            running_ns: self.running_ns.saturating_sub(base.running_ns),
+            values: self.values,
+        }
     }
+}
+
+pub(crate) fn os_error(e: SysError) -> CounterError {
+    CounterError::from(e)
 }
 
 /// Parses a `PERF_FORMAT_GROUP | TOTAL_TIME_ENABLED | TOTAL_TIME_RUNNING | ID` read:
@@ -130,6 +171,33 @@ mod tests {
                 running_ns: 500,
                 values: vec![55, 77]
             }
+        );
+    }
+
+    #[test]
+    fn reads_after_a_reset_scale_by_the_time_since_the_reset() {
+        use crate::counters::{Scaled, scale};
+        // Before the reset the group ran the whole time (1000 of 1000 ns); after it, half the
+        // time (500 of 1000 ns) and counted 100: the estimate is 200, not 100 × 2000 / 1500.
+        let base = TimeBase {
+            enabled_ns: 1000,
+            running_ns: 1000,
+        };
+        let read = parse_group_read(&[1, 2000, 1500, 100, 7], &[7])
+            .expect("valid")
+            .since(base);
+        assert_eq!((read.enabled_ns, read.running_ns), (1000, 500));
+        match scale(read.values[0], read.enabled_ns, read.running_ns) {
+            Scaled::Counted(c) => assert_eq!((c.value, c.scale, c.multiplexed), (200, 2.0, true)),
+            other => panic!("{other:?}"),
+        }
+        // No time on the PMU since the reset: nothing to scale, whatever came before.
+        let idle = parse_group_read(&[1, 2000, 1000, 0, 7], &[7])
+            .expect("valid")
+            .since(base);
+        assert_eq!(
+            scale(idle.values[0], idle.enabled_ns, idle.running_ns),
+            Scaled::NotCounted { enabled_ns: 1000 }
         );
     }
 

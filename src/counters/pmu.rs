@@ -61,8 +61,36 @@ mod tests {
         assert!(!core_pmu_present_in(Path::new("/nonexistent/event_source")));
     }
 
+    /// The listing agrees with the kernel: opening a hardware cycles counter fails with ENOENT
+    /// exactly when no core PMU is listed. (A refusal for another reason — paranoid setting,
+    /// seccomp — cannot tell, and the test says so.)
+    #[cfg(target_os = "linux")]
     #[test]
-    fn this_machine_answers_without_panicking() {
-        let _ = core_pmu_present();
+    fn the_listing_agrees_with_the_kernel() {
+        use crate::counters::sys::{RawTarget, open_counter};
+        use crate::counters::{CpuModel, Event};
+
+        let present = core_pmu_present();
+        let code = Event::Cycles
+            .code(&CpuModel::detect())
+            .expect("cycles is a generic event");
+        let this_thread = RawTarget { pid: 0, cpu: -1 };
+        match open_counter(code, this_thread, None, true) {
+            Ok(_) => assert!(
+                present,
+                "the kernel opened a cycles counter but no core PMU is listed"
+            ),
+            Err(e) if e.errno == libc::ENOENT => {
+                assert!(
+                    !present,
+                    "a core PMU is listed but the kernel has no cycles event (ENOENT)"
+                )
+            }
+            Err(e) => println!(
+                "skipped: perf_event_open(cycles) refused with errno {} ({}): the kernel cannot confirm \
+                 the listing (PMU listed: {present})",
+                e.errno, e.call
+            ),
+        }
     }
 }

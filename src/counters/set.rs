@@ -6,14 +6,14 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::cpu_model::CpuModel;
-use super::error::{CounterError, Unavailable, errno_message, errno_name};
+use super::error::{CounterError, Unavailable, errno_name};
 use super::event::Event;
 use super::group::{CounterGroup, MAX_GROUP_EVENTS};
 use super::paranoid::{Access, Paranoid};
 use super::pmu;
 use super::report::{CounterReport, EventReading, Reading, Target};
 use super::scale::{Scaled, scale};
-use super::sys::{self, GroupOp, RawTarget};
+use super::sys::{self, GroupOp, RawTarget, SysError};
 
 /// How counters are opened.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -68,11 +68,7 @@ pub(crate) fn classify(event: Event, errno: i32, as_member: bool, cx: &OpenConte
             advice: cx.paranoid.advice(cx.access),
         },
         libc::ENOSYS => Unavailable::UnsupportedPlatform,
-        _ => Unavailable::Os {
-            call: "perf_event_open",
-            errno,
-            message: errno_message(errno),
-        },
+        _ => Unavailable::Os(SysError::new("perf_event_open", errno)),
     };
     Classified::Unavailable(u)
 }
@@ -216,14 +212,7 @@ impl CounterSet {
                 },
             };
             if let Err(e) = added {
-                self.unavailable.push((
-                    event,
-                    Unavailable::Os {
-                        call: e.call,
-                        errno: e.errno,
-                        message: errno_message(e.errno),
-                    },
-                ));
+                self.unavailable.push((event, Unavailable::Os(e)));
             }
         }
         if let Some(g) = group {
@@ -268,16 +257,19 @@ impl CounterSet {
         self.control(GroupOp::Disable)
     }
 
-    /// Zeroes the counts (the enabled/running times keep running; reads scale with them).
+    /// Zeroes the counts. The kernel does not zero a group's enabled/running clocks, so the
+    /// set records them here and later reads scale by the time since this reset.
     ///
     /// # Errors
-    /// [`CounterError::Os`] if the kernel refuses the ioctl.
+    /// [`CounterError::Os`] if the kernel refuses the ioctl or the read of the clocks,
+    /// [`CounterError::MalformedRead`] if that read does not have the documented layout.
     #[doc(alias = "PERF_EVENT_IOC_RESET")]
     pub fn reset(&self) -> Result<(), CounterError> {
-        self.control(GroupOp::Reset)
+        self.groups.iter().try_for_each(CounterGroup::reset)
     }
 
-    /// Reads every group and scales each count by its group's enabled/running times.
+    /// Reads every group and scales each count by its group's enabled/running times since the
+    /// last [`reset`](Self::reset).
     ///
     /// # Errors
     /// [`CounterError::Os`] if a read fails, [`CounterError::MalformedRead`] if the kernel's
@@ -402,10 +394,8 @@ pub fn availability(
                     .first()
                     .map(|(_, u)| u.clone())
                     .unwrap_or(Unavailable::UnsupportedPlatform)),
-                Err(e) => Err(Unavailable::Os {
-                    call: "perf_event_open",
-                    errno: 0,
-                    message: e.to_string(),
+                Err(e) => Err(Unavailable::BadTarget {
+                    detail: e.to_string(),
                 }),
             };
             (event, outcome)
@@ -476,8 +466,32 @@ mod tests {
         }
         assert!(matches!(
             u(classify(Event::Cycles, libc::EMFILE, false, &pmu)),
-            Unavailable::Os { errno, .. } if errno == libc::EMFILE
+            Unavailable::Os(SysError {
+                errno: libc::EMFILE,
+                call: "perf_event_open"
+            })
         ));
+    }
+
+    #[test]
+    fn a_bad_target_is_named_not_passed_off_as_an_errno() {
+        let o = CounterOptions::default();
+        let answers = availability(&[Event::TaskClock], Target::Thread(-3), &o);
+        match &answers[..] {
+            [(Event::TaskClock, Err(Unavailable::BadTarget { detail }))] => {
+                assert!(detail.contains("-3"), "{detail}")
+            }
+            other => panic!("expected BadTarget, got {other:?}"),
+        }
+        // And an errno from the kernel keeps the crate's one failed-call shape.
+        let e = CounterError::from(SysError::new("read", libc::EBADF));
+        assert_eq!(e.sys_error(), Some(SysError::new("read", libc::EBADF)));
+        let json =
+            serde_json::to_value(Unavailable::Os(SysError::new("perf_event_open", libc::EMFILE))).unwrap();
+        assert_eq!(
+            (json["kind"].as_str(), json["errno_name"].as_str()),
+            (Some("os"), Some("EMFILE"))
+        );
     }
 
     #[test]

@@ -13,7 +13,6 @@
 //!   whenever the leader does. Enable, disable and reset go to the leader with
 //!   `PERF_IOC_FLAG_GROUP`, which applies them to every member at once.
 
-use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use perf_event_open_sys as sys;
@@ -21,23 +20,7 @@ use perf_event_open_sys::bindings;
 
 use super::event::EventCode;
 
-/// A failed system call: which call and the errno it left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SysError {
-    /// The call (`perf_event_open`, `ioctl(PERF_EVENT_IOC_ENABLE)`, `read`…).
-    pub call: &'static str,
-    /// The errno.
-    pub errno: i32,
-}
-
-impl SysError {
-    fn last(call: &'static str) -> Self {
-        Self {
-            call,
-            errno: io::Error::last_os_error().raw_os_error().unwrap_or(0),
-        }
-    }
-}
+pub(crate) use crate::sys::SysError;
 
 /// An open counter descriptor; closing it (drop) releases the counter.
 pub(crate) type CounterFd = OwnedFd;

@@ -3,12 +3,7 @@
 
 use super::event::EventCode;
 
-/// A failed system call: which call and the errno it left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SysError {
-    pub call: &'static str,
-    pub errno: i32,
-}
+pub(crate) use crate::sys::SysError;
 
 /// Never constructed: no counter opens here.
 pub(crate) enum CounterFd {}
@@ -34,10 +29,7 @@ pub(crate) fn open_counter(
     _group: Option<&CounterFd>,
     _exclude_kernel: bool,
 ) -> Result<CounterFd, SysError> {
-    Err(SysError {
-        call: "perf_event_open",
-        errno: ENOSYS,
-    })
+    Err(SysError::new("perf_event_open", ENOSYS))
 }
 
 pub(crate) fn group_ioctl(fd: &CounterFd, _op: GroupOp) -> Result<(), SysError> {

@@ -78,7 +78,6 @@ mod pool;
 pub mod queue;
 mod stats;
 pub mod steal;
-mod sync;
 pub mod worker;
 
 pub use batch::{BatchController, BatchControllerConfig};

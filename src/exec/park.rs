@@ -20,10 +20,10 @@
 //!    With both fences sequentially consistent, at least one side sees the other's write: the
 //!    worker sees the item, or the submitter sees the flag and leaves a token.
 //!
-//! Under `cfg(loom)` the primitives come from loom ([`super::sync`]) and `loom_tests` checks the
+//! Under `cfg(loom)` the primitives come from loom ([`crate::sync`]) and `loom_tests` checks the
 //! handshake in every interleaving.
 
-use super::sync::{AtomicBool, AtomicU8, Condvar, Mutex, Ordering, fence};
+use crate::sync::{AtomicBool, AtomicU8, Condvar, Mutex, Ordering, fence};
 
 const EMPTY: u8 = 0;
 const PARKED: u8 = 1;

@@ -18,7 +18,9 @@ pub enum MetricsError {
         /// What the histogram library said.
         detail: String,
     },
-    /// A metric or label name does not match Prometheus's `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    /// A metric or label name does not match Prometheus's `[a-zA-Z_:][a-zA-Z0-9_:]*`, or a
+    /// label name is reserved (`__…`, or `quantile` on a summary) or given twice. Nothing was
+    /// written; fix the name.
     #[error("invalid Prometheus name {name:?}")]
     InvalidName {
         /// The name given.

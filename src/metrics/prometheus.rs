@@ -4,7 +4,8 @@
 //! line per family, then one sample line per label set. Histograms are written as a `summary`
 //! (quantiles 0.5, 0.9, 0.99, 0.999 plus `_sum` and `_count`): HDR histograms have no fixed
 //! buckets to expose, and a summary is what their quantiles are. Names are checked against
-//! Prometheus's grammar; label values are escaped (`\\`, `\"`, `\n`).
+//! Prometheus's grammar before anything is written, so a refused sample leaves no partial text;
+//! label values are escaped (`\\`, `\"`, `\n`).
 
 use std::fmt::Write as _;
 
@@ -59,10 +60,25 @@ impl PrometheusWriter {
         Self::default()
     }
 
-    fn header(&mut self, name: &str, help: &str, kind: Kind) -> Result<(), MetricsError> {
+    /// Checks a family's name and its label names before anything is written, so a refused
+    /// sample leaves no header and no half line behind. `reserved` is a label the writer adds
+    /// itself (`quantile` for summaries), which the caller may not give.
+    fn validate(name: &str, labels: &[(&str, &str)], reserved: Option<&str>) -> Result<(), MetricsError> {
         if !valid_name(name) {
             return Err(MetricsError::InvalidName { name: name.into() });
         }
+        for (i, &(k, _)) in labels.iter().enumerate() {
+            let duplicate = labels[..i].iter().any(|&(earlier, _)| earlier == k);
+            if !valid_name(k) || k.starts_with("__") || duplicate || reserved == Some(k) {
+                return Err(MetricsError::InvalidName { name: k.into() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the `# HELP` / `# TYPE` lines when `name` starts a new family. The name was
+    /// validated.
+    fn header(&mut self, name: &str, help: &str, kind: Kind) {
         if self.last_family.as_deref() != Some(name) {
             let help = help.replace('\\', "\\\\").replace('\n', "\\n");
             // Writing to a String cannot fail.
@@ -70,23 +86,13 @@ impl PrometheusWriter {
             let _ = writeln!(self.out, "# TYPE {name} {}", kind.as_str());
             self.last_family = Some(name.into());
         }
-        Ok(())
     }
 
-    fn sample(
-        &mut self,
-        name: &str,
-        labels: &[(&str, &str)],
-        extra: Option<(&str, &str)>,
-        value: f64,
-    ) -> Result<(), MetricsError> {
+    /// Writes one sample line. The name and labels were validated.
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], extra: Option<(&str, &str)>, value: f64) {
         self.out.push_str(name);
-        let all = labels.iter().copied().chain(extra);
         let mut first = true;
-        for (k, v) in all {
-            if !valid_name(k) || k.starts_with("__") {
-                return Err(MetricsError::InvalidName { name: k.into() });
-            }
+        for (k, v) in labels.iter().copied().chain(extra) {
             self.out.push(if first { '{' } else { ',' });
             first = false;
             self.out.push_str(k);
@@ -104,13 +110,13 @@ impl PrometheusWriter {
         } else {
             let _ = writeln!(self.out, " {value}");
         }
-        Ok(())
     }
 
     /// Writes one sample of a counter family. Samples of one family must be written together.
     ///
     /// # Errors
-    /// [`MetricsError::InvalidName`] for a bad metric or label name.
+    /// [`MetricsError::InvalidName`] for a bad metric or label name, a label given twice or
+    /// one starting with `__`; nothing is written then.
     pub fn counter(
         &mut self,
         name: &str,
@@ -118,14 +124,17 @@ impl PrometheusWriter {
         labels: &[(&str, &str)],
         value: u64,
     ) -> Result<(), MetricsError> {
-        self.header(name, help, Kind::Counter)?;
-        self.sample(name, labels, None, value as f64)
+        Self::validate(name, labels, None)?;
+        self.header(name, help, Kind::Counter);
+        self.sample(name, labels, None, value as f64);
+        Ok(())
     }
 
     /// Writes one sample of a gauge family.
     ///
     /// # Errors
-    /// [`MetricsError::InvalidName`] for a bad metric or label name.
+    /// [`MetricsError::InvalidName`] for a bad metric or label name, a label given twice or
+    /// one starting with `__`; nothing is written then.
     pub fn gauge(
         &mut self,
         name: &str,
@@ -133,15 +142,19 @@ impl PrometheusWriter {
         labels: &[(&str, &str)],
         value: f64,
     ) -> Result<(), MetricsError> {
-        self.header(name, help, Kind::Gauge)?;
-        self.sample(name, labels, None, value)
+        Self::validate(name, labels, None)?;
+        self.header(name, help, Kind::Gauge);
+        self.sample(name, labels, None, value);
+        Ok(())
     }
 
     /// Writes a histogram's quantiles as one summary, scaled by `scale` (e.g. `1e-9` to turn
     /// nanoseconds into the seconds Prometheus expects).
     ///
     /// # Errors
-    /// [`MetricsError::InvalidName`] for a bad metric or label name.
+    /// [`MetricsError::InvalidName`] for a bad metric or label name, a label given twice or
+    /// one starting with `__`, or a `quantile` label (the summary writes its own); nothing is
+    /// written then.
     pub fn summary(
         &mut self,
         name: &str,
@@ -150,12 +163,14 @@ impl PrometheusWriter {
         q: &Quantiles,
         scale: f64,
     ) -> Result<(), MetricsError> {
-        self.header(name, help, Kind::Summary)?;
+        Self::validate(name, labels, Some("quantile"))?;
+        self.header(name, help, Kind::Summary);
         for (label, v) in [("0.5", q.p50), ("0.9", q.p90), ("0.99", q.p99), ("0.999", q.p999)] {
-            self.sample(name, labels, Some(("quantile", label)), v as f64 * scale)?;
+            self.sample(name, labels, Some(("quantile", label)), v as f64 * scale);
         }
-        self.sample(&format!("{name}_sum"), labels, None, q.sum * scale)?;
-        self.sample(&format!("{name}_count"), labels, None, q.count as f64)
+        self.sample(&format!("{name}_sum"), labels, None, q.sum * scale);
+        self.sample(&format!("{name}_count"), labels, None, q.count as f64);
+        Ok(())
     }
 
     /// The text written so far.
@@ -211,6 +226,55 @@ mod tests {
         assert!(text.contains("locus_wait_seconds{class=\"high\",quantile=\"0.99\"} 0.099"));
         assert!(text.contains("locus_wait_seconds_count{class=\"high\"} 100\n"));
         assert!(text.contains("locus_wait_seconds_sum{class=\"high\"} "));
+    }
+
+    #[test]
+    fn a_refused_sample_writes_nothing() {
+        type Write = fn(&mut PrometheusWriter) -> Result<(), MetricsError>;
+        let mut w = PrometheusWriter::new();
+        w.counter("locus_ok_total", "Ok.", &[("node", "0")], 1).unwrap();
+        let before = w.as_str().to_owned();
+        let refused: [(&str, Write); 7] = [
+            ("bad label on a new family", |w| {
+                w.counter("locus_new_total", "New.", &[("bad-label", "v")], 1)
+            }),
+            ("reserved label after a good one", |w| {
+                w.counter("locus_ok_total", "Ok.", &[("node", "1"), ("__r", "v")], 1)
+            }),
+            ("label starting with a digit", |w| {
+                w.gauge("locus_g", "G.", &[("ok", "v"), ("9", "v")], 1.0)
+            }),
+            ("bad metric name", |w| w.gauge("locus-g", "G.", &[], 1.0)),
+            ("label given twice", |w| {
+                w.gauge("locus_g", "G.", &[("a", "1"), ("a", "2")], 1.0)
+            }),
+            ("bad label on a summary", |w| {
+                let q = LatencyHistogram::new().quantiles();
+                w.summary("locus_s", "S.", &[("bad label", "v")], &q, 1.0)
+            }),
+            ("summary label clashing with `quantile`", |w| {
+                let q = LatencyHistogram::new().quantiles();
+                w.summary("locus_s", "S.", &[("quantile", "x")], &q, 1.0)
+            }),
+        ];
+        for (what, write) in refused {
+            let mut w = w.clone();
+            assert!(
+                matches!(write(&mut w), Err(MetricsError::InvalidName { .. })),
+                "{what}: not refused"
+            );
+            assert_eq!(w.as_str(), before, "{what}: a refused sample left text behind");
+        }
+        // The writer still works after a refusal.
+        w.counter("locus_new_total", "New.", &[("bad-label", "v")], 1)
+            .unwrap_err();
+        w.counter("locus_new_total", "New.", &[], 2).unwrap();
+        assert_eq!(
+            w.as_str(),
+            format!(
+                "{before}# HELP locus_new_total New.\n# TYPE locus_new_total counter\nlocus_new_total 2\n"
+            )
+        );
     }
 
     #[test]

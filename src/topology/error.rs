@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::cpuset::CpuSetParseError;
+use crate::sys::SysError;
 
 /// What went wrong discovering the machine, planning placement, or pinning a thread.
 #[derive(Debug, thiserror::Error)]
@@ -54,14 +55,10 @@ pub enum TopologyError {
         /// The system call.
         call: &'static str,
     },
-    /// A system call failed with an errno that has no more specific variant.
-    #[error("{call} failed: {source}")]
-    Os {
-        /// The system call.
-        call: &'static str,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    /// A system call failed with an errno that has no more specific variant: the call and the
+    /// errno, as every module reports them ([`SysError`]).
+    #[error(transparent)]
+    Os(#[from] SysError),
     /// The operation needs Linux (or the `hwloc` feature) and is not available on this platform.
     #[error("{what} is not supported on this platform")]
     Unsupported {
@@ -74,4 +71,16 @@ pub enum TopologyError {
     /// hwloc reported an error (feature `hwloc`).
     #[error("hwloc: {0}")]
     Hwloc(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_call_keeps_its_name_and_errno() {
+        let e = TopologyError::from(SysError::new("getcpu", libc::EFAULT));
+        assert!(e.to_string().starts_with("getcpu failed: EFAULT"), "{e}");
+        assert!(matches!(e, TopologyError::Os(SysError { call: "getcpu", errno }) if errno == libc::EFAULT));
+    }
 }

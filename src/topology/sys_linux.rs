@@ -1,10 +1,10 @@
 //! The raw Linux calls of the topology module, each wrapped once so that errno becomes a
-//! [`TopologyError`]. Nothing else in the module calls libc for these.
-
-use std::io;
+//! [`SysError`] at once, then a [`TopologyError`]. Nothing else in the module calls libc for
+//! these.
 
 use super::cpuset::CpuSet;
 use super::error::TopologyError;
+use crate::sys::SysError;
 
 /// The largest CPU index the kernel supports is `NR_CPUS - 1` (8192 max in Debian configs);
 /// masks are sized for that so 1024-CPU machines work without retries.
@@ -39,18 +39,13 @@ pub(crate) fn set_thread_affinity(cpus: &CpuSet) -> Result<(), TopologyError> {
     if rc == 0 {
         return Ok(());
     }
-    let err = io::Error::last_os_error();
-    Err(match err.raw_os_error() {
-        Some(libc::EINVAL) => TopologyError::InvalidCpuSet {
+    let err = SysError::last("sched_setaffinity");
+    Err(match err.errno {
+        libc::EINVAL => TopologyError::InvalidCpuSet {
             cpus: cpus.to_list_string(),
         },
-        Some(libc::EPERM) => TopologyError::PermissionDenied {
-            call: "sched_setaffinity",
-        },
-        _ => TopologyError::Os {
-            call: "sched_setaffinity",
-            source: err,
-        },
+        libc::EPERM => TopologyError::PermissionDenied { call: err.call },
+        _ => TopologyError::Os(err),
     })
 }
 
@@ -70,10 +65,7 @@ pub(crate) fn thread_affinity() -> Result<CpuSet, TopologyError> {
         )
     };
     if rc < 0 {
-        return Err(TopologyError::Os {
-            call: "sched_getaffinity",
-            source: io::Error::last_os_error(),
-        });
+        return Err(SysError::last("sched_getaffinity").into());
     }
     let mut set = CpuSet::new();
     for (w, word) in mask.iter().enumerate() {
@@ -102,10 +94,7 @@ pub(crate) fn getcpu() -> Result<(u32, u32), TopologyError> {
         )
     };
     if rc != 0 {
-        return Err(TopologyError::Os {
-            call: "getcpu",
-            source: io::Error::last_os_error(),
-        });
+        return Err(SysError::last("getcpu").into());
     }
     Ok((cpu, node))
 }

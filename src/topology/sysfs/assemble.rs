@@ -1,12 +1,14 @@
 //! From what the readers found to a [`Topology`]: groups built from sibling sets, then
 //! everything restricted to what the process may use.
 //!
-//! Grouping follows one rule for packages, dies, clusters and cores. CPUs are visited in
-//! increasing order; an online CPU not yet grouped starts a group made of its sibling set (from
-//! sysfs), or, without one, of the CPUs that share its id, or, without that either, of itself
-//! alone (cores) or of every CPU that lacks the information (packages). CPUs already grouped are
-//! never moved, so inconsistent sibling sets still give a partition, and the inconsistency is
-//! recorded. Cores never cross packages. The result is built over the online CPUs and only then
+//! Packages follow hwloc's rule (see [`packages`]): a package is the sibling set its first CPU
+//! reads; a set contradicting a package already made is dropped, a CPU no package holds is in
+//! none, and each contradiction is recorded. Dies, clusters and cores follow one rule: CPUs are
+//! visited in increasing order; an online CPU not yet grouped starts a group made of its sibling
+//! set (from sysfs), or, without one, of the CPUs that share its id, or, without that either, of
+//! itself alone. CPUs already grouped are never moved, so inconsistent sibling sets still give a
+//! partition, and the inconsistency is recorded. Cores never cross packages. The result is
+//! built over the online CPUs and only then
 //! restricted to the allowed ones, as hwloc does, so restriction never changes a group's identity.
 
 use crate::topology::cpuset::CpuSet;
@@ -108,6 +110,122 @@ fn partition(universe: &CpuSet, mut group_of: impl FnMut(u32) -> CpuSet) -> (Vec
     (groups, inconsistent)
 }
 
+/// Packages by hwloc's rule (`look_sysfscpu` in hwloc's Linux backend), over the online CPUs
+/// that have a package sibling set: visiting CPUs in increasing order, a CPU that is the first
+/// of its own set makes a package of that set, named by its `physical_package_id`; a set that
+/// overlaps a package already made contradicts it and is dropped; a CPU that no kept set holds
+/// is in no package (hwloc does not make one up). Online CPUs without a sibling set are grouped
+/// by `physical_package_id` among themselves. Every contradiction is recorded as a fallback.
+///
+/// Returns the sets in order of their first CPU and each one's id. Ids are unique: a package
+/// whose first CPU repeats another package's id is numbered after the largest known id
+/// (recorded; hwloc would show the id twice, but a [`Pu`] names its package by id).
+fn packages(r: &mut Reader, cpus: &[RawCpu], online: &CpuSet) -> (Vec<CpuSet>, Vec<u32>) {
+    let raw = |cpu: u32| cpus.iter().find(|c| c.os_index == cpu);
+    let with_set: CpuSet = cpus
+        .iter()
+        .filter(|c| c.online && c.package_cpus.is_some())
+        .map(|c| c.os_index)
+        .collect();
+    let own_set = |cpu: u32| {
+        raw(cpu)
+            .and_then(|c| c.package_cpus.as_ref())
+            .map(|s| s.intersection(&with_set))
+            .unwrap_or_default()
+    };
+    let mut sets: Vec<CpuSet> = Vec::new();
+    for cpu in with_set.iter() {
+        let set = own_set(cpu);
+        if set.first() == Some(cpu) && !sets.iter().any(|s| s.intersects(&set)) {
+            sets.push(set);
+        }
+    }
+    let covered = sets.iter().fold(CpuSet::new(), |all, s| all.union(s));
+    let disagreeing: CpuSet = with_set
+        .iter()
+        .filter(|&cpu| sets.iter().find(|s| s.contains(cpu)) != Some(&own_set(cpu)))
+        .collect();
+    if !disagreeing.is_empty() {
+        let left_out = with_set.difference(&covered);
+        r.fallback(
+            format!("package sibling sets (package_cpus/core_siblings) of CPUs {disagreeing}"),
+            if left_out.is_empty() {
+                "contradict their package's: a package is the set its first CPU reads, a set \
+                 overlapping it is dropped (hwloc's rule)"
+                    .to_string()
+            } else {
+                format!(
+                    "contradict their package's: a package is the set its first CPU reads, a set \
+                     overlapping it is dropped (hwloc's rule); CPUs {left_out} are in no package"
+                )
+            },
+        );
+    }
+    // CPUs without a sibling set: grouped by id.
+    let without_set = online.difference(&with_set);
+    let (by_id, _) = partition(&without_set, |cpu| {
+        let id = raw(cpu).and_then(|c| c.package_id);
+        without_set
+            .iter()
+            .filter(|&o| raw(o).and_then(|c| c.package_id) == id)
+            .collect()
+    });
+    sets.extend(by_id);
+    sets.sort_by_key(CpuSet::first);
+
+    let id_of = |cpu: u32| raw(cpu).and_then(|c| c.package_id);
+    let id_disagrees: CpuSet = sets
+        .iter()
+        .flat_map(|s| {
+            let first = s.first().and_then(id_of);
+            s.iter().filter(move |&cpu| id_of(cpu) != first)
+        })
+        .collect();
+    if !id_disagrees.is_empty() {
+        r.fallback(
+            format!("physical_package_id of CPUs {id_disagrees}"),
+            "differs from their package's first CPU: the sibling sets decide, the first CPU's id names it",
+        );
+    }
+    let max_known = cpus.iter().filter_map(|c| c.package_id).max();
+    let mut next_free = max_known.map_or(0, |m| m.saturating_add(1));
+    let mut unknown = false;
+    let mut repeated = Vec::new();
+    let mut ids: Vec<u32> = Vec::with_capacity(sets.len());
+    for set in &sets {
+        let id = match set.first().and_then(id_of) {
+            Some(id) if !ids.contains(&id) => id,
+            known => {
+                if let Some(id) = known {
+                    repeated.push(format!("{id} (CPUs {set}: now {next_free})"));
+                } else {
+                    unknown = true;
+                }
+                let id = next_free;
+                next_free = next_free.saturating_add(1);
+                id
+            }
+        };
+        ids.push(id);
+    }
+    if unknown && (sets.len() > 1 || max_known.is_some()) {
+        r.fallback(
+            "physical_package_id",
+            "unknown for some CPUs: their package numbered after the known ones",
+        );
+    }
+    if !repeated.is_empty() {
+        r.fallback(
+            "physical_package_id",
+            format!(
+                "repeated by packages with different sibling sets: {}; renumbered after the known ids",
+                repeated.join(", ")
+            ),
+        );
+    }
+    (sets, ids)
+}
+
 /// Builds the topology from `parts` and restricts it.
 pub(crate) fn assemble(r: &mut Reader, parts: Parts) -> Result<Topology, TopologyError> {
     let Parts {
@@ -122,53 +240,23 @@ pub(crate) fn assemble(r: &mut Reader, parts: Parts) -> Result<Topology, Topolog
     let raw = |cpu: u32| cpus.iter().find(|c| c.os_index == cpu);
 
     // Packages.
-    let (package_sets, bad) = partition(&online, |cpu| {
-        let c = raw(cpu);
-        if let Some(set) = c.and_then(|c| c.package_cpus.clone()) {
-            return set;
-        }
-        let id = c.and_then(|c| c.package_id);
-        cpus.iter()
-            .filter(|o| o.online && o.package_cpus.is_none() && o.package_id == id)
-            .map(|o| o.os_index)
-            .collect()
-    });
-    if bad {
-        r.fallback(
-            "package sibling sets",
-            "inconsistent between CPUs: first CPU's set kept",
-        );
-    }
-    let max_known = cpus.iter().filter_map(|c| c.package_id).max();
-    let mut next_unknown = max_known.map_or(0, |m| m.saturating_add(1));
-    let mut unknown_packages = false;
-    let package_ids: Vec<u32> = package_sets
-        .iter()
-        .map(|set| {
-            let first = set.first().and_then(raw).and_then(|c| c.package_id);
-            first.unwrap_or_else(|| {
-                unknown_packages = true;
-                let id = next_unknown;
-                next_unknown = next_unknown.saturating_add(1);
-                id
-            })
-        })
-        .collect();
-    if unknown_packages && (package_sets.len() > 1 || max_known.is_some()) {
-        r.fallback(
-            "physical_package_id",
-            "unknown for some CPUs: their package numbered after the known ones",
-        );
-    }
+    let (package_sets, package_ids) = packages(r, &cpus, &online);
     let package_of = |cpu: u32| package_sets.iter().position(|s| s.contains(cpu));
+    // CPUs that no package holds (hwloc's rule leaves them out when sibling sets contradict).
+    let no_package = package_sets
+        .iter()
+        .fold(online.clone(), |rest, set| rest.difference(set));
+    let package_or_rest = |cpu: u32| {
+        package_of(cpu)
+            .map(|i| package_sets[i].clone())
+            .unwrap_or_else(|| no_package.clone())
+    };
 
     // Cores (never crossing packages). Sibling CPUs that report different `core_id`s are
     // separate cores sharing a front end (AMD compute units), as hwloc treats them.
     let mut split_by_core_id = false;
     let (core_sets, bad) = partition(&online, |cpu| {
-        let pkg = package_of(cpu)
-            .map(|i| package_sets[i].clone())
-            .unwrap_or_default();
+        let pkg = package_or_rest(cpu);
         let c = raw(cpu);
         let set = match (c.and_then(|c| c.core_cpus.clone()), c.and_then(|c| c.core_id)) {
             (Some(set), Some(id)) => {
@@ -215,9 +303,7 @@ pub(crate) fn assemble(r: &mut Reader, parts: Parts) -> Result<Topology, Topolog
                 return Vec::new();
             }
             let (sets, _) = partition(&online, |cpu| {
-                let pkg = package_of(cpu)
-                    .map(|i| package_sets[i].clone())
-                    .unwrap_or_default();
+                let pkg = package_or_rest(cpu);
                 raw(cpu)
                     .and_then(get)
                     .unwrap_or_else(|| CpuSet::single(cpu))

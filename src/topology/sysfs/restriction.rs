@@ -1,12 +1,28 @@
-//! What the process may use: the cgroup cpuset (v1, v2, or the legacy `/dev/cpuset`) and, for
-//! the live process, `/proc/self/status`.
+//! What the process may use: the cpuset (cgroup v2, cgroup v1, or the legacy cpuset
+//! filesystem) and, for the live process, `/proc/self/status`.
 //!
-//! The cpuset is found as hwloc finds it: `proc/self/cgroup` names the process's cgroup (a v1
-//! line whose controllers include `cpuset`, or the v2 line `0::PATH`), `proc/self/mountinfo` (or
-//! `proc/mounts`) says where that hierarchy is mounted, and the cgroup directory holds
-//! `cpuset.effective_cpus` (v1), `cpuset.cpus.effective` (v2; a cgroup without the controller
-//! inherits its nearest ancestor's) or `cpus` (legacy, named by `proc/self/cpuset`). For a
-//! snapshot the mount points are looked up under its root. No cpuset information means no
+//! The cpuset is found by hwloc's rule (`hwloc/topology-linux.c`:
+//! `hwloc_find_linux_cgroup_mntpnt`, `hwloc_read_linux_cgroup_name`,
+//! `hwloc_admin_disable_set_from_cgroup`), paths taken under the reader's root:
+//!
+//! 1. **The mount.** The standard mount points first: `/sys/fs/cgroup` if it holds
+//!    `cpuset.cpus.effective` (cgroup v2), `/sys/fs/cgroup/cpuset` if it holds `cpuset.cpus`
+//!    (cgroup v1), `/dev/cpuset` if it holds `cpus` (legacy). Otherwise the first entry of the
+//!    mount table that is a `cgroup2` mount whose `cgroup.controllers` lists `cpuset`, a `cpuset`
+//!    mount (legacy), or a `cgroup` mount with the `cpuset` option — legacy file names if it also
+//!    has `noprefix`, cgroup v1 names otherwise.
+//! 2. **The process's cpuset path.** `proc/self/cpuset` if present (the kernel names the cpuset
+//!    that actually applies), else the `proc/self/cgroup` line of that hierarchy (`N:cpuset:PATH`
+//!    for v1 and legacy, `0::PATH` for v2).
+//! 3. **The files.** cgroup v2: `cpuset.cpus.effective` / `cpuset.mems.effective` (the request
+//!    files `cpuset.cpus`/`.mems` may be empty, meaning "inherit"); cgroup v1: `cpuset.cpus` /
+//!    `cpuset.mems` (offline CPUs are removed elsewhere, so `effective_*` is not needed);
+//!    legacy: `cpus` / `mems`.
+//!
+//! Two additions to hwloc's rule, neither changing a case hwloc handles: the mount table is
+//! `proc/self/mountinfo` when present (its root field maps paths inside a cgroup namespace or
+//! bind mount), else `proc/mounts`; and a v2 cgroup without the cpuset controller takes its
+//! nearest ancestor's effective sets (hwloc leaves it unrestricted). No cpuset found means no
 //! restriction.
 
 use crate::topology::cpuset::CpuSet;
@@ -44,7 +60,107 @@ pub(crate) struct Mount {
     pub options: Vec<String>,
 }
 
-/// The cgroup cpuset restriction of the process whose `proc/self` lies under the reader's root.
+impl Mount {
+    fn has_option(&self, option: &str) -> bool {
+        self.options.iter().any(|o| o == option)
+    }
+}
+
+/// The interface a cpuset mount offers, which names its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CpusetKind {
+    /// cgroup v2 with the cpuset controller.
+    CgroupV2,
+    /// A cgroup v1 hierarchy with the cpuset controller (files `cpuset.*`).
+    CgroupV1,
+    /// The legacy cpuset filesystem, or a v1 cpuset hierarchy mounted with `noprefix` (files
+    /// `cpus`, `mems`).
+    Legacy,
+}
+
+impl CpusetKind {
+    /// The files holding the allowed CPUs and memory nodes.
+    fn files(self) -> (&'static str, &'static str) {
+        match self {
+            Self::CgroupV2 => ("cpuset.cpus.effective", "cpuset.mems.effective"),
+            Self::CgroupV1 => ("cpuset.cpus", "cpuset.mems"),
+            Self::Legacy => ("cpus", "mems"),
+        }
+    }
+}
+
+/// The mount point hwloc tries before reading the mount table, the file that must exist in
+/// it, and the kind it is then taken to be.
+const STANDARD_MOUNTS: [(&str, &str, CpusetKind); 3] = [
+    ("/sys/fs/cgroup", "cpuset.cpus.effective", CpusetKind::CgroupV2),
+    ("/sys/fs/cgroup/cpuset", "cpuset.cpus", CpusetKind::CgroupV1),
+    ("/dev/cpuset", "cpus", CpusetKind::Legacy),
+];
+
+/// The mount holding the cpuset hierarchy and its kind (rule 1 of the module docs).
+pub(crate) fn find_cpuset_mount(r: &mut Reader, mounts: &[Mount]) -> Option<(Mount, CpusetKind)> {
+    for (point, probe, kind) in STANDARD_MOUNTS {
+        if r.exists(&format!("{point}/{probe}")) {
+            // The table's entry, if listed, for its root field; else a plain mount.
+            let mount = mounts
+                .iter()
+                .rev()
+                .find(|m| m.mount_point.trim_end_matches('/') == point)
+                .cloned()
+                .unwrap_or_else(|| Mount {
+                    fs_root: "/".into(),
+                    mount_point: point.into(),
+                    fs_type: String::new(),
+                    options: Vec::new(),
+                });
+            return Some((mount, kind));
+        }
+    }
+    for m in mounts {
+        let kind = match m.fs_type.as_str() {
+            "cgroup2" => {
+                let controllers = format!("{}/cgroup.controllers", m.mount_point.trim_end_matches('/'));
+                match r.text(&controllers) {
+                    Some(text) if text.split_whitespace().any(|c| c == "cpuset") => CpusetKind::CgroupV2,
+                    Some(_) => continue,
+                    None => {
+                        r.fallback(
+                            controllers,
+                            "missing: this cgroup2 mount is not used for the cpuset",
+                        );
+                        continue;
+                    }
+                }
+            }
+            "cpuset" => CpusetKind::Legacy,
+            "cgroup" if m.has_option("cpuset") && m.has_option("noprefix") => CpusetKind::Legacy,
+            "cgroup" if m.has_option("cpuset") => CpusetKind::CgroupV1,
+            _ => continue,
+        };
+        return Some((m.clone(), kind));
+    }
+    None
+}
+
+/// The process's path in the cpuset hierarchy of `kind` (rule 2 of the module docs).
+fn cpuset_path(r: &mut Reader, kind: CpusetKind) -> Option<String> {
+    if let Some(text) = r.text("proc/self/cpuset") {
+        let path = text.lines().next().unwrap_or("").trim();
+        if !path.is_empty() {
+            return Some(path.to_string());
+        }
+    }
+    let cgroups = parse_proc_cgroup(&r.text("proc/self/cgroup")?);
+    cgroups
+        .into_iter()
+        .find(|(controllers, _)| match kind {
+            CpusetKind::CgroupV2 => controllers.is_empty(),
+            CpusetKind::CgroupV1 | CpusetKind::Legacy => controllers.iter().any(|c| c == "cpuset"),
+        })
+        .map(|(_, path)| path)
+}
+
+/// The cpuset restriction of the process whose `proc/self` lies under the reader's root.
 pub(crate) fn cgroup_cpuset(r: &mut Reader) -> Restriction {
     let mounts = match r.text("proc/self/mountinfo") {
         Some(text) => parse_mountinfo(&text),
@@ -53,81 +169,45 @@ pub(crate) fn cgroup_cpuset(r: &mut Reader) -> Restriction {
             .map(|t| parse_mounts(&t))
             .unwrap_or_default(),
     };
-    let cgroups = r
-        .text("proc/self/cgroup")
-        .map(|t| parse_proc_cgroup(&t))
-        .unwrap_or_default();
-
-    // cgroup v1 with a cpuset hierarchy.
-    if let Some((_, path)) = cgroups
-        .iter()
-        .find(|(controllers, _)| controllers.iter().any(|c| c == "cpuset"))
-    {
-        if let Some(m) = mounts
-            .iter()
-            .find(|m| m.fs_type == "cgroup" && m.options.iter().any(|o| o == "cpuset"))
-        {
-            let dir = cgroup_dir(m, path);
-            return read_cpuset_dir(
-                r,
-                &dir,
-                &["cpuset.effective_cpus", "cpuset.cpus", "cpus"],
-                &["cpuset.effective_mems", "cpuset.mems", "mems"],
-            );
-        }
-    }
-    // The legacy cpuset filesystem (`/dev/cpuset`), named by proc/self/cpuset.
-    if let Some(m) = mounts.iter().find(|m| m.fs_type == "cpuset") {
-        if let Some(path) = r.text("proc/self/cpuset") {
-            let dir = cgroup_dir(m, path.trim());
-            return read_cpuset_dir(r, &dir, &["cpus", "cpuset.cpus"], &["mems", "cpuset.mems"]);
-        }
-    }
-    // cgroup v2: the nearest ancestor (or self) that has the effective files.
-    if let Some((_, path)) = cgroups.iter().find(|(controllers, _)| controllers.is_empty()) {
-        if let Some(m) = mounts.iter().find(|m| m.fs_type == "cgroup2") {
-            let mut dir = cgroup_dir(m, path);
-            loop {
-                if r.exists(&format!("{dir}/cpuset.cpus.effective")) {
-                    return read_cpuset_dir(r, &dir, &["cpuset.cpus.effective"], &["cpuset.mems.effective"]);
-                }
-                match dir.rsplit_once('/') {
-                    Some((parent, _)) if parent.len() >= m.mount_point.trim_end_matches('/').len() => {
-                        dir = parent.to_string();
-                    }
-                    _ => break,
+    let Some((mount, kind)) = find_cpuset_mount(r, &mounts) else {
+        return Restriction::default();
+    };
+    let Some(path) = cpuset_path(r, kind) else {
+        return Restriction::default();
+    };
+    let (cpus_file, mems_file) = kind.files();
+    let mut dir = cgroup_dir(&mount, &path);
+    if kind == CpusetKind::CgroupV2 {
+        // A cgroup without the cpuset controller has no cpuset files; its nearest ancestor's
+        // effective sets are the ones that apply.
+        let top = mount.mount_point.trim_end_matches('/').len();
+        while !r.exists(&format!("{dir}/{cpus_file}")) {
+            match dir.rsplit_once('/') {
+                Some((parent, _)) if parent.len() >= top => dir = parent.to_string(),
+                _ => {
+                    r.fallback(
+                        format!("{}/{cpus_file}", cgroup_dir(&mount, &path)),
+                        "cgroup v2 cpuset files absent (here and in every ancestor): no cpuset restriction",
+                    );
+                    return Restriction::default();
                 }
             }
-            r.fallback(
-                format!("{}/cpuset.cpus.effective", cgroup_dir(m, path)),
-                "cgroup v2 cpuset files absent (here and in every ancestor): no cpuset restriction",
-            );
         }
     }
-    Restriction::default()
+    read_cpuset_dir(r, &dir, cpus_file, mems_file)
 }
 
-fn read_cpuset_dir(r: &mut Reader, dir: &str, cpu_files: &[&str], mem_files: &[&str]) -> Restriction {
-    let first = |r: &mut Reader, names: &[&str]| {
-        names.iter().find_map(|name| {
-            let rel = format!("{dir}/{name}");
-            if r.exists(&rel) { r.list(&rel) } else { None }
-        })
+fn read_cpuset_dir(r: &mut Reader, dir: &str, cpus_file: &str, mems_file: &str) -> Restriction {
+    let read = |r: &mut Reader, name: &str| {
+        let rel = format!("{dir}/{name}");
+        let set = if r.exists(&rel) { r.list(&rel) } else { None };
+        if set.is_none() {
+            r.fallback(rel, "cpuset file missing or unreadable: not restricted by it");
+        }
+        set
     };
-    let cpus = first(r, cpu_files);
-    let mems = first(r, mem_files);
-    if cpus.is_none() {
-        r.fallback(
-            format!("{dir}/{}", cpu_files[0]),
-            "cpuset CPUs unreadable: CPUs not restricted",
-        );
-    }
-    if mems.is_none() {
-        r.fallback(
-            format!("{dir}/{}", mem_files[0]),
-            "cpuset memory nodes unreadable: not restricted",
-        );
-    }
+    let cpus = read(r, cpus_file);
+    let mems = read(r, mems_file);
     Restriction { cpus, mems }
 }
 
@@ -274,15 +354,13 @@ mod tests {
             "proc/mounts",
             "cgroup /sys/fs/cgroup/cpuset cgroup rw,cpuset 0 0\n",
         );
+        write(dir.path(), "sys/fs/cgroup/cpuset/job/cpuset.cpus", "2-5\n");
+        write(dir.path(), "sys/fs/cgroup/cpuset/job/cpuset.mems", "1\n");
+        // hwloc's rule under v1: the configured sets, not `effective_*`.
         write(
             dir.path(),
             "sys/fs/cgroup/cpuset/job/cpuset.effective_cpus",
-            "2-5\n",
-        );
-        write(
-            dir.path(),
-            "sys/fs/cgroup/cpuset/job/cpuset.effective_mems",
-            "1\n",
+            "0-7\n",
         );
         let mut r = Reader::new(dir.path());
         let res = cgroup_cpuset(&mut r);
@@ -299,6 +377,7 @@ mod tests {
             "proc/self/mountinfo",
             "30 1 0:26 /ns /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n",
         );
+        write(dir.path(), "sys/fs/cgroup/cgroup.controllers", "cpuset memory\n");
         write(dir.path(), "sys/fs/cgroup/a/cpuset.cpus.effective", "0-1\n");
         write(dir.path(), "sys/fs/cgroup/a/cpuset.mems.effective", "0\n");
         fs::create_dir_all(dir.path().join("sys/fs/cgroup/a/b")).unwrap();
