@@ -150,9 +150,10 @@ impl HnswIndex {
     /// # Errors
     /// [`IndexError::InvalidInput`] for a zero dimension, `M` outside 2..=255, a zero
     /// `ef_construction` or a capacity ≥ 2³²−1; [`IndexError::OutOfMemory`] if the memory for
-    /// `capacity` vectors cannot be reserved.
+    /// `capacity` vectors cannot be reserved; [`IndexError::Unsupported`] if `LOCUS_SIMD` names
+    /// a kernel set this CPU cannot run.
     pub fn new(config: HnswConfig) -> Result<Self, IndexError> {
-        Self::with_kernels(config, *Kernels::detect())
+        Self::with_kernels(config, *Kernels::try_detect()?)
     }
 
     /// An empty index using the given kernels (e.g. [`Kernels::scalar`] for a reference run).

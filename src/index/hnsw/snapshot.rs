@@ -268,7 +268,7 @@ impl Reader<'_> {
             seed,
             quantization,
         };
-        let index = HnswIndex::with_kernels(config, *Kernels::detect())
+        let index = HnswIndex::with_kernels(config, *Kernels::try_detect()?)
             .map_err(|e| self.corrupt(format!("impossible parameters: {e}")))?;
 
         let flags = self.take(n)?.to_vec();
