@@ -85,7 +85,7 @@ use sys_other as sys;
 pub use arena::NodeArena;
 pub use error::AllocError;
 pub use placement::{KernelPolicy, KernelPolicyMode, PageSample, PlacementReport, placement_of};
-pub use policy::{ArenaOptions, Binding, HugePageOutcome, HugePages, MemPolicy, UnboundReason};
+pub use policy::{ArenaOptions, Binding, HugePageOutcome, HugePages, MAX_NODES, MemPolicy, UnboundReason};
 pub use pool::{PoolConfig, PoolHandle, Record, RecordPool, Reset};
 pub use stats::PoolStats;
 
