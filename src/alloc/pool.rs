@@ -31,11 +31,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use crossbeam::queue::ArrayQueue;
+use crossbeam::utils::CachePadded;
 use serde::Serialize;
 
 use super::arena::NodeArena;
 use super::error::AllocError;
-use super::stats::{PoolCounters, PoolStats, Served};
+use super::stats::{HandleCounters, PoolCounters, PoolStats, Served};
 use super::sync::AtomicUsize;
 
 /// A record a [`RecordPool`] can hold: created with `Default`, made like new again with
@@ -119,6 +120,7 @@ impl<T: Reset> RecordPool<T> {
         PoolHandle {
             pool: self,
             free: Vec::with_capacity(2 * self.config.local_cache),
+            counters: self.counters.register(),
         }
     }
 
@@ -129,7 +131,7 @@ impl<T: Reset> RecordPool<T> {
     /// As [`PoolHandle::acquire`].
     pub fn acquire(&self) -> Result<Record<'_, T>, AllocError> {
         if let Some(slot) = self.shared.pop() {
-            self.counters.acquired(Served::Shared);
+            self.counters.acquired_shared(Served::Shared);
             return Ok(Record {
                 pool: self,
                 ptr: slot.0,
@@ -140,7 +142,8 @@ impl<T: Reset> RecordPool<T> {
             // SAFETY: `i < count`, inside the slab just carved.
             self.push_shared(Slot(unsafe { first.add(i) }));
         }
-        self.counters.acquired(Served::NewSlab);
+        self.counters.acquired_shared(Served::NewSlab);
+        self.counters.observe_peak();
         Ok(Record {
             pool: self,
             ptr: first,
@@ -181,7 +184,7 @@ impl<T: Reset> RecordPool<T> {
     fn release_shared(&self, ptr: NonNull<T>) {
         // SAFETY: `ptr` came from a `Record`, the only owner of this initialized `T`.
         unsafe { (*ptr.as_ptr()).reset() };
-        self.counters.released();
+        self.counters.released_shared();
         self.push_shared(Slot(ptr));
     }
 
@@ -251,6 +254,8 @@ pub struct PoolHandle<'p, T: Reset> {
     pool: &'p RecordPool<T>,
     /// Free records (LIFO: the most recently released is the warmest in cache).
     free: Vec<NonNull<T>>,
+    /// This handle's statistics (written by this thread only, merged by `RecordPool::stats`).
+    counters: Arc<CachePadded<HandleCounters>>,
 }
 
 impl<'p, T: Reset> PoolHandle<'p, T> {
@@ -265,7 +270,7 @@ impl<'p, T: Reset> PoolHandle<'p, T> {
     pub fn acquire(&mut self) -> Result<Record<'p, T>, AllocError> {
         let pool = self.pool;
         if let Some(ptr) = self.free.pop() {
-            pool.counters.acquired(Served::Local);
+            self.counters.acquired(Served::Local);
             return Ok(Record { pool, ptr });
         }
         if let Some(Slot(ptr)) = pool.shared.pop() {
@@ -276,7 +281,7 @@ impl<'p, T: Reset> PoolHandle<'p, T> {
                     None => break,
                 }
             }
-            pool.counters.acquired(Served::Shared);
+            self.counters.acquired(Served::Shared);
             return Ok(Record { pool, ptr });
         }
         let (first, count) = pool.carve()?;
@@ -290,7 +295,8 @@ impl<'p, T: Reset> PoolHandle<'p, T> {
                 pool.push_shared(Slot(p));
             }
         }
-        pool.counters.acquired(Served::NewSlab);
+        self.counters.acquired(Served::NewSlab);
+        pool.counters.observe_peak();
         Ok(Record { pool, ptr: first })
     }
 
@@ -304,7 +310,7 @@ impl<'p, T: Reset> PoolHandle<'p, T> {
         }
         // SAFETY: the guard owned this initialized record, and is consumed.
         unsafe { (*record.ptr.as_ptr()).reset() };
-        self.pool.counters.released();
+        self.counters.released();
         if self.free.len() >= 2 * self.pool.config.local_cache {
             let keep = self.free.len() - self.pool.config.local_cache;
             for p in self.free.drain(keep..) {
@@ -322,6 +328,7 @@ impl<'p, T: Reset> PoolHandle<'p, T> {
 
 impl<T: Reset> Drop for PoolHandle<'_, T> {
     fn drop(&mut self) {
+        self.pool.counters.retire(&self.counters);
         for p in self.free.drain(..) {
             self.pool.push_shared(Slot(p));
         }
