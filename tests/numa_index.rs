@@ -90,11 +90,22 @@ const TOUCHED: &[&str] = &[
 fn assert_all_on(index: &HnswIndex, node: u32, what: &str) {
     let (off, touched) = parts_off_node(index, node);
     eprintln!("{what}: parts with pages: {touched:?}");
-    assert!(off.is_empty(), "{what}: memory off node {node}:\n{}", off.join("\n"));
+    assert!(
+        off.is_empty(),
+        "{what}: memory off node {node}:\n{}",
+        off.join("\n")
+    );
     for part in TOUCHED {
-        assert!(touched.contains(*part), "{what}: no page of {part} present: {touched:?}");
+        assert!(
+            touched.contains(*part),
+            "{what}: no page of {part} present: {touched:?}"
+        );
     }
-    assert!(index.degradations().is_empty(), "{what}: {:?}", index.degradations());
+    assert!(
+        index.degradations().is_empty(),
+        "{what}: {:?}",
+        index.degradations()
+    );
 }
 
 #[test]
@@ -147,5 +158,9 @@ fn every_part_of_the_index_lives_on_the_bound_node_when_another_node_builds_it()
     let heap = HnswIndex::new(HnswConfig::new(dim, 1_000, Metric::InnerProduct)).expect("heap");
     heap.insert_batch(&data[..1_000 * dim], 1).expect("insert");
     let (off, _) = parts_off_node(&heap, target);
-    assert!(!off.is_empty(), "a heap index built on node {} passed the check", first.node);
+    assert!(
+        !off.is_empty(),
+        "a heap index built on node {} passed the check",
+        first.node
+    );
 }

@@ -384,6 +384,8 @@ impl<T: Reset + std::fmt::Debug> std::fmt::Debug for Record<'_, T> {
 }
 
 #[cfg(test)]
+/// Pure-memory tests (under Miri the arena is plain anonymous memory, see `alloc/mod.rs`), named
+/// `miri_*` so that `cargo +nightly miri test --lib miri_` selects them.
 mod tests {
     use std::sync::atomic::AtomicUsize;
 
@@ -415,7 +417,7 @@ mod tests {
     }
 
     #[test]
-    fn release_resets_and_the_next_acquire_reuses_without_allocating() {
+    fn miri_release_resets_and_the_next_acquire_reuses_without_allocating() {
         let p = pool(100, 8, 4);
         let mut h = p.handle();
         let mut r = h.acquire().unwrap();
@@ -443,7 +445,7 @@ mod tests {
     }
 
     #[test]
-    fn stats_add_up_and_the_pool_runs_out_at_its_limit() {
+    fn miri_stats_add_up_and_the_pool_runs_out_at_its_limit() {
         let p = pool(20, 8, 4);
         let mut h = p.handle();
         let held: Vec<_> = (0..20).map(|_| h.acquire().unwrap()).collect();
@@ -470,7 +472,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_cache_spills_to_the_shared_list_and_other_threads_take_from_it() {
+    fn miri_a_full_cache_spills_to_the_shared_list_and_other_threads_take_from_it() {
         let p = pool(64, 32, 4);
         let mut h = p.handle();
         let held: Vec<_> = (0..12).map(|_| h.acquire().unwrap()).collect();
@@ -498,7 +500,7 @@ mod tests {
     }
 
     #[test]
-    fn dropped_records_go_back_and_records_of_another_pool_go_home() {
+    fn miri_dropped_records_go_back_and_records_of_another_pool_go_home() {
         let p = pool(16, 4, 2);
         let q = pool(16, 4, 2);
         let r = p.acquire().unwrap();
@@ -512,7 +514,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_configs_and_zero_sized_records_are_refused() {
+    fn miri_bad_configs_and_zero_sized_records_are_refused() {
         #[derive(Default)]
         struct Empty;
         impl Reset for Empty {
@@ -534,7 +536,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_arena_is_reported_and_loses_no_capacity() {
+    fn miri_a_full_arena_is_reported_and_loses_no_capacity() {
         let arena = Arc::new(NodeArena::on_node(0, 4096).unwrap());
         #[derive(Default)]
         struct Big(#[allow(dead_code)] [[u64; 32]; 2]);
@@ -548,7 +550,7 @@ mod tests {
     }
 
     #[test]
-    fn dropping_the_pool_drops_every_record() {
+    fn miri_dropping_the_pool_drops_every_record() {
         static DROPS: AtomicUsize = AtomicUsize::new(0);
         #[derive(Default)]
         struct Counted(#[allow(dead_code)] Vec<u8>);
