@@ -121,6 +121,7 @@ impl<T: Reset> RecordPool<T> {
             pool: self,
             free: Vec::with_capacity(2 * self.config.local_cache),
             counters: self.counters.register(),
+            out: 0,
         }
     }
 
@@ -256,6 +257,8 @@ pub struct PoolHandle<'p, T: Reset> {
     free: Vec<NonNull<T>>,
     /// This handle's statistics (written by this thread only, merged by `RecordPool::stats`).
     counters: Arc<CachePadded<HandleCounters>>,
+    /// Records acquired through this handle minus records released through it.
+    out: i64,
 }
 
 impl<'p, T: Reset> PoolHandle<'p, T> {
@@ -268,6 +271,15 @@ impl<'p, T: Reset> PoolHandle<'p, T> {
     /// carving right now: near the limit that race can refuse an acquire a moment early);
     /// [`AllocError::ArenaFull`] if the arena has no room for another slab.
     pub fn acquire(&mut self) -> Result<Record<'p, T>, AllocError> {
+        let record = self.acquire_record()?;
+        self.out += 1;
+        if let Ok(out) = u64::try_from(self.out) {
+            self.counters.out_now(out);
+        }
+        Ok(record)
+    }
+
+    fn acquire_record(&mut self) -> Result<Record<'p, T>, AllocError> {
         let pool = self.pool;
         if let Some(ptr) = self.free.pop() {
             self.counters.acquired(Served::Local);
@@ -311,6 +323,7 @@ impl<'p, T: Reset> PoolHandle<'p, T> {
         // SAFETY: the guard owned this initialized record, and is consumed.
         unsafe { (*record.ptr.as_ptr()).reset() };
         self.counters.released();
+        self.out -= 1;
         if self.free.len() >= 2 * self.pool.config.local_cache {
             let keep = self.free.len() - self.pool.config.local_cache;
             for p in self.free.drain(keep..) {
@@ -328,7 +341,8 @@ impl<'p, T: Reset> PoolHandle<'p, T> {
 
 impl<T: Reset> Drop for PoolHandle<'_, T> {
     fn drop(&mut self) {
-        self.pool.counters.retire(&self.counters);
+        let created = self.pool.created.load(Ordering::Relaxed) as u64;
+        self.pool.counters.retire(&self.counters, created);
         for p in self.free.drain(..) {
             self.pool.push_shared(Slot(p));
         }
@@ -442,6 +456,26 @@ mod tests {
             let start = first.as_ptr() as usize;
             (start..start + n * size_of::<Activation>()).contains(&(addr as usize))
         })
+    }
+
+    /// The high-water mark of one handle is exact although a batch is served from the cache
+    /// with no miss (it is tracked by the handle, not by a shared counter).
+    #[test]
+    fn miri_high_water_of_one_handle_is_exact_without_misses() {
+        let p = pool(64, 16, 16);
+        let mut h = p.handle();
+        let warm: Vec<_> = (0..16).map(|_| h.acquire().unwrap()).collect();
+        warm.into_iter().for_each(|r| h.release(r));
+        let misses = p.stats().misses;
+        for _ in 0..3 {
+            let batch: Vec<_> = (0..12).map(|_| h.acquire().unwrap()).collect();
+            batch.into_iter().for_each(|r| h.release(r));
+        }
+        let s = p.stats();
+        assert_eq!(s.misses, misses, "the batches came from the cache");
+        assert_eq!((s.in_use, s.high_water), (0, 16));
+        drop(h);
+        assert_eq!(p.stats().high_water, 16, "kept after the handle is dropped");
     }
 
     #[test]

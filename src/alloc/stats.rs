@@ -30,11 +30,13 @@ pub struct PoolStats {
     pub records_created: u64,
     /// Records handed out and not yet released.
     pub in_use: u64,
-    /// The largest `in_use` the pool saw: it looks after every miss (a slab is carved when
-    /// demand outgrows the free records, which is when peaks are set) and on every
-    /// [`stats`](super::RecordPool::stats) read. A peak reached and left again between two such
-    /// moments, served from records already free, is not seen: a lower bound of the true peak,
-    /// which costs the hot path nothing.
+    /// The peak of `in_use`, as far as the pool can tell without a shared write per acquire: the
+    /// largest of the in-use count after every miss and at every
+    /// [`stats`](super::RecordPool::stats) read, and the most records any one handle had out at
+    /// once (acquired through it and not yet released through it, tracked on the handle's own
+    /// line), capped at `records_created`. Exact with one handle. With several it can be below
+    /// the true peak (handles' peaks at different instants do not add up) or, when records are
+    /// released through another thread's handle than the one that acquired them, above it.
     pub high_water: u64,
     /// The most records the pool may create.
     pub max_records: u64,
@@ -101,6 +103,8 @@ pub(crate) struct HandleCounters {
     shared_hits: AtomicU64,
     misses: AtomicU64,
     releases: AtomicU64,
+    /// The most records this handle had out at once (its acquires minus its releases).
+    peak: AtomicU64,
 }
 
 /// Where an acquire was served from.
@@ -128,6 +132,14 @@ impl HandleCounters {
 
     pub(crate) fn released(&self) {
         bump(&self.releases);
+    }
+
+    /// Records that this handle has `out` records out now (a new peak only if it is one).
+    #[inline(always)]
+    pub(crate) fn out_now(&self, out: u64) {
+        if out > self.peak.load(Ordering::Relaxed) {
+            self.peak.store(out, Ordering::Relaxed);
+        }
     }
 }
 
@@ -175,7 +187,7 @@ impl PoolCounters {
 
     /// Folds a dropped handle's counts into the shared counters and forgets it (one lock and
     /// four read-modify-writes per handle, at its end).
-    pub(crate) fn retire(&self, c: &Arc<CachePadded<HandleCounters>>) {
+    pub(crate) fn retire(&self, c: &Arc<CachePadded<HandleCounters>>, records_created: u64) {
         let mut handles = self.lock();
         let fold = |from: &AtomicU64, to: &AtomicU64| {
             to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -184,6 +196,10 @@ impl PoolCounters {
         fold(&c.shared_hits, &self.shared.shared_hits);
         fold(&c.misses, &self.shared.misses);
         fold(&c.releases, &self.shared.releases);
+        self.high_water.fetch_max(
+            c.peak.load(Ordering::Relaxed).min(records_created),
+            Ordering::Relaxed,
+        );
         handles.retain(|h| !Arc::ptr_eq(h, c));
     }
 
@@ -215,20 +231,28 @@ impl PoolCounters {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn counts(&self) -> Counts {
+    /// The merged counts, and the largest peak of a live handle.
+    fn counts_and_peak(&self) -> (Counts, u64) {
         let handles = self.lock();
         let mut counts = Counts::default();
         counts.add(&self.shared);
+        let mut peak = 0;
         for h in handles.iter() {
             counts.add(h);
+            peak = peak.max(h.peak.load(Ordering::Relaxed));
         }
-        counts
+        (counts, peak)
+    }
+
+    fn counts(&self) -> Counts {
+        self.counts_and_peak().0
     }
 
     pub(crate) fn snapshot(&self, records_created: u64, max_records: u64) -> PoolStats {
-        let c = self.counts();
+        let (c, handle_peak) = self.counts_and_peak();
         let in_use = c.in_use();
-        let high_water = self.high_water.fetch_max(in_use, Ordering::Relaxed).max(in_use);
+        let seen = in_use.max(handle_peak).min(records_created);
+        let high_water = self.high_water.fetch_max(seen, Ordering::Relaxed).max(seen);
         PoolStats {
             local_hits: c.local_hits,
             shared_hits: c.shared_hits,
