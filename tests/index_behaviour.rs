@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use index_support::{clustered, exact_ip_topk, recall};
 use locus::index::storage::{MappedRegions, Region, RegionSource};
-use locus::index::{HnswConfig, HnswIndex, IndexError, Kernels, Metric, Quantization};
+use locus::index::{HnswConfig, HnswIndex, IndexDegradation, IndexError, Kernels, Metric, Quantization};
 
 fn small_index(n: usize, dim: usize) -> (HnswIndex, Vec<f32>) {
     let base = clustered(21, n, dim, 10, 1.0);
@@ -287,8 +287,33 @@ fn index_memory_comes_from_the_given_region_source() {
     let index = HnswIndex::with_regions(config.clone(), *Kernels::detect(), &source).unwrap();
     index.insert_batch(&base, 2).unwrap();
     assert_eq!(index.search(&base[..dim], 1, 16).unwrap()[0].id, 0);
-    // f32 rows (64 B each), int8 rows (64 B each) and level-0 links (128 B each).
-    assert_eq!(source.bytes.load(Ordering::Relaxed), 500 * (64 + 64 + 128));
+    // Every part but the visited sets comes from the source: f32 rows (64 B each), int8 rows
+    // (64 B each), level-0 links (128 B each), upper-level links, and per-node levels, flags,
+    // locks and upper-level index.
+    let parts = index.memory_parts();
+    let names: HashSet<&str> = parts.iter().map(|p| p.part.as_str()).collect();
+    for part in [
+        "f32 rows",
+        "int8 rows",
+        "links level 0",
+        "links upper levels",
+        "upper-level index",
+        "levels",
+        "flags",
+        "locks",
+        "visited set",
+    ] {
+        assert!(names.contains(part), "no {part} in {parts:?}");
+    }
+    let from_source: usize = parts
+        .iter()
+        .filter(|p| p.part != "visited set")
+        .map(|p| p.bytes)
+        .sum();
+    assert_eq!(source.bytes.load(Ordering::Relaxed), from_source);
+    assert!(from_source > 500 * (64 + 64 + 128 + 1 + 1 + 4));
+    // This source cannot be kept, so later visited sets come from anonymous maps: reported.
+    assert_eq!(index.degradations(), [IndexDegradation::SourceNotKept]);
 
     // A source that returns too little memory is refused, not trusted.
     let faulty = CountingSource {
@@ -299,4 +324,19 @@ fn index_memory_comes_from_the_given_region_source() {
         HnswIndex::with_regions(config, *Kernels::detect(), &faulty),
         Err(IndexError::InvalidInput { .. })
     ));
+}
+
+/// `NodeRegions::bind` with a node index no kernel has is refused with a typed error before any
+/// node set is sized by it (issue 13 item 5; it used to grow a 512 MiB bitset first).
+#[test]
+fn node_regions_for_an_impossible_node_are_refused() {
+    for node in [1024, u32::MAX] {
+        let config = HnswConfig::new(8, 16, Metric::L2);
+        match HnswIndex::with_regions(config, Kernels::scalar(), &locus::index::NodeRegions::bind(node)) {
+            Err(IndexError::NodeMemory {
+                source: locus::alloc::AllocError::InvalidInput { .. },
+            }) => {}
+            other => panic!("node {node}: expected NodeMemory(InvalidInput), got {other:?}"),
+        }
+    }
 }

@@ -90,3 +90,31 @@ fn single_threaded_builds_are_deterministic() {
         assert_eq!(a.search(q, 5, 16).unwrap(), b.search(q, 5, 16).unwrap());
     }
 }
+
+/// Issue 13 item 7: a concurrent build must not lose recall against a sequential one (an insert
+/// used to overwrite back-links that concurrent inserters had just added to its list). Built on
+/// 8 threads (more than this machine's cores, so inserts interleave at any instruction) and on
+/// one; both figures are printed. Low ef_search makes recall sensitive to missing edges.
+#[test]
+fn concurrent_build_recalls_as_well_as_a_sequential_one() {
+    let (n, dim) = (8_000, 64);
+    let all = clustered(8, n + 200, dim, 400, 1.0);
+    let (base, queries) = all.split_at(n * dim);
+    let build = |threads| {
+        let config = HnswConfig {
+            ef_construction: 64,
+            ..HnswConfig::new(dim, n, Metric::InnerProduct)
+        };
+        let index = HnswIndex::new(config).unwrap();
+        index.insert_batch(base, threads).unwrap();
+        index
+    };
+    let (seq, conc) = (build(1), build(8));
+    let r_seq = mean_recall(&seq, base, queries, dim, 16, false);
+    let r_conc = mean_recall(&conc, base, queries, dim, 16, false);
+    println!("recall@10 at ef=16: sequential build {r_seq:.4}, 8-thread build {r_conc:.4}");
+    assert!(
+        r_conc >= r_seq - 0.02,
+        "concurrent {r_conc} vs sequential {r_seq}"
+    );
+}

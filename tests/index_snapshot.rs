@@ -173,10 +173,17 @@ fn forged_snapshots_with_valid_checksums_are_refused() {
     let mut b = good.clone();
     b[44..52].copy_from_slice(&(u32::MAX as u64 - 5).to_le_bytes());
     assert!(is_corrupt(reseal(b)));
-    // A forged capacity of ~4 billion vectors (275 GB of rows): refused, not an abort.
-    let mut b = good.clone();
-    b[16..24].copy_from_slice(&(u64::from(u32::MAX) - 2).to_le_bytes());
-    assert!(is_corrupt(reseal(b)));
+    // A forged capacity of ~4 billion vectors (over a terabyte with links and per-node state),
+    // or 2^31: refused as too large for this machine before anything is mapped, not an abort
+    // (nor an out-of-memory error after a partial allocation).
+    for capacity in [u64::from(u32::MAX) - 2, 1 << 31] {
+        let mut b = good.clone();
+        b[16..24].copy_from_slice(&capacity.to_le_bytes());
+        match reseal(b) {
+            Err(IndexError::TooLarge { bytes, limit, .. }) => assert!(bytes > limit),
+            other => panic!("capacity {capacity}: expected TooLarge, got {other:?}"),
+        }
+    }
     // Unknown metric code.
     let mut b = good.clone();
     b[24] = 9;

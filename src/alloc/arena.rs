@@ -10,6 +10,8 @@ use memmap2::MmapMut;
 
 use super::error::AllocError;
 use super::placement::{self, PageSample, PlacementReport};
+#[cfg(test)]
+use super::policy::MAX_NODES;
 use super::policy::{ArenaOptions, Binding, HugePageOutcome, MemPolicy, UnboundReason};
 use super::sys;
 use crate::sync::AtomicUsize;
@@ -70,7 +72,8 @@ impl NodeArena {
     /// [`Binding::Unbound`], unless `options.require_binding`.
     ///
     /// # Errors
-    /// - [`AllocError::InvalidInput`]: zero capacity, an empty node set, a node ≥ 1024;
+    /// - [`AllocError::InvalidInput`]: zero capacity, an empty node set, a node ≥
+    ///   [`MAX_NODES`](super::MAX_NODES) (checked before anything is sized by it);
     /// - [`AllocError::NodeNotAllowed`]: a node outside this process's allowed memory nodes;
     /// - [`AllocError::OutOfMemory`]: the mapping or the policy could not get memory;
     /// - [`AllocError::Unsupported`] / [`AllocError::PermissionDenied`]: binding impossible and
@@ -84,6 +87,8 @@ impl NodeArena {
                 what: "arena capacity must be > 0".into(),
             });
         }
+        // Before anything is sized by a node index (`policy.nodes()` builds a bitset).
+        policy.validate()?;
         let nodes = policy.nodes();
         if nodes.is_empty() {
             return Err(AllocError::InvalidInput {
@@ -278,6 +283,18 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn absurd_node_indexes_are_refused_before_any_set_is_sized() {
+        for node in [MAX_NODES, u32::MAX - 1, u32::MAX] {
+            for policy in [MemPolicy::Bind(node), MemPolicy::Preferred(node)] {
+                let err = NodeArena::new(policy, 4096, &ArenaOptions::default()).unwrap_err();
+                assert!(matches!(err, AllocError::InvalidInput { .. }), "{err}");
+            }
+        }
+        let err = NodeArena::on_node(u32::MAX, 4096).unwrap_err();
+        assert!(err.to_string().contains("not a NUMA node index"), "{err}");
     }
 
     #[test]

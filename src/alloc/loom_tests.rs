@@ -101,3 +101,33 @@ fn racing_acquires_never_create_more_than_max_records_or_share_one() {
         assert_eq!(s.hits() + s.misses, s.acquires());
     });
 }
+
+#[test]
+fn handle_counters_merge_exactly_while_another_thread_reads() {
+    loom::model(|| {
+        let arena = std::sync::Arc::new(NodeArena::on_node(0, 4096).expect("arena"));
+        let config = PoolConfig {
+            max_records: 4,
+            slab_records: 2,
+            local_cache: 1,
+        };
+        let pool = Arc::new(RecordPool::<Cell>::new(arena, config).expect("pool"));
+        let worker = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let mut h = pool.handle();
+                let r = h.acquire().expect("acquire");
+                h.release(r);
+                let r = h.acquire().expect("acquire");
+                h.release(r);
+            })
+        };
+        // A read racing with the handle's counting and its retirement (into the shared
+        // counters, under the registry lock) never counts anything twice.
+        let s = pool.stats();
+        assert!(s.acquires() <= 2 && s.releases <= 2 && s.misses <= 1, "{s}");
+        worker.join().expect("worker");
+        let s = pool.stats();
+        assert_eq!((s.acquires(), s.releases, s.in_use, s.misses), (2, 2, 0, 1));
+    });
+}

@@ -71,20 +71,22 @@ mod placement;
 mod policy;
 mod pool;
 mod stats;
-#[cfg(target_os = "linux")]
+// Under Miri (which runs no NUMA system call) the single-node fallback: plain anonymous memory,
+// so the pool's free list and the arena's bump allocation can be checked by it.
+#[cfg(all(target_os = "linux", not(miri)))]
 mod sys_linux;
-#[cfg(not(target_os = "linux"))]
+#[cfg(any(miri, not(target_os = "linux")))]
 mod sys_other;
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(miri)))]
 use sys_linux as sys;
-#[cfg(not(target_os = "linux"))]
+#[cfg(any(miri, not(target_os = "linux")))]
 use sys_other as sys;
 
 pub use arena::NodeArena;
 pub use error::AllocError;
 pub use placement::{KernelPolicy, KernelPolicyMode, PageSample, PlacementReport, placement_of};
-pub use policy::{ArenaOptions, Binding, HugePageOutcome, HugePages, MemPolicy, UnboundReason};
+pub use policy::{ArenaOptions, Binding, HugePageOutcome, HugePages, MAX_NODES, MemPolicy, UnboundReason};
 pub use pool::{PoolConfig, PoolHandle, Record, RecordPool, Reset};
 pub use stats::PoolStats;
 

@@ -165,7 +165,8 @@ impl fmt::Display for PlacementReport {
 /// address shows as an error status (`EFAULT`), so any address is safe to pass.
 ///
 /// # Errors
-/// [`AllocError::InvalidInput`] for a zero page size; [`AllocError::Unsupported`] where
+/// [`AllocError::InvalidInput`] for a zero page size or a range that wraps past the end of the
+/// address space; [`AllocError::Unsupported`] where
 /// `move_pages` is unavailable; [`AllocError::Os`] on other failures.
 pub fn placement_of(
     addr: *const u8,
@@ -190,7 +191,13 @@ pub(crate) fn report(
         });
     }
     let first = (addr as usize) / page_size * page_size;
-    let pages_in_range = ((addr as usize + len).next_multiple_of(page_size) - first) / page_size;
+    let end = (addr as usize)
+        .checked_add(len)
+        .and_then(|end| end.checked_next_multiple_of(page_size))
+        .ok_or_else(|| AllocError::InvalidInput {
+            what: format!("range {addr:p} + {len} bytes runs past the end of the address space"),
+        })?;
+    let pages_in_range = (end - first) / page_size;
     let stride = match sample {
         PageSample::All => 1,
         PageSample::AtMost(0) => pages_in_range.max(1),
@@ -239,6 +246,25 @@ pub(crate) fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_past_the_end_of_the_address_space_is_refused() {
+        for (addr, len) in [
+            (usize::MAX - 10, 100),
+            (usize::MAX - 4095, 4096),
+            (4096, usize::MAX),
+        ] {
+            let err = placement_of(
+                addr as *const u8,
+                len,
+                4096,
+                &MemPolicy::Bind(0),
+                PageSample::AtMost(4),
+            )
+            .unwrap_err();
+            assert!(matches!(err, AllocError::InvalidInput { .. }), "{err}");
+        }
+    }
 
     #[test]
     fn untouched_memory_is_not_present_and_sampling_is_stated() {

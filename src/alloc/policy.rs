@@ -24,12 +24,36 @@ pub enum MemPolicy {
     Interleave(NodeSet),
 }
 
+/// The number of NUMA nodes Linux supports at most (`MAX_NUMNODES` with the largest
+/// `CONFIG_NODES_SHIFT`, 10): node indexes are below this.
+pub const MAX_NODES: u32 = 1024;
+
 impl MemPolicy {
-    /// The nodes the policy names.
+    /// The nodes the policy names (empty for a node index of [`MAX_NODES`] or more, which
+    /// [`MemPolicy::validate`] refuses; no set is ever sized by such an index).
     pub fn nodes(&self) -> NodeSet {
         match self {
-            Self::Bind(n) | Self::Preferred(n) => NodeSet::single(*n),
+            Self::Bind(n) | Self::Preferred(n) if *n < MAX_NODES => NodeSet::single(*n),
+            Self::Bind(_) | Self::Preferred(_) => NodeSet::new(),
             Self::Interleave(set) => set.clone(),
+        }
+    }
+
+    /// Checks that every node index is below [`MAX_NODES`] and that at least one node is named.
+    ///
+    /// # Errors
+    /// [`AllocError::InvalidInput`](super::AllocError::InvalidInput) naming the bad node.
+    pub fn validate(&self) -> Result<(), super::AllocError> {
+        let bad = |what: String| Err(super::AllocError::InvalidInput { what });
+        match self {
+            Self::Bind(n) | Self::Preferred(n) if *n >= MAX_NODES => bad(format!(
+                "node {n} is not a NUMA node index (Linux supports nodes 0..{MAX_NODES})"
+            )),
+            Self::Interleave(set) if set.last().is_some_and(|n| n >= MAX_NODES) => bad(format!(
+                "interleave set {set} names a node at or above {MAX_NODES}"
+            )),
+            Self::Interleave(set) if set.is_empty() => bad("memory policy names no node".into()),
+            _ => Ok(()),
         }
     }
 

@@ -31,11 +31,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use crossbeam::queue::ArrayQueue;
+use crossbeam::utils::CachePadded;
 use serde::Serialize;
 
 use super::arena::NodeArena;
 use super::error::AllocError;
-use super::stats::{PoolCounters, PoolStats, Served};
+use super::stats::{HandleCounters, PoolCounters, PoolStats, Served};
 use crate::sync::AtomicUsize;
 
 /// A record a [`RecordPool`] can hold: created with `Default`, made like new again with
@@ -119,6 +120,8 @@ impl<T: Reset> RecordPool<T> {
         PoolHandle {
             pool: self,
             free: Vec::with_capacity(2 * self.config.local_cache),
+            counters: self.counters.register(),
+            out: 0,
         }
     }
 
@@ -129,7 +132,7 @@ impl<T: Reset> RecordPool<T> {
     /// As [`PoolHandle::acquire`].
     pub fn acquire(&self) -> Result<Record<'_, T>, AllocError> {
         if let Some(slot) = self.shared.pop() {
-            self.counters.acquired(Served::Shared);
+            self.counters.acquired_shared(Served::Shared);
             return Ok(Record {
                 pool: self,
                 ptr: slot.0,
@@ -140,7 +143,8 @@ impl<T: Reset> RecordPool<T> {
             // SAFETY: `i < count`, inside the slab just carved.
             self.push_shared(Slot(unsafe { first.add(i) }));
         }
-        self.counters.acquired(Served::NewSlab);
+        self.counters.acquired_shared(Served::NewSlab);
+        self.counters.observe_peak();
         Ok(Record {
             pool: self,
             ptr: first,
@@ -181,7 +185,7 @@ impl<T: Reset> RecordPool<T> {
     fn release_shared(&self, ptr: NonNull<T>) {
         // SAFETY: `ptr` came from a `Record`, the only owner of this initialized `T`.
         unsafe { (*ptr.as_ptr()).reset() };
-        self.counters.released();
+        self.counters.released_shared();
         self.push_shared(Slot(ptr));
     }
 
@@ -251,6 +255,10 @@ pub struct PoolHandle<'p, T: Reset> {
     pool: &'p RecordPool<T>,
     /// Free records (LIFO: the most recently released is the warmest in cache).
     free: Vec<NonNull<T>>,
+    /// This handle's statistics (written by this thread only, merged by `RecordPool::stats`).
+    counters: Arc<CachePadded<HandleCounters>>,
+    /// Records acquired through this handle minus records released through it.
+    out: i64,
 }
 
 impl<'p, T: Reset> PoolHandle<'p, T> {
@@ -263,9 +271,18 @@ impl<'p, T: Reset> PoolHandle<'p, T> {
     /// carving right now: near the limit that race can refuse an acquire a moment early);
     /// [`AllocError::ArenaFull`] if the arena has no room for another slab.
     pub fn acquire(&mut self) -> Result<Record<'p, T>, AllocError> {
+        let record = self.acquire_record()?;
+        self.out += 1;
+        if let Ok(out) = u64::try_from(self.out) {
+            self.counters.out_now(out);
+        }
+        Ok(record)
+    }
+
+    fn acquire_record(&mut self) -> Result<Record<'p, T>, AllocError> {
         let pool = self.pool;
         if let Some(ptr) = self.free.pop() {
-            pool.counters.acquired(Served::Local);
+            self.counters.acquired(Served::Local);
             return Ok(Record { pool, ptr });
         }
         if let Some(Slot(ptr)) = pool.shared.pop() {
@@ -276,7 +293,7 @@ impl<'p, T: Reset> PoolHandle<'p, T> {
                     None => break,
                 }
             }
-            pool.counters.acquired(Served::Shared);
+            self.counters.acquired(Served::Shared);
             return Ok(Record { pool, ptr });
         }
         let (first, count) = pool.carve()?;
@@ -290,7 +307,8 @@ impl<'p, T: Reset> PoolHandle<'p, T> {
                 pool.push_shared(Slot(p));
             }
         }
-        pool.counters.acquired(Served::NewSlab);
+        self.counters.acquired(Served::NewSlab);
+        pool.counters.observe_peak();
         Ok(Record { pool, ptr: first })
     }
 
@@ -304,7 +322,8 @@ impl<'p, T: Reset> PoolHandle<'p, T> {
         }
         // SAFETY: the guard owned this initialized record, and is consumed.
         unsafe { (*record.ptr.as_ptr()).reset() };
-        self.pool.counters.released();
+        self.counters.released();
+        self.out -= 1;
         if self.free.len() >= 2 * self.pool.config.local_cache {
             let keep = self.free.len() - self.pool.config.local_cache;
             for p in self.free.drain(keep..) {
@@ -322,6 +341,8 @@ impl<'p, T: Reset> PoolHandle<'p, T> {
 
 impl<T: Reset> Drop for PoolHandle<'_, T> {
     fn drop(&mut self) {
+        let created = self.pool.created.load(Ordering::Relaxed) as u64;
+        self.pool.counters.retire(&self.counters, created);
         for p in self.free.drain(..) {
             self.pool.push_shared(Slot(p));
         }
@@ -377,6 +398,8 @@ impl<T: Reset + std::fmt::Debug> std::fmt::Debug for Record<'_, T> {
 }
 
 #[cfg(test)]
+/// Pure-memory tests (under Miri the arena is plain anonymous memory, see `alloc/mod.rs`), named
+/// `miri_*` so that `cargo +nightly miri test --lib miri_` selects them.
 mod tests {
     use std::sync::atomic::AtomicUsize;
 
@@ -408,7 +431,7 @@ mod tests {
     }
 
     #[test]
-    fn release_resets_and_the_next_acquire_reuses_without_allocating() {
+    fn miri_release_resets_and_the_next_acquire_reuses_without_allocating() {
         let p = pool(100, 8, 4);
         let mut h = p.handle();
         let mut r = h.acquire().unwrap();
@@ -435,8 +458,28 @@ mod tests {
         })
     }
 
+    /// The high-water mark of one handle is exact although a batch is served from the cache
+    /// with no miss (it is tracked by the handle, not by a shared counter).
     #[test]
-    fn stats_add_up_and_the_pool_runs_out_at_its_limit() {
+    fn miri_high_water_of_one_handle_is_exact_without_misses() {
+        let p = pool(64, 16, 16);
+        let mut h = p.handle();
+        let warm: Vec<_> = (0..16).map(|_| h.acquire().unwrap()).collect();
+        warm.into_iter().for_each(|r| h.release(r));
+        let misses = p.stats().misses;
+        for _ in 0..3 {
+            let batch: Vec<_> = (0..12).map(|_| h.acquire().unwrap()).collect();
+            batch.into_iter().for_each(|r| h.release(r));
+        }
+        let s = p.stats();
+        assert_eq!(s.misses, misses, "the batches came from the cache");
+        assert_eq!((s.in_use, s.high_water), (0, 16));
+        drop(h);
+        assert_eq!(p.stats().high_water, 16, "kept after the handle is dropped");
+    }
+
+    #[test]
+    fn miri_stats_add_up_and_the_pool_runs_out_at_its_limit() {
         let p = pool(20, 8, 4);
         let mut h = p.handle();
         let held: Vec<_> = (0..20).map(|_| h.acquire().unwrap()).collect();
@@ -463,7 +506,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_cache_spills_to_the_shared_list_and_other_threads_take_from_it() {
+    fn miri_a_full_cache_spills_to_the_shared_list_and_other_threads_take_from_it() {
         let p = pool(64, 32, 4);
         let mut h = p.handle();
         let held: Vec<_> = (0..12).map(|_| h.acquire().unwrap()).collect();
@@ -491,7 +534,7 @@ mod tests {
     }
 
     #[test]
-    fn dropped_records_go_back_and_records_of_another_pool_go_home() {
+    fn miri_dropped_records_go_back_and_records_of_another_pool_go_home() {
         let p = pool(16, 4, 2);
         let q = pool(16, 4, 2);
         let r = p.acquire().unwrap();
@@ -505,7 +548,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_configs_and_zero_sized_records_are_refused() {
+    fn miri_bad_configs_and_zero_sized_records_are_refused() {
         #[derive(Default)]
         struct Empty;
         impl Reset for Empty {
@@ -527,7 +570,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_arena_is_reported_and_loses_no_capacity() {
+    fn miri_a_full_arena_is_reported_and_loses_no_capacity() {
         let arena = Arc::new(NodeArena::on_node(0, 4096).unwrap());
         #[derive(Default)]
         struct Big(#[allow(dead_code)] [[u64; 32]; 2]);
@@ -541,7 +584,7 @@ mod tests {
     }
 
     #[test]
-    fn dropping_the_pool_drops_every_record() {
+    fn miri_dropping_the_pool_drops_every_record() {
         static DROPS: AtomicUsize = AtomicUsize::new(0);
         #[derive(Default)]
         struct Counted(#[allow(dead_code)] Vec<u8>);

@@ -1,14 +1,16 @@
-//! Statistics of a [`RecordPool`](super::RecordPool): counted on the hot path with relaxed
-//! atomics, each on its own 128-byte line so that threads counting different things do not
-//! false-share; read as a [`PoolStats`] snapshot.
+//! Statistics of a [`RecordPool`](super::RecordPool): each [`PoolHandle`](super::PoolHandle)
+//! counts its own acquires and releases on its own cache line with plain loads and stores (no
+//! read-modify-write on a line other threads write: the hot path shares nothing), and a read
+//! merges every handle's counts into a [`PoolStats`] snapshot.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crossbeam::utils::CachePadded;
 use serde::Serialize;
 
-use crate::sync::AtomicU64;
+use crate::sync::{AtomicU64, Mutex};
 
 /// A snapshot of a pool's counters. Taken while threads run, the fields are each exact but not
 /// from one instant; at rest, `acquires() == hits() + misses` and
@@ -28,7 +30,13 @@ pub struct PoolStats {
     pub records_created: u64,
     /// Records handed out and not yet released.
     pub in_use: u64,
-    /// The largest `in_use` seen.
+    /// The peak of `in_use`, as far as the pool can tell without a shared write per acquire: the
+    /// largest of the in-use count after every miss and at every
+    /// [`stats`](super::RecordPool::stats) read, and the most records any one handle had out at
+    /// once (acquired through it and not yet released through it, tracked on the handle's own
+    /// line), capped at `records_created`. Exact with one handle. With several it can be below
+    /// the true peak (handles' peaks at different instants do not add up) or, when records are
+    /// released through another thread's handle than the one that acquired them, above it.
     pub high_water: u64,
     /// The most records the pool may create.
     pub max_records: u64,
@@ -86,15 +94,17 @@ impl fmt::Display for PoolStats {
     }
 }
 
-/// The live counters.
+/// The counters of one [`PoolHandle`](super::PoolHandle): written only by the thread that owns
+/// the handle (a load and a store, no read-modify-write, on a line no other thread writes), read
+/// by [`PoolCounters::snapshot`].
 #[derive(Debug, Default)]
-pub(crate) struct PoolCounters {
-    local_hits: CachePadded<AtomicU64>,
-    shared_hits: CachePadded<AtomicU64>,
-    misses: CachePadded<AtomicU64>,
-    releases: CachePadded<AtomicU64>,
-    in_use: CachePadded<AtomicU64>,
-    high_water: CachePadded<AtomicU64>,
+pub(crate) struct HandleCounters {
+    local_hits: AtomicU64,
+    shared_hits: AtomicU64,
+    misses: AtomicU64,
+    releases: AtomicU64,
+    /// The most records this handle had out at once (its acquires minus its releases).
+    peak: AtomicU64,
 }
 
 /// Where an acquire was served from.
@@ -105,35 +115,152 @@ pub(crate) enum Served {
     NewSlab,
 }
 
-impl PoolCounters {
+/// Adds one to a counter that only the calling thread writes.
+#[inline(always)]
+fn bump(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+impl HandleCounters {
     pub(crate) fn acquired(&self, served: Served) {
-        let counter = match served {
+        bump(match served {
             Served::Local => &self.local_hits,
             Served::Shared => &self.shared_hits,
             Served::NewSlab => &self.misses,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        let now = self.in_use.fetch_add(1, Ordering::Relaxed) + 1;
-        // Read before the read-modify-write: the high-water mark rarely moves.
-        if now > self.high_water.load(Ordering::Relaxed) {
-            self.high_water.fetch_max(now, Ordering::Relaxed);
-        }
+        });
     }
 
     pub(crate) fn released(&self) {
-        self.releases.fetch_add(1, Ordering::Relaxed);
-        self.in_use.fetch_sub(1, Ordering::Relaxed);
+        bump(&self.releases);
+    }
+
+    /// Records that this handle has `out` records out now (a new peak only if it is one).
+    #[inline(always)]
+    pub(crate) fn out_now(&self, out: u64) {
+        if out > self.peak.load(Ordering::Relaxed) {
+            self.peak.store(out, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Counts as plain numbers.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    local_hits: u64,
+    shared_hits: u64,
+    misses: u64,
+    releases: u64,
+}
+
+impl Counts {
+    fn add(&mut self, c: &HandleCounters) {
+        self.local_hits += c.local_hits.load(Ordering::Relaxed);
+        self.shared_hits += c.shared_hits.load(Ordering::Relaxed);
+        self.misses += c.misses.load(Ordering::Relaxed);
+        self.releases += c.releases.load(Ordering::Relaxed);
+    }
+
+    fn in_use(&self) -> u64 {
+        (self.local_hits + self.shared_hits + self.misses).saturating_sub(self.releases)
+    }
+}
+
+/// The pool's counters: one [`HandleCounters`] per live handle (merged on read), shared counters
+/// for acquires and releases made without a handle and for handles that were dropped, and the
+/// high-water mark.
+#[derive(Debug, Default)]
+pub(crate) struct PoolCounters {
+    /// Live handles' counters. Locked when a handle is taken or dropped, on a miss, and on read.
+    handles: Mutex<Vec<Arc<CachePadded<HandleCounters>>>>,
+    /// Acquires/releases without a handle, plus the totals of dropped handles.
+    shared: CachePadded<HandleCounters>,
+    high_water: CachePadded<AtomicU64>,
+}
+
+impl PoolCounters {
+    /// Counters for a new handle, registered so that reads include them.
+    pub(crate) fn register(&self) -> Arc<CachePadded<HandleCounters>> {
+        let c = Arc::new(CachePadded::new(HandleCounters::default()));
+        self.lock().push(c.clone());
+        c
+    }
+
+    /// Folds a dropped handle's counts into the shared counters and forgets it (one lock and
+    /// four read-modify-writes per handle, at its end).
+    pub(crate) fn retire(&self, c: &Arc<CachePadded<HandleCounters>>, records_created: u64) {
+        let mut handles = self.lock();
+        let fold = |from: &AtomicU64, to: &AtomicU64| {
+            to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
+        };
+        fold(&c.local_hits, &self.shared.local_hits);
+        fold(&c.shared_hits, &self.shared.shared_hits);
+        fold(&c.misses, &self.shared.misses);
+        fold(&c.releases, &self.shared.releases);
+        self.high_water.fetch_max(
+            c.peak.load(Ordering::Relaxed).min(records_created),
+            Ordering::Relaxed,
+        );
+        handles.retain(|h| !Arc::ptr_eq(h, c));
+    }
+
+    /// An acquire without a handle (read-modify-write on the shared counters).
+    pub(crate) fn acquired_shared(&self, served: Served) {
+        let c = match served {
+            Served::Local => &self.shared.local_hits,
+            Served::Shared => &self.shared.shared_hits,
+            Served::NewSlab => &self.shared.misses,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A release without a handle.
+    pub(crate) fn released_shared(&self) {
+        self.shared.releases.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records the in-use count now as a high-water candidate (called after a miss: a slab is
+    /// carved when demand outgrows what is free, the moments that set new peaks).
+    pub(crate) fn observe_peak(&self) {
+        let in_use = self.counts().in_use();
+        self.high_water.fetch_max(in_use, Ordering::Relaxed);
+    }
+
+    fn lock(&self) -> impl std::ops::DerefMut<Target = Vec<Arc<CachePadded<HandleCounters>>>> + '_ {
+        self.handles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The merged counts, and the largest peak of a live handle.
+    fn counts_and_peak(&self) -> (Counts, u64) {
+        let handles = self.lock();
+        let mut counts = Counts::default();
+        counts.add(&self.shared);
+        let mut peak = 0;
+        for h in handles.iter() {
+            counts.add(h);
+            peak = peak.max(h.peak.load(Ordering::Relaxed));
+        }
+        (counts, peak)
+    }
+
+    fn counts(&self) -> Counts {
+        self.counts_and_peak().0
     }
 
     pub(crate) fn snapshot(&self, records_created: u64, max_records: u64) -> PoolStats {
+        let (c, handle_peak) = self.counts_and_peak();
+        let in_use = c.in_use();
+        let seen = in_use.max(handle_peak).min(records_created);
+        let high_water = self.high_water.fetch_max(seen, Ordering::Relaxed).max(seen);
         PoolStats {
-            local_hits: self.local_hits.load(Ordering::Relaxed),
-            shared_hits: self.shared_hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-            releases: self.releases.load(Ordering::Relaxed),
+            local_hits: c.local_hits,
+            shared_hits: c.shared_hits,
+            misses: c.misses,
+            releases: c.releases,
             records_created,
-            in_use: self.in_use.load(Ordering::Relaxed),
-            high_water: self.high_water.load(Ordering::Relaxed),
+            in_use,
+            high_water,
             max_records,
         }
     }

@@ -37,6 +37,18 @@ pub enum IndexError {
         /// The capacity the index was created with.
         capacity: usize,
     },
+    /// An index of this capacity would need more memory than this machine has (physical
+    /// memory plus swap); nothing was allocated. Create it with a smaller capacity (or, for a
+    /// snapshot, load it on a machine with more memory).
+    #[error("an index of capacity {capacity} needs {bytes} bytes; this machine has {limit}")]
+    TooLarge {
+        /// The capacity asked for.
+        capacity: usize,
+        /// The memory it would need.
+        bytes: usize,
+        /// The memory this machine has for it.
+        limit: usize,
+    },
     /// The id names no vector of this index.
     #[error("no vector with id {id}")]
     UnknownId {

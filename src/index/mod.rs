@@ -24,12 +24,13 @@ pub mod distance;
 mod error;
 pub mod hnsw;
 mod hugepage;
+mod limits;
 pub mod node_regions;
 pub mod space;
 pub mod storage;
 
 pub use distance::{Kernels, Metric};
 pub use error::IndexError;
-pub use hnsw::{HnswConfig, HnswIndex, Neighbor};
+pub use hnsw::{HnswConfig, HnswIndex, IndexDegradation, MemoryPart, Neighbor};
 pub use node_regions::NodeRegions;
 pub use space::Quantization;

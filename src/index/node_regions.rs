@@ -1,15 +1,18 @@
 //! Index storage in node-bound memory: a [`RegionSource`] whose regions are [`NodeArena`]s.
 //!
-//! `HnswIndex::with_regions(config, kernels, &NodeRegions::bind(node))` puts the index's large
-//! blocks (vector rows, the int8 copy, level-0 links) in arenas bound to `node` with `mbind`
-//! before first touch, so they live on the node of the shard that searches them, whichever
-//! thread inserts.
+//! `HnswIndex::with_regions(config, kernels, &NodeRegions::bind(node))` puts every part of the
+//! index (vector rows, the int8 copy, link lists, levels, flags, locks, and the visited sets of
+//! its walks) in arenas bound to `node` with `mbind` before first touch, so they live on the
+//! node of the shard that searches them, whichever thread inserts; `compact` keeps the copy on
+//! the same node and `HnswIndex::load_with_regions` loads a snapshot onto it.
 
 use std::alloc::Layout;
 
 use super::IndexError;
 use super::storage::{ROW_ALIGN, Region, RegionSource};
-use crate::alloc::{ArenaOptions, MemPolicy, NodeArena};
+use std::sync::Arc;
+
+use crate::alloc::{ArenaOptions, HugePages, MemPolicy, NodeArena};
 
 /// Hands out each region as a fresh [`NodeArena`] under one memory policy.
 #[derive(Debug, Clone)]
@@ -19,10 +22,30 @@ pub struct NodeRegions {
 }
 
 impl NodeRegions {
-    /// Regions bound to `node` (`MPOL_BIND`), default arena options (binding refused by the OS
-    /// is reported by each arena as [`Binding::Unbound`](crate::alloc::Binding::Unbound), not an error).
+    /// Regions bound to `node` (`MPOL_BIND`) with transparent huge pages requested
+    /// (`MADV_HUGEPAGE`, as the default heap path does: the graph walk touches rows at random,
+    /// and with 4 KiB pages nearly every row access would also miss the TLB). Binding refused by
+    /// the OS is reported by each arena as [`Binding::Unbound`](crate::alloc::Binding::Unbound),
+    /// and refused huge pages as a fallback, not an error. A node index of
+    /// [`MAX_NODES`](crate::alloc::MAX_NODES) or more is refused when the first region is made.
     pub fn bind(node: u32) -> Self {
-        Self::new(MemPolicy::Bind(node), ArenaOptions::default())
+        Self::new(
+            MemPolicy::Bind(node),
+            ArenaOptions {
+                huge_pages: HugePages::Transparent,
+                ..ArenaOptions::default()
+            },
+        )
+    }
+
+    /// The policy every region is made under.
+    pub fn policy(&self) -> &MemPolicy {
+        &self.policy
+    }
+
+    /// The arena options every region is made with.
+    pub fn options(&self) -> &ArenaOptions {
+        &self.options
     }
 
     /// Regions under `policy` with `options` (e.g. `require_binding` to refuse unbound memory).
@@ -74,5 +97,9 @@ impl RegionSource for NodeRegions {
             ptr,
             len,
         }))
+    }
+
+    fn shared(&self) -> Option<Arc<dyn RegionSource>> {
+        Some(Arc::new(self.clone()))
     }
 }

@@ -92,6 +92,15 @@ impl Space {
         }
     }
 
+    /// The regions of the rows, named.
+    pub(crate) fn regions(&self) -> Vec<(&'static str, &dyn super::storage::Region)> {
+        let mut out = vec![("f32 rows", self.f32_rows.region())];
+        if let Some(q) = &self.i8_rows {
+            out.push(("int8 rows", q.region()));
+        }
+        out
+    }
+
     /// Bytes held by the rows.
     pub(crate) fn bytes(&self) -> usize {
         self.f32_rows.bytes() + self.i8_rows.as_ref().map_or(0, RowStore::bytes)

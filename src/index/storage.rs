@@ -11,6 +11,8 @@
 //! to any other thread (the HNSW links are the publication, with release/acquire ordering);
 //! after that they are only read. That discipline is what the `unsafe` accessors demand.
 
+use std::sync::Arc;
+
 use super::IndexError;
 use super::hugepage;
 
@@ -82,14 +84,24 @@ unsafe impl Region for AlignedRegion {
     }
 }
 
-/// Where an index gets its large blocks (vector rows, level-0 links): implement this to put an
-/// index in other memory, e.g. a node-bound arena. Small per-node state stays on the heap.
+/// Where an index gets its memory: vector rows, link lists, per-node state (levels, flags,
+/// locks) and the visited sets of its walks. Implement this to put an index in other memory,
+/// e.g. a node-bound arena ([`NodeRegions`](super::NodeRegions)).
 pub trait RegionSource: Send + Sync {
     /// A zeroed region of at least `bytes` bytes.
     ///
     /// # Errors
     /// [`IndexError::OutOfMemory`] (or any other variant that says why) if none can be had.
     fn region(&self, bytes: usize) -> Result<Box<dyn Region>, IndexError>;
+
+    /// A handle the index may keep, to take regions after creation (visited sets of new
+    /// concurrent walks) and to build its compacted copy from the same memory. `None` (the
+    /// default) means the index cannot keep this source: it then takes those regions from
+    /// [`MappedRegions`] and says so in
+    /// [`HnswIndex::degradations`](super::HnswIndex::degradations).
+    fn shared(&self) -> Option<Arc<dyn RegionSource>> {
+        None
+    }
 }
 
 /// The default [`RegionSource`]: [`AlignedRegion`]s (anonymous maps with huge-page advice).
@@ -99,6 +111,81 @@ pub struct MappedRegions;
 impl RegionSource for MappedRegions {
     fn region(&self, bytes: usize) -> Result<Box<dyn Region>, IndexError> {
         Ok(Box::new(AlignedRegion::new(bytes)?))
+    }
+
+    fn shared(&self) -> Option<Arc<dyn RegionSource>> {
+        Some(Arc::new(MappedRegions))
+    }
+}
+
+/// `len` values of `T` in one region, created by a function of their index and dropped with
+/// the array: how per-node state (levels, flags, locks) lives in the index's memory rather than
+/// on the heap of whichever thread built the index.
+pub(crate) struct RegionArray<T> {
+    region: Box<dyn Region>,
+    len: usize,
+    _values: std::marker::PhantomData<T>,
+}
+
+// SAFETY: the array owns its values (like a `Box<[T]>`), so it is Send/Sync when `T` is.
+unsafe impl<T: Send> Send for RegionArray<T> {}
+// SAFETY: as for Send; `&RegionArray<T>` only hands out `&[T]`.
+unsafe impl<T: Sync> Sync for RegionArray<T> {}
+
+impl<T> RegionArray<T> {
+    /// `len` values `init(0)`, `init(1)`, … in a region from `source`.
+    ///
+    /// # Errors
+    /// [`IndexError::OutOfMemory`] if the size overflows, or what `source` returns.
+    pub(crate) fn new(
+        source: &dyn RegionSource,
+        len: usize,
+        init: impl Fn(usize) -> T,
+    ) -> Result<Self, IndexError> {
+        const { assert!(align_of::<T>() <= ROW_ALIGN) };
+        let bytes = len
+            .checked_mul(size_of::<T>())
+            .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
+        let region = checked_region(source, bytes)?;
+        let base = region.as_ptr().cast::<T>();
+        for i in 0..len {
+            // SAFETY: the region holds `len × size_of::<T>()` bytes (checked by
+            // `checked_region`), aligned to ROW_ALIGN ≥ align_of::<T>() (asserted above), so
+            // slot `i < len` is in bounds and aligned; nothing else refers to it yet.
+            unsafe { base.add(i).write(init(i)) };
+        }
+        Ok(RegionArray {
+            region,
+            len,
+            _values: std::marker::PhantomData,
+        })
+    }
+
+    /// The region the values live in.
+    pub(crate) fn region(&self) -> &dyn Region {
+        &*self.region
+    }
+}
+
+impl<T> std::ops::Deref for RegionArray<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: `new` wrote all `len` values into the region, which lives as long as `self`
+        // and is not moved; shared access through `&self` only.
+        unsafe { std::slice::from_raw_parts(self.region.as_ptr().cast::<T>(), self.len) }
+    }
+}
+
+impl<T> Drop for RegionArray<T> {
+    fn drop(&mut self) {
+        // SAFETY: the `len` values were initialised by `new` and are dropped exactly once,
+        // here; the region is freed after (it is a field, dropped when this returns).
+        unsafe {
+            std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(
+                self.region.as_ptr().cast::<T>(),
+                self.len,
+            ));
+        }
     }
 }
 
@@ -163,6 +250,11 @@ impl RowStore {
     /// Bytes held by the region.
     pub(crate) fn bytes(&self) -> usize {
         self.region.len()
+    }
+
+    /// The region the rows live in.
+    pub(crate) fn region(&self) -> &dyn Region {
+        &*self.region
     }
 
     /// Cache lines per row.

@@ -65,14 +65,53 @@ impl CpuSet {
     }
 
     /// A set holding exactly one index.
+    ///
+    /// # Panics
+    /// If `index` is above [`MAX_INDEX`]; use [`CpuSet::try_single`] for an index that comes
+    /// from outside the program.
     pub fn single(index: u32) -> Self {
         let mut s = Self::new();
         s.insert(index);
         s
     }
 
+    /// A set holding exactly one index, or [`CpuSetParseError::TooLarge`] above [`MAX_INDEX`].
+    ///
+    /// # Errors
+    /// [`CpuSetParseError::TooLarge`] if `index > MAX_INDEX` (no memory is allocated for it).
+    pub fn try_single(index: u32) -> Result<Self, CpuSetParseError> {
+        let mut s = Self::new();
+        s.try_insert(index)?;
+        Ok(s)
+    }
+
+    /// Adds `index`, refusing one above [`MAX_INDEX`] before any memory is allocated (the set
+    /// is a bitset: an index near `u32::MAX` would otherwise grow it to 512 MiB).
+    ///
+    /// # Errors
+    /// [`CpuSetParseError::TooLarge`] if `index > MAX_INDEX`; the set is unchanged.
+    pub fn try_insert(&mut self, index: u32) -> Result<(), CpuSetParseError> {
+        if index > MAX_INDEX {
+            return Err(CpuSetParseError::TooLarge {
+                index: u64::from(index),
+            });
+        }
+        self.insert_unchecked(index);
+        Ok(())
+    }
+
     /// Adds `index`.
+    ///
+    /// # Panics
+    /// If `index` is above [`MAX_INDEX`] (the set never grows past `MAX_INDEX / 8` bytes); use
+    /// [`CpuSet::try_insert`] for an index that comes from outside the program.
     pub fn insert(&mut self, index: u32) {
+        if let Err(e) = self.try_insert(index) {
+            panic!("CpuSet::insert: {e}");
+        }
+    }
+
+    fn insert_unchecked(&mut self, index: u32) {
         let w = (index / 64) as usize;
         if self.words.len() <= w {
             self.words.resize(w + 1, 0);
@@ -82,10 +121,17 @@ impl CpuSet {
 
     /// Adds every index from `start` to `end`, both included (nothing when `end < start`), a
     /// word at a time.
+    ///
+    /// # Panics
+    /// If `end` is above [`MAX_INDEX`] (and `end >= start`).
     pub fn insert_range(&mut self, start: u32, end: u32) {
         if end < start {
             return;
         }
+        assert!(
+            end <= MAX_INDEX,
+            "CpuSet::insert_range: index {end} above {MAX_INDEX}"
+        );
         let last_word = (end / 64) as usize;
         if self.words.len() <= last_word {
             self.words.resize(last_word + 1, 0);
@@ -406,6 +452,28 @@ mod tests {
         assert!(CpuSet::parse_mask("xyz").is_err());
         assert!(CpuSet::parse_mask("1,,2").is_err());
         assert!(CpuSet::parse_mask("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn inserts_above_the_maximum_are_refused_without_growing() {
+        let mut s = CpuSet::new();
+        assert_eq!(
+            s.try_insert(u32::MAX),
+            Err(CpuSetParseError::TooLarge {
+                index: u64::from(u32::MAX)
+            })
+        );
+        assert!(
+            s.words.capacity() <= 1,
+            "the set grew to {} words",
+            s.words.capacity()
+        );
+        assert!(CpuSet::try_single(MAX_INDEX + 1).is_err());
+        assert_eq!(
+            CpuSet::try_single(MAX_INDEX).map(|s| s.last()),
+            Ok(Some(MAX_INDEX))
+        );
+        assert!(std::panic::catch_unwind(|| CpuSet::single(u32::MAX)).is_err());
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! is the invariant that makes the safe wrappers around the `#[target_feature]` functions sound.
 //!
 //! Set `LOCUS_SIMD=scalar|avx2|avx512|neon` to force a set (for benchmarks and tests); a set the
-//! CPU cannot run is refused with [`IndexError::Unsupported`].
+//! CPU cannot run is refused with [`IndexError::Unsupported`] by [`Kernels::try_detect`] (and so
+//! by `HnswIndex::new` and `HnswIndex::load`), never silently replaced.
 
 pub mod scalar;
 
@@ -84,25 +85,47 @@ impl std::fmt::Debug for Kernels {
     }
 }
 
-static DETECTED: OnceLock<Kernels> = OnceLock::new();
+/// The outcome of the first detection: the set, or the refused `LOCUS_SIMD` name and the sets
+/// that were available (kept as text: `IndexError` is not `Clone`).
+static DETECTED: OnceLock<Result<Kernels, (String, String)>> = OnceLock::new();
+
+/// The environment variable that forces a kernel set.
+pub const SIMD_ENV: &str = "LOCUS_SIMD";
 
 impl Kernels {
-    /// The best kernels this CPU runs (or those named by `LOCUS_SIMD`, if set and runnable),
-    /// detected on the first call and cached for the life of the process.
+    /// The best kernels this CPU runs, or those named by `LOCUS_SIMD`, detected on the first
+    /// call and cached for the life of the process. [`HnswIndex::new`](crate::index::HnswIndex::new)
+    /// and [`HnswIndex::load`](crate::index::HnswIndex::load) use this.
+    ///
+    /// # Errors
+    /// [`IndexError::Unsupported`] if `LOCUS_SIMD` names a set this CPU cannot run (or no set at
+    /// all): unset the variable or name one of the sets listed in the error.
+    pub fn try_detect() -> Result<&'static Kernels, IndexError> {
+        DETECTED
+            .get_or_init(|| match std::env::var(SIMD_ENV) {
+                Ok(name) => Kernels::by_name(&name).map_err(|e| match e {
+                    IndexError::Unsupported { name, available } => (name, available),
+                    other => (name, other.to_string()),
+                }),
+                // `available` lists the best first and always ends with the scalar set.
+                Err(_) => Ok(Kernels::available()
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(Kernels::scalar)),
+            })
+            .as_ref()
+            .map_err(|(name, available)| IndexError::Unsupported {
+                name: name.clone(),
+                available: available.clone(),
+            })
+    }
+
+    /// Like [`Kernels::try_detect`], for callers that cannot handle an error: when `LOCUS_SIMD`
+    /// names a set this CPU cannot run, this returns the scalar set (the one set every CPU
+    /// runs), never the refused one; [`Kernels::try_detect`] reports the refusal.
     pub fn detect() -> &'static Kernels {
-        DETECTED.get_or_init(|| {
-            let forced = std::env::var("LOCUS_SIMD")
-                .ok()
-                .and_then(|name| Kernels::by_name(&name).ok());
-            if let Some(k) = forced {
-                return k;
-            }
-            // `available` lists the best first and always ends with the scalar set.
-            Kernels::available()
-                .into_iter()
-                .next()
-                .unwrap_or_else(Kernels::scalar)
-        })
+        static FALLBACK: OnceLock<Kernels> = OnceLock::new();
+        Kernels::try_detect().unwrap_or_else(|_| FALLBACK.get_or_init(Kernels::scalar))
     }
 
     /// The portable scalar reference kernels.

@@ -55,10 +55,17 @@ pub fn cosine_distance(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// `1 − ab/√(aa·bb)`, or 1 when a norm is zero (shared by every backend).
+///
+/// Computed in f64: `aa·bb` overflows f32 as soon as the norms' product passes ~1.8e19 (each
+/// `aa` near 1e19 is still finite), and the cosine would silently become 0 (distance 1).
 #[inline(always)]
 pub(crate) fn cosine_from_parts(ab: f32, aa: f32, bb: f32) -> f32 {
-    let denom = (aa * bb).sqrt();
-    if denom > 0.0 { 1.0 - ab / denom } else { 1.0 }
+    let denom = (f64::from(aa) * f64::from(bb)).sqrt();
+    if denom > 0.0 {
+        (1.0 - f64::from(ab) / denom) as f32
+    } else {
+        1.0
+    }
 }
 
 /// Inner product of two i8 vectors in i32, over the common prefix.

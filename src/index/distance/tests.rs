@@ -162,3 +162,60 @@ fn simd_i8_dot_equals_scalar_exactly() {
         }
     }
 }
+
+/// Every i8 tail length (0..64 bytes after whole 64-byte blocks) on every set: the AVX-512 tail
+/// is one 512-bit masked load split into halves, so each length exercises a different mask.
+#[test]
+fn simd_i8_dot_every_tail_length() {
+    for k in Kernels::available() {
+        let mut rng = SplitMix64::new(17);
+        for n in 0..=200 {
+            let a = random_i8(&mut rng, n);
+            let b = random_i8(&mut rng, n);
+            assert_eq!(
+                k.dot_i8(&a, &b),
+                scalar::dot_i8(&a, &b),
+                "{} dot_i8 n={n}",
+                k.name()
+            );
+        }
+    }
+}
+
+/// Large norms: `|a|²·|b|²` overflows f32 (here ~1e70) while each squared norm (~1e35) does not.
+/// The cosine of parallel vectors must still be 0, of opposite ones 2, of orthogonal ones 1.
+#[test]
+fn cosine_of_large_norm_vectors_is_exact_on_every_set() {
+    for k in Kernels::available() {
+        let mut rng = SplitMix64::new(19);
+        for &n in &[1usize, 3, 16, 17, 64, 100, 768] {
+            let a = random_vec(&mut rng, n, 1e17);
+            let half: Vec<f32> = a.iter().map(|x| x * 0.5).collect();
+            let neg: Vec<f32> = a.iter().map(|x| -x).collect();
+            let d = k.cosine_distance(&a, &half);
+            assert!(
+                d.abs() < 1e-3,
+                "{} n={n}: cos(a, a/2) distance {d}, want 0",
+                k.name()
+            );
+            let d = k.cosine_distance(&a, &neg);
+            assert!(
+                (d - 2.0).abs() < 1e-3,
+                "{} n={n}: cos(a, −a) distance {d}, want 2",
+                k.name()
+            );
+            if n >= 2 {
+                let mut x = vec![0.0f32; n];
+                let mut y = vec![0.0f32; n];
+                x[0] = 3e18;
+                y[1] = 3e18;
+                let d = k.cosine_distance(&x, &y);
+                assert!(
+                    (d - 1.0).abs() < 1e-6,
+                    "{} n={n}: orthogonal distance {d}",
+                    k.name()
+                );
+            }
+        }
+    }
+}

@@ -92,7 +92,8 @@ impl HnswIndex {
 
     /// A new index holding only the live vectors, rebuilt on `threads` threads, with room for
     /// `capacity` vectors (at least the live count), and the map from new ids to old ids
-    /// (`map[new] = old`).
+    /// (`map[new] = old`). The new index takes its memory from the same region source as this
+    /// one (a node-bound index stays bound to its node).
     ///
     /// # Errors
     /// [`IndexError::OutOfMemory`] if the new index cannot be allocated.
@@ -105,7 +106,8 @@ impl HnswIndex {
             capacity: capacity.max(map.len()),
             ..self.config.clone()
         };
-        let fresh = HnswIndex::with_kernels(config, *self.space.kernels())?;
+        // From the same source: a node-bound index compacts into the same node's memory.
+        let fresh = HnswIndex::with_regions(config, *self.space.kernels(), &*self.source)?;
         let mut flat = Vec::with_capacity(map.len() * self.dim());
         for &old in &map {
             // SAFETY: `old` is READY, so its row is written and published.

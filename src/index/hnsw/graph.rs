@@ -16,11 +16,11 @@
 //! written before the store, so the reader only ever follows complete data, and results are
 //! filtered by the node's `READY` flag, set when its insertion finished.
 
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::index::IndexError;
-use crate::index::storage::{Region, RegionSource, checked_region};
+use crate::index::storage::{Region, RegionArray, RegionSource, checked_region};
 
 /// The value of an unused link slot in a snapshot file (in memory an unused slot holds 0).
 pub(crate) const EMPTY: u32 = u32::MAX;
@@ -34,7 +34,8 @@ pub(crate) const READY: u8 = 1;
 /// Flag: the node was deleted (a tombstone): searched through, never returned.
 pub(crate) const DELETED: u8 = 2;
 
-/// Link lists, levels, flags and locks of up to `capacity` nodes.
+/// Link lists, levels, flags and locks of up to `capacity` nodes, every part in a region from
+/// the index's [`RegionSource`] (so a node-bound index has all of them on its node).
 pub(crate) struct Graph {
     m: usize,
     m0: usize,
@@ -43,33 +44,91 @@ pub(crate) struct Graph {
     capacity: usize,
     /// `capacity × stride0` slots, in a huge-page region (random access: TLB misses matter).
     level0: Box<dyn Region>,
-    upper: Box<[OnceLock<Box<[AtomicU32]>>]>,
-    levels: Box<[AtomicU8]>,
-    flags: Box<[AtomicU8]>,
-    locks: Box<[Mutex<()>]>,
+    /// Upper-level lists: `upper_levels` blocks of `m` slots, handed out by `upper_next`.
+    upper: Box<dyn Region>,
+    upper_levels: usize,
+    /// Blocks of `upper` handed out so far.
+    upper_next: AtomicUsize,
+    /// Per node: 1 + the index of its first block in `upper` (0: no upper levels).
+    upper_first: RegionArray<AtomicU32>,
+    levels: RegionArray<AtomicU8>,
+    flags: RegionArray<AtomicU8>,
+    locks: RegionArray<Mutex<()>>,
+}
+
+/// The upper-level blocks to reserve for `nodes` nodes with `m` links per level: the expected
+/// count (a node reaches level `l ≥ 1` with probability `m^-l`, so `nodes / (m − 1)` levels in
+/// all) plus eight standard deviations and a constant. Unused blocks are never touched, so the
+/// margin costs address space, not memory; should it ever run out, later nodes are linked on
+/// level 0 only (the graph stays correct).
+pub(crate) fn upper_levels_for(nodes: usize, m: usize) -> usize {
+    let expected = nodes / (m.max(2) - 1);
+    let sd = ((2 * nodes) as f64).sqrt() as usize;
+    expected.saturating_add(8 * sd).saturating_add(64)
+}
+
+/// Bytes of a graph for `capacity` nodes with `m` links and `upper_levels` reserved blocks.
+pub(crate) fn graph_bytes(capacity: usize, m: usize, upper_levels: usize) -> Option<usize> {
+    let stride0 = (2 * m).div_ceil(16) * 16;
+    let per_node = stride0 * size_of::<AtomicU32>()
+        + size_of::<AtomicU32>()
+        + 2 * size_of::<AtomicU8>()
+        + size_of::<Mutex<()>>();
+    capacity
+        .checked_mul(per_node)?
+        .checked_add(upper_levels.checked_mul(m * size_of::<AtomicU32>())?)
 }
 
 impl Graph {
-    /// An empty graph for `capacity` nodes with `m` links per upper level and `2·m` at level 0.
-    pub(crate) fn new(capacity: usize, m: usize, source: &dyn RegionSource) -> Result<Self, IndexError> {
+    /// An empty graph for `capacity` nodes with `m` links per upper level and `2·m` at level 0,
+    /// with `upper_levels` blocks of `m` upper-level slots.
+    pub(crate) fn new(
+        capacity: usize,
+        m: usize,
+        upper_levels: usize,
+        source: &dyn RegionSource,
+    ) -> Result<Self, IndexError> {
         let m0 = 2 * m;
         let stride0 = m0.div_ceil(16) * 16;
+        let too_big = IndexError::OutOfMemory { bytes: usize::MAX };
         let bytes = capacity
             .checked_mul(stride0 * size_of::<AtomicU32>())
             .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
+        if u32::try_from(upper_levels).is_err() {
+            return Err(too_big);
+        }
+        let upper_bytes = upper_levels
+            .checked_mul(m * size_of::<AtomicU32>())
+            .ok_or(IndexError::OutOfMemory { bytes: usize::MAX })?;
         // Zeroed by contract: every slot VACANT.
         let level0 = checked_region(source, bytes)?;
+        let upper = checked_region(source, upper_bytes)?;
         Ok(Graph {
             m,
             m0,
             stride0,
             capacity,
             level0,
-            upper: (0..capacity).map(|_| OnceLock::new()).collect(),
-            levels: (0..capacity).map(|_| AtomicU8::new(0)).collect(),
-            flags: (0..capacity).map(|_| AtomicU8::new(0)).collect(),
-            locks: (0..capacity).map(|_| Mutex::new(())).collect(),
+            upper,
+            upper_levels,
+            upper_next: AtomicUsize::new(0),
+            upper_first: RegionArray::new(source, capacity, |_| AtomicU32::new(0))?,
+            levels: RegionArray::new(source, capacity, |_| AtomicU8::new(0))?,
+            flags: RegionArray::new(source, capacity, |_| AtomicU8::new(0))?,
+            locks: RegionArray::new(source, capacity, |_| Mutex::new(()))?,
         })
+    }
+
+    /// Every region of the graph, named.
+    pub(crate) fn regions(&self) -> Vec<(&'static str, &dyn Region)> {
+        vec![
+            ("links level 0", &*self.level0),
+            ("links upper levels", &*self.upper),
+            ("upper-level index", self.upper_first.region()),
+            ("levels", self.levels.region()),
+            ("flags", self.flags.region()),
+            ("locks", self.locks.region()),
+        ]
     }
 
     /// Link slots per node at `level` (`2·M` at level 0, `M` above).
@@ -80,41 +139,34 @@ impl Graph {
 
     /// Bytes held by the graph (lists, upper levels, levels, flags, locks).
     pub(crate) fn bytes(&self) -> usize {
-        let upper: usize = self
-            .upper
-            .iter()
-            .filter_map(OnceLock::get)
-            .map(|b| b.len() * size_of::<AtomicU32>())
-            .sum();
-        self.level0.len()
-            + upper
-            + self.upper.len() * size_of::<OnceLock<Box<[AtomicU32]>>>()
-            + self.capacity * (2 + size_of::<Mutex<()>>())
+        self.regions().iter().map(|(_, r)| r.len()).sum()
     }
 
     /// The slots of `id` at `level` (empty if the node has no such level).
     #[inline(always)]
     fn slots(&self, id: u32, level: usize) -> &[AtomicU32] {
         let id = id as usize;
-        if level == 0 {
-            if id >= self.capacity {
+        if id >= self.capacity {
+            return &[];
+        }
+        let (offset, len) = if level == 0 {
+            (id * self.stride0, self.m0)
+        } else {
+            let first = self.upper_first[id].load(Ordering::Acquire) as usize;
+            if first == 0 || level > self.levels[id].load(Ordering::Acquire) as usize {
                 return &[];
             }
-            // SAFETY: `id < capacity`, so the `m0` slots at `id × stride0` lie inside the region
-            // (`capacity × stride0` slots); the region is 64-byte aligned (≥ align of AtomicU32),
-            // initialised, lives as long as `self`, and is only accessed through atomics.
-            unsafe {
-                std::slice::from_raw_parts(
-                    self.level0.as_ptr().cast::<AtomicU32>().add(id * self.stride0),
-                    self.m0,
-                )
-            }
-        } else {
-            match self.upper.get(id).and_then(OnceLock::get) {
-                Some(lists) => lists.get((level - 1) * self.m..level * self.m).unwrap_or(&[]),
-                None => &[],
-            }
-        }
+            ((first - 1 + level - 1) * self.m, self.m)
+        };
+        let region = if level == 0 { &self.level0 } else { &self.upper };
+        debug_assert!((offset + len) * size_of::<AtomicU32>() <= region.len());
+        // SAFETY: level 0: `id < capacity`, so the `m0` slots at `id × stride0` lie inside the
+        // region (`capacity × stride0` slots). Upper: `init_node` gave `id` the blocks
+        // `first − 1 .. first − 1 + level(id)` of `upper` after checking they fit in
+        // `upper_levels` blocks, and `level ≤ level(id)`. Both regions are 64-byte aligned
+        // (≥ align of AtomicU32), zero-initialised (VACANT), live as long as `self`, and are only
+        // accessed through atomics.
+        unsafe { std::slice::from_raw_parts(region.as_ptr().cast::<AtomicU32>().add(offset), len) }
     }
 
     /// Starts loading the level-0 links of `id` into the cache.
@@ -146,14 +198,28 @@ impl Graph {
         }
     }
 
-    /// Gives node `id` its level and its (empty) upper-level lists. Called once per node by
-    /// the thread that claimed it, before the node is published.
-    pub(crate) fn init_node(&self, id: u32, level: usize) {
+    /// Gives node `id` its level and its (empty) upper-level lists, and returns the level it
+    /// got: `level`, or 0 if the reserved upper-level blocks have run out (see
+    /// [`upper_levels_for`]). Called once per node by the thread that claimed it, before the
+    /// node is published.
+    pub(crate) fn init_node(&self, id: u32, level: usize) -> usize {
         let i = id as usize;
-        self.levels[i].store(level as u8, Ordering::Release);
+        let mut level = level;
         if level > 0 {
-            let _ = self.upper[i].set((0..level * self.m).map(|_| AtomicU32::new(VACANT)).collect());
+            // A request that does not fit consumes nothing (a smaller later one still may).
+            let claimed = self
+                .upper_next
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |first| {
+                    first.checked_add(level).filter(|&end| end <= self.upper_levels)
+                });
+            match claimed {
+                // `upper_levels` fits in u32 (checked in `new`), so `first + 1` does too.
+                Ok(first) => self.upper_first[i].store(first as u32 + 1, Ordering::Release),
+                Err(_) => level = 0,
+            }
         }
+        self.levels[i].store(level as u8, Ordering::Release);
+        level
     }
 
     /// The top level of `id`.

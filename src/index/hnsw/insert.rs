@@ -72,7 +72,7 @@ impl HnswIndex {
     }
 
     /// Reserves `n` consecutive ids.
-    fn claim(&self, n: usize) -> Result<Range<u32>, IndexError> {
+    pub(crate) fn claim(&self, n: usize) -> Result<Range<u32>, IndexError> {
         let capacity = self.capacity();
         let mut cur = self.next_id.load(Ordering::Relaxed);
         loop {
@@ -92,8 +92,8 @@ impl HnswIndex {
 
     /// Links the claimed node `id` holding `p` into the graph and marks it READY.
     pub(crate) fn insert_prepared(&self, id: u32, p: &Prepared, s: &mut Scratch) {
-        let level = self.level_for(id);
-        self.graph.init_node(id, level);
+        // The drawn level, or 0 if the reserved upper-level blocks ran out (see `graph`).
+        let level = self.graph.init_node(id, self.level_for(id));
         // SAFETY: `id` was claimed by this call's caller and is not yet linked anywhere, so no
         // other thread reads or writes its row.
         unsafe { self.space.write(id, p) };
@@ -130,10 +130,7 @@ impl HnswIndex {
                 cur = closest;
             }
             let chosen = self.select_neighbors(&found, m);
-            {
-                let _g = self.graph.lock(id);
-                self.graph.write_links(id, l, &chosen);
-            }
+            self.set_own_links(id, l, &chosen);
             for &n in &chosen {
                 self.add_link(n, id, l);
             }
@@ -172,9 +169,47 @@ impl HnswIndex {
         kept
     }
 
+    /// Gives the node being inserted, `id`, its links at `level`: `chosen`, merged with any
+    /// back-links that concurrent inserters added to `id`'s list since its walk began (they
+    /// found `id` through the links it already has on higher levels). Overwriting them would
+    /// silently drop those edges: the other node's list names `id`, but `id` would no longer
+    /// name it, and a graph missing such edges loses recall under concurrent build. Over the
+    /// limit, the heuristic prunes the union, as `add_link` does.
+    pub(crate) fn set_own_links(&self, id: u32, level: usize, chosen: &[u32]) {
+        let _g = self.graph.lock(id);
+        let mut links = Vec::with_capacity(self.graph.max_links(level) + chosen.len());
+        self.graph.read_links(id, level, &mut links);
+        if links.is_empty() {
+            self.graph.write_links(id, level, chosen);
+            return;
+        }
+        for &c in chosen {
+            if !links.contains(&c) {
+                links.push(c);
+            }
+        }
+        let max = self.graph.max_links(level);
+        if links.len() <= max {
+            self.graph.write_links(id, level, &links);
+            return;
+        }
+        let mut cands: Vec<Cand> = links
+            .iter()
+            // SAFETY: `id` is this insert's own fully written node; every linked id was
+            // published by its inserter before it was linked.
+            .map(|&x| Cand {
+                dist: unsafe { self.space.walk_distance_between(id, x) },
+                id: x,
+            })
+            .collect();
+        cands.sort_unstable();
+        let kept = self.select_neighbors(&cands, max);
+        self.graph.write_links(id, level, &kept);
+    }
+
     /// Adds `new` to the links of `node` at `level`; if the list is full, re-selects the best
     /// `max_links` of old links plus `new` with the heuristic.
-    fn add_link(&self, node: u32, new: u32, level: usize) {
+    pub(crate) fn add_link(&self, node: u32, new: u32, level: usize) {
         let _g = self.graph.lock(node);
         let mut links = Vec::with_capacity(self.graph.max_links(level) + 1);
         self.graph.read_links(node, level, &mut links);

@@ -29,20 +29,25 @@
 mod delete;
 pub(crate) mod graph;
 mod insert;
+mod placement;
 mod search;
 mod snapshot;
+#[cfg(test)]
+mod tests;
 mod visited;
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use super::IndexError;
 use super::distance::{Kernels, Metric};
 use super::space::{Quantization, Space};
-use super::storage::{MappedRegions, RegionSource};
+use super::storage::{MappedRegions, RegionSource, round_to_line};
+use super::{IndexError, limits};
 use crate::rng::SplitMix64;
 use graph::Graph;
 use visited::VisitedPool;
+
+pub use placement::{IndexDegradation, MemoryPart};
 
 /// The highest level a node may draw (a level above 30 has probability `M^-30`: never, in practice).
 const MAX_LEVEL: usize = 30;
@@ -107,6 +112,35 @@ impl HnswConfig {
         }
         Ok(())
     }
+
+    /// Bytes an index of this configuration holds once full: vector rows (f32, and int8 with
+    /// quantisation), link lists (with `upper_levels` reserved upper-level blocks), per-node
+    /// state and one visited set. `None` if that overflows `usize`.
+    fn memory_bytes(&self, upper_levels: usize) -> Option<usize> {
+        let f32_row = round_to_line(self.dim.checked_mul(4)?)?;
+        let i8_row = match self.quantization {
+            Quantization::None => 0,
+            Quantization::Int8 => round_to_line(self.dim.checked_add(8)?)?,
+        };
+        let rows = self.capacity.checked_mul(f32_row.checked_add(i8_row)?)?;
+        let visited = self.capacity.checked_mul(size_of::<u16>())?;
+        rows.checked_add(graph::graph_bytes(self.capacity, self.m, upper_levels)?)?
+            .checked_add(visited)
+    }
+
+    /// Refuses a capacity whose memory this machine cannot hold, before anything is allocated.
+    fn check_fits(&self, upper_levels: usize) -> Result<(), IndexError> {
+        let limit = limits::machine_memory_bytes();
+        let bytes = self.memory_bytes(upper_levels).unwrap_or(usize::MAX);
+        if bytes > limit {
+            return Err(IndexError::TooLarge {
+                capacity: self.capacity,
+                bytes,
+                limit,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// One search result: a node id and its distance to the query (smaller is closer).
@@ -132,6 +166,10 @@ pub struct HnswIndex {
     /// Nodes inserted and not deleted.
     live: AtomicUsize,
     visited: VisitedPool,
+    /// Where the index's memory came from; `compact` builds its copy from the same source.
+    source: Arc<dyn RegionSource>,
+    /// Whether `source` is the caller's (false: it could not be kept, see `degradations`).
+    source_kept: bool,
 }
 
 impl std::fmt::Debug for HnswIndex {
@@ -150,9 +188,11 @@ impl HnswIndex {
     /// # Errors
     /// [`IndexError::InvalidInput`] for a zero dimension, `M` outside 2..=255, a zero
     /// `ef_construction` or a capacity ≥ 2³²−1; [`IndexError::OutOfMemory`] if the memory for
-    /// `capacity` vectors cannot be reserved.
+    /// `capacity` vectors cannot be reserved; [`IndexError::TooLarge`] if they need more memory
+    /// than this machine has (checked before allocating); [`IndexError::Unsupported`] if `LOCUS_SIMD` names
+    /// a kernel set this CPU cannot run.
     pub fn new(config: HnswConfig) -> Result<Self, IndexError> {
-        Self::with_kernels(config, *Kernels::detect())
+        Self::with_kernels(config, *Kernels::try_detect()?)
     }
 
     /// An empty index using the given kernels (e.g. [`Kernels::scalar`] for a reference run).
@@ -163,8 +203,11 @@ impl HnswIndex {
         Self::with_regions(config, kernels, &MappedRegions)
     }
 
-    /// An empty index whose vector rows and level-0 links live in regions from `source` (for
-    /// example a node-bound arena); small per-node state stays on the heap.
+    /// An empty index whose memory — vector rows, link lists, levels, flags, locks, and the
+    /// visited sets of its walks — all comes from regions of `source` (for example a
+    /// node-bound arena: [`NodeRegions`](crate::index::NodeRegions)). If `source` cannot be
+    /// kept ([`RegionSource::shared`] is `None`), the visited sets and a compacted copy come from
+    /// anonymous mappings instead, and [`HnswIndex::degradations`] says so.
     ///
     /// # Errors
     /// As for [`HnswIndex::new`], plus whatever `source` returns, and
@@ -175,6 +218,23 @@ impl HnswIndex {
         source: &dyn RegionSource,
     ) -> Result<Self, IndexError> {
         config.validate()?;
+        let upper_levels = graph::upper_levels_for(config.capacity, config.m);
+        Self::build(config, kernels, source, upper_levels)
+    }
+
+    /// An empty index with `upper_levels` reserved upper-level blocks (see `with_regions`).
+    fn build(
+        config: HnswConfig,
+        kernels: Kernels,
+        source: &dyn RegionSource,
+        upper_levels: usize,
+    ) -> Result<Self, IndexError> {
+        config.validate()?;
+        config.check_fits(upper_levels)?;
+        let (kept, source_kept): (Arc<dyn RegionSource>, bool) = match source.shared() {
+            Some(s) => (s, true),
+            None => (Arc::new(MappedRegions), false),
+        };
         let space = Space::new(
             config.dim,
             config.capacity,
@@ -183,9 +243,9 @@ impl HnswIndex {
             kernels,
             source,
         )?;
-        let graph = Graph::new(config.capacity, config.m, source)?;
+        let graph = Graph::new(config.capacity, config.m, upper_levels, source)?;
         Ok(HnswIndex {
-            visited: VisitedPool::new(config.capacity),
+            visited: VisitedPool::new(config.capacity, kept.clone()),
             config,
             space,
             graph,
@@ -193,6 +253,8 @@ impl HnswIndex {
             grow_lock: Mutex::new(()),
             next_id: AtomicU32::new(0),
             live: AtomicUsize::new(0),
+            source: kept,
+            source_kept,
         })
     }
 
@@ -233,7 +295,7 @@ impl HnswIndex {
 
     /// Bytes of memory the index holds: vector rows (f32 and int8), link lists, per-node state
     /// and pooled visited sets. Reserved at creation for the full capacity (so this does not
-    /// grow with inserts, except for upper-level lists and visited sets).
+    /// grow with inserts, except for visited sets).
     pub fn memory_bytes(&self) -> usize {
         self.space.bytes() + self.graph.bytes() + self.visited.bytes()
     }

@@ -29,11 +29,12 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use super::graph::{DELETED, EMPTY, READY};
+use super::graph::{DELETED, EMPTY, READY, upper_levels_for};
 use super::{HnswConfig, HnswIndex, MAX_LEVEL, NO_ENTRY};
 use crate::index::IndexError;
 use crate::index::distance::{Kernels, Metric};
 use crate::index::space::Quantization;
+use crate::index::storage::{MappedRegions, RegionSource};
 
 const MAGIC: &[u8; 8] = b"LOCUSHNS";
 const VERSION: u32 = 1;
@@ -154,6 +155,18 @@ impl HnswIndex {
     /// [`IndexError::CorruptSnapshot`] if it is truncated, corrupt, or of another format
     /// version; [`IndexError::OutOfMemory`] if the index cannot be allocated.
     pub fn load(path: &Path) -> Result<HnswIndex, IndexError> {
+        Self::load_with_regions(path, &MappedRegions)
+    }
+
+    /// Loads an index saved by [`HnswIndex::save`] into memory from `source` (for example
+    /// [`NodeRegions::bind(node)`](crate::index::NodeRegions::bind): the loaded index is then
+    /// bound to that node, every part of it), using the kernels detected for this CPU.
+    ///
+    /// # Errors
+    /// As for [`HnswIndex::load`], plus [`IndexError::TooLarge`] when the capacity in the header
+    /// needs more memory than this machine has (checked before anything is allocated), and
+    /// whatever `source` returns.
+    pub fn load_with_regions(path: &Path, regions: &dyn RegionSource) -> Result<HnswIndex, IndexError> {
         let io = |source| IndexError::Io {
             path: path.to_path_buf(),
             source,
@@ -169,7 +182,7 @@ impl HnswIndex {
             pos: 0,
             path: path.to_path_buf(),
         }
-        .load()
+        .load(regions)
     }
 }
 
@@ -208,7 +221,7 @@ impl Reader<'_> {
         Ok(u64::from_le_bytes(a))
     }
 
-    fn load(mut self) -> Result<HnswIndex, IndexError> {
+    fn load(mut self, regions: &dyn RegionSource) -> Result<HnswIndex, IndexError> {
         let total = self.bytes.len();
         if total < HEADER_BYTES + 4 {
             return Err(self.corrupt(format!(
@@ -268,8 +281,25 @@ impl Reader<'_> {
             seed,
             quantization,
         };
-        let index = HnswIndex::with_kernels(config, *Kernels::detect())
+        config
+            .validate()
             .map_err(|e| self.corrupt(format!("impossible parameters: {e}")))?;
+        // Upper-level blocks: those of the saved nodes (the levels section, read in place: the
+        // length check above covers it) plus the reserve for the ids not used yet.
+        let saved_levels: usize = self.bytes[self.pos + n..self.pos + 2 * n]
+            .iter()
+            .map(|&l| usize::from(l))
+            .sum();
+        let upper_levels = saved_levels.saturating_add(upper_levels_for(capacity - n, m));
+        // `build` checks the capacity against this machine's memory before allocating.
+        let index = HnswIndex::build(config, *Kernels::try_detect()?, regions, upper_levels).map_err(
+            |e| match e {
+                IndexError::TooLarge { .. }
+                | IndexError::NodeMemory { .. }
+                | IndexError::OutOfMemory { .. } => e,
+                other => self.corrupt(format!("impossible parameters: {other}")),
+            },
+        )?;
 
         let flags = self.take(n)?.to_vec();
         if flags.iter().any(|&f| f & !(READY | DELETED) != 0) {
@@ -300,7 +330,9 @@ impl Reader<'_> {
             let p = index.space.prepare_stored(v);
             // SAFETY: the index is new and private to this function; no other thread sees it.
             unsafe { index.space.write(id as u32, &p) };
-            index.graph.init_node(id as u32, level as usize);
+            if index.graph.init_node(id as u32, level as usize) != level as usize {
+                return Err(self.corrupt("more upper levels than the header's capacity allows"));
+            }
         }
         let mut links = Vec::with_capacity(2 * m);
         let mut read_list = |r: &mut Self, id: usize, level: usize| -> Result<(), IndexError> {

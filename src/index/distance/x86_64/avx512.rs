@@ -158,10 +158,14 @@ unsafe fn cosine_impl(a: *const f32, b: *const f32, n: usize) -> f32 {
 ///
 /// As in the AVX2 kernel, `a·b = |a| · (b·sign a)` through `vpmaddubsw` (sign applied by a
 /// masked negation, AVX-512 has no `vpsignb`); 64-byte blocks holding -128 in either vector take the
-/// exact widening path. The tail (< 64 bytes) uses masked loads and the widening path.
+/// exact widening path. The tail (< 64 bytes) uses one 512-bit masked load (BW, not VL) and
+/// the widening path.
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn dot_i8_impl(a: *const i8, b: *const i8, n: usize) -> i32 {
-    // SAFETY: 64-byte loads at i with i+64 ≤ n; the masked tail loads touch only lanes i..n.
+    // SAFETY: every instruction below is AVX-512 F or BW (no VL form: the tail uses a 512-bit
+    // masked load), both detected by `kernels()`. Full loads read i..i+64 with i+64 ≤ n; the
+    // masked tail load reads only the bytes i..n selected by its mask (n − i < 64), and masked-off
+    // bytes are not accessed and cannot fault.
     unsafe {
         let ones = _mm512_set1_epi16(1);
         let zero = _mm512_setzero_si512();
@@ -189,13 +193,22 @@ unsafe fn dot_i8_impl(a: *const i8, b: *const i8, n: usize) -> i32 {
             }
             i += 64;
         }
-        while i < n {
-            let rem = (n - i).min(32);
-            let m: __mmask32 = if rem == 32 { u32::MAX } else { (1u32 << rem) - 1 };
-            let x = _mm256_maskz_loadu_epi8(m, a.add(i));
-            let y = _mm256_maskz_loadu_epi8(m, b.add(i));
-            acc1 = _mm512_add_epi32(acc1, widened_dot(x, y));
-            i += rem;
+        if i < n {
+            // One 512-bit masked load (AVX-512 BW: `vmovdqu8 zmm{k}{z}`) of the last < 64
+            // bytes, then the exact widening path on its two 256-bit halves. A 256-bit masked
+            // load would need AVX-512 VL, which `kernels()` does not check.
+            let m: __mmask64 = (1u64 << (n - i)) - 1;
+            let x = _mm512_maskz_loadu_epi8(m, a.add(i));
+            let y = _mm512_maskz_loadu_epi8(m, b.add(i));
+            acc1 = _mm512_add_epi32(
+                acc1,
+                widened_dot(_mm512_castsi512_si256(x), _mm512_castsi512_si256(y)),
+            );
+            let (xh, yh) = (
+                _mm512_extracti64x4_epi64::<1>(x),
+                _mm512_extracti64x4_epi64::<1>(y),
+            );
+            acc1 = _mm512_add_epi32(acc1, widened_dot(xh, yh));
         }
         _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1))
     }
