@@ -12,6 +12,7 @@
 //! - [`exec`]: per-node pinned worker pools, priority queues, batch drain, work stealing.
 //! - [`metrics`]: HDR latency histograms, counters, Prometheus text exposition.
 //! - [`index`]: vector storage, SIMD distance kernels, the HNSW index.
+//! - [`spread`]: the association graph and spreading activation, deterministic across shards.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -21,4 +22,5 @@ pub mod exec;
 pub mod index;
 pub mod metrics;
 mod rng;
+pub mod spread;
 pub mod topology;
