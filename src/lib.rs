@@ -9,6 +9,7 @@
 //! - [`topology`]: discovery, CPU sets, pinning, the placement plan.
 //! - [`alloc`]: node-bound arenas, record pools, cache-line layout.
 //! - [`counters`]: perf_event counter groups, multiplex scaling, typed unavailability.
+//! - [`diag`]: diagnostic workloads used by the CLI and the benches.
 //! - [`exec`]: per-node pinned worker pools, priority queues, batch drain, work stealing.
 //! - [`metrics`]: HDR latency histograms, counters, Prometheus text exposition.
 //! - [`index`]: vector storage, SIMD distance kernels, the HNSW index.
@@ -18,6 +19,7 @@
 
 pub mod alloc;
 pub mod counters;
+pub mod diag;
 pub mod exec;
 pub mod index;
 pub mod metrics;

@@ -5,8 +5,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench_index;
+mod bench_spread;
 mod counters;
 mod memory;
+mod npy;
 mod topology;
 
 /// Locus: NUMA-aware placement and associative memory for multi-socket Linux.
@@ -28,6 +30,8 @@ enum Command {
     Memory(memory::Args),
     /// Build and measure a Locus HNSW index on texmex files (the peer benchmark's `--extra` protocol).
     BenchIndex(bench_index::Args),
+    /// Measure spreading activation on scale-free graphs, or replay a graphpeers trace's spreads.
+    BenchSpread(bench_spread::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
         Command::Counters(args) => counters::run(args),
         Command::Memory(args) => memory::run(args),
         Command::BenchIndex(args) => bench_index::run(args),
+        Command::BenchSpread(args) => bench_spread::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
