@@ -22,7 +22,8 @@ use locus::alloc::{MemPolicy, NodeArena};
 use locus::diag::spread_graph::scale_free_graph;
 use locus::metrics::LatencyHistogram;
 use locus::spread::{
-    AssocGraph, Decay, GraphConfig, SpreadMetricsSnapshot, SpreadParams, SpreadScratch,
+    AssocGraph, Decay, GraphConfig, ScratchPool, SpreadMetricsSnapshot, SpreadParams,
+    SpreadScratch,
 };
 
 use super::npy::Npy;
@@ -98,6 +99,7 @@ fn seeds_for(i: u64, nodes: u64) -> Vec<(u64, f32)> {
 /// time, and (spreads with a budget) how many were partial and how many overran.
 fn measure(
     g: &AssocGraph,
+    pool: &ScratchPool,
     params: &SpreadParams,
     threads: usize,
     spreads: usize,
@@ -109,7 +111,7 @@ fn measure(
         let hs: Vec<_> = (0..threads)
             .map(|t| {
                 s.spawn(move || {
-                    let mut scratch = SpreadScratch::for_graph(g).map_err(|e| e.to_string())?;
+                    let mut scratch = pool.take(g).map_err(|e| e.to_string())?;
                     let mut h = LatencyHistogram::new();
                     let (mut partial, mut over) = (0, 0);
                     for i in 0..spreads as u64 {
@@ -123,6 +125,7 @@ fn measure(
                         partial += u64::from(r.partial);
                         over += u64::from(params.budget.is_some_and(|b| el > b));
                     }
+                    pool.give_back(scratch);
                     Ok((h, partial, over))
                 })
             })
@@ -164,6 +167,7 @@ fn run_synthetic(args: &Args) -> Result<(), BoxError> {
             g.edge_count(),
             t0.elapsed().as_secs_f64()
         );
+        let pool = ScratchPool::new();
         for &fan_out in &args.fan_out {
             for &threads in &args.threads {
                 let params = SpreadParams {
@@ -172,9 +176,9 @@ fn run_synthetic(args: &Args) -> Result<(), BoxError> {
                     ..SpreadParams::default()
                 };
                 // Warm-up (trains the cost model, faults the scratch in).
-                measure(&g, &params, threads, args.spreads.min(200), 1 << 40)?;
+                measure(&g, &pool, &params, threads, args.spreads.min(200), 1 << 40)?;
                 let before = g.metrics().snapshot();
-                let (h, wall, _, _) = measure(&g, &params, threads, args.spreads, 0)?;
+                let (h, wall, _, _) = measure(&g, &pool, &params, threads, args.spreads, 0)?;
                 let after = g.metrics().snapshot();
                 print_row(&format!("{n} nodes F={fan_out} threads={threads}"), &h, wall);
                 println!("    {}", prediction_line(&before, &after));
@@ -184,7 +188,7 @@ fn run_synthetic(args: &Args) -> Result<(), BoxError> {
                     ..params.clone()
                 };
                 let (hb, _, partial, over) =
-                    measure(&g, &budgeted, threads, args.spreads, 1 << 30)?;
+                    measure(&g, &pool, &budgeted, threads, args.spreads, 1 << 30)?;
                 let total = hb.len().max(1) as f64;
                 println!(
                     "    budget {:.1}us (P90): partial {:.1}%, over budget {:.2}%, p99 {:.1}us",
@@ -195,6 +199,13 @@ fn run_synthetic(args: &Args) -> Result<(), BoxError> {
                 );
             }
         }
+        let m = g.metrics().snapshot();
+        println!(
+            "    scratch pool: {} hits, {} misses, hit rate {:.4}",
+            m.scratch_hits,
+            m.scratch_misses,
+            m.pool_hit_rate()
+        );
     }
     Ok(())
 }
