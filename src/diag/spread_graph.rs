@@ -60,8 +60,8 @@ pub fn scale_free_graph(
     scratches: usize,
 ) -> Result<AssocGraph, SpreadError> {
     let edges = scale_free_edges(nodes, m, seed);
-    let bytes = GraphConfig::arena_bytes_for(nodes, edges.len())
-        + scratches * SpreadScratch::bytes_for(nodes);
+    let bytes =
+        GraphConfig::arena_bytes_for(nodes, edges.len()) + scratches * SpreadScratch::bytes_for(nodes);
     let arena = Arc::new(NodeArena::new(policy, bytes, &Default::default())?);
     let g = AssocGraph::new(arena, GraphConfig::with_max_nodes(nodes.max(1)))?;
     for i in 0..nodes as u64 {

@@ -4,7 +4,7 @@
 //! Integer addition is associative and commutative, so per-node sums do not depend on the order
 //! contributions arrive in (which shard, which worker, which batch); with saturation at
 //! `u128::MAX` (never reached by finite activations) it stays so. Each contribution is computed
-//! from the same inputs in the same way wherever it is computed ([`contribution`]), so a spread
+//! from the same inputs in the same way wherever it is computed (one function, `contribution`), so a spread
 //! split over shards and workers produces exactly the sums of a single-threaded one.
 
 /// 2⁶⁴ as f64.

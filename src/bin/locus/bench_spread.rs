@@ -22,8 +22,7 @@ use locus::alloc::{MemPolicy, NodeArena};
 use locus::diag::spread_graph::scale_free_graph;
 use locus::metrics::LatencyHistogram;
 use locus::spread::{
-    AssocGraph, Decay, GraphConfig, ScratchPool, SpreadMetricsSnapshot, SpreadParams,
-    SpreadScratch,
+    AssocGraph, Decay, GraphConfig, ScratchPool, SpreadMetricsSnapshot, SpreadParams, SpreadScratch,
 };
 
 use super::npy::Npy;
@@ -187,8 +186,7 @@ fn run_synthetic(args: &Args) -> Result<(), BoxError> {
                     budget: Some(budget),
                     ..params.clone()
                 };
-                let (hb, _, partial, over) =
-                    measure(&g, &pool, &budgeted, threads, args.spreads, 1 << 30)?;
+                let (hb, _, partial, over) = measure(&g, &pool, &budgeted, threads, args.spreads, 1 << 30)?;
                 let total = hb.len().max(1) as f64;
                 println!(
                     "    budget {:.1}us (P90): partial {:.1}%, over budget {:.2}%, p99 {:.1}us",
@@ -211,8 +209,7 @@ fn run_synthetic(args: &Args) -> Result<(), BoxError> {
 }
 
 fn run_trace(data: &std::path::Path, args: &Args) -> Result<(), BoxError> {
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("meta.json"))?)?;
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("meta.json"))?)?;
     let n = meta["n"].as_u64().ok_or("meta.json: no n")? as usize;
     let final_nodes = meta["final_nodes"].as_u64().ok_or("meta.json: no final_nodes")? as usize;
     let edges = Npy::read(&data.join("edges.npy"))?;
@@ -227,8 +224,8 @@ fn run_trace(data: &std::path::Path, args: &Args) -> Result<(), BoxError> {
     let (ev, wv) = (edges.ints()?, weights.floats()?);
     let ops_text = std::fs::read_to_string(data.join("ops.jsonl"))?;
     let total_edges = ev.len() / 2 + 8 * ops_text.lines().count();
-    let bytes = GraphConfig::arena_bytes_for(final_nodes, total_edges)
-        + SpreadScratch::bytes_for(final_nodes);
+    let bytes =
+        GraphConfig::arena_bytes_for(final_nodes, total_edges) + SpreadScratch::bytes_for(final_nodes);
     let t0 = Instant::now();
     let arena = Arc::new(NodeArena::on_node(0, bytes)?);
     let g = AssocGraph::new(arena, GraphConfig::with_max_nodes(final_nodes))?;
