@@ -9,6 +9,7 @@ use super::error::SpreadError;
 use super::fixed::{Fixed, contribution, scaled, to_fixed};
 use super::graph::AssocGraph;
 use super::params::SpreadParams;
+use super::predictor::MIN_SCORED_NS;
 use super::result::{SpreadHit, SpreadResult, SpreadStats};
 use super::scratch::{Parts, SpreadScratch};
 
@@ -217,7 +218,7 @@ impl AssocGraph {
             }
             stats.hops_run = hop;
             let actual = hop_start.elapsed().as_nanos() as f64;
-            if self.model.warmed() {
+            if self.model.warmed() && actual >= MIN_SCORED_NS {
                 self.metrics.record_prediction(predicted, actual);
             }
             self.model.observe(frontier_len, scanned, actual);

@@ -538,5 +538,4 @@ fn a_zero_budget_cuts_a_warmed_spread_and_marks_it_partial() {
     assert!(r.partial);
     assert_eq!(r.stats.hops_run, 0);
     assert!(g.metrics().snapshot().truncations >= 1);
-    assert!(g.metrics().snapshot().predictions > 0);
 }
