@@ -182,7 +182,7 @@ impl AssocGraph {
             let predicted = self.model.predict(scratch.frontier.len(), ahead);
             if let Some(budget) = params.budget {
                 let left = budget.saturating_sub(start.elapsed()).as_nanos() as f64;
-                if predicted > left {
+                if left <= 0.0 || predicted > left {
                     partial = true;
                     self.metrics.truncations.inc();
                     break;
