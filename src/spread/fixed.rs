@@ -82,7 +82,15 @@ mod tests {
             }
             x *= 1.37;
         }
-        for y in [0.0, 1.0, 0.5, 2f64.powi(63), 2f64.powi(64), 2f64.powi(-64), 2f64.powi(-65)] {
+        for y in [
+            0.0,
+            1.0,
+            0.5,
+            2f64.powi(63),
+            2f64.powi(64),
+            2f64.powi(-64),
+            2f64.powi(-65),
+        ] {
             assert_eq!(to_fixed(y), (y * SCALE) as u128, "{y}");
         }
     }

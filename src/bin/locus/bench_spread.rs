@@ -201,14 +201,19 @@ fn run_synthetic(args: &Args) -> Result<(), BoxError> {
                 let (h, cpu, wall, _, _) = measure(&g, &pool, &params, threads, args.spreads, 0)?;
                 let after = g.metrics().snapshot();
                 print_row(&format!("{n} nodes F={fan_out} threads={threads} wall"), &h, wall);
-                print_row(&format!("{n} nodes F={fan_out} threads={threads} cpu"), &cpu, wall);
+                print_row(
+                    &format!("{n} nodes F={fan_out} threads={threads} cpu"),
+                    &cpu,
+                    wall,
+                );
                 println!("    {}", prediction_line(&before, &after));
                 let budget = std::time::Duration::from_nanos(h.quantile(0.90).max(1));
                 let budgeted = SpreadParams {
                     budget: Some(budget),
                     ..params.clone()
                 };
-                let (hb, _, _, partial, over) = measure(&g, &pool, &budgeted, threads, args.spreads, 1 << 30)?;
+                let (hb, _, _, partial, over) =
+                    measure(&g, &pool, &budgeted, threads, args.spreads, 1 << 30)?;
                 let total = hb.len().max(1) as f64;
                 println!(
                     "    budget {:.1}us (P90): partial {:.1}%, over budget {:.2}%, p99 {:.1}us",
@@ -356,7 +361,9 @@ fn run_trace(data: &std::path::Path, args: &Args) -> Result<(), BoxError> {
         us(cpu.quantile(0.95)),
         us(cpu.quantile(0.99)),
         us(cpu.quantile(0.999)),
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
     Ok(())
 }
