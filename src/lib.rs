@@ -9,20 +9,24 @@
 //! - [`topology`]: discovery, CPU sets, pinning, the placement plan.
 //! - [`alloc`]: node-bound arenas, record pools, cache-line layout.
 //! - [`counters`]: perf_event counter groups, multiplex scaling, typed unavailability.
+//! - [`diag`]: diagnostic workloads used by the CLI and the benches.
 //! - [`exec`]: per-node pinned worker pools, priority queues, batch drain, work stealing.
 //! - [`metrics`]: HDR latency histograms, counters, Prometheus text exposition.
 //! - [`index`]: vector storage, SIMD distance kernels, the HNSW index.
 //! - [`durability`]: per-shard write-ahead log with group commit, snapshots, crash recovery.
+//! - [`spread`]: the association graph and spreading activation, deterministic across shards.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod alloc;
 pub mod counters;
 pub mod durability;
+pub mod diag;
 pub mod exec;
 pub mod index;
 pub mod metrics;
 mod rng;
 pub(crate) mod sync;
 pub mod sys;
+pub mod spread;
 pub mod topology;

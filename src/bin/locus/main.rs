@@ -6,8 +6,10 @@ use clap::{Parser, Subcommand};
 
 mod bench_index;
 mod bench_wal;
+mod bench_spread;
 mod counters;
 mod memory;
+mod npy;
 mod topology;
 
 /// Locus: NUMA-aware placement and associative memory for multi-socket Linux.
@@ -32,6 +34,8 @@ enum Command {
     /// Measure the write-ahead log: append throughput and latency per sync policy, fsync
     /// latency, bytes per episode, recovery time.
     BenchWal(bench_wal::Args),
+    /// Measure spreading activation on scale-free graphs, or replay a graphpeers trace's spreads.
+    BenchSpread(bench_spread::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
         Command::Memory(args) => memory::run(args),
         Command::BenchIndex(args) => bench_index::run(args),
         Command::BenchWal(args) => bench_wal::run(args),
+        Command::BenchSpread(args) => bench_spread::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
