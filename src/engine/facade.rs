@@ -2,7 +2,7 @@
 //! merges.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,8 @@ pub(crate) struct Inner {
     pub(crate) complete: OpRecorder,
     pub(crate) partial: Counter,
     pub(crate) opened: Instant,
+    /// Whether the index absorbs the append buffer ([`Engine::set_absorption`]).
+    pub(crate) absorbing: AtomicBool,
     pub(crate) degradations: Mutex<Vec<String>>,
 }
 
@@ -72,7 +74,7 @@ impl Inner {
     /// Queues an absorption task for (`shard`, `space`) unless one is queued.
     pub(crate) fn schedule_absorb(&self, shard: usize, space: u16) {
         let sp = &self.shards[shard].spaces[space as usize];
-        if sp.absorb_queued.swap(true, Ordering::AcqRel) {
+        if !self.absorbing.load(Ordering::Acquire) || sp.absorb_queued.swap(true, Ordering::AcqRel) {
             return;
         }
         let Some(sub) = self.submitter.get() else {
@@ -327,6 +329,7 @@ impl Engine {
             complete: OpRecorder::default(),
             partial: Counter::new(),
             opened: Instant::now(),
+            absorbing: AtomicBool::new(true),
             degradations: Mutex::new(Vec::new()),
             config,
         });
@@ -966,6 +969,23 @@ impl Engine {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Switches index absorption off or on (on at open). While off, accepted episodes stay in
+    /// the append buffer (recall scans them exactly) until admission control refuses more
+    /// ([`AdmissionLimits::max_unindexed`](super::AdmissionLimits::max_unindexed)); use it to
+    /// keep a bulk load's index work for later, or to measure the buffer alone. Switching it on
+    /// schedules absorption of every buffer at once.
+    pub fn set_absorption(&self, on: bool) {
+        let eng = &*self.inner;
+        eng.absorbing.store(on, Ordering::Release);
+        if on {
+            for (s, sh) in eng.shards.iter().enumerate() {
+                for i in 0..sh.spaces.len() {
+                    eng.schedule_absorb(s, i as u16);
+                }
+            }
         }
     }
 

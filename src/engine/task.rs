@@ -82,6 +82,9 @@ impl WorkerHandler<Task> for EngineHandler {
                 Task::Absorb { shard, space } => {
                     let sp = &eng.shards[shard].spaces[space as usize];
                     sp.absorb_queued.store(false, Ordering::Release);
+                    if !eng.absorbing.load(Ordering::Acquire) {
+                        continue;
+                    }
                     match eng.shards[shard].absorb(eng, space, &mut local.absorb_rows) {
                         Ok(true) => eng.schedule_absorb(shard, space),
                         Ok(false) => {}
