@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod bench_index;
 mod counters;
+mod engine_status;
 mod memory;
 mod topology;
 
@@ -26,6 +27,9 @@ enum Command {
     Counters(counters::Args),
     /// Print the node×node memory latency/bandwidth matrix and each node's page placement.
     Memory(memory::Args),
+    /// Open an engine, fill it with synthetic episodes, and print each shard's node, workers,
+    /// page placement, kernels and degradations.
+    EngineStatus(engine_status::Args),
     /// Build and measure a Locus HNSW index on texmex files (the peer benchmark's `--extra` protocol).
     BenchIndex(bench_index::Args),
 }
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
         Command::Counters(args) => counters::run(args),
         Command::Memory(args) => memory::run(args),
         Command::BenchIndex(args) => bench_index::run(args),
+        Command::EngineStatus(args) => engine_status::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
