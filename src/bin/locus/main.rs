@@ -5,9 +5,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench_index;
+mod bench_spread;
 mod counters;
 mod engine_status;
 mod memory;
+mod npy;
 mod topology;
 
 /// Locus: NUMA-aware placement and associative memory for multi-socket Linux.
@@ -32,6 +34,8 @@ enum Command {
     EngineStatus(engine_status::Args),
     /// Build and measure a Locus HNSW index on texmex files (the peer benchmark's `--extra` protocol).
     BenchIndex(bench_index::Args),
+    /// Measure spreading activation on scale-free graphs, or replay a graphpeers trace's spreads.
+    BenchSpread(bench_spread::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
         Command::Memory(args) => memory::run(args),
         Command::BenchIndex(args) => bench_index::run(args),
         Command::EngineStatus(args) => engine_status::run(args),
+        Command::BenchSpread(args) => bench_spread::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
