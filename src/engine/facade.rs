@@ -1054,7 +1054,7 @@ impl Engine {
                     .enumerate()
                     .map(|(i, sp)| SpaceShardMetrics {
                         space: eng.spaces[i].name.clone(),
-                        episodes: sp.read().meta.iter().filter(|m| !m.forgotten).count(),
+                        episodes: sp.live(),
                         index_lag_episodes: sp.lag(),
                         index_lag_seconds: sp.lag_age().as_secs_f64(),
                         segments: sp.segments().len(),

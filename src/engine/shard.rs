@@ -90,6 +90,8 @@ pub(crate) struct SpaceShard {
     pub(crate) absorb_queued: AtomicBool,
     /// Held by the one absorber at work.
     pub(crate) absorb_lock: Mutex<()>,
+    /// Slots forgotten (so live = `len - forgotten` without a scan).
+    pub(crate) forgotten: AtomicUsize,
 }
 
 impl SpaceShard {
@@ -105,7 +107,15 @@ impl SpaceShard {
             pending: AtomicUsize::new(0),
             absorb_queued: AtomicBool::new(false),
             absorb_lock: Mutex::new(()),
+            forgotten: AtomicUsize::new(0),
         }
+    }
+
+    /// Live episodes of this space on this shard.
+    pub(crate) fn live(&self) -> usize {
+        self.len
+            .load(Ordering::Acquire)
+            .saturating_sub(self.forgotten.load(Ordering::Acquire))
     }
 
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, SpaceData> {
@@ -528,6 +538,7 @@ impl Shard {
                 return None;
             }
             m.forgotten = true;
+            sp.forgotten.fetch_add(1, Ordering::AcqRel);
         }
         // Tombstoned: it no longer propagates nor appears in a spread (already checked live).
         let _ = self.graph.forget(id);
