@@ -1087,7 +1087,6 @@ impl Engine {
 
     /// Stops the workers after they finish the work already queued.
     pub fn shutdown(self) {
-        drop(self.exec.submitter());
         let _ = self.exec.shutdown();
     }
 }
