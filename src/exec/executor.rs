@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crossbeam::sync::WaitGroup;
 
+use super::close::CloseGate;
 use super::config::{PinPolicy, WorkerPoolConfig};
 use super::degradation::ExecDegradation;
 use super::error::{ExecError, Rejected};
@@ -159,8 +160,7 @@ impl<T: Send + 'static> Executor<T> {
             node_pos,
             worker_pos,
             config,
-            closing: CachePadded::new(false.into()),
-            inflight: CachePadded::new(0.into()),
+            gate: CachePadded::new(CloseGate::new()),
             paused: CachePadded::new(paused.into()),
             started: Instant::now(),
         });
@@ -345,12 +345,8 @@ impl<T: Send + 'static> Executor<T> {
     fn stop(&mut self) -> ShutdownReport<T> {
         self.finished = true;
         let sh = &*self.submitter.shared;
-        sh.closing.store(true, Ordering::SeqCst);
-        // Submits that passed their `closing` check finish their push (a few instructions) before
-        // the sweep below (see `submitter`'s module docs).
-        while sh.inflight.load(Ordering::SeqCst) != 0 {
-            std::thread::yield_now();
-        }
+        // Submits already inside the gate finish their push before the sweep below.
+        sh.gate.close();
         sh.wake_all();
         let mut dead_workers = 0;
         for t in self.threads.drain(..) {

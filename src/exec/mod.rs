@@ -74,6 +74,7 @@
 //! there; it is not bound to the node with `mbind` (see [`queue`]).
 
 pub mod batch;
+mod close;
 pub mod config;
 mod degradation;
 pub mod error;

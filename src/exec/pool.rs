@@ -1,11 +1,12 @@
 //! The shared state of an executor: one [`NodePool`] per plan node, each holding its workers'
 //! queues, idle flags and statistics.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use serde::Serialize;
 
+use super::close::CloseGate;
 use super::config::{StealPolicy, WorkerPoolConfig};
 use super::park::Idle;
 use super::queue::{ClassQueues, Priority};
@@ -99,10 +100,8 @@ pub(crate) struct Shared<T> {
     /// Worker plan index → (pool position, local index).
     pub(crate) worker_pos: Vec<(usize, usize)>,
     pub(crate) config: WorkerPoolConfig,
-    pub(crate) closing: CachePadded<AtomicBool>,
-    /// Submits between their `closing` check and the end of their push. Shutdown waits for it
-    /// to reach 0 after setting `closing`, so no push can land after the final sweep.
-    pub(crate) inflight: CachePadded<AtomicUsize>,
+    /// Closing flag and submits in flight ([`CloseGate`]): no push lands after the final sweep.
+    pub(crate) gate: CachePadded<CloseGate>,
     pub(crate) paused: CachePadded<AtomicBool>,
     pub(crate) started: std::time::Instant,
 }
@@ -110,7 +109,7 @@ pub(crate) struct Shared<T> {
 impl<T> Shared<T> {
     #[inline]
     pub(crate) fn closing(&self) -> bool {
-        self.closing.load(Ordering::Acquire)
+        self.gate.is_closed()
     }
 
     #[inline]

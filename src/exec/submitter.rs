@@ -2,15 +2,13 @@
 //!
 //! # Submit and shutdown
 //!
-//! A submit raises `inflight`, then checks `closing`; shutdown sets `closing`, then waits for
-//! `inflight` to fall to 0 before it joins the workers and sweeps the queues. Both sides use
-//! `SeqCst`, so either the submit sees `closing` (and returns [`ExecError::Closed`], handing the
-//! item back) or shutdown sees the submit in flight and waits for its push to land, which the
-//! sweep then finds. No accepted item is lost, whichever thread wins.
+//! Every submit passes the executor's close gate (`exec/close.rs`, model-checked with loom):
+//! either it sees shutdown begun and returns [`ExecError::Closed`], handing the item back, or
+//! shutdown waits for its push to land, which the final sweep then finds. No accepted item is
+//! lost, whichever thread wins.
 
 use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::error::{ExecError, Rejected};
@@ -122,18 +120,13 @@ impl<T: Send + 'static> Submitter<T> {
         class: Priority,
         item: T,
     ) -> Result<(), Rejected<T>> {
-        let sh = &*self.shared;
-        sh.inflight.fetch_add(1, Ordering::SeqCst);
-        let out = if sh.closing.load(Ordering::SeqCst) {
-            Err(Rejected {
+        match self.shared.gate.enter() {
+            Some(_inside) => self.submit_among(p, candidates, class, item),
+            None => Err(Rejected {
                 error: ExecError::Closed,
                 item,
-            })
-        } else {
-            self.submit_among(p, candidates, class, item)
-        };
-        sh.inflight.fetch_sub(1, Ordering::SeqCst);
-        out
+            }),
+        }
     }
 
     fn submit_among(
