@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 
 use super::error::SpreadError;
 use super::node::HotNode;
-use super::sync::AtomicU32;
+use super::sync::{AtomicU32, UnsafeCell};
 use crate::alloc::NodeArena;
 
 /// The local-index hint of an edge whose target was not in this graph when it was added.
@@ -47,12 +47,30 @@ pub struct BlockHeader {
 /// weight (f32 bits, atomic so strengthening never tears it).
 #[repr(C)]
 pub(crate) struct EdgeSlot {
-    pub(crate) target: u64,
+    /// Plain data, written once before publication (a loom-tracked cell under the model checker,
+    /// so an unordered read is caught).
+    target: UnsafeCell<u64>,
     pub(crate) local: u32,
     weight: AtomicU32,
 }
 
 impl EdgeSlot {
+    /// Writes the target of a slot not yet published (a tracked write under loom).
+    ///
+    /// # Safety
+    /// The slot is unpublished: no reader can reach it.
+    unsafe fn set_target(&self, target: u64) {
+        // SAFETY: per the contract, nobody else accesses the cell.
+        self.target.with_mut(|p| unsafe { *p = target });
+    }
+
+    #[inline]
+    pub(crate) fn target(&self) -> u64 {
+        // SAFETY: a slot's target is written once, before the Release store that publishes the
+        // slot, and never again; readers reach the slot only after an Acquire load of that store.
+        self.target.with(|p| unsafe { *p })
+    }
+
     #[inline]
     pub(crate) fn weight(&self) -> f32 {
         f32::from_bits(self.weight.load(Ordering::Relaxed))
@@ -129,7 +147,7 @@ pub(crate) fn append(
     weight: f32,
 ) -> Result<(), SpreadError> {
     let slot = EdgeSlot {
-        target,
+        target: UnsafeCell::new(target),
         local,
         weight: AtomicU32::new(weight.to_bits()),
     };
@@ -150,6 +168,7 @@ pub(crate) fn append(
             // looks at it until the Release store below.
             unsafe {
                 slot_ptr(b, len as usize).write(slot);
+                (*slot_ptr(b, len as usize)).set_target(target);
                 (*b.as_ptr()).len.store(len + 1, Ordering::Release);
             }
         }
@@ -166,14 +185,17 @@ pub(crate) fn append(
                 if let Some(old) = current {
                     for i in 0..len as usize {
                         let e = &*slot_ptr(old, i);
+                        let copy = e.target();
                         slot_ptr(fresh, i).write(EdgeSlot {
-                            target: e.target,
+                            target: UnsafeCell::new(copy),
                             local: e.local,
                             weight: AtomicU32::new(e.weight.load(Ordering::Relaxed)),
                         });
+                        (*slot_ptr(fresh, i)).set_target(copy);
                     }
                 }
                 slot_ptr(fresh, len as usize).write(slot);
+                (*slot_ptr(fresh, len as usize)).set_target(target);
             }
             node.block.store(fresh.as_ptr(), Ordering::Release);
         }
@@ -186,7 +208,7 @@ pub(crate) fn append(
 /// was found. Only the writer calls this.
 pub(crate) fn strengthen(node: &HotNode, target: u64, delta: f32) -> bool {
     for e in published(node) {
-        if e.target == target {
+        if e.target() == target {
             let w = e.weight() + delta;
             e.weight.store(w.to_bits(), Ordering::Relaxed);
             return true;

