@@ -15,6 +15,22 @@
 //! - [`index`]: vector storage, SIMD distance kernels, the HNSW index.
 //! - [`durability`]: per-shard write-ahead log with group commit, snapshots, crash recovery.
 //! - [`spread`]: the association graph and spreading activation, deterministic across shards.
+//! - [`engine`]: the associative memory itself: shards per node, observe, recall, completion.
+//!
+//! ## Example: the engine
+//!
+//! ```
+//! use locus::engine::{Cue, Engine, Episode};
+//!
+//! # fn main() -> Result<(), locus::engine::EngineError> {
+//! let engine = Engine::builder().dimension(3).open()?;
+//! let id = engine.observe(Episode::new(vec![0.0, 1.0, 0.0]).with_payload("hello"))?;
+//! let hits = engine.recall(&Cue::new(vec![0.1, 0.9, 0.0], 1))?.hits;
+//! assert_eq!(hits[0].id, id);
+//! assert_eq!(engine.get(id).map(|e| e.payload), Some(b"hello".to_vec()));
+//! # Ok(())
+//! # }
+//! ```
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -22,6 +38,7 @@ pub mod alloc;
 pub mod counters;
 pub mod durability;
 pub mod diag;
+pub mod engine;
 pub mod exec;
 pub mod index;
 pub mod metrics;

@@ -6,8 +6,8 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::Serialize;
 
+use super::close::CloseGate;
 use super::config::{StealPolicy, WorkerPoolConfig};
-use super::handler::BatchHandler;
 use super::park::Idle;
 use super::queue::{ClassQueues, Priority};
 use super::stats::{WorkerHistograms, WorkerStats};
@@ -100,8 +100,8 @@ pub(crate) struct Shared<T> {
     /// Worker plan index → (pool position, local index).
     pub(crate) worker_pos: Vec<(usize, usize)>,
     pub(crate) config: WorkerPoolConfig,
-    pub(crate) handler: Box<dyn BatchHandler<T>>,
-    pub(crate) closing: CachePadded<AtomicBool>,
+    /// Closing flag and submits in flight ([`CloseGate`]): no push lands after the final sweep.
+    pub(crate) gate: CachePadded<CloseGate>,
     pub(crate) paused: CachePadded<AtomicBool>,
     pub(crate) started: std::time::Instant,
 }
@@ -109,7 +109,7 @@ pub(crate) struct Shared<T> {
 impl<T> Shared<T> {
     #[inline]
     pub(crate) fn closing(&self) -> bool {
-        self.closing.load(Ordering::Acquire)
+        self.gate.is_closed()
     }
 
     #[inline]

@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 
 use super::error::SpreadError;
 use super::node::HotNode;
-use super::sync::{AtomicU32, UnsafeCell};
+use crate::sync::{AtomicU32, UnsafeCell};
 use crate::alloc::NodeArena;
 
 /// The local-index hint of an edge whose target was not in this graph when it was added.

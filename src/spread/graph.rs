@@ -13,7 +13,7 @@ use super::idmap::IdMap;
 use super::metrics::SpreadMetrics;
 use super::node::{FORGOTTEN, HotNode, NodeMeta, now_ns};
 use super::predictor::CostModel;
-use super::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex};
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex};
 use crate::alloc::NodeArena;
 
 /// Nodes per chunk of the node tables (64 KiB of hot nodes). Chunks are allocated as the graph

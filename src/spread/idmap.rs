@@ -11,7 +11,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
 use super::error::SpreadError;
-use super::sync::{AtomicU32, AtomicU64};
+use crate::sync::{AtomicU32, AtomicU64};
 use crate::alloc::NodeArena;
 
 /// Key of an empty slot (ids are stored as `id + 1`, so id `u64::MAX` is reserved).

@@ -75,7 +75,6 @@ mod result;
 mod scratch;
 mod shards;
 mod single;
-mod sync;
 #[cfg(all(test, not(loom)))]
 mod tests;
 

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use super::edges::BlockHeader;
-use super::sync::{AtomicPtr, AtomicU32, AtomicU64};
+use crate::sync::{AtomicPtr, AtomicU32, AtomicU64};
 
 /// Flag bit: the node was forgotten (tombstoned). It neither propagates nor is reported.
 pub(crate) const FORGOTTEN: u32 = 1;

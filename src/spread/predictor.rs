@@ -10,7 +10,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::sync::{AtomicU64, Mutex};
+use crate::sync::{AtomicU64, Mutex};
 
 /// Forgetting factor of the fit.
 const LAMBDA: f64 = 0.99;

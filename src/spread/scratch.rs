@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::error::SpreadError;
 use super::fixed::Fixed;
 use super::graph::AssocGraph;
-use super::sync::Mutex;
+use crate::sync::Mutex;
 use crate::alloc::NodeArena;
 
 /// One node's per-query state. 48 bytes: the fields a contribution updates sit together.

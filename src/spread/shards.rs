@@ -34,7 +34,7 @@ use super::params::SpreadParams;
 use super::result::{SpreadHit, SpreadResult, SpreadStats};
 use super::scratch::SpreadScratch;
 use super::single::{check_seeds, top_k};
-use super::sync::Mutex;
+use crate::sync::Mutex;
 
 /// One shard's share of one round of a cross-shard spread.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,10 +4,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench_engine;
 mod bench_index;
 mod bench_wal;
 mod bench_spread;
 mod counters;
+mod engine_status;
 mod memory;
 mod npy;
 mod topology;
@@ -29,6 +31,12 @@ enum Command {
     Counters(counters::Args),
     /// Print the node×node memory latency/bandwidth matrix and each node's page placement.
     Memory(memory::Args),
+    /// Open an engine, fill it with synthetic episodes, and print each shard's node, workers,
+    /// page placement, kernels and degradations.
+    EngineStatus(engine_status::Args),
+    /// Streaming ramp against the engine: offered observation rates with concurrent recalls;
+    /// accepted rate, refusals, index lag, latency percentiles, memory.
+    BenchEngine(bench_engine::Args),
     /// Build and measure a Locus HNSW index on texmex files (the peer benchmark's `--extra` protocol).
     BenchIndex(bench_index::Args),
     /// Measure the write-ahead log: append throughput and latency per sync policy, fsync
@@ -46,6 +54,8 @@ fn main() -> ExitCode {
         Command::Memory(args) => memory::run(args),
         Command::BenchIndex(args) => bench_index::run(args),
         Command::BenchWal(args) => bench_wal::run(args),
+        Command::EngineStatus(args) => engine_status::run(args),
+        Command::BenchEngine(args) => bench_engine::run(args),
         Command::BenchSpread(args) => bench_spread::run(args),
     };
     match result {
