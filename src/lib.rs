@@ -12,6 +12,7 @@
 //! - [`exec`]: per-node pinned worker pools, priority queues, batch drain, work stealing.
 //! - [`metrics`]: HDR latency histograms, counters, Prometheus text exposition.
 //! - [`index`]: vector storage, SIMD distance kernels, the HNSW index.
+//! - [`loadtest`]: TOML scenarios, the open-loop driver, results, plots and reports.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -19,6 +20,7 @@ pub mod alloc;
 pub mod counters;
 pub mod exec;
 pub mod index;
+pub mod loadtest;
 pub mod metrics;
 mod rng;
 pub mod topology;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod bench_index;
 mod counters;
+mod loadtest;
 mod memory;
 mod topology;
 
@@ -28,6 +29,8 @@ enum Command {
     Memory(memory::Args),
     /// Build and measure a Locus HNSW index on texmex files (the peer benchmark's `--extra` protocol).
     BenchIndex(bench_index::Args),
+    /// Run a load-test scenario (the embedded default without one) and report its latencies.
+    Loadtest(loadtest::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Command::Counters(args) => counters::run(args),
         Command::Memory(args) => memory::run(args),
         Command::BenchIndex(args) => bench_index::run(args),
+        Command::Loadtest(args) => loadtest::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
