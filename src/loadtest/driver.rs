@@ -66,6 +66,8 @@ impl Default for RunOptions {
 
 /// The driver's lag past which it is reported late (1 ms at P99).
 const LATE_P99_NS: u64 = 1_000_000;
+/// Share of the measured time (per thread) the driver may itself be late before it is reported.
+const LATE_SHARE: f64 = 0.01;
 /// Ops counted locally before publishing to [`LiveStats`].
 const PUBLISH_BATCH: u64 = 256;
 
@@ -178,7 +180,10 @@ impl Client<'_> {
             let outcome = execute(self.target, &op, &embedding);
             let end = self.now();
             if intended >= self.warmup_ns {
-                rec.own_lag.record(actual.saturating_sub(intended.max(prev_end)));
+                let own = actual.saturating_sub(intended.max(prev_end));
+                rec.own_lag.record(own);
+                rec.own_lag_sum_ns += own;
+                rec.start_lag.record(actual.saturating_sub(intended));
                 self.record(&mut rec, &mut window, op.kind, outcome, intended, actual, end);
             }
             prev_end = end;
@@ -215,6 +220,7 @@ impl Client<'_> {
             let end = self.now();
             if actual >= self.warmup_ns {
                 rec.own_lag.record(0);
+                rec.start_lag.record(0);
                 self.record(&mut rec, &mut window, op.kind, outcome, actual, actual, end);
             }
             j += self.clients as u64;
@@ -447,11 +453,16 @@ pub fn run(
             .count();
         Some(n as f64 / measured_s)
     };
+    let own_lag_share = all.own_lag_sum_ns as f64 / (measured_s * 1e9 * clients as f64);
     let driver = DriverReport {
         threads: clients,
         offered_ops_s: offered,
         own_lag_us: Percentiles::of(&all.own_lag),
-        late: all.own_lag.quantile(0.99) > LATE_P99_NS || all.not_issued > 0,
+        own_lag_total_ms: all.own_lag_sum_ns as f64 / 1e6,
+        start_lag_us: Percentiles::of(&all.start_lag),
+        late: all.own_lag.quantile(0.99) > LATE_P99_NS
+            || own_lag_share > LATE_SHARE
+            || all.not_issued > 0,
         not_issued: all.not_issued,
         dropped_samples: dropped,
     };

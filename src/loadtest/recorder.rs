@@ -153,6 +153,10 @@ pub struct ThreadRecord {
     /// The driver's own lateness: actual start − max(intended start, previous op's end) (ns).
     /// With a healthy driver this is near zero; large values mean the harness itself was late.
     pub own_lag: Hist,
+    /// Sum of `own_lag` (ns).
+    pub own_lag_sum_ns: u64,
+    /// Actual start − intended start (ns), whoever caused it.
+    pub start_lag: Hist,
     /// Scheduled ops never issued because the run's drain deadline passed.
     pub not_issued: u64,
 }
@@ -177,6 +181,8 @@ impl ThreadRecord {
             a.merge(b);
         }
         self.own_lag.merge(&other.own_lag);
+        self.own_lag_sum_ns += other.own_lag_sum_ns;
+        self.start_lag.merge(&other.start_lag);
         self.not_issued += other.not_issued;
     }
 

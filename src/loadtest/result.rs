@@ -104,7 +104,14 @@ pub struct DriverReport {
     pub offered_ops_s: Option<f64>,
     /// The driver's own lag (µs): actual start − max(intended start, previous op's end).
     pub own_lag_us: Percentiles,
-    /// Whether the driver itself fell behind (own lag P99 > 1 ms, or ops never issued).
+    /// Sum of the driver's own lag over all measured ops (ms): time the harness itself (its
+    /// threads descheduled, its sleeps overshooting) held ops back. Every op queued behind such
+    /// a delay carries it in its latency, so compare this with the measured time.
+    pub own_lag_total_ms: f64,
+    /// Start lag (µs): actual start − intended start, whoever caused it (target or driver).
+    pub start_lag_us: Percentiles,
+    /// Whether the driver itself fell behind: own lag P99 > 1 ms, own lag summing to more than
+    /// 1 % of the measured time per thread, or ops never issued.
     pub late: bool,
     /// Scheduled ops never issued (the drain deadline passed): each is also an error `not_issued`.
     pub not_issued: u64,
@@ -363,13 +370,15 @@ impl RunResult {
         let d = &self.driver;
         let _ = writeln!(
             s,
-            "driver: {} threads, offered {}, own lag p99 {} max {}{}{}",
+            "driver: {} threads, offered {}, start lag p99 {}, own lag p99 {} max {} total {:.1} ms{}{}",
             d.threads,
             d.offered_ops_s
                 .map(|r| format!("{r:.0} ops/s"))
                 .unwrap_or_else(|| "closed loop".to_string()),
+            fmt_us(d.start_lag_us.p99),
             fmt_us(d.own_lag_us.p99),
             fmt_us(d.own_lag_us.max),
+            d.own_lag_total_ms,
             if d.not_issued > 0 {
                 format!(", {} ops never issued", d.not_issued)
             } else {
