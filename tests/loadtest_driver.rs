@@ -82,7 +82,11 @@ fn a_stall_is_charged_to_every_op_it_delayed() {
     assert_eq!(all.count, 1000);
     assert!(all.latency_us.p90 > 50_000.0, "p90 {} µs", all.latency_us.p90);
     assert!(all.latency_us.max >= 200_000.0);
-    assert!(all.service_us.p99 < 50_000.0, "service p99 {} µs", all.service_us.p99);
+    assert!(
+        all.service_us.p99 < 50_000.0,
+        "service p99 {} µs",
+        all.service_us.p99
+    );
     assert!(all.service_us.max >= 200_000.0);
     assert!(r.driver.start_lag_us.p90 > 50_000.0);
 }
@@ -114,7 +118,11 @@ fn outcomes_and_validation() {
     assert_eq!(r.overall.errors.get("synthetic"), Some(&100));
     assert_eq!(r.driver.dropped_samples, 0);
     assert!(!r.validation.passed);
-    assert!(r.validation.failures[0].contains("error rate"), "{:?}", r.validation.failures);
+    assert!(
+        r.validation.failures[0].contains("error rate"),
+        "{:?}",
+        r.validation.failures
+    );
     let total: u64 = r.timeseries.iter().map(|p| p.ops).sum();
     assert_eq!(total, 1000);
 }

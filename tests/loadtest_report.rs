@@ -11,10 +11,14 @@ use locus::loadtest::scenario;
 use locus::loadtest::target::NoopTarget;
 
 fn chromium() -> Option<PathBuf> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 fn dump_dom(browser: &Path, page: &Path) -> String {
@@ -57,10 +61,17 @@ fn report_renders_its_figures_in_chromium() {
     let written = write_all(&result, dir.path()).unwrap();
     assert_eq!(written.len(), 6);
     for p in &written {
-        assert!(std::fs::metadata(p).unwrap().len() > 0, "{} is empty", p.display());
+        assert!(
+            std::fs::metadata(p).unwrap().len() > 0,
+            "{} is empty",
+            p.display()
+        );
     }
     let svg = std::fs::read_to_string(dir.path().join("latency.svg")).unwrap();
-    assert!(svg.contains("<svg") && svg.contains("<polyline"), "latency.svg has no line");
+    assert!(
+        svg.contains("<svg") && svg.contains("<polyline"),
+        "latency.svg has no line"
+    );
 
     let Some(browser) = chromium() else {
         eprintln!("SKIPPED: chromium is not installed (apt-get install chromium; .ci/run does)");
@@ -68,10 +79,17 @@ fn report_renders_its_figures_in_chromium() {
     };
     let page = dir.path().join("report.html");
     let dom = dump_dom(&browser, &page);
-    assert!(dom.contains("data-figures=\"loaded 4/4\""), "figures did not load:\n{}", &dom[..dom.len().min(2000)]);
+    assert!(
+        dom.contains("data-figures=\"loaded 4/4\""),
+        "figures did not load:\n{}",
+        &dom[..dom.len().min(2000)]
+    );
 
     // The check can fail: with one figure missing the page says so.
     std::fs::remove_file(dir.path().join("rss.svg")).unwrap();
     let dom = dump_dom(&browser, &page);
-    assert!(dom.contains("data-figures=\"failed 1/4\""), "a missing figure went unnoticed");
+    assert!(
+        dom.contains("data-figures=\"failed 1/4\""),
+        "a missing figure went unnoticed"
+    );
 }

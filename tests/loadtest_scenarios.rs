@@ -35,7 +35,10 @@ fn every_shipped_scenario_parses() {
         "tenants",
         "threads",
     ] {
-        assert!(names.iter().any(|n| n == wanted), "scenarios/{wanted}.toml missing");
+        assert!(
+            names.iter().any(|n| n == wanted),
+            "scenarios/{wanted}.toml missing"
+        );
     }
 }
 

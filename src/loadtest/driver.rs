@@ -146,11 +146,7 @@ impl Client<'_> {
         let mut prev_end = 0u64;
         let mut pending = 0u64;
         let schedule = Schedule::new(&self.scenario.arrival, self.scenario.seed, self.end_ns);
-        for (j, intended) in schedule
-            .enumerate()
-            .skip(self.id)
-            .step_by(self.clients)
-        {
+        for (j, intended) in schedule.enumerate().skip(self.id).step_by(self.clients) {
             let op = self.workload.op(j as u64);
             if needs_embeddings {
                 self.workload.op_embedding(j as u64, &mut embedding);
@@ -441,9 +437,18 @@ pub fn run(
     let ops: BTreeMap<String, OpSummary> = OpKind::ALL
         .iter()
         .filter(|k| all.ops[k.index()].count() > 0)
-        .map(|k| (k.name().to_string(), OpSummary::of(&all.ops[k.index()], measured_s)))
+        .map(|k| {
+            (
+                k.name().to_string(),
+                OpSummary::of(&all.ops[k.index()], measured_s),
+            )
+        })
         .collect();
-    let dropped = all.ops.iter().map(|r| r.latency.dropped + r.service.dropped).sum::<u64>()
+    let dropped = all
+        .ops
+        .iter()
+        .map(|r| r.latency.dropped + r.service.dropped)
+        .sum::<u64>()
         + all.own_lag.dropped;
     let offered = if closed {
         None
@@ -460,9 +465,7 @@ pub fn run(
         own_lag_us: Percentiles::of(&all.own_lag),
         own_lag_total_ms: all.own_lag_sum_ns as f64 / 1e6,
         start_lag_us: Percentiles::of(&all.start_lag),
-        late: all.own_lag.quantile(0.99) > LATE_P99_NS
-            || own_lag_share > LATE_SHARE
-            || all.not_issued > 0,
+        late: all.own_lag.quantile(0.99) > LATE_P99_NS || own_lag_share > LATE_SHARE || all.not_issued > 0,
         not_issued: all.not_issued,
         dropped_samples: dropped,
     };
@@ -480,13 +483,7 @@ pub fn run(
         overall,
         ops,
         driver,
-        process: ProcessReport::from_samples(
-            rss_start,
-            after_preload,
-            end_sample,
-            peak_rss,
-            wall_s,
-        ),
+        process: ProcessReport::from_samples(rss_start, after_preload, end_sample, peak_rss, wall_s),
         timeseries,
         target_metrics: target.metrics_snapshot(),
         validation,

@@ -59,6 +59,9 @@ pub enum LoadtestError {
         #[source]
         source: std::io::Error,
     },
+    /// Two results cannot be compared (different scenarios, or ops missing): compare like with like.
+    #[error("cannot compare: {0}")]
+    Mismatch(String),
     /// A driver thread could not be started or panicked.
     #[error("driver thread: {0}")]
     Driver(String),

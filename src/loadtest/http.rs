@@ -102,7 +102,12 @@ fn serve(mut stream: TcpStream, target: &dyn LoadTarget, live: &LiveStats) -> st
         }
         head.extend_from_slice(&buf[..n]);
         if head.len() > MAX_REQUEST {
-            return respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", "");
+            return respond(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                "",
+            );
         }
     }
     let text = String::from_utf8_lossy(&head);
@@ -117,7 +122,12 @@ fn serve(mut stream: TcpStream, target: &dyn LoadTarget, live: &LiveStats) -> st
             if let Some(t) = target.metrics_text() {
                 body.push_str(&t);
             }
-            respond(&mut stream, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &body)
+            respond(
+                &mut stream,
+                "200 OK",
+                "text/plain; version=0.0.4; charset=utf-8",
+                &body,
+            )
         }
         _ => respond(&mut stream, "404 Not Found", "text/plain", "try /metrics\n"),
     }

@@ -71,7 +71,11 @@ impl LiveStats {
             "locus_loadtest_running",
             "1 while a load test is running.",
             &[],
-            if self.running.load(Ordering::Relaxed) { 1.0 } else { 0.0 },
+            if self.running.load(Ordering::Relaxed) {
+                1.0
+            } else {
+                0.0
+            },
         );
         w.finish()
     }

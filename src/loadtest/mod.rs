@@ -19,6 +19,7 @@
 //! # Ok::<(), locus::loadtest::LoadtestError>(())
 //! ```
 
+pub mod compare;
 pub mod driver;
 pub mod error;
 pub mod http;

@@ -11,7 +11,10 @@ use super::result::RunResult;
 
 /// The figures written by [`write_plots`], with their captions.
 pub const FIGURES: [(&str, &str); 4] = [
-    ("latency.svg", "Latency over time (per-second P50 and P99, from intended start)"),
+    (
+        "latency.svg",
+        "Latency over time (per-second P50 and P99, from intended start)",
+    ),
     ("spectrum.svg", "Latency percentile spectrum (all ops)"),
     ("throughput.svg", "Throughput over time"),
     ("rss.svg", "Resident memory over time"),
@@ -115,7 +118,10 @@ pub fn write_plots(r: &RunResult, dir: &Path) -> Result<Vec<PathBuf>, LoadtestEr
         if *x >= 7.0 {
             "max".to_string()
         } else {
-            format!("{p:.4}").trim_end_matches('0').trim_end_matches('.').to_string()
+            format!("{p:.4}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
         }
     };
     line_chart(
@@ -127,7 +133,10 @@ pub fn write_plots(r: &RunResult, dir: &Path) -> Result<Vec<PathBuf>, LoadtestEr
         &[(
             "latency",
             RED,
-            r.spectrum.iter().map(|p| (nines(p.percentile), p.latency_us)).collect(),
+            r.spectrum
+                .iter()
+                .map(|p| (nines(p.percentile), p.latency_us))
+                .collect(),
         )],
         Some(&label),
     )?;
@@ -137,7 +146,11 @@ pub fn write_plots(r: &RunResult, dir: &Path) -> Result<Vec<PathBuf>, LoadtestEr
         FIGURES[2].1,
         "seconds since measurement started",
         "ops/s",
-        &[("ops/s", GREEN, (0..ts.len()).map(|i| (t(i), ts[i].ops as f64)).collect())],
+        &[(
+            "ops/s",
+            GREEN,
+            (0..ts.len()).map(|i| (t(i), ts[i].ops as f64)).collect(),
+        )],
         None,
     )?;
     line_chart(

@@ -398,7 +398,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => 1e-3,
         "m" | "min" => 60.0,
         "h" => 3600.0,
-        other => return Err(format!("unknown unit `{other}` in `{text}` (ns, us, ms, s, m, h)")),
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}` (ns, us, ms, s, m, h)"
+            ));
+        }
     };
     secs(value * scale).ok_or_else(|| format!("`{text}` is not a finite non-negative duration"))
 }
@@ -414,8 +418,9 @@ fn secs(v: f64) -> Option<Duration> {
 impl RawDuration {
     fn get(&self) -> Result<Duration, String> {
         match self {
-            RawDuration::Int(i) => secs(*i as f64)
-                .ok_or_else(|| format!("{i} s is not a duration between 0 and 30 days")),
+            RawDuration::Int(i) => {
+                secs(*i as f64).ok_or_else(|| format!("{i} s is not a duration between 0 and 30 days"))
+            }
             RawDuration::Float(f) => {
                 secs(*f).ok_or_else(|| format!("{f} s is not a duration between 0 and 30 days"))
             }
@@ -630,10 +635,7 @@ impl Validator<'_> {
                 ));
             }
         };
-        if let Some((name, _)) = fields
-            .iter()
-            .find(|(name, set)| *set && !allowed.contains(name))
-        {
+        if let Some((name, _)) = fields.iter().find(|(name, set)| *set && !allowed.contains(name)) {
             return Err(self.err(
                 &format!("arrival.{name}"),
                 format!(

@@ -108,6 +108,9 @@ mod tests {
 
     #[test]
     fn closed_loop_has_no_schedule() {
-        assert_eq!(Schedule::new(&Arrival::Closed { clients: 2 }, 0, 1_000_000_000).count(), 0);
+        assert_eq!(
+            Schedule::new(&Arrival::Closed { clients: 2 }, 0, 1_000_000_000).count(),
+            0
+        );
     }
 }

@@ -104,7 +104,12 @@ fn apply_overrides(s: &mut Scenario, a: &Args) -> Result<(), String> {
         }
         match &mut s.arrival {
             Arrival::Constant { rate } | Arrival::Poisson { rate } => *rate = r,
-            other => return Err(format!("--rate applies to constant or poisson arrivals, not {}", other.describe())),
+            other => {
+                return Err(format!(
+                    "--rate applies to constant or poisson arrivals, not {}",
+                    other.describe()
+                ));
+            }
         }
     }
     if let Some(t) = a.threads {
@@ -162,7 +167,14 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     print!("{}", result.summary_text());
     if let Some(dir) = &args.out {
         let written = output::write_all(&result, dir)?;
-        eprintln!("wrote {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        eprintln!(
+            "wrote {}",
+            written
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     if result.validation.passed {
         Ok(())

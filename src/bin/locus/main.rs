@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench_index;
+mod compare;
 mod counters;
 mod loadtest;
 mod memory;
@@ -31,6 +32,8 @@ enum Command {
     BenchIndex(bench_index::Args),
     /// Run a load-test scenario (the embedded default without one) and report its latencies.
     Loadtest(loadtest::Args),
+    /// Compare two load-test results (exit 0 ok, 1 regression, 2 competitive regression, 3 bad input).
+    Compare(compare::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Memory(args) => memory::run(args),
         Command::BenchIndex(args) => bench_index::run(args),
         Command::Loadtest(args) => loadtest::run(args),
+        Command::Compare(args) => return compare::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
