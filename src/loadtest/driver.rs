@@ -108,7 +108,7 @@ impl Client<'_> {
         self.base.elapsed().as_nanos() as u64
     }
 
-    /// Records a measured op and rolls its window.
+    /// Records a measured op (its intended start, actual start and end) and rolls its window.
     #[inline]
     fn record(
         &self,
@@ -116,9 +116,7 @@ impl Client<'_> {
         window: &mut Window,
         kind: OpKind,
         outcome: Outcome,
-        intended: u64,
-        actual: u64,
-        end: u64,
+        [intended, actual, end]: [u64; 3],
     ) {
         let latency = end.saturating_sub(intended);
         rec.record(kind, outcome, latency, end.saturating_sub(actual));
@@ -180,7 +178,7 @@ impl Client<'_> {
                 rec.own_lag.record(own);
                 rec.own_lag_sum_ns += own;
                 rec.start_lag.record(actual.saturating_sub(intended));
-                self.record(&mut rec, &mut window, op.kind, outcome, intended, actual, end);
+                self.record(&mut rec, &mut window, op.kind, outcome, [intended, actual, end]);
             }
             prev_end = end;
             pending += 1;
@@ -217,7 +215,7 @@ impl Client<'_> {
             if actual >= self.warmup_ns {
                 rec.own_lag.record(0);
                 rec.start_lag.record(0);
-                self.record(&mut rec, &mut window, op.kind, outcome, actual, actual, end);
+                self.record(&mut rec, &mut window, op.kind, outcome, [actual, actual, end]);
             }
             j += self.clients as u64;
             pending += 1;

@@ -29,6 +29,9 @@ fn plot_err(name: &str) -> impl Fn(String) -> LoadtestError + '_ {
     }
 }
 
+/// A named, coloured line.
+type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
 /// A line chart of one or more named series over `x`.
 fn line_chart(
     path: &Path,
@@ -36,7 +39,7 @@ fn line_chart(
     caption: &str,
     x_desc: &str,
     y_desc: &str,
-    series: &[(&str, RGBColor, Vec<(f64, f64)>)],
+    series: &[Series<'_>],
     x_labels: Option<&dyn Fn(&f64) -> String>,
 ) -> Result<(), LoadtestError> {
     let err = plot_err(name);
