@@ -12,12 +12,29 @@
 //! - [`exec`]: per-node pinned worker pools, priority queues, batch drain, work stealing.
 //! - [`metrics`]: HDR latency histograms, counters, Prometheus text exposition.
 //! - [`index`]: vector storage, SIMD distance kernels, the HNSW index.
+//! - [`engine`]: the associative memory itself: shards per node, observe, recall, completion.
 //! - [`loadtest`]: TOML scenarios, the open-loop driver, results, plots and reports.
+//!
+//! ## Example: the engine
+//!
+//! ```
+//! use locus::engine::{Cue, Engine, Episode};
+//!
+//! # fn main() -> Result<(), locus::engine::EngineError> {
+//! let engine = Engine::builder().dimension(3).open()?;
+//! let id = engine.observe(Episode::new(vec![0.0, 1.0, 0.0]).with_payload("hello"))?;
+//! let hits = engine.recall(&Cue::new(vec![0.1, 0.9, 0.0], 1))?.hits;
+//! assert_eq!(hits[0].id, id);
+//! assert_eq!(engine.get(id).map(|e| e.payload), Some(b"hello".to_vec()));
+//! # Ok(())
+//! # }
+//! ```
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod alloc;
 pub mod counters;
+pub mod engine;
 pub mod exec;
 pub mod index;
 pub mod loadtest;

@@ -36,6 +36,30 @@ pub enum ExecError {
     /// The placement plan has no worker.
     #[error("the placement plan has no worker slot")]
     EmptyPlan,
+    /// The executor is shutting down or shut down: nothing was enqueued (the item is handed
+    /// back). Start a new executor, or stop submitting.
+    #[error("the executor is closed")]
+    Closed,
+    /// The placement plan is malformed (built by hand or edited): a node id past
+    /// [`MAX_PLAN_NODE`](crate::exec::MAX_PLAN_NODE), a duplicate node, or worker indexes that are
+    /// not `0..workers` exactly once. Build plans with
+    /// [`PlacementPlan::new`](crate::topology::PlacementPlan::new).
+    #[error("invalid placement plan: {reason}")]
+    InvalidPlan {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A reply did not come before its deadline ([`crate::exec::reply`]). The work may still
+    /// run; retry with a longer deadline or treat the answer as partial.
+    #[error("no reply within the deadline (waited {waited:?})")]
+    DeadlineExceeded {
+        /// How long the caller waited.
+        waited: std::time::Duration,
+    },
+    /// The reply slot was dropped unanswered (the handler panicked or the item was handed back
+    /// at shutdown).
+    #[error("the reply slot was dropped without an answer")]
+    NoReply,
     /// A worker thread could not be created (the OS refused: thread limit, memory).
     #[error("cannot start worker {worker}: {source}")]
     Spawn {
@@ -49,8 +73,8 @@ pub enum ExecError {
 /// A submit that was refused, with the item handed back so nothing is dropped silently.
 #[derive(Debug)]
 pub struct Rejected<T> {
-    /// Why it was refused ([`ExecError::Overloaded`] or [`ExecError::NoSuchTarget`]). A submit
-    /// never races shutdown: [`crate::exec::Executor::shutdown`] takes the executor by value.
+    /// Why it was refused ([`ExecError::Overloaded`], [`ExecError::NoSuchTarget`] or
+    /// [`ExecError::Closed`]).
     pub error: ExecError,
     /// The item, untouched.
     pub item: T,

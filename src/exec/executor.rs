@@ -1,54 +1,25 @@
 //! [`Executor`]: starts the node pools of a placement plan, accepts work, shuts down.
 
-use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam::sync::WaitGroup;
-use serde::Serialize;
 
 use super::config::{PinPolicy, WorkerPoolConfig};
+use super::degradation::ExecDegradation;
 use super::error::{ExecError, Rejected};
-use super::handler::BatchHandler;
+use super::handler::{BatchHandler, Stateless, WorkerHandler};
 use super::park::Idle;
 use super::pool::{NodePool, PinStatus, Shared, WorkerShared};
-use super::queue::{ClassQueues, Envelope, Priority};
+use super::queue::{ClassQueues, Priority};
 use super::stats::{WorkerHistograms, WorkerStats};
+use super::submitter::Submitter;
 use super::worker;
 use crate::alloc::layout::CachePadded;
 use crate::metrics::Counter;
-use crate::topology::{CpuLocation, NodePlan, PlacementPlan, spawn_pinned};
-
-/// A way in which the running executor is weaker than its plan. Reported, never hidden.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ExecDegradation {
-    /// A worker could not be pinned (or verified) and runs unpinned.
-    NotPinned {
-        /// The worker's plan index.
-        worker: usize,
-        /// Its plan CPU.
-        cpu: u32,
-        /// Why.
-        reason: String,
-    },
-    /// A worker is pinned to its plan CPU, but the kernel places that CPU on another node.
-    OffNode {
-        /// The worker's plan index.
-        worker: usize,
-        /// The node the plan expected.
-        plan_node: u32,
-        /// Where `getcpu` saw it.
-        location: CpuLocation,
-    },
-    /// Pinning was switched off in the configuration.
-    PinningSkipped {
-        /// Number of workers affected.
-        workers: usize,
-    },
-}
+use crate::topology::{NodePlan, PlacementPlan, spawn_pinned};
 
 /// What [`Executor::shutdown`] did with the accepted work.
 #[derive(Debug)]
@@ -62,18 +33,9 @@ pub struct ShutdownReport<T> {
     pub dead_workers: usize,
 }
 
-thread_local! {
-    /// Per-submitting-thread rotation over a node's workers, so submitters share no counter.
-    static NEXT: Cell<usize> = Cell::new({
-        let mut h = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(&std::thread::current().id(), &mut h);
-        std::hash::Hasher::finish(&h) as usize
-    });
-}
-
 /// The per-node worker pools of one placement plan. See the module docs of [`crate::exec`].
 pub struct Executor<T: Send + 'static> {
-    shared: Arc<Shared<T>>,
+    submitter: Submitter<T>,
     threads: Vec<JoinHandle<()>>,
     finished: bool,
 }
@@ -100,7 +62,33 @@ impl<T: Send + 'static> Executor<T> {
         config: WorkerPoolConfig,
         handler: impl BatchHandler<T>,
     ) -> Result<Self, ExecError> {
-        Self::start_inner(plan, config, Box::new(handler), false)
+        Self::start_inner(plan, config, Stateless(handler), false)
+    }
+
+    /// Like [`Executor::start`], with a [`WorkerHandler`]: each worker creates its own state by
+    /// calling [`WorkerHandler::init`] on its pinned thread (so that state is first touched on the
+    /// worker's node); this returns once every worker has done so.
+    ///
+    /// # Errors
+    /// Those of [`Executor::start`].
+    pub fn start_with(
+        plan: &PlacementPlan,
+        config: WorkerPoolConfig,
+        handler: impl WorkerHandler<T>,
+    ) -> Result<Self, ExecError> {
+        Self::start_inner(plan, config, handler, false)
+    }
+
+    /// [`Executor::start_with`], paused as [`Executor::start_paused`] is.
+    ///
+    /// # Errors
+    /// Those of [`Executor::start`].
+    pub fn start_with_paused(
+        plan: &PlacementPlan,
+        config: WorkerPoolConfig,
+        handler: impl WorkerHandler<T>,
+    ) -> Result<Self, ExecError> {
+        Self::start_inner(plan, config, handler, true)
     }
 
     /// Like [`Executor::start`], but workers take no work until [`Executor::resume`]. Submits
@@ -113,19 +101,21 @@ impl<T: Send + 'static> Executor<T> {
         config: WorkerPoolConfig,
         handler: impl BatchHandler<T>,
     ) -> Result<Self, ExecError> {
-        Self::start_inner(plan, config, Box::new(handler), true)
+        Self::start_inner(plan, config, Stateless(handler), true)
     }
 
-    fn start_inner(
+    fn start_inner<H: WorkerHandler<T>>(
         plan: &PlacementPlan,
         config: WorkerPoolConfig,
-        handler: Box<dyn BatchHandler<T>>,
+        handler: H,
         paused: bool,
     ) -> Result<Self, ExecError> {
         config.validate()?;
         if plan.worker_count() == 0 {
             return Err(ExecError::EmptyPlan);
         }
+        validate_plan(plan)?;
+        let handler = Arc::new(handler);
         let mut pools = Vec::new();
         let mut node_pos = Vec::new();
         let mut worker_pos = Vec::new();
@@ -169,8 +159,8 @@ impl<T: Send + 'static> Executor<T> {
             node_pos,
             worker_pos,
             config,
-            handler,
             closing: CachePadded::new(false.into()),
+            inflight: CachePadded::new(0.into()),
             paused: CachePadded::new(paused.into()),
             started: Instant::now(),
         });
@@ -180,11 +170,14 @@ impl<T: Send + 'static> Executor<T> {
         'spawn: for (p, pool) in shared.pools.iter().enumerate() {
             for (l, w) in pool.workers.iter().enumerate() {
                 let name = format!("locus-n{}-w{}", pool.node, w.slot.local_index);
-                let (sh, wg, plan_node) = (shared.clone(), ready.clone(), w.slot.node);
+                let (sh, wg, plan_node, h) = (shared.clone(), ready.clone(), w.slot.node, handler.clone());
                 let body = move |pinned| {
                     let _ = sh.worker(p, l).pin.set(worker::pin_status(pinned, plan_node));
+                    // The per-worker state is created here, on the pinned thread, before the
+                    // executor reports itself started.
+                    let (ctx, local) = worker::init(&sh, &*h, p, l);
                     drop(wg);
-                    worker::run(sh, p, l);
+                    worker::run(sh, &*h, local, ctx, p, l);
                 };
                 let spawned = match pin {
                     PinPolicy::BestEffort => spawn_pinned(name, w.slot.cpus.clone(), move |r| body(Some(r))),
@@ -207,7 +200,7 @@ impl<T: Send + 'static> Executor<T> {
         }
         ready.wait();
         let mut exec = Self {
-            shared,
+            submitter: Submitter { shared },
             threads,
             finished: false,
         };
@@ -220,34 +213,35 @@ impl<T: Send + 'static> Executor<T> {
 
     /// Lets paused workers take work.
     pub fn resume(&self) {
-        self.shared.paused.store(false, Ordering::Release);
-        self.shared.wake_all();
+        self.submitter.shared.paused.store(false, Ordering::Release);
+        self.submitter.shared.wake_all();
     }
 
     /// The nodes that have a pool, in plan order.
     pub fn nodes(&self) -> Vec<u32> {
-        self.shared.pools.iter().map(|p| p.node).collect()
+        self.submitter.shared.pools.iter().map(|p| p.node).collect()
     }
 
     /// The pool of `node`.
     pub fn pool(&self, node: u32) -> Option<&NodePool<T>> {
-        let p = (*self.shared.node_pos.get(node as usize)?)?;
-        Some(&self.shared.pools[p])
+        let p = (*self.submitter.shared.node_pos.get(node as usize)?)?;
+        Some(&self.submitter.shared.pools[p])
     }
 
     /// The pools, in plan order.
     pub fn pools(&self) -> &[NodePool<T>] {
-        &self.shared.pools
+        &self.submitter.shared.pools
     }
 
     /// The configuration in use.
     pub fn config(&self) -> &WorkerPoolConfig {
-        &self.shared.config
+        &self.submitter.shared.config
     }
 
     /// How each worker ended up placed.
     pub fn pin_statuses(&self) -> Vec<(usize, PinStatus)> {
-        self.shared
+        self.submitter
+            .shared
             .pools
             .iter()
             .flat_map(|p| p.workers.iter())
@@ -259,7 +253,7 @@ impl<T: Send + 'static> Executor<T> {
     pub fn degradations(&self) -> Vec<ExecDegradation> {
         let mut out = Vec::new();
         let mut skipped = 0;
-        for p in &self.shared.pools {
+        for p in &self.submitter.shared.pools {
             for w in &p.workers {
                 match w.pin.get() {
                     Some(PinStatus::Verified { .. }) => {}
@@ -283,32 +277,21 @@ impl<T: Send + 'static> Executor<T> {
         out
     }
 
+    /// A cloneable handle that submits to this executor from any thread, and keeps working
+    /// (returning [`ExecError::Closed`]) after shutdown.
+    pub fn submitter(&self) -> Submitter<T> {
+        self.submitter.clone()
+    }
+
     /// Submits `item` of `class` to a worker of `node`'s pool: the next one (per submitting
-    /// thread) that has room. Returns at once.
+    /// thread) that has room. Returns at once. See [`Submitter::submit`].
     ///
     /// # Errors
-    /// In [`Rejected::error`], with the item handed back:
-    /// - [`ExecError::Overloaded`] when that class's queue of every worker of the node is full
-    ///   (`depth` is the node's backlog of the class);
-    /// - [`ExecError::NoSuchTarget`] when the plan has no pool for `node`.
+    /// In [`Rejected::error`], with the item handed back: [`ExecError::Overloaded`] when that
+    /// class's queue of every worker of the node is full; [`ExecError::NoSuchTarget`] when the
+    /// plan has no pool for `node`.
     pub fn submit(&self, node: u32, class: Priority, item: T) -> Result<(), Rejected<T>> {
-        let Some(p) = self.shared.node_pos.get(node as usize).copied().flatten() else {
-            return Err(Rejected {
-                error: ExecError::NoSuchTarget {
-                    what: "node",
-                    index: node,
-                },
-                item,
-            });
-        };
-        let pool = &self.shared.pools[p];
-        let n = pool.workers.len();
-        let start = NEXT.with(|c| {
-            let v = c.get();
-            c.set(v.wrapping_add(1));
-            v
-        });
-        self.submit_among(p, (0..n).map(|k| (start.wrapping_add(k)) % n), class, item)
+        self.submitter.submit(node, class, item)
     }
 
     /// Submits `item` to one worker's own queue (by plan index), e.g. to keep work next to data
@@ -317,81 +300,41 @@ impl<T: Send + 'static> Executor<T> {
     /// # Errors
     /// As [`Executor::submit`]; `Overloaded` when that worker's queue of `class` is full.
     pub fn submit_to_worker(&self, worker: usize, class: Priority, item: T) -> Result<(), Rejected<T>> {
-        match self.shared.worker_pos.get(worker) {
-            Some(&(p, l)) if p != usize::MAX => self.submit_among(p, std::iter::once(l), class, item),
-            _ => Err(Rejected {
-                error: ExecError::NoSuchTarget {
-                    what: "worker",
-                    index: u32::try_from(worker).unwrap_or(u32::MAX),
-                },
-                item,
-            }),
-        }
-    }
-
-    fn submit_among(
-        &self,
-        p: usize,
-        candidates: impl Iterator<Item = usize> + Clone,
-        class: Priority,
-        item: T,
-    ) -> Result<(), Rejected<T>> {
-        let pool = &self.shared.pools[p];
-        let mut env = Envelope {
-            item,
-            enqueued: Instant::now(),
-        };
-        for l in candidates.clone() {
-            let w = &pool.workers[l];
-            match w.queues.push(class, env) {
-                Ok(()) => {
-                    self.after_push(p, l, class);
-                    return Ok(());
-                }
-                Err(back) => env = back,
-            }
-        }
-        pool.rejections[class.index()].inc();
-        let depth = candidates.map(|l| pool.workers[l].queues.len(class)).sum();
-        Err(Rejected {
-            error: ExecError::Overloaded { class, depth },
-            item: env.item,
-        })
-    }
-
-    /// Wakes whoever should run the item just pushed to worker (`p`, `l`): the owner if it
-    /// sleeps, and a helper if the owner now has a backlog ([`Shared::wake_helper`]).
-    #[inline]
-    fn after_push(&self, p: usize, l: usize, class: Priority) {
-        let sh = &*self.shared;
-        let w = &sh.pools[p].workers[l];
-        w.idle.wake_if_sleeping();
-        sh.wake_helper(p, l, w.queues.len(class));
+        self.submitter.submit_to_worker(worker, class, item)
     }
 
     /// A snapshot of the executor's metrics.
     pub fn metrics(&self) -> super::metrics::ExecMetrics {
-        super::metrics::snapshot(&self.shared, self.degradations())
+        super::metrics::snapshot(&self.submitter.shared, self.degradations())
     }
 
     /// Memory held by the queue slots of every worker, in bytes: the sum of all capacities times
     /// the size of one slot (a stamp word plus the item and its timestamp). The ring buffers are
     /// allocated and initialised when the executor starts, so this is resident from the start.
     pub fn queue_memory_bytes(&self) -> usize {
-        let per_worker: usize = self.shared.config.capacity.iter().sum();
-        per_worker * super::queue::slot_bytes::<T>() * self.shared.worker_pos.len()
+        let per_worker: usize = self.submitter.shared.config.capacity.iter().sum();
+        per_worker * super::queue::slot_bytes::<T>() * self.submitter.shared.worker_pos.len()
     }
 
     /// Forgets every latency and batch-size sample recorded so far (counters keep counting), to
     /// start a fresh measurement interval.
     pub fn reset_histograms(&self) {
-        for w in self.shared.pools.iter().flat_map(|p| p.workers.iter()) {
+        for w in self.submitter.shared.pools.iter().flat_map(|p| p.workers.iter()) {
             let mut h = w.hist.lock().unwrap_or_else(|p| p.into_inner());
             h.queue_wait.reset();
             h.service.reset();
             h.sojourn.reset();
             h.batch_items.reset();
         }
+    }
+
+    /// Test hook: holds worker (`pool` 0, `local`)'s histogram lock, as a slow scrape would.
+    #[cfg(test)]
+    pub(crate) fn hold_histograms(&self, local: usize) -> std::sync::MutexGuard<'_, WorkerHistograms> {
+        self.submitter.shared.pools[0].workers[local]
+            .hist
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stops the workers and accounts for every accepted item (see [`super::ShutdownMode`]).
@@ -401,8 +344,13 @@ impl<T: Send + 'static> Executor<T> {
 
     fn stop(&mut self) -> ShutdownReport<T> {
         self.finished = true;
-        let sh = &*self.shared;
+        let sh = &*self.submitter.shared;
         sh.closing.store(true, Ordering::SeqCst);
+        // Submits that passed their `closing` check finish their push (a few instructions) before
+        // the sweep below (see `submitter`'s module docs).
+        while sh.inflight.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
         sh.wake_all();
         let mut dead_workers = 0;
         for t in self.threads.drain(..) {
@@ -463,4 +411,39 @@ fn node_local_queues<T: Send + 'static>(
         return queues;
     }
     build()
+}
+
+/// The largest node id a plan may name (the kernel's `MAX_NUMNODES` is at most 1024).
+pub const MAX_PLAN_NODE: u32 = 1023;
+
+/// Checks what [`Executor::start`] indexes by: node ids bounded and unique, every worker's
+/// plan index in `0..workers` exactly once, each worker on its node. A plan's fields are public,
+/// so a hand-made or edited plan must not make the executor allocate by an absurd id.
+fn validate_plan(plan: &PlacementPlan) -> Result<(), ExecError> {
+    let bad = |reason: String| Err(ExecError::InvalidPlan { reason });
+    let workers = plan.worker_count();
+    let mut seen_worker = vec![false; workers];
+    let mut seen_node = std::collections::BTreeSet::new();
+    for np in plan.nodes.iter().filter(|n| !n.workers.is_empty()) {
+        if np.node > MAX_PLAN_NODE {
+            return bad(format!("node {} is past {MAX_PLAN_NODE}", np.node));
+        }
+        if !seen_node.insert(np.node) {
+            return bad(format!("node {} is listed twice", np.node));
+        }
+        for w in &np.workers {
+            if w.node != np.node {
+                return bad(format!(
+                    "worker {} says node {} inside node {}",
+                    w.index, w.node, np.node
+                ));
+            }
+            match seen_worker.get_mut(w.index) {
+                Some(seen) if !*seen => *seen = true,
+                Some(_) => return bad(format!("worker index {} is used twice", w.index)),
+                None => return bad(format!("worker index {} is not below {workers}", w.index)),
+            }
+        }
+    }
+    Ok(())
 }

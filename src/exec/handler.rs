@@ -58,3 +58,43 @@ where
         self(ctx, class, batch)
     }
 }
+
+/// A handler with per-worker state, created **on the worker's own pinned thread**.
+///
+/// [`WorkerHandler::init`] runs once per worker, after the worker has pinned itself and before
+/// [`crate::exec::Executor::start_with`] returns, so whatever it allocates and writes (search
+/// scratch, pool handles, a counter set) is first touched on the worker's node and stays owned by
+/// that one thread: `Local` need not be `Send` or `Sync`. [`WorkerHandler::handle`] then runs each
+/// batch with `&mut` access to it.
+///
+/// Every [`BatchHandler`] is usable through [`Stateless`] (what [`crate::exec::Executor::start`]
+/// does).
+pub trait WorkerHandler<T>: Send + Sync + 'static {
+    /// The per-worker state.
+    type Local: 'static;
+
+    /// Creates the state of the worker described by `ctx` (its `source` is [`BatchSource::Own`]).
+    /// A panic here ends that worker's thread (counted in
+    /// [`ShutdownReport::dead_workers`](crate::exec::ShutdownReport::dead_workers)); its queued
+    /// items are still run by stealing siblings or handed back at shutdown.
+    fn init(&self, ctx: &WorkerContext) -> Self::Local;
+
+    /// Runs one batch of class `class` with the worker's state. As for [`BatchHandler::run`]: the
+    /// items left in `batch` are dropped afterwards, and a panic is caught and counted (the state
+    /// is kept as the panic left it).
+    fn handle(&self, local: &mut Self::Local, ctx: &WorkerContext, class: Priority, batch: &mut Vec<T>);
+}
+
+/// Adapts a stateless [`BatchHandler`] to [`WorkerHandler`] (with `Local = ()`).
+#[derive(Debug, Clone)]
+pub struct Stateless<H>(pub H);
+
+impl<T, H: BatchHandler<T>> WorkerHandler<T> for Stateless<H> {
+    type Local = ();
+
+    fn init(&self, _: &WorkerContext) {}
+
+    fn handle(&self, _: &mut (), ctx: &WorkerContext, class: Priority, batch: &mut Vec<T>) {
+        self.0.run(ctx, class, batch)
+    }
+}

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::executor::ExecDegradation;
+use super::degradation::ExecDegradation;
 use super::pool::{PinStatus, Shared};
 use super::queue::Priority;
 use crate::metrics::{LatencyHistogram, MetricsError, PrometheusWriter, Quantiles};

@@ -29,6 +29,12 @@
 //!   the threshold ([`steal`]). Items are moved, never shared.
 //! - **Idle.** Workers park (optionally after a short spin); submitters wake them without lost
 //!   wake-ups (`park`).
+//! - **Per-worker state.** A [`WorkerHandler`] creates each worker's state on the worker's own
+//!   pinned thread ([`Executor::start_with`]); a plain [`BatchHandler`] runs through
+//!   [`Stateless`].
+//! - **Submitters and replies.** [`Submitter`] is a cloneable handle; after shutdown it returns
+//!   [`ExecError::Closed`]. [`reply`] gives a fan-out a way to wait for every worker's answer
+//!   until a deadline, and merge what arrived.
 //! - **Shutdown.** Drains every accepted item or hands it back ([`ShutdownMode`],
 //!   [`ShutdownReport`]).
 //! - **Metrics.** Depths, busy share, batch sizes, steals, rejections, and HDR histograms of
@@ -69,6 +75,7 @@
 
 pub mod batch;
 pub mod config;
+mod degradation;
 pub mod error;
 mod executor;
 pub mod handler;
@@ -76,19 +83,24 @@ pub mod metrics;
 mod park;
 mod pool;
 pub mod queue;
+pub mod reply;
 mod stats;
 pub mod steal;
+mod submitter;
 mod sync;
 pub mod worker;
 
 pub use batch::{BatchController, BatchControllerConfig};
 pub use config::{PinPolicy, ShutdownMode, StealPolicy, WorkerPoolConfig};
+pub use degradation::ExecDegradation;
 pub use error::{ExecError, Rejected};
-pub use executor::{ExecDegradation, Executor, ShutdownReport};
-pub use handler::{BatchHandler, BatchSource, WorkerContext};
+pub use executor::{Executor, MAX_PLAN_NODE, ShutdownReport};
+pub use handler::{BatchHandler, BatchSource, Stateless, WorkerContext, WorkerHandler};
 pub use metrics::{DepthStats, ExecMetrics, NodeMetrics, WorkerMetrics};
 pub use pool::{NodePool, PinStatus};
 pub use queue::Priority;
+pub use reply::{Gather, Gathered, Missing, ReplySlot, gather, oneshot};
+pub use submitter::Submitter;
 
 #[cfg(all(test, not(loom)))]
 mod tests;

@@ -163,38 +163,40 @@ mod tests {
 
     /// Ping-pong 20 000 items through the handshake, one at a time: each item is only pushed
     /// after the previous was consumed, so the worker sleeps between almost every pair. A lost
-    /// wake-up would hang the test (and the harness's timeout would fail it).
+    /// wake-up would hang the body; the watchdog turns that into a failure.
     #[test]
     fn no_lost_wakeups_under_ping_pong() {
-        const N: usize = 20_000;
-        let work = Arc::new(AtomicUsize::new(0));
-        let done = Arc::new(AtomicUsize::new(0));
-        let idle = Arc::new(Idle::new());
-        let worker = {
-            let (work, done, idle) = (work.clone(), done.clone(), idle.clone());
-            std::thread::spawn(move || {
-                let mut parks = 0usize;
-                while done.load(Ordering::SeqCst) < N {
-                    if work.swap(0, Ordering::SeqCst) == 1 {
-                        done.fetch_add(1, Ordering::SeqCst);
-                    } else if idle.sleep_unless(|| work.load(Ordering::SeqCst) != 0) {
-                        parks += 1;
+        crate::exec::tests::within(std::time::Duration::from_secs(120), || {
+            const N: usize = 20_000;
+            let work = Arc::new(AtomicUsize::new(0));
+            let done = Arc::new(AtomicUsize::new(0));
+            let idle = Arc::new(Idle::new());
+            let worker = {
+                let (work, done, idle) = (work.clone(), done.clone(), idle.clone());
+                std::thread::spawn(move || {
+                    let mut parks = 0usize;
+                    while done.load(Ordering::SeqCst) < N {
+                        if work.swap(0, Ordering::SeqCst) == 1 {
+                            done.fetch_add(1, Ordering::SeqCst);
+                        } else if idle.sleep_unless(|| work.load(Ordering::SeqCst) != 0) {
+                            parks += 1;
+                        }
                     }
+                    parks
+                })
+            };
+            for i in 0..N {
+                while done.load(Ordering::SeqCst) < i {
+                    std::hint::spin_loop();
                 }
-                parks
-            })
-        };
-        for i in 0..N {
-            while done.load(Ordering::SeqCst) < i {
-                std::hint::spin_loop();
+                work.store(1, Ordering::SeqCst);
+                idle.wake_if_sleeping();
             }
-            work.store(1, Ordering::SeqCst);
-            idle.wake_if_sleeping();
-        }
-        let parks = worker.join().unwrap();
-        assert_eq!(done.load(Ordering::SeqCst), N);
-        // The worker really slept (the test exercises parking, not just spinning).
-        assert!(parks > 0);
+            let parks = worker.join().unwrap();
+            assert_eq!(done.load(Ordering::SeqCst), N);
+            // The worker really slept (the test exercises parking, not just spinning).
+            assert!(parks > 0);
+        });
     }
 }
 

@@ -1,13 +1,12 @@
 //! The shared state of an executor: one [`NodePool`] per plan node, each holding its workers'
 //! queues, idle flags and statistics.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use serde::Serialize;
 
 use super::config::{StealPolicy, WorkerPoolConfig};
-use super::handler::BatchHandler;
 use super::park::Idle;
 use super::queue::{ClassQueues, Priority};
 use super::stats::{WorkerHistograms, WorkerStats};
@@ -100,8 +99,10 @@ pub(crate) struct Shared<T> {
     /// Worker plan index → (pool position, local index).
     pub(crate) worker_pos: Vec<(usize, usize)>,
     pub(crate) config: WorkerPoolConfig,
-    pub(crate) handler: Box<dyn BatchHandler<T>>,
     pub(crate) closing: CachePadded<AtomicBool>,
+    /// Submits between their `closing` check and the end of their push. Shutdown waits for it
+    /// to reach 0 after setting `closing`, so no push can land after the final sweep.
+    pub(crate) inflight: CachePadded<AtomicUsize>,
     pub(crate) paused: CachePadded<AtomicBool>,
     pub(crate) started: std::time::Instant,
 }

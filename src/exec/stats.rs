@@ -4,8 +4,9 @@
 //! `Relaxed` load + store, with no read-modify-write on the hot path; readers see values that
 //! are at most a batch old. The struct sits in a 128-byte [`CachePadded`] slot of its worker
 //! (see [`crate::alloc::layout`]), so one worker's counters never share a prefetch pair of lines
-//! with another's. Histograms sit behind a mutex that only the owner takes per batch (so it is
-//! uncontended) and a snapshot takes briefly.
+//! with another's. Histograms sit behind a mutex that the owner only *tries* per batch (a reader
+//! holding it sends the batch's samples to a worker-local spill instead; see `worker::record`),
+//! so a metrics scrape never stalls a worker.
 //!
 //! [`CachePadded`]: crate::alloc::layout::CachePadded
 
@@ -97,4 +98,14 @@ pub(crate) struct WorkerHistograms {
     pub(crate) sojourn: LatencyHistogram,
     /// Items per batch.
     pub(crate) batch_items: LatencyHistogram,
+}
+
+impl WorkerHistograms {
+    /// Adds `other`'s samples (same bounds on both sides: merging cannot fail).
+    pub(crate) fn merge(&mut self, other: &WorkerHistograms) {
+        let _ = self.queue_wait.merge(&other.queue_wait);
+        let _ = self.service.merge(&other.service);
+        let _ = self.sojourn.merge(&other.sojourn);
+        let _ = self.batch_items.merge(&other.batch_items);
+    }
 }

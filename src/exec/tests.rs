@@ -370,63 +370,69 @@ fn cross_node_steals_only_past_the_threshold() {
 
 #[test]
 fn lone_items_run_at_once_without_lost_wakeups() {
-    let plan = fake_plan(1, 2);
-    let cfg = WorkerPoolConfig {
-        min_batch: 1,
-        max_batch: 512,
-        ..config(&plan)
-    };
-    let (tx, rx) = mpsc::channel();
-    let tx = Mutex::new(tx);
-    let exec = Executor::start(
-        &plan,
-        cfg,
-        move |_: &WorkerContext, _: Priority, b: &mut Vec<u32>| {
-            for i in b.drain(..) {
-                tx.lock().unwrap().send(i).unwrap();
-            }
-        },
-    )
-    .unwrap();
-    // One item at a time: each must complete on its own (workers park in between).
-    for i in 0..2000 {
-        exec.submit(0, Priority::High, i).unwrap();
-        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), i);
-    }
-    let m = exec.metrics();
-    assert!(m.workers.iter().map(|w| w.parks).sum::<u64>() > 0);
-    assert_eq!(m.batch_items.quantiles().max, 1);
-    exec.shutdown();
+    // A lost wake-up would hang: the watchdog turns that into a failure.
+    within(Duration::from_secs(120), || {
+        let plan = fake_plan(1, 2);
+        let cfg = WorkerPoolConfig {
+            min_batch: 1,
+            max_batch: 512,
+            ..config(&plan)
+        };
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let exec = Executor::start(
+            &plan,
+            cfg,
+            move |_: &WorkerContext, _: Priority, b: &mut Vec<u32>| {
+                for i in b.drain(..) {
+                    tx.lock().unwrap().send(i).unwrap();
+                }
+            },
+        )
+        .unwrap();
+        // One item at a time: each must complete on its own (workers park in between).
+        for i in 0..2000 {
+            exec.submit(0, Priority::High, i).unwrap();
+            assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), i);
+        }
+        let m = exec.metrics();
+        assert!(m.workers.iter().map(|w| w.parks).sum::<u64>() > 0);
+        assert_eq!(m.batch_items.quantiles().max, 1);
+        exec.shutdown();
+    });
 }
 
 #[test]
 fn spinning_workers_serve_lone_items_and_still_park() {
-    let plan = fake_plan(1, 2);
-    let cfg = WorkerPoolConfig {
-        spin_before_park: 10_000,
-        ..config(&plan)
-    };
-    let (tx, rx) = mpsc::channel();
-    let tx = Mutex::new(tx);
-    let exec = Executor::start(
-        &plan,
-        cfg,
-        move |_: &WorkerContext, _: Priority, b: &mut Vec<u32>| {
-            for i in b.drain(..) {
-                tx.lock().unwrap().send(i).unwrap();
+    // A lost wake-up would hang: the watchdog turns that into a failure.
+    within(Duration::from_secs(120), || {
+        let plan = fake_plan(1, 2);
+        let cfg = WorkerPoolConfig {
+            spin_before_park: 10_000,
+            ..config(&plan)
+        };
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let exec = Executor::start(
+            &plan,
+            cfg,
+            move |_: &WorkerContext, _: Priority, b: &mut Vec<u32>| {
+                for i in b.drain(..) {
+                    tx.lock().unwrap().send(i).unwrap();
+                }
+            },
+        )
+        .unwrap();
+        for i in 0..500 {
+            exec.submit(0, Priority::Normal, i).unwrap();
+            assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), i);
+            if i % 50 == 0 {
+                std::thread::sleep(Duration::from_millis(2)); // long enough to end any spin
             }
-        },
-    )
-    .unwrap();
-    for i in 0..500 {
-        exec.submit(0, Priority::Normal, i).unwrap();
-        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), i);
-        if i % 50 == 0 {
-            std::thread::sleep(Duration::from_millis(2)); // long enough to end any spin
         }
-    }
-    assert!(exec.metrics().workers.iter().map(|w| w.parks).sum::<u64>() > 0);
-    assert_eq!(exec.shutdown().ran, 500);
+        assert!(exec.metrics().workers.iter().map(|w| w.parks).sum::<u64>() > 0);
+        assert_eq!(exec.shutdown().ran, 500);
+    });
 }
 
 #[test]
@@ -554,4 +560,228 @@ fn real_plan_workers_are_pinned_or_reported() {
     }
     assert_eq!(exec.shutdown().ran, 1000);
     assert_eq!(count.load(Ordering::Relaxed), 1000);
+}
+
+/// Runs `f` on its own thread and fails the test if it has not finished within `limit`: a test
+/// whose failure mode is a lost wake-up then fails instead of hanging the suite.
+pub(crate) fn within<R: Send + 'static>(limit: Duration, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(r) => {
+            let _ = t.join();
+            r
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => match t.join() {
+            Err(p) => std::panic::resume_unwind(p),
+            Ok(()) => panic!("the test body ended without a result"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("watchdog: not finished within {limit:?} (hung?)"),
+    }
+}
+
+#[test]
+fn worker_state_is_created_on_the_worker_thread_and_owned_by_it() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::thread::ThreadId;
+
+    // `Rc` is neither Send nor Sync: it can only work if each worker creates and keeps it.
+    /// (worker, thread that ran init, thread that ran the batch, items the worker's state saw).
+    type Log = Arc<Mutex<Vec<(usize, ThreadId, ThreadId, usize)>>>;
+    struct Counting {
+        log: Log,
+    }
+    impl WorkerHandler<u32> for Counting {
+        type Local = (ThreadId, Rc<RefCell<usize>>);
+        fn init(&self, _: &WorkerContext) -> Self::Local {
+            (std::thread::current().id(), Rc::new(RefCell::new(0)))
+        }
+        fn handle(&self, local: &mut Self::Local, ctx: &WorkerContext, _: Priority, b: &mut Vec<u32>) {
+            *local.1.borrow_mut() += b.len();
+            b.clear();
+            let seen = *local.1.borrow();
+            self.log
+                .lock()
+                .unwrap()
+                .push((ctx.worker, local.0, std::thread::current().id(), seen));
+        }
+    }
+    within(Duration::from_secs(60), || {
+        let plan = fake_plan(1, 2);
+        let cfg = WorkerPoolConfig {
+            steal: StealPolicy::Off,
+            ..config(&plan)
+        };
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let exec = Executor::start_with(&plan, cfg, Counting { log: log.clone() }).unwrap();
+        for i in 0..100u32 {
+            exec.submit_to_worker((i % 2) as usize, Priority::Normal, i)
+                .unwrap();
+        }
+        assert_eq!(exec.shutdown().ran, 100);
+        let log = log.lock().unwrap();
+        assert!(
+            log.iter()
+                .all(|(_, init_thread, run_thread, _)| init_thread == run_thread)
+        );
+        for w in 0..2 {
+            // Each worker's own counter saw exactly its 50 items.
+            let last = log.iter().filter(|e| e.0 == w).map(|e| e.3).max();
+            assert_eq!(last, Some(50), "worker {w}");
+        }
+    });
+}
+
+#[test]
+fn submit_after_shutdown_is_closed_and_hands_the_item_back() {
+    let plan = fake_plan(1, 1);
+    let exec = Executor::start(
+        &plan,
+        config(&plan),
+        |_: &WorkerContext, _: Priority, b: &mut Vec<u32>| b.clear(),
+    )
+    .unwrap();
+    let sub = exec.submitter();
+    sub.submit(0, Priority::Normal, 1).unwrap();
+    assert!(!sub.is_closed());
+    exec.shutdown();
+    let r = sub.clone().submit(0, Priority::Normal, 7).unwrap_err();
+    assert!(matches!(r.error, ExecError::Closed), "{}", r.error);
+    assert_eq!(r.item, 7);
+    assert!(sub.is_closed());
+}
+
+#[test]
+fn submits_racing_shutdown_are_each_run_handed_back_or_refused() {
+    within(Duration::from_secs(120), || {
+        for round in 0..20 {
+            let plan = fake_plan(1, 2);
+            let ran = Arc::new(AtomicU64::new(0));
+            let r = ran.clone();
+            let exec = Executor::start(
+                &plan,
+                config(&plan),
+                move |_: &WorkerContext, _: Priority, b: &mut Vec<u32>| {
+                    r.fetch_add(b.drain(..).count() as u64, Ordering::Relaxed);
+                },
+            )
+            .unwrap();
+            let sub = exec.submitter();
+            let submitters: Vec<_> = (0..3)
+                .map(|_| {
+                    let sub = sub.clone();
+                    std::thread::spawn(move || {
+                        let (mut ok, mut refused) = (0u64, 0u64);
+                        for i in 0..5_000 {
+                            match sub.submit(0, Priority::Normal, i) {
+                                Ok(()) => ok += 1,
+                                Err(_) => refused += 1,
+                            }
+                        }
+                        (ok, refused)
+                    })
+                })
+                .collect();
+            std::thread::sleep(Duration::from_micros(200 * round));
+            let report = exec.shutdown();
+            let (ok, refused) = submitters
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+            assert_eq!(ok + refused, 15_000);
+            assert_eq!(
+                ran.load(Ordering::Relaxed) + report.handed_back.len() as u64,
+                ok,
+                "round {round}: every accepted item ran or came back"
+            );
+        }
+    });
+}
+
+#[test]
+fn fan_out_to_every_worker_and_gather_the_replies() {
+    use super::reply::{ReplySlot, gather};
+    within(Duration::from_secs(60), || {
+        let plan = fake_plan(2, 2);
+        let exec = Executor::start(
+            &plan,
+            WorkerPoolConfig {
+                steal: StealPolicy::Off,
+                ..config(&plan)
+            },
+            |ctx: &WorkerContext, _: Priority, b: &mut Vec<(u64, ReplySlot<(usize, u64)>)>| {
+                for (x, slot) in b.drain(..) {
+                    slot.send((ctx.worker, x * x));
+                }
+            },
+        )
+        .unwrap();
+        let (slots, replies) = gather(4);
+        for (w, slot) in slots.into_iter().enumerate() {
+            exec.submit_to_worker(w, Priority::High, (w as u64 + 1, slot))
+                .unwrap();
+        }
+        let got = replies.wait_until(std::time::Instant::now() + Duration::from_secs(30));
+        assert!(got.is_complete());
+        let got: Vec<(usize, u64)> = got.replies.into_iter().flatten().collect();
+        assert_eq!(got, [(0, 1), (1, 4), (2, 9), (3, 16)]);
+    });
+}
+
+#[test]
+fn malformed_plans_are_refused_before_anything_is_sized_by_them() {
+    let handler = |_: &WorkerContext, _: Priority, b: &mut Vec<u32>| b.clear();
+    let mut plan = fake_plan(1, 1);
+    plan.nodes[0].node = u32::MAX;
+    plan.nodes[0].workers[0].node = u32::MAX;
+    let e = Executor::start(&plan, config(&fake_plan(1, 1)), handler).unwrap_err();
+    assert!(matches!(e, ExecError::InvalidPlan { .. }), "{e}");
+    let mut plan = fake_plan(1, 2);
+    plan.nodes[0].workers[1].index = usize::MAX;
+    let e = Executor::start(&plan, config(&fake_plan(1, 2)), handler).unwrap_err();
+    assert!(matches!(e, ExecError::InvalidPlan { .. }), "{e}");
+    let mut plan = fake_plan(2, 1);
+    plan.nodes[1].node = 0;
+    plan.nodes[1].workers[0].node = 0;
+    let e = Executor::start(&plan, config(&fake_plan(2, 1)), handler).unwrap_err();
+    assert!(matches!(e, ExecError::InvalidPlan { .. }), "{e}");
+}
+
+#[test]
+fn a_scrape_holding_the_histograms_does_not_stall_workers() {
+    within(Duration::from_secs(60), || {
+        let plan = fake_plan(1, 1);
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let exec = Executor::start(
+            &plan,
+            config(&plan),
+            move |_: &WorkerContext, _: Priority, b: &mut Vec<u32>| {
+                for i in b.drain(..) {
+                    tx.lock().unwrap().send(i).unwrap();
+                }
+            },
+        )
+        .unwrap();
+        let exec = Arc::new(exec);
+        {
+            let _scrape = exec.hold_histograms(0);
+            for i in 0..50 {
+                exec.submit(0, Priority::Normal, i).unwrap();
+                // Before samples spilled, the worker blocked on the lock after its first batch.
+                assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), i);
+            }
+        }
+        // The spilled samples reach the shared histograms at the next batch.
+        exec.submit(0, Priority::Normal, 50).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 50);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while exec.metrics().sojourn.len() < 51 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(exec.metrics().sojourn.len(), 51);
+    });
 }

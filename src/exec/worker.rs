@@ -19,8 +19,10 @@
 //!
 //! # Shutdown order
 //!
-//! 1. [`super::Executor::shutdown`] owns the executor, so no submit can be in flight.
-//! 2. It sets `closing` and wakes every worker.
+//! 1. [`super::Executor::shutdown`] sets `closing`; from then on every submit (through any
+//!    [`super::Submitter`]) returns `Closed`. It waits for the submits already past their check
+//!    to finish their push (the `inflight` count), then wakes every worker.
+//! 2. (Workers keep running meanwhile.)
 //! 3. In [`ShutdownMode::Drain`] a worker keeps running until its own queues are empty, then
 //!    exits; in [`ShutdownMode::HandBack`] it exits after the batch in hand.
 //! 4. The executor joins every worker, then sweeps every queue: the items found there (all of
@@ -28,15 +30,16 @@
 //!    the [`super::ShutdownReport`]. Every accepted item is thus either run or handed back.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, TryLockError};
 use std::time::Instant;
 
 use super::batch::BatchController;
 use super::config::ShutdownMode;
-use super::handler::{BatchSource, WorkerContext};
+use super::handler::{BatchSource, WorkerContext, WorkerHandler};
 use super::pool::{PinStatus, Shared};
 use super::queue::{Envelope, Priority};
+use super::stats::WorkerHistograms;
 use super::steal::{Steal, steal};
 use crate::topology::{CpuLocation, TopologyError};
 
@@ -81,10 +84,42 @@ struct Buffers<T> {
     envelopes: Vec<Envelope<T>>,
     items: Vec<T>,
     stamps: Vec<Instant>,
+    /// Samples recorded while a metrics reader held the shared histograms (see [`record`]).
+    spill: Option<Box<WorkerHistograms>>,
+}
+
+/// Creates worker (`pool`, `local`)'s context and its handler state, on the worker's thread.
+pub(crate) fn init<T: Send + 'static, H: WorkerHandler<T>>(
+    shared: &Shared<T>,
+    handler: &H,
+    pool: usize,
+    local: usize,
+) -> (WorkerContext, H::Local) {
+    let me = shared.worker(pool, local);
+    let pinned_at = match me.pin.get() {
+        Some(PinStatus::Verified { location } | PinStatus::OffNode { location }) => Some(*location),
+        _ => None,
+    };
+    let ctx = WorkerContext {
+        worker: me.slot.index,
+        node: me.slot.node,
+        cpu: me.slot.cpu,
+        pinned_at,
+        source: BatchSource::Own,
+    };
+    let state = handler.init(&ctx);
+    (ctx, state)
 }
 
 /// The run loop of worker (`pool`, `local`).
-pub(crate) fn run<T: Send + 'static>(shared: Arc<Shared<T>>, pool: usize, local: usize) {
+pub(crate) fn run<T: Send + 'static, H: WorkerHandler<T>>(
+    shared: Arc<Shared<T>>,
+    handler: &H,
+    mut state: H::Local,
+    mut ctx: WorkerContext,
+    pool: usize,
+    local: usize,
+) {
     let me = shared.worker(pool, local);
     let cfg = &shared.config;
     let mut controllers: [BatchController; 3] =
@@ -93,17 +128,7 @@ pub(crate) fn run<T: Send + 'static>(shared: Arc<Shared<T>>, pool: usize, local:
         envelopes: Vec::with_capacity(cfg.max_batch),
         items: Vec::with_capacity(cfg.max_batch),
         stamps: Vec::with_capacity(cfg.max_batch),
-    };
-    let pinned_at = match me.pin.get() {
-        Some(PinStatus::Verified { location } | PinStatus::OffNode { location }) => Some(*location),
-        _ => None,
-    };
-    let mut ctx = WorkerContext {
-        worker: me.slot.index,
-        node: me.slot.node,
-        cpu: me.slot.cpu,
-        pinned_at,
-        source: BatchSource::Own,
+        spill: None,
     };
     let mut since_low = 0u32;
     'outer: loop {
@@ -125,7 +150,7 @@ pub(crate) fn run<T: Send + 'static>(shared: Arc<Shared<T>>, pool: usize, local:
             if me.queues.pop_into(class, size, &mut buf.envelopes) > 0 {
                 shared.wake_helper(pool, local, me.queues.len(class));
                 ctx.source = BatchSource::Own;
-                run_batch(&shared, me, &ctx, class, &mut buf);
+                run_batch(handler, &mut state, me, &ctx, class, &mut buf);
             }
             continue;
         }
@@ -144,7 +169,7 @@ pub(crate) fn run<T: Send + 'static>(shared: Arc<Shared<T>>, pool: usize, local:
                 }
             }
             ctx.source = source;
-            run_batch(&shared, me, &ctx, class, &mut buf);
+            run_batch(handler, &mut state, me, &ctx, class, &mut buf);
             continue;
         }
         if shared.closing() {
@@ -165,8 +190,9 @@ pub(crate) fn run<T: Send + 'static>(shared: Arc<Shared<T>>, pool: usize, local:
     }
 }
 
-fn run_batch<T: Send + 'static>(
-    shared: &Shared<T>,
+fn run_batch<T: Send + 'static, H: WorkerHandler<T>>(
+    handler: &H,
+    state: &mut H::Local,
     me: &super::pool::WorkerShared<T>,
     ctx: &WorkerContext,
     class: Priority,
@@ -180,28 +206,51 @@ fn run_batch<T: Send + 'static>(
         buf.items.push(e.item);
     }
     let n = buf.items.len() as u64;
-    let handler = &shared.handler;
     let items = &mut buf.items;
-    if catch_unwind(AssertUnwindSafe(|| handler.run(ctx, class, items))).is_err() {
+    if catch_unwind(AssertUnwindSafe(|| handler.handle(state, ctx, class, items))).is_err() {
         me.stats.handler_panics.add(1);
     }
     buf.items.clear();
     let end = Instant::now();
     let service = end.saturating_duration_since(start);
-    {
-        let mut h = me.hist.lock().unwrap_or_else(|p| p.into_inner());
-        for &s in &buf.stamps {
-            h.queue_wait.record_duration(start.saturating_duration_since(s));
-            h.sojourn.record_duration(end.saturating_duration_since(s));
-        }
-        h.service.record_duration(service);
-        h.batch_items.record(n);
-    }
+    record(me, buf, start, end, n);
     let st = &me.stats;
     st.items[class.index()].add(n);
     st.batches[class.index()].add(1);
     st.busy_ns
         .add(u64::try_from(service.as_nanos()).unwrap_or(u64::MAX));
+}
+
+/// Records one batch's latencies without ever waiting for a metrics reader.
+///
+/// The shared histograms sit behind a mutex that only this worker and a metrics snapshot take.
+/// The worker only *tries* it: if a snapshot holds it (merging large histograms), this batch's
+/// samples go to a worker-local spill, folded into the shared histograms at the next batch that
+/// gets the lock. A scrape thus delays what it sees by at most one batch and never stalls the
+/// worker.
+fn record<T>(me: &super::pool::WorkerShared<T>, buf: &mut Buffers<T>, start: Instant, end: Instant, n: u64) {
+    let fill = |h: &mut WorkerHistograms, stamps: &[Instant]| {
+        for &s in stamps {
+            h.queue_wait.record_duration(start.saturating_duration_since(s));
+            h.sojourn.record_duration(end.saturating_duration_since(s));
+        }
+        h.service.record_duration(end.saturating_duration_since(start));
+        h.batch_items.record(n);
+    };
+    let guard = match me.hist.try_lock() {
+        Ok(g) => Some(g),
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    };
+    match guard {
+        Some(mut h) => {
+            if let Some(spill) = buf.spill.take() {
+                h.merge(&spill);
+            }
+            fill(&mut h, &buf.stamps);
+        }
+        None => fill(buf.spill.get_or_insert_with(Box::default), &buf.stamps),
+    }
 }
 
 #[cfg(test)]

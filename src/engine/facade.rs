@@ -1,0 +1,1109 @@
+//! [`Engine`]: the facade. Validates, routes writes to a shard, fans reads out to every shard and
+//! merges.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::config::{DEFAULT_SPACE, EngineBuilder, ShardCount};
+use super::error::EngineError;
+use super::log::NoLog;
+use super::metrics::{EngineMetrics, OpRecorder, RejectReason, ShardSnapshot, SpaceShardMetrics, render};
+use super::route::shard_of;
+use super::shard::{Prepared, Shard, ShardHits, top_k};
+use super::spread::{HopRunner, SpreadParams, spread_across};
+use super::task::{EngineHandler, Task};
+use super::types::{Completion, Cue, Episode, EpisodeId, EpisodeRecord, Hit, RecallResult, ShardTiming};
+use crate::alloc::{MemPolicy, PageSample, placement_of};
+use crate::exec::{
+    ExecError, Executor, Missing, PinPolicy, Priority, Rejected, Submitter, WorkerPoolConfig, gather, oneshot,
+};
+use crate::index::Kernels;
+use crate::metrics::Counter;
+use crate::topology::{PlacementPlan, PlanOptions, Topology};
+
+/// Softmax temperature that turns completion candidates' scores into weights. Small, so a
+/// candidate that matches the known dimensions clearly better than the rest dominates the
+/// completed embedding. A guess, checked only by the completion tests.
+const COMPLETION_TEMPERATURE: f32 = 0.05;
+
+/// A declared space and its live count.
+#[derive(Debug)]
+pub(crate) struct SpaceInfo {
+    pub(crate) name: String,
+    pub(crate) quota: usize,
+    pub(crate) live: AtomicUsize,
+}
+
+/// Everything the facade and the workers share.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) config: EngineBuilder,
+    pub(crate) dim: usize,
+    pub(crate) kernels: Kernels,
+    pub(crate) shards: Vec<Shard>,
+    pub(crate) spaces: Vec<SpaceInfo>,
+    pub(crate) space_ids: HashMap<String, u16>,
+    /// Last episode per (space, stream).
+    pub(crate) streams: Mutex<HashMap<(u16, String), u64>>,
+    pub(crate) next_id: AtomicU64,
+    pub(crate) submitter: OnceLock<Submitter<Task>>,
+    pub(crate) recall: OpRecorder,
+    pub(crate) complete: OpRecorder,
+    pub(crate) partial: Counter,
+    pub(crate) opened: Instant,
+    /// Whether the index absorbs the append buffer ([`Engine::set_absorption`]).
+    pub(crate) absorbing: AtomicBool,
+    pub(crate) degradations: Mutex<Vec<String>>,
+}
+
+impl Inner {
+    pub(crate) fn shard_of(&self, id: u64) -> usize {
+        shard_of(id, self.shards.len())
+    }
+
+    /// `a ↔ b` at `weight`: each direction stored on its source's shard.
+    pub(crate) fn associate_both(&self, a: u64, b: u64, weight: f32) {
+        self.shards[self.shard_of(a)].graph_mut().associate(a, b, weight);
+        self.shards[self.shard_of(b)].graph_mut().associate(b, a, weight);
+    }
+
+    /// Queues an absorption task for (`shard`, `space`) unless one is queued.
+    pub(crate) fn schedule_absorb(&self, shard: usize, space: u16) {
+        let sp = &self.shards[shard].spaces[space as usize];
+        if !self.absorbing.load(Ordering::Acquire) || sp.absorb_queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(sub) = self.submitter.get() else {
+            sp.absorb_queued.store(false, Ordering::Release);
+            return;
+        };
+        if sub
+            .submit(
+                self.shards[shard].node,
+                Priority::Low,
+                Task::Absorb { shard, space },
+            )
+            .is_err()
+        {
+            // Full or closing: the next observation of this space tries again.
+            sp.absorb_queued.store(false, Ordering::Release);
+        }
+    }
+
+    pub(crate) fn note_degradation(&self, what: String) {
+        let mut d = self.degradations.lock().unwrap_or_else(|p| p.into_inner());
+        if !d.contains(&what) {
+            d.push(what);
+        }
+    }
+
+    fn submitter(&self) -> Result<&Submitter<Task>, EngineError> {
+        self.submitter.get().ok_or(EngineError::Closed)
+    }
+}
+
+/// The associative memory: one shard per NUMA node (see the [module docs](super)).
+pub struct Engine {
+    inner: Arc<Inner>,
+    exec: Executor<Task>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("dimension", &self.inner.dim)
+            .field("shards", &self.inner.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many pages of one shard's memory are on its memory node.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShardPlacement {
+    /// The shard.
+    pub shard: usize,
+    /// The node its workers run on.
+    pub node: u32,
+    /// The node its memory should be on.
+    pub memory_node: u32,
+    /// Pages present (touched), all extents of rows and index together.
+    pub pages_present: usize,
+    /// Of those, pages on `memory_node`.
+    pub pages_on_home: usize,
+    /// Present pages per node.
+    pub per_node: BTreeMap<u32, usize>,
+    /// Why the report is incomplete, if it is (e.g. `move_pages` unavailable).
+    pub error: Option<String>,
+}
+
+impl ShardPlacement {
+    /// `pages_on_home / pages_present` (`None` when nothing is present).
+    pub fn home_fraction(&self) -> Option<f64> {
+        (self.pages_present > 0).then(|| self.pages_on_home as f64 / self.pages_present as f64)
+    }
+}
+
+/// A cheap summary of the engine's contents.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EngineStats {
+    /// Live episodes, all spaces.
+    pub episodes: usize,
+    /// Shards.
+    pub shards: usize,
+    /// Episodes accepted but not yet indexed, all shards and spaces.
+    pub unindexed: usize,
+    /// Index segments, all shards and spaces.
+    pub segments: usize,
+    /// Association edges (each direction counted).
+    pub edges: usize,
+    /// Bytes of episode rows held (whole chunks).
+    pub row_bytes: usize,
+    /// Bytes the index segments reserve (see [`HnswIndex::memory_bytes`](crate::index::HnswIndex::memory_bytes)).
+    pub index_bytes: usize,
+}
+
+/// Unit-normalises `v` after checking it (dimension, finite, not zero).
+fn checked_unit(v: &[f32], dim: usize) -> Result<Vec<f32>, EngineError> {
+    if v.len() != dim {
+        return Err(EngineError::DimensionMismatch {
+            expected: dim,
+            got: v.len(),
+        });
+    }
+    if let Some((position, &value)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+        return Err(EngineError::NonFinite { position, value });
+    }
+    let norm = v
+        .iter()
+        .map(|x| f64::from(*x) * f64::from(*x))
+        .sum::<f64>()
+        .sqrt();
+    if norm == 0.0 || !norm.is_finite() {
+        return Err(EngineError::ZeroVector);
+    }
+    Ok(v.iter().map(|x| (f64::from(*x) / norm) as f32).collect())
+}
+
+fn retry_after(depth: usize, per_item_ns: u64) -> Duration {
+    // Without a measurement yet, assume 100 µs per item (a guess: an HNSW insert at 768 dims).
+    let per = if per_item_ns == 0 { 100_000 } else { per_item_ns };
+    Duration::from_nanos(per.saturating_mul(depth as u64).min(10_000_000_000))
+}
+
+/// Runs spreading hops as one task per shard, on the shards' workers.
+struct WorkerHops<'a> {
+    inner: &'a Inner,
+    deadline: Instant,
+    partial: std::cell::Cell<bool>,
+}
+
+impl HopRunner for WorkerHops<'_> {
+    fn run_hop(&self, frontier_by_shard: Vec<Vec<(u64, f32)>>, params: &SpreadParams) -> Vec<(u64, f32)> {
+        let Ok(sub) = self.inner.submitter() else {
+            self.partial.set(true);
+            return Vec::new();
+        };
+        let params = Arc::new(params.clone());
+        let busy: Vec<(usize, Vec<(u64, f32)>)> = frontier_by_shard
+            .into_iter()
+            .enumerate()
+            .filter(|(_, f)| !f.is_empty())
+            .collect();
+        let (slots, replies) = gather(busy.len());
+        for ((shard, frontier), reply) in busy.into_iter().zip(slots) {
+            let task = Task::Hop {
+                shard,
+                frontier,
+                params: params.clone(),
+                reply,
+            };
+            if sub
+                .submit(self.inner.shards[shard].node, Priority::High, task)
+                .is_err()
+            {
+                self.partial.set(true);
+            }
+        }
+        let got = replies.wait_until(self.deadline);
+        if !got.is_complete() {
+            self.partial.set(true);
+        }
+        got.replies.into_iter().flatten().flatten().collect()
+    }
+}
+
+impl Engine {
+    /// A builder with the defaults (one shard per NUMA node, the default space unlimited).
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    pub(crate) fn open(config: EngineBuilder) -> Result<Self, EngineError> {
+        let plan = match &config.plan {
+            Some(p) => p.clone(),
+            None => {
+                let topo = Topology::discover().map_err(|source| EngineError::Topology { source })?;
+                let opts = PlanOptions {
+                    max_workers_per_node: config.workers_per_node,
+                    ..PlanOptions::default()
+                };
+                PlacementPlan::new(&topo, &opts).map_err(|source| EngineError::Topology { source })?
+            }
+        };
+        let nodes: Vec<(u32, u32, usize)> = plan
+            .nodes
+            .iter()
+            .filter(|n| !n.workers.is_empty())
+            .map(|n| (n.node, n.memory_node, n.workers.len()))
+            .collect();
+        if nodes.is_empty() {
+            return Err(EngineError::Exec {
+                source: ExecError::EmptyPlan,
+            });
+        }
+        let count = match config.shards {
+            ShardCount::PerNode(n) => n * nodes.len(),
+            ShardCount::Exactly(n) => n,
+        };
+        let per_node = match config.shards {
+            ShardCount::PerNode(n) => n,
+            ShardCount::Exactly(_) => 1,
+        };
+        let mut spaces = vec![SpaceInfo {
+            name: DEFAULT_SPACE.into(),
+            quota: config.default_quota,
+            live: AtomicUsize::new(0),
+        }];
+        spaces.extend(config.spaces.iter().map(|s| SpaceInfo {
+            name: s.name.clone(),
+            quota: s.quota,
+            live: AtomicUsize::new(0),
+        }));
+        let space_ids = spaces
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), i as u16))
+            .collect();
+        let shards = (0..count)
+            .map(|i| {
+                let (node, memory_node, workers) = match config.shards {
+                    ShardCount::PerNode(_) => nodes[i / per_node],
+                    ShardCount::Exactly(_) => nodes[i % nodes.len()],
+                };
+                Shard::new(
+                    i,
+                    node,
+                    memory_node,
+                    workers,
+                    spaces.len(),
+                    config.dimension,
+                    Box::new(NoLog),
+                )
+            })
+            .collect();
+        let mut degradations: Vec<String> =
+            plan.degradations.iter().map(|d| format!("plan: {d:?}")).collect();
+        let pool = WorkerPoolConfig {
+            capacity: config.admission.queue_capacity,
+            pin: if config.pin {
+                PinPolicy::BestEffort
+            } else {
+                PinPolicy::Skip
+            },
+            ..WorkerPoolConfig::for_plan(&plan)
+        };
+        let inner = Arc::new(Inner {
+            dim: config.dimension,
+            kernels: *Kernels::detect(),
+            shards,
+            spaces,
+            space_ids,
+            streams: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+            submitter: OnceLock::new(),
+            recall: OpRecorder::default(),
+            complete: OpRecorder::default(),
+            partial: Counter::new(),
+            opened: Instant::now(),
+            absorbing: AtomicBool::new(true),
+            degradations: Mutex::new(Vec::new()),
+            config,
+        });
+        let exec = Executor::start_with(&plan, pool, EngineHandler { inner: inner.clone() })
+            .map_err(|source| EngineError::Exec { source })?;
+        degradations.extend(exec.degradations().iter().map(|d| format!("exec: {d:?}")));
+        *inner.degradations.lock().unwrap_or_else(|p| p.into_inner()) = degradations;
+        let _ = inner.submitter.set(exec.submitter());
+        Ok(Self { inner, exec })
+    }
+
+    /// The embedding dimension.
+    pub fn dimension(&self) -> usize {
+        self.inner.dim
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.inner.shards.len()
+    }
+
+    /// The shard episode `id` lives on (see [`shard_of`](super::shard_of)).
+    pub fn shard_of(&self, id: EpisodeId) -> usize {
+        self.inner.shard_of(id.0)
+    }
+
+    fn space_id(&self, name: Option<&str>) -> Result<u16, EngineError> {
+        let name = name.unwrap_or(DEFAULT_SPACE);
+        self.inner
+            .space_ids
+            .get(name)
+            .copied()
+            .ok_or_else(|| EngineError::UnknownSpace { space: name.into() })
+    }
+
+    /// Stores an episode and returns its id once it is accepted: from then on every recall that
+    /// starts sees it (in the append buffer until the index absorbs it), and it is never lost or
+    /// duplicated while the process lives.
+    ///
+    /// Validation comes first, and on any error nothing is stored. The episode goes to shard
+    /// [`shard_of`](super::shard_of)`(id)`, where one of that shard's workers stores it.
+    ///
+    /// # Errors
+    /// [`EngineError::DimensionMismatch`], [`EngineError::NonFinite`], [`EngineError::ZeroVector`],
+    /// [`EngineError::UnknownEpisode`] (a link target), [`EngineError::DuplicateId`],
+    /// [`EngineError::UnknownSpace`], [`EngineError::InvalidInput`] (payload or links too large,
+    /// a bad link weight), [`EngineError::QuotaExceeded`], [`EngineError::Overloaded`],
+    /// [`EngineError::TimedOut`] (outcome unknown: check with [`Engine::get`]),
+    /// [`EngineError::Closed`].
+    pub fn observe(&self, ep: Episode) -> Result<EpisodeId, EngineError> {
+        let started = Instant::now();
+        let eng = &*self.inner;
+        let space = self.space_id(ep.space.as_deref())?;
+        let shard_hint = ep.id.map(|id| eng.shard_of(id)).unwrap_or(0);
+        let invalid = |e: EngineError| {
+            eng.shards[shard_hint]
+                .metrics
+                .reject(space, RejectReason::Invalid);
+            e
+        };
+        let embedding = checked_unit(&ep.embedding, eng.dim).map_err(invalid)?;
+        let limits = &eng.config.admission;
+        if ep.payload.len() > limits.max_payload || ep.links.len() > limits.max_links {
+            return Err(invalid(EngineError::InvalidInput {
+                what: format!(
+                    "payload of {} bytes (max {}) or {} links (max {})",
+                    ep.payload.len(),
+                    limits.max_payload,
+                    ep.links.len(),
+                    limits.max_links
+                ),
+            }));
+        }
+        for l in &ep.links {
+            if !l.weight.is_finite() || l.weight <= 0.0 {
+                return Err(invalid(EngineError::InvalidInput {
+                    what: format!("link weight {} (must be finite and > 0)", l.weight),
+                }));
+            }
+            match eng.shards[eng.shard_of(l.target)].locate(l.target) {
+                Some((s, _)) if s == space => {}
+                _ => return Err(invalid(EngineError::UnknownEpisode { id: l.target })),
+            }
+        }
+        let id = match ep.id {
+            Some(id) => {
+                if eng.shards[eng.shard_of(id)].ids().contains_key(&id) {
+                    eng.shards[eng.shard_of(id)]
+                        .metrics
+                        .reject(space, RejectReason::Duplicate);
+                    return Err(EngineError::DuplicateId { id });
+                }
+                eng.next_id.fetch_max(id.saturating_add(1), Ordering::AcqRel);
+                id
+            }
+            None => loop {
+                let id = eng.next_id.fetch_add(1, Ordering::AcqRel);
+                if !eng.shards[eng.shard_of(id)].ids().contains_key(&id) {
+                    break id;
+                }
+            },
+        };
+        let s = eng.shard_of(id);
+        let shard = &eng.shards[s];
+        let info = &eng.spaces[space as usize];
+        if info
+            .live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                (v < info.quota).then_some(v + 1)
+            })
+            .is_err()
+        {
+            shard.metrics.reject(space, RejectReason::Quota);
+            return Err(EngineError::QuotaExceeded {
+                space: info.name.clone(),
+                quota: info.quota,
+            });
+        }
+        let release = || {
+            info.live.fetch_sub(1, Ordering::AcqRel);
+        };
+        let sp = &shard.spaces[space as usize];
+        let lag = sp.lag();
+        if lag >= limits.max_unindexed {
+            release();
+            shard.metrics.reject(space, RejectReason::IndexLag);
+            eng.schedule_absorb(s, space);
+            return Err(EngineError::Overloaded {
+                shard: s,
+                depth: lag,
+                retry_after: retry_after(
+                    lag - limits.max_unindexed + 1,
+                    shard.absorb_ns.load(Ordering::Relaxed),
+                ),
+            });
+        }
+        let sub = eng.submitter()?;
+        sp.pending.fetch_add(1, Ordering::AcqRel);
+        let (reply, answer) = oneshot();
+        let prepared = Prepared {
+            id,
+            space,
+            embedding,
+            payload: ep.payload,
+            timestamp: ep.timestamp,
+            links: ep.links,
+            stream: ep.stream,
+        };
+        if let Err(Rejected { error, .. }) = sub.submit(
+            shard.node,
+            Priority::Normal,
+            Task::Observe {
+                shard: s,
+                ep: prepared,
+                reply,
+            },
+        ) {
+            sp.pending.fetch_sub(1, Ordering::AcqRel);
+            release();
+            return Err(match error {
+                ExecError::Overloaded { depth, .. } => {
+                    shard.metrics.reject(space, RejectReason::Queue);
+                    EngineError::Overloaded {
+                        shard: s,
+                        depth,
+                        retry_after: retry_after(depth / shard.workers.max(1), 20_000),
+                    }
+                }
+                _ => EngineError::Closed,
+            });
+        }
+        match answer.wait_one(started + limits.observe_deadline) {
+            Ok(Ok(id)) => {
+                shard.metrics.accepted[space as usize].inc();
+                shard.metrics.observe.record(started.elapsed());
+                Ok(id)
+            }
+            Ok(Err(e)) => {
+                release();
+                shard.metrics.reject(
+                    space,
+                    match e {
+                        EngineError::DuplicateId { .. } => RejectReason::Duplicate,
+                        _ => RejectReason::Invalid,
+                    },
+                );
+                Err(e)
+            }
+            Err(ExecError::DeadlineExceeded { waited }) => {
+                shard.metrics.reject(space, RejectReason::Timeout);
+                Err(EngineError::TimedOut {
+                    shard: s,
+                    waited,
+                    id: Some(id),
+                })
+            }
+            Err(_) => {
+                release();
+                Err(EngineError::Closed)
+            }
+        }
+    }
+
+    /// Searches every shard (one high-priority task each, on its own workers) and merges.
+    fn fan_search(
+        &self,
+        space: u16,
+        query: Arc<[f32]>,
+        k: usize,
+        deadline: Instant,
+    ) -> Result<(Vec<(u64, f32)>, Vec<ShardTiming>, bool), EngineError> {
+        let eng = &*self.inner;
+        let sub = eng.submitter()?;
+        let n = eng.shards.len();
+        let (slots, replies) = gather(n);
+        let sent = Instant::now();
+        for (shard, reply) in slots.into_iter().enumerate() {
+            let task = Task::Search {
+                shard,
+                space,
+                query: query.clone(),
+                k,
+                sent,
+                reply,
+            };
+            if let Err(Rejected { error, .. }) = sub.submit(eng.shards[shard].node, Priority::High, task) {
+                return Err(match error {
+                    ExecError::Overloaded { depth, .. } => EngineError::Overloaded {
+                        shard,
+                        depth,
+                        retry_after: retry_after(depth, 50_000),
+                    },
+                    _ => EngineError::Closed,
+                });
+            }
+        }
+        let got = replies.wait_until(deadline);
+        let partial = !got.is_complete();
+        let mut all = Vec::new();
+        let mut timings = Vec::with_capacity(n);
+        for (shard, r) in got.replies.into_iter().enumerate() {
+            let node = eng.shards[shard].node;
+            match r {
+                Some((
+                    ShardHits {
+                        hits,
+                        scanned,
+                        segments,
+                    },
+                    elapsed,
+                )) => {
+                    all.extend(hits);
+                    timings.push(ShardTiming {
+                        shard,
+                        node,
+                        elapsed: Some(elapsed),
+                        scanned,
+                        segments,
+                    });
+                }
+                None => timings.push(ShardTiming {
+                    shard,
+                    node,
+                    elapsed: None,
+                    scanned: 0,
+                    segments: 0,
+                }),
+            }
+        }
+        debug_assert!(
+            got.missing
+                .iter()
+                .all(|m| matches!(m.1, Missing::TimedOut | Missing::Dropped))
+        );
+        Ok((top_k(all, k), timings, partial))
+    }
+
+    /// Cosine similarity on `mask`ed dimensions for `ids` (read from each id's shard).
+    fn masked(&self, space: u16, q: &[f32], mask: &[bool], ids: &[u64]) -> HashMap<u64, f32> {
+        let eng = &*self.inner;
+        let mut by_shard: Vec<Vec<u64>> = vec![Vec::new(); eng.shards.len()];
+        for &id in ids {
+            by_shard[eng.shard_of(id)].push(id);
+        }
+        by_shard
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_empty())
+            .flat_map(|(s, v)| eng.shards[s].masked_similarity(space, q, mask, v))
+            .collect()
+    }
+
+    /// Recalls the episodes nearest to the cue, optionally spreading activation from them.
+    ///
+    /// Every shard searches its index segments and scans its append buffer (so every episode
+    /// whose `observe` returned before this call began is a candidate), at high priority on its
+    /// own workers; the answers are merged into the top `k` by similarity.
+    ///
+    /// **With spreading**, those hits seed a spread (seed activation = max(similarity, 0)) over
+    /// the association graph across shards ([`SpreadParams`]). Every live episode reached is a
+    /// candidate, and hits are ranked by `score = similarity + activation_weight × activation`,
+    /// where `activation` is what the spread delivered to it (its total minus its seed).
+    /// Without spreading, `score = similarity`.
+    ///
+    /// # Errors
+    /// [`EngineError::DimensionMismatch`], [`EngineError::NonFinite`],
+    /// [`EngineError::ZeroVector`], [`EngineError::InvalidInput`] (`k` = 0 or above 10 000, bad
+    /// spread parameters), [`EngineError::UnknownSpace`], [`EngineError::Overloaded`] (a shard's
+    /// high-priority queue is full), [`EngineError::Closed`]. A shard that does not answer within
+    /// the budget is not an error: the result is marked `partial`.
+    pub fn recall(&self, cue: &Cue) -> Result<RecallResult, EngineError> {
+        let started = Instant::now();
+        let eng = &*self.inner;
+        let space = self.space_id(cue.space.as_deref())?;
+        if cue.k == 0 || cue.k > 10_000 {
+            return Err(EngineError::InvalidInput {
+                what: format!("k = {} (must be in 1..=10000)", cue.k),
+            });
+        }
+        if let Some(p) = &cue.spread {
+            p.validate().map_err(|what| EngineError::InvalidInput { what })?;
+        }
+        let q: Arc<[f32]> = checked_unit(&cue.embedding, eng.dim)?.into();
+        let deadline = started + cue.budget.unwrap_or(eng.config.admission.recall_deadline);
+        let (found, shards, mut partial) = self.fan_search(space, q.clone(), cue.k, deadline)?;
+        let hits = match &cue.spread {
+            None => found
+                .into_iter()
+                .map(|(id, s)| Hit {
+                    id: EpisodeId(id),
+                    score: s,
+                    similarity: s,
+                    activation: 0.0,
+                })
+                .collect(),
+            Some(params) => {
+                let seeds: Vec<(u64, f32)> = found.iter().map(|&(id, s)| (id, s.max(0.0))).collect();
+                let runner = WorkerHops {
+                    inner: eng,
+                    deadline,
+                    partial: std::cell::Cell::new(false),
+                };
+                let totals = spread_across(&runner, |id| eng.shard_of(id), eng.shards.len(), &seeds, params);
+                partial |= runner.partial.get();
+                let seed: HashMap<u64, f32> = seeds.iter().copied().collect();
+                let mut ids: Vec<u64> = totals.keys().copied().collect();
+                ids.extend(found.iter().map(|h| h.0));
+                ids.sort_unstable();
+                ids.dedup();
+                let mask = vec![true; eng.dim];
+                let sims = self.masked(space, &q, &mask, &ids);
+                let mut hits: Vec<Hit> = ids
+                    .iter()
+                    .filter_map(|id| {
+                        let similarity = *sims.get(id)?;
+                        let activation =
+                            totals.get(id).copied().unwrap_or(0.0) - seed.get(id).copied().unwrap_or(0.0);
+                        Some(Hit {
+                            id: EpisodeId(*id),
+                            score: similarity + params.activation_weight * activation,
+                            similarity,
+                            activation,
+                        })
+                    })
+                    .collect();
+                hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+                hits.truncate(cue.k);
+                hits
+            }
+        };
+        if partial {
+            eng.partial.inc();
+        }
+        let elapsed = started.elapsed();
+        eng.recall.record(elapsed);
+        Ok(RecallResult {
+            hits,
+            partial,
+            shards,
+            elapsed,
+        })
+    }
+
+    /// Pattern completion in the default space: see [`Engine::complete_in`].
+    ///
+    /// # Errors
+    /// As [`Engine::complete_in`].
+    pub fn complete(&self, partial: &[f32], mask: &[bool], k: usize) -> Result<Completion, EngineError> {
+        self.complete_in(None, partial, mask, k)
+    }
+
+    /// Completes a partial embedding: `mask[i]` says whether dimension `i` of `partial` is known.
+    ///
+    /// 1. Candidates: the episodes nearest to the known part (every shard searched as in
+    ///    [`Engine::recall`], `max(4k, 32)` each), ranked by cosine similarity **on the known
+    ///    dimensions only**; the best `k` are kept.
+    /// 2. Refinement: one hop of spreading from those (activation = masked similarity, decay
+    ///    0.5) adds associated episodes as candidates; each scores
+    ///    `masked similarity + 0.5 × activation`.
+    /// 3. The best `k` by score are weighted by a softmax of their scores (temperature 0.05),
+    ///    and the completion is the unit-normalised weighted mean of their stored embeddings.
+    ///
+    /// `confidence` is the best candidate's masked similarity (clamped to 0..=1) times its weight.
+    ///
+    /// # Errors
+    /// [`EngineError::DimensionMismatch`] (`partial` or `mask` of the wrong length),
+    /// [`EngineError::NonFinite`] (a known dimension), [`EngineError::ZeroVector`] (no known
+    /// dimension, or all known ones zero), [`EngineError::InvalidInput`] (`k` out of 1..=1000),
+    /// [`EngineError::UnknownSpace`], [`EngineError::Overloaded`], [`EngineError::Closed`].
+    pub fn complete_in(
+        &self,
+        space: Option<&str>,
+        partial: &[f32],
+        mask: &[bool],
+        k: usize,
+    ) -> Result<Completion, EngineError> {
+        let started = Instant::now();
+        let eng = &*self.inner;
+        let space = self.space_id(space)?;
+        if mask.len() != eng.dim {
+            return Err(EngineError::DimensionMismatch {
+                expected: eng.dim,
+                got: mask.len(),
+            });
+        }
+        if k == 0 || k > 1000 {
+            return Err(EngineError::InvalidInput {
+                what: format!("k = {k} (must be in 1..=1000)"),
+            });
+        }
+        let masked_query: Vec<f32> = partial
+            .iter()
+            .zip(mask)
+            .map(|(x, &on)| if on { *x } else { 0.0 })
+            .collect();
+        let q = checked_unit(&masked_query, eng.dim)?;
+        let wide = (4 * k).max(32);
+        let deadline = started + eng.config.admission.recall_deadline;
+        let (found, _, _) = self.fan_search(space, q.clone().into(), wide, deadline)?;
+        let ids: Vec<u64> = found.iter().map(|h| h.0).collect();
+        let sims = self.masked(space, &q, mask, &ids);
+        let mut cands: Vec<(u64, f32)> = sims.into_iter().collect();
+        cands = top_k(cands, k);
+        let params = SpreadParams {
+            max_hops: 1,
+            decay: 0.5,
+            propagation_threshold: 0.0,
+            result_threshold: 0.0,
+            fan_out: 32,
+            activation_weight: 0.5,
+        };
+        let seeds: Vec<(u64, f32)> = cands.iter().map(|&(id, s)| (id, s.max(0.0))).collect();
+        let runner = WorkerHops {
+            inner: eng,
+            deadline,
+            partial: std::cell::Cell::new(false),
+        };
+        let totals = spread_across(&runner, |id| eng.shard_of(id), eng.shards.len(), &seeds, &params);
+        let seed: HashMap<u64, f32> = seeds.iter().copied().collect();
+        let reached: Vec<u64> = totals
+            .keys()
+            .copied()
+            .filter(|id| !seed.contains_key(id))
+            .collect();
+        let mut all = cands.clone();
+        all.extend(self.masked(space, &q, mask, &reached));
+        let scored: Vec<(u64, f32, f32)> = all
+            .into_iter()
+            .map(|(id, s)| {
+                let act = totals.get(&id).copied().unwrap_or(0.0) - seed.get(&id).copied().unwrap_or(0.0);
+                (id, s + params.activation_weight * act, s)
+            })
+            .collect();
+        let mut ranked = scored;
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(k);
+        let Some(&(_, best_score, best_sim)) = ranked.first() else {
+            eng.complete.record(started.elapsed());
+            return Ok(Completion {
+                embedding: vec![0.0; eng.dim],
+                supporting: Vec::new(),
+                confidence: 0.0,
+            });
+        };
+        let raw: Vec<f32> = ranked
+            .iter()
+            .map(|r| ((r.1 - best_score) / COMPLETION_TEMPERATURE).exp())
+            .collect();
+        let total: f32 = raw.iter().sum();
+        let weights: Vec<f32> = raw.iter().map(|w| w / total).collect();
+        let mut by_shard: Vec<Vec<u64>> = vec![Vec::new(); eng.shards.len()];
+        for r in &ranked {
+            by_shard[eng.shard_of(r.0)].push(r.0);
+        }
+        let rows: HashMap<u64, Vec<f32>> = by_shard
+            .iter()
+            .enumerate()
+            .flat_map(|(s, ids)| eng.shards[s].rows(space, ids))
+            .collect();
+        let mut out = vec![0.0f32; eng.dim];
+        for (r, w) in ranked.iter().zip(&weights) {
+            if let Some(row) = rows.get(&r.0) {
+                for (o, x) in out.iter_mut().zip(row) {
+                    *o += w * x;
+                }
+            }
+        }
+        let norm = out.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            out.iter_mut().for_each(|x| *x /= norm);
+        }
+        eng.complete.record(started.elapsed());
+        Ok(Completion {
+            embedding: out,
+            supporting: ranked
+                .iter()
+                .zip(&weights)
+                .map(|(r, w)| (EpisodeId(r.0), *w))
+                .collect(),
+            confidence: best_sim.clamp(0.0, 1.0) * weights[0],
+        })
+    }
+
+    /// Associates `a` and `b` (both directions) at `weight`, or raises an existing association
+    /// to it.
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownEpisode`] if either is not live or they are in different spaces;
+    /// [`EngineError::InvalidInput`] for a weight that is not finite and > 0.
+    pub fn associate(&self, a: EpisodeId, b: EpisodeId, weight: f32) -> Result<(), EngineError> {
+        let eng = &*self.inner;
+        if !weight.is_finite() || weight <= 0.0 {
+            return Err(EngineError::InvalidInput {
+                what: format!("association weight {weight} (must be finite and > 0)"),
+            });
+        }
+        let sa = eng.shards[eng.shard_of(a.0)]
+            .locate(a.0)
+            .ok_or(EngineError::UnknownEpisode { id: a.0 })?;
+        let sb = eng.shards[eng.shard_of(b.0)]
+            .locate(b.0)
+            .ok_or(EngineError::UnknownEpisode { id: b.0 })?;
+        if sa.0 != sb.0 {
+            return Err(EngineError::UnknownEpisode { id: b.0 });
+        }
+        eng.associate_both(a.0, b.0, weight);
+        Ok(())
+    }
+
+    /// Forgets an episode: no later recall, completion or `get` returns it, and its quota is
+    /// released. Its id stays taken.
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownEpisode`] if it is not live.
+    pub fn forget(&self, id: EpisodeId) -> Result<(), EngineError> {
+        let eng = &*self.inner;
+        let space = eng.shards[eng.shard_of(id.0)]
+            .forget(id.0)
+            .ok_or(EngineError::UnknownEpisode { id: id.0 })?;
+        eng.spaces[space as usize].live.fetch_sub(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// The stored episode `id`, or `None` if it is not live.
+    pub fn get(&self, id: EpisodeId) -> Option<EpisodeRecord> {
+        let eng = &*self.inner;
+        eng.shards[eng.shard_of(id.0)].get(eng, id.0)
+    }
+
+    /// Live episodes, all spaces.
+    pub fn len(&self) -> usize {
+        self.inner
+            .spaces
+            .iter()
+            .map(|s| s.live.load(Ordering::Acquire))
+            .sum()
+    }
+
+    /// Whether no episode is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Live episodes of one space.
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownSpace`].
+    pub fn space_len(&self, space: &str) -> Result<usize, EngineError> {
+        let s = self.space_id(Some(space))?;
+        Ok(self.inner.spaces[s as usize].live.load(Ordering::Acquire))
+    }
+
+    /// A cheap summary.
+    pub fn stats(&self) -> EngineStats {
+        let eng = &*self.inner;
+        let mut st = EngineStats {
+            episodes: self.len(),
+            shards: eng.shards.len(),
+            unindexed: 0,
+            segments: 0,
+            edges: 0,
+            row_bytes: 0,
+            index_bytes: 0,
+        };
+        for sh in &eng.shards {
+            st.edges += sh.graph().edge_count();
+            for sp in &sh.spaces {
+                st.unindexed += sp.lag();
+                let segs = sp.segments();
+                st.segments += segs.len();
+                st.index_bytes += segs.iter().map(|s| s.index.memory_bytes()).sum::<usize>();
+                st.row_bytes += sp.read().rows.bytes();
+            }
+        }
+        st
+    }
+
+    /// Waits until every accepted episode is in the index (or `timeout` passes); returns whether
+    /// it got there. For tests and benchmarks that want to measure the index, not the buffer.
+    pub fn wait_indexed(&self, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        loop {
+            let eng = &*self.inner;
+            let mut done = true;
+            for (s, sh) in eng.shards.iter().enumerate() {
+                for (i, sp) in sh.spaces.iter().enumerate() {
+                    if sp.lag() > 0 {
+                        done = false;
+                        eng.schedule_absorb(s, i as u16);
+                    }
+                }
+            }
+            if done {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Switches index absorption off or on (on at open). While off, accepted episodes stay in
+    /// the append buffer (recall scans them exactly) until admission control refuses more
+    /// ([`AdmissionLimits::max_unindexed`](super::AdmissionLimits::max_unindexed)); use it to
+    /// keep a bulk load's index work for later, or to measure the buffer alone. Switching it on
+    /// schedules absorption of every buffer at once.
+    pub fn set_absorption(&self, on: bool) {
+        let eng = &*self.inner;
+        eng.absorbing.store(on, Ordering::Release);
+        if on {
+            for (s, sh) in eng.shards.iter().enumerate() {
+                for i in 0..sh.spaces.len() {
+                    eng.schedule_absorb(s, i as u16);
+                }
+            }
+        }
+    }
+
+    /// Where each shard's memory (episode rows and index regions) is, page by page
+    /// (`move_pages`; at most `pages_per_extent` pages checked per extent, 0 for all).
+    pub fn placement(&self, pages_per_extent: usize) -> Vec<ShardPlacement> {
+        let page = 4096;
+        let sample = if pages_per_extent == 0 {
+            PageSample::All
+        } else {
+            PageSample::AtMost(pages_per_extent)
+        };
+        self.inner
+            .shards
+            .iter()
+            .map(|sh| {
+                let mut p = ShardPlacement {
+                    shard: sh.index,
+                    node: sh.node,
+                    memory_node: sh.memory_node,
+                    pages_present: 0,
+                    pages_on_home: 0,
+                    per_node: BTreeMap::new(),
+                    error: None,
+                };
+                let want = MemPolicy::Bind(sh.memory_node);
+                for (addr, len) in sh.extents() {
+                    match placement_of(addr as *const u8, len, page, &want, sample) {
+                        Ok(r) => {
+                            for (n, c) in &r.per_node {
+                                *p.per_node.entry(*n).or_insert(0) += c;
+                                p.pages_present += c;
+                            }
+                            p.pages_on_home += r.per_node.get(&sh.memory_node).copied().unwrap_or(0);
+                        }
+                        Err(e) => p.error = Some(e.to_string()),
+                    }
+                }
+                p
+            })
+            .collect()
+    }
+
+    /// Everything that makes the running engine weaker than its design (the placement plan's
+    /// degradations, workers not pinned, absorption failures), as text.
+    pub fn degradations(&self) -> Vec<String> {
+        self.inner
+            .degradations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The name of the distance kernels in use.
+    pub fn kernels(&self) -> &'static str {
+        self.inner.kernels.name()
+    }
+
+    /// A snapshot of every metric (JSON-serialisable). Takes no lock a worker waits for: see
+    /// the metrics module docs.
+    pub fn metrics_snapshot(&self) -> EngineMetrics {
+        let eng = &*self.inner;
+        let sub = eng.submitter.get();
+        let placement = self.placement(64);
+        let shards = eng
+            .shards
+            .iter()
+            .zip(placement)
+            .map(|(sh, pl)| ShardSnapshot {
+                shard: sh.index,
+                node: sh.node,
+                memory_node: sh.memory_node,
+                workers: sh.workers,
+                queue_depth: Priority::ALL.map(|c| sub.map_or(0, |s| s.depth(sh.node, c))),
+                absorbed_total: sh.metrics.absorbed.get(),
+                edges: sh.graph().edge_count(),
+                observe: sh.metrics.observe.snapshot(),
+                search: sh.metrics.search.snapshot(),
+                spaces: sh
+                    .spaces
+                    .iter()
+                    .enumerate()
+                    .map(|(i, sp)| SpaceShardMetrics {
+                        space: eng.spaces[i].name.clone(),
+                        episodes: sp.read().meta.iter().filter(|m| !m.forgotten).count(),
+                        index_lag_episodes: sp.lag(),
+                        index_lag_seconds: sp.lag_age().as_secs_f64(),
+                        segments: sp.segments().len(),
+                        accepted: sh.metrics.accepted[i].get(),
+                        rejected: RejectReason::ALL
+                            .iter()
+                            .map(|&r| (r, sh.metrics.rejected[i][r as usize].get()))
+                            .collect(),
+                    })
+                    .collect(),
+                placement_home_fraction: pl.home_fraction(),
+            })
+            .collect();
+        EngineMetrics {
+            uptime_s: eng.opened.elapsed().as_secs_f64(),
+            kernels: eng.kernels.name().into(),
+            shards,
+            recall: eng.recall.snapshot(),
+            complete: eng.complete.snapshot(),
+            recalls_partial: eng.partial.get(),
+            degradations: self.degradations(),
+        }
+    }
+
+    /// Every metric as Prometheus text (format 0.0.4): `locus_engine_*` families with constant
+    /// labels `shard`, `node`, `space`; latencies as histograms with fixed buckets, in seconds.
+    pub fn metrics_text(&self) -> String {
+        render(&self.metrics_snapshot())
+    }
+
+    /// Stops the workers after they finish the work already queued.
+    pub fn shutdown(self) {
+        drop(self.exec.submitter());
+        let _ = self.exec.shutdown();
+    }
+}

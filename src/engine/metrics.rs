@@ -1,0 +1,530 @@
+//! The engine's metrics registry: per-op latency histograms, counters and gauges, with constant
+//! labels (`shard`, `node`, `space`), exposed as Prometheus text and as a JSON snapshot.
+//!
+//! # Recording never waits for a scrape
+//!
+//! A latency is recorded into an [`OpRecorder`]: a few *stripes*, each a mutex around an HDR
+//! histogram plus fixed Prometheus buckets. A recording thread *tries* the stripe its thread id
+//! hashes to, then the next ones; a scrape locks one stripe at a time to copy it. So at most one
+//! stripe is ever held by a reader and a recorder always finds a free one: a scrape never stalls
+//! a caller or a worker (in the worst case, when every stripe is busy with other recorders, the
+//! sample is counted in `dropped` rather than waited for; that counter is exported).
+//!
+//! # Prometheus conventions
+//!
+//! Names start with `locus_`, are in base units (seconds, bytes), counters end in `_total`, and
+//! latency histograms use the fixed buckets [`BUCKETS_S`], identical in every scrape.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::TryLockError;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::metrics::{Counter, LatencyHistogram, Quantiles};
+
+/// Upper bounds (seconds) of the latency histogram buckets, fixed for the life of the process.
+pub const BUCKETS_S: [f64; 16] = [
+    1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 1.0, 5.0,
+];
+
+/// Stripes per recorder: more than the threads that record at once on the machines Locus
+/// targets would be wasted memory; 8 keeps a free stripe for recorders while one is scraped.
+const STRIPES: usize = 8;
+
+#[derive(Clone)]
+struct Cell {
+    hdr: LatencyHistogram,
+    /// Counts per bucket of [`BUCKETS_S`] plus the `+Inf` bucket (not cumulative).
+    buckets: [u64; BUCKETS_S.len() + 1],
+    sum_s: f64,
+}
+
+impl Default for Cell {
+    fn default() -> Self {
+        Self {
+            hdr: LatencyHistogram::new(),
+            buckets: [0; BUCKETS_S.len() + 1],
+            sum_s: 0.0,
+        }
+    }
+}
+
+impl Cell {
+    fn record(&mut self, d: Duration) {
+        self.hdr.record_duration(d);
+        let s = d.as_secs_f64();
+        let b = BUCKETS_S
+            .iter()
+            .position(|&le| s <= le)
+            .unwrap_or(BUCKETS_S.len());
+        self.buckets[b] += 1;
+        self.sum_s += s;
+    }
+
+    fn merge(&mut self, o: &Cell) {
+        let _ = self.hdr.merge(&o.hdr);
+        for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
+            *a += b;
+        }
+        self.sum_s += o.sum_s;
+    }
+}
+
+/// Latencies of one operation; see the module docs.
+pub struct OpRecorder {
+    stripes: Vec<Mutex<Cell>>,
+    dropped: Counter,
+}
+
+impl std::fmt::Debug for OpRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpRecorder").finish_non_exhaustive()
+    }
+}
+
+impl Default for OpRecorder {
+    fn default() -> Self {
+        Self {
+            stripes: (0..STRIPES).map(|_| Mutex::new(Cell::default())).collect(),
+            dropped: Counter::new(),
+        }
+    }
+}
+
+thread_local! {
+    static STRIPE: usize = {
+        let mut h = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&std::thread::current().id(), &mut h);
+        std::hash::Hasher::finish(&h) as usize
+    };
+}
+
+impl OpRecorder {
+    /// Records one latency without waiting for any lock.
+    pub fn record(&self, d: Duration) {
+        let start = STRIPE.with(|s| *s);
+        for k in 0..STRIPES {
+            match self.stripes[(start + k) % STRIPES].try_lock() {
+                Ok(mut c) => return c.record(d),
+                Err(TryLockError::Poisoned(p)) => return p.into_inner().record(d),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        self.dropped.inc();
+    }
+
+    /// Every stripe merged (locks one stripe at a time, briefly).
+    fn merged(&self) -> Cell {
+        let mut out = Cell::default();
+        for s in &self.stripes {
+            let copy = s.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            out.merge(&copy);
+        }
+        out
+    }
+
+    /// Quantiles (ns) of everything recorded.
+    pub fn quantiles(&self) -> Quantiles {
+        self.merged().hdr.quantiles()
+    }
+
+    /// Test hook: holds stripe `i` as a slow scrape would.
+    #[cfg(test)]
+    fn hold(&self, i: usize) -> std::sync::MutexGuard<'_, Cell> {
+        self.stripes[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Why an observation or recall was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The shard's queue was full.
+    Queue,
+    /// The append buffer held `max_unindexed` episodes.
+    IndexLag,
+    /// The space's quota was reached.
+    Quota,
+    /// Invalid input (dimension, NaN, zero vector, unknown link, bad argument).
+    Invalid,
+    /// The id was taken.
+    Duplicate,
+    /// The shard did not answer in time.
+    Timeout,
+}
+
+impl RejectReason {
+    /// All reasons.
+    pub const ALL: [RejectReason; 6] = [
+        RejectReason::Queue,
+        RejectReason::IndexLag,
+        RejectReason::Quota,
+        RejectReason::Invalid,
+        RejectReason::Duplicate,
+        RejectReason::Timeout,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::Queue => "queue",
+            RejectReason::IndexLag => "index_lag",
+            RejectReason::Quota => "quota",
+            RejectReason::Invalid => "invalid",
+            RejectReason::Duplicate => "duplicate",
+            RejectReason::Timeout => "timeout",
+        }
+    }
+}
+
+/// Counters and recorders of one shard.
+#[derive(Debug)]
+pub(crate) struct ShardMetrics {
+    pub(crate) observe: OpRecorder,
+    pub(crate) search: OpRecorder,
+    pub(crate) accepted: Vec<Counter>,
+    pub(crate) rejected: Vec<[Counter; 6]>,
+    pub(crate) absorbed: Counter,
+}
+
+impl ShardMetrics {
+    pub(crate) fn new(spaces: usize) -> Self {
+        Self {
+            observe: OpRecorder::default(),
+            search: OpRecorder::default(),
+            accepted: (0..spaces).map(|_| Counter::new()).collect(),
+            rejected: (0..spaces)
+                .map(|_| std::array::from_fn(|_| Counter::new()))
+                .collect(),
+            absorbed: Counter::new(),
+        }
+    }
+
+    pub(crate) fn reject(&self, space: u16, why: RejectReason) {
+        if let Some(r) = self.rejected.get(space as usize) {
+            r[why as usize].inc();
+        }
+    }
+}
+
+/// Latency summary of one operation (nanoseconds).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpSnapshot {
+    /// Quantiles (ns).
+    pub quantiles: Quantiles,
+    /// Cumulative counts per bucket of [`BUCKETS_S`], then `+Inf`.
+    pub buckets: Vec<u64>,
+    /// Sum of all samples, seconds.
+    pub sum_s: f64,
+    /// Samples not recorded because every stripe was busy.
+    pub dropped: u64,
+}
+
+impl OpRecorder {
+    /// A snapshot of this recorder.
+    pub fn snapshot(&self) -> OpSnapshot {
+        let c = self.merged();
+        let mut acc = 0;
+        OpSnapshot {
+            quantiles: c.hdr.quantiles(),
+            buckets: c
+                .buckets
+                .iter()
+                .map(|b| {
+                    acc += b;
+                    acc
+                })
+                .collect(),
+            sum_s: c.sum_s,
+            dropped: self.dropped.get(),
+        }
+    }
+}
+
+/// One space on one shard.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpaceShardMetrics {
+    /// The space.
+    pub space: String,
+    /// Live episodes.
+    pub episodes: usize,
+    /// Episodes in the append buffer (accepted, not yet indexed), plus those in flight.
+    pub index_lag_episodes: usize,
+    /// Age of the oldest episode not yet indexed, seconds.
+    pub index_lag_seconds: f64,
+    /// Index segments.
+    pub segments: usize,
+    /// Accepted observations.
+    pub accepted: u64,
+    /// Refused observations, by reason.
+    pub rejected: BTreeMap<RejectReason, u64>,
+}
+
+/// One shard.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShardSnapshot {
+    /// The shard.
+    pub shard: usize,
+    /// Its node.
+    pub node: u32,
+    /// The node its memory is bound to.
+    pub memory_node: u32,
+    /// Workers of its node.
+    pub workers: usize,
+    /// Tasks queued on its node, per class (high, normal, low).
+    pub queue_depth: [usize; 3],
+    /// Episodes absorbed by the index so far.
+    pub absorbed_total: u64,
+    /// Association edges.
+    pub edges: usize,
+    /// Observe latency, caller side (submit → accepted).
+    pub observe: OpSnapshot,
+    /// Search latency of this shard (on its worker).
+    pub search: OpSnapshot,
+    /// Per space.
+    pub spaces: Vec<SpaceShardMetrics>,
+    /// Fraction of the shard's present pages on its memory node (`None` where `move_pages` is
+    /// unavailable or nothing was touched yet); see [`Engine::placement`](super::Engine::placement).
+    pub placement_home_fraction: Option<f64>,
+}
+
+/// A snapshot of every engine metric, as JSON-serialisable data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EngineMetrics {
+    /// Seconds since the engine opened.
+    pub uptime_s: f64,
+    /// The distance kernels in use.
+    pub kernels: String,
+    /// Per shard.
+    pub shards: Vec<ShardSnapshot>,
+    /// Recall latency, caller side.
+    pub recall: OpSnapshot,
+    /// Completion latency, caller side.
+    pub complete: OpSnapshot,
+    /// Recalls returned partial.
+    pub recalls_partial: u64,
+    /// Degradations: the plan's and the executor's, as text.
+    pub degradations: Vec<String>,
+}
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Appends Prometheus text for the snapshot. Families are written whole, in a fixed order.
+pub(crate) fn render(m: &EngineMetrics) -> String {
+    let mut o = String::new();
+    let fam = |o: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    let shard_labels = |s: &ShardSnapshot| format!("shard=\"{}\",node=\"{}\"", s.shard, s.node);
+    fam(
+        &mut o,
+        "locus_engine_uptime_seconds",
+        "gauge",
+        "Seconds since the engine opened.",
+    );
+    let _ = writeln!(o, "locus_engine_uptime_seconds {}", m.uptime_s);
+    fam(
+        &mut o,
+        "locus_engine_kernels_info",
+        "gauge",
+        "Distance kernels in use (value 1).",
+    );
+    let _ = writeln!(
+        o,
+        "locus_engine_kernels_info{{kernels=\"{}\"}} 1",
+        esc(&m.kernels)
+    );
+    type SpaceGauge = fn(&SpaceShardMetrics) -> f64;
+    let space_gauges: [(&str, &str, SpaceGauge); 4] = [
+        ("locus_engine_episodes", "Live episodes.", |s| s.episodes as f64),
+        (
+            "locus_engine_index_lag_episodes",
+            "Episodes accepted but not yet indexed (the append buffer).",
+            |s| s.index_lag_episodes as f64,
+        ),
+        (
+            "locus_engine_index_lag_seconds",
+            "Age of the oldest episode not yet indexed.",
+            |s| s.index_lag_seconds,
+        ),
+        ("locus_engine_segments", "Index segments.", |s| s.segments as f64),
+    ];
+    for (name, help, f) in space_gauges {
+        fam(&mut o, name, "gauge", help);
+        for s in &m.shards {
+            for sp in &s.spaces {
+                let _ = writeln!(
+                    o,
+                    "{name}{{{},space=\"{}\"}} {}",
+                    shard_labels(s),
+                    esc(&sp.space),
+                    f(sp)
+                );
+            }
+        }
+    }
+    fam(
+        &mut o,
+        "locus_engine_observations_accepted_total",
+        "counter",
+        "Observations accepted.",
+    );
+    for s in &m.shards {
+        for sp in &s.spaces {
+            let _ = writeln!(
+                o,
+                "locus_engine_observations_accepted_total{{{},space=\"{}\"}} {}",
+                shard_labels(s),
+                esc(&sp.space),
+                sp.accepted
+            );
+        }
+    }
+    fam(
+        &mut o,
+        "locus_engine_observations_rejected_total",
+        "counter",
+        "Observations refused, by reason.",
+    );
+    for s in &m.shards {
+        for sp in &s.spaces {
+            for r in RejectReason::ALL {
+                let _ = writeln!(
+                    o,
+                    "locus_engine_observations_rejected_total{{{},space=\"{}\",reason=\"{}\"}} {}",
+                    shard_labels(s),
+                    esc(&sp.space),
+                    r.as_str(),
+                    sp.rejected.get(&r).copied().unwrap_or(0)
+                );
+            }
+        }
+    }
+    fam(
+        &mut o,
+        "locus_engine_queue_depth",
+        "gauge",
+        "Tasks queued on the shard's node, by class.",
+    );
+    for s in &m.shards {
+        for (class, d) in ["high", "normal", "low"].iter().zip(s.queue_depth) {
+            let _ = writeln!(
+                o,
+                "locus_engine_queue_depth{{{},class=\"{class}\"}} {d}",
+                shard_labels(s)
+            );
+        }
+    }
+    fam(
+        &mut o,
+        "locus_engine_absorbed_total",
+        "counter",
+        "Episodes the index absorbed.",
+    );
+    for s in &m.shards {
+        let _ = writeln!(
+            o,
+            "locus_engine_absorbed_total{{{}}} {}",
+            shard_labels(s),
+            s.absorbed_total
+        );
+    }
+    fam(
+        &mut o,
+        "locus_engine_placement_home_ratio",
+        "gauge",
+        "Share of the shard's present pages on its memory node (NaN if unknown).",
+    );
+    for s in &m.shards {
+        let v = s
+            .placement_home_fraction
+            .map_or("NaN".to_string(), |f| f.to_string());
+        let _ = writeln!(o, "locus_engine_placement_home_ratio{{{}}} {v}", shard_labels(s));
+    }
+    fam(
+        &mut o,
+        "locus_engine_degradations",
+        "gauge",
+        "Degradations of the running engine (value 1 each).",
+    );
+    for d in &m.degradations {
+        let _ = writeln!(o, "locus_engine_degradations{{what=\"{}\"}} 1", esc(d));
+    }
+    let hist = |o: &mut String, name: &str, help: &str, rows: &[(String, &OpSnapshot)]| {
+        fam(o, name, "histogram", help);
+        for (labels, h) in rows {
+            let sep = if labels.is_empty() { "" } else { "," };
+            for (le, c) in BUCKETS_S.iter().zip(&h.buckets) {
+                let _ = writeln!(o, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {c}");
+            }
+            let total = h.buckets.last().copied().unwrap_or(0);
+            let _ = writeln!(o, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {total}");
+            let braces = if labels.is_empty() {
+                String::new()
+            } else {
+                format!("{{{labels}}}")
+            };
+            let _ = writeln!(o, "{name}_sum{braces} {}", h.sum_s);
+            let _ = writeln!(o, "{name}_count{braces} {total}");
+        }
+    };
+    let per_shard = |f: fn(&ShardSnapshot) -> &OpSnapshot| -> Vec<(String, &OpSnapshot)> {
+        m.shards.iter().map(|s| (shard_labels(s), f(s))).collect()
+    };
+    hist(
+        &mut o,
+        "locus_engine_observe_duration_seconds",
+        "Observe latency, caller side.",
+        &per_shard(|s| &s.observe),
+    );
+    hist(
+        &mut o,
+        "locus_engine_shard_search_duration_seconds",
+        "One shard's search, on its worker.",
+        &per_shard(|s| &s.search),
+    );
+    hist(
+        &mut o,
+        "locus_engine_recall_duration_seconds",
+        "Recall latency, caller side.",
+        &[(String::new(), &m.recall)],
+    );
+    hist(
+        &mut o,
+        "locus_engine_complete_duration_seconds",
+        "Completion latency, caller side.",
+        &[(String::new(), &m.complete)],
+    );
+    fam(
+        &mut o,
+        "locus_engine_recalls_partial_total",
+        "counter",
+        "Recalls missing a shard's answer.",
+    );
+    let _ = writeln!(o, "locus_engine_recalls_partial_total {}", m.recalls_partial);
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_stripe_never_blocks_a_recorder() {
+        let r = OpRecorder::default();
+        let _scrape = r.hold(0);
+        for _ in 0..1000 {
+            r.record(Duration::from_micros(3));
+        }
+        assert_eq!(r.dropped.get(), 0);
+        drop(_scrape);
+        let s = r.snapshot();
+        assert_eq!(s.quantiles.count, 1000);
+        assert_eq!(*s.buckets.last().unwrap(), 1000);
+        assert_eq!(s.buckets[0], 1000); // 3 µs is in the first bucket (≤ 10 µs)
+    }
+}

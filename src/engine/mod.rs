@@ -1,0 +1,91 @@
+//! The engine: an associative memory of episodes, one shard per NUMA node.
+//!
+//! # Model
+//!
+//! ```text
+//!  observe(Episode) ── validate ── shard_of(id) ──► Shard s (its node's pinned workers, normal)
+//!                                                   ├─ rows + metadata by slot (append only)
+//!                                                   ├─ append buffer = slots not yet indexed
+//!                                                   │    └─ absorbed into HNSW segments (low)
+//!                                                   ├─ association graph (out-edges by id)
+//!                                                   └─ spaces: each its own slots and segments
+//!  recall(Cue) ── one task per shard (high) ── each: segments + exact scan of its buffer
+//!              ── merge top-k ── optional spread across shards (one batch per shard per hop)
+//! ```
+//!
+//! - **Shards.** One per NUMA node of the [`PlacementPlan`](crate::topology::PlacementPlan)
+//!   by default ([`ShardCount`]). A shard's work runs on its node's pinned workers
+//!   ([`crate::exec`], per-worker state created on the worker's thread), its index segments
+//!   live in arenas bound to its memory node ([`NodeRegions`](crate::index::NodeRegions)), and
+//!   its rows and graph are first written by those workers.
+//! - **Routing.** Episode `id` lives on shard [`shard_of`]`(id, shards)` (a hash; see [`route`]).
+//! - **Accepted = visible.** [`Engine::observe`] returns once a worker of the episode's shard
+//!   has stored it; every recall that starts afterwards finds it: in an index segment, or in the
+//!   append buffer, which recall scans exactly (with the SIMD kernels of [`crate::index`]) until
+//!   the index absorbs it (see the `shard` module docs, `src/engine/shard.rs`, for why nothing
+//!   falls between the two). Every accepted episode passes the shard's [`ShardLog`] first (the
+//!   write-ahead-log seam; [`NoLog`] for now).
+//! - **Growth.** Each index segment holds a fixed number of episodes; a shard opens a new one
+//!   when its newest is full, and recall searches all of them.
+//! - **Associations.** Explicit links, the previous episode of the same stream, and the
+//!   `similar` most similar episodes of the shard found when the index absorbs an episode
+//!   ([`AssociationParams`]). Spreading activation runs over them ([`SpreadParams`]).
+//! - **Spaces** (tenants) are isolated: each has its own slots and segments on every shard and
+//!   its own quota; a space at its quota gets *its* observations refused, no one else's.
+//! - **Admission control.** A full queue, or an append buffer holding
+//!   [`AdmissionLimits::max_unindexed`] episodes, refuses at once with
+//!   [`EngineError::Overloaded`] (with a `retry_after`); nothing blocks past its deadline, and
+//!   nothing accepted is dropped.
+//! - **Metrics.** [`Engine::metrics_text`] (Prometheus) and [`Engine::metrics_snapshot`]
+//!   (serde); recording never waits for a scrape ([`metrics`]).
+//!
+//! # Example
+//!
+//! ```
+//! use locus::engine::{Cue, Engine, Episode, SpreadParams};
+//!
+//! # fn main() -> Result<(), locus::engine::EngineError> {
+//! let engine = Engine::builder().dimension(4).open()?;
+//! let coffee = engine.observe(Episode::new(vec![1.0, 0.1, 0.0, 0.0]).with_payload("coffee").in_stream("morning"))?;
+//! let paper = engine.observe(Episode::new(vec![0.0, 1.0, 0.0, 0.1]).with_payload("newspaper").in_stream("morning"))?;
+//!
+//! // Nearest neighbours: visible as soon as `observe` returned.
+//! let r = engine.recall(&Cue::new(vec![0.9, 0.2, 0.0, 0.0], 1))?;
+//! assert_eq!(r.hits[0].id, coffee);
+//!
+//! // With spreading: the stream associated the two episodes, so the newspaper is recalled
+//! // through the coffee even though it is not similar to the cue.
+//! let r = engine.recall(&Cue::new(vec![1.0, 0.0, 0.0, 0.0], 2).with_spread(SpreadParams::default()))?;
+//! assert!(r.hits.iter().any(|h| h.id == paper && h.activation > 0.0));
+//!
+//! // Pattern completion from the first two dimensions.
+//! let c = engine.complete(&[1.0, 0.1, 0.0, 0.0], &[true, true, false, false], 1)?;
+//! assert_eq!(c.supporting[0].0, coffee);
+//! println!("{}", engine.metrics_text().lines().count());
+//! # Ok(())
+//! # }
+//! ```
+
+mod config;
+mod error;
+mod facade;
+mod log;
+pub mod metrics;
+mod regions;
+pub mod route;
+mod rows;
+mod shard;
+mod spread;
+mod task;
+mod types;
+
+pub use config::{
+    AdmissionLimits, AssociationParams, DEFAULT_SPACE, EngineBuilder, IndexParams, ShardCount, SpaceSpec,
+};
+pub use error::EngineError;
+pub use facade::{Engine, EngineStats, ShardPlacement};
+pub use log::{LogRecord, NoLog, ShardLog};
+pub use metrics::{EngineMetrics, OpSnapshot, RejectReason, ShardSnapshot, SpaceShardMetrics};
+pub use route::shard_of;
+pub use spread::SpreadParams;
+pub use types::{Completion, Cue, Episode, EpisodeId, EpisodeRecord, Hit, Link, RecallResult, ShardTiming};

@@ -1,0 +1,516 @@
+//! A shard: the episodes routed to it, by space, with their index segments, append buffer,
+//! payloads and associations. Its methods run on the shard's pinned workers.
+//!
+//! # Visibility: the append buffer and the index
+//!
+//! Each space of a shard numbers its episodes by *slot* (0, 1, 2, … in acceptance order).
+//! `len` is the number of accepted slots, `absorbed` the number the index holds; slots
+//! `absorbed..len` are the **append buffer**. An episode is accepted by writing its row and
+//! metadata under the space's write lock and raising `len`; the absorber inserts slots into the
+//! newest segment in slot order and raises `absorbed` only after the insert has finished (the
+//! node is then searchable). A search reads `absorbed` *first*, then searches the segments, then
+//! scans `absorbed..len` exactly: every slot below the `absorbed` it read is in a segment, every
+//! slot from it up is scanned, so nothing accepted before the search began is missed. A slot
+//! absorbed meanwhile may be seen twice; hits are deduplicated by id.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use super::error::EngineError;
+use super::facade::Inner;
+use super::log::{LogRecord, ShardLog};
+use super::metrics::ShardMetrics;
+use super::regions::TrackedRegions;
+use super::rows::RowChunks;
+use super::spread::AssocGraph;
+use super::types::{EpisodeId, EpisodeRecord, Link};
+use crate::index::{HnswConfig, HnswIndex, Metric};
+
+/// An episode that passed validation, ready to store.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub(crate) id: u64,
+    pub(crate) space: u16,
+    /// Unit-normalised.
+    pub(crate) embedding: Vec<f32>,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) timestamp: u64,
+    pub(crate) links: Vec<Link>,
+    pub(crate) stream: Option<String>,
+}
+
+/// What a shard keeps per episode besides its row.
+#[derive(Debug)]
+pub(crate) struct Meta {
+    pub(crate) id: u64,
+    pub(crate) timestamp: u64,
+    pub(crate) accepted: Instant,
+    pub(crate) stream: Option<Arc<str>>,
+    pub(crate) payload: Box<[u8]>,
+    pub(crate) forgotten: bool,
+}
+
+/// Rows and metadata of one space on one shard, by slot.
+#[derive(Debug)]
+pub(crate) struct SpaceData {
+    pub(crate) rows: RowChunks,
+    pub(crate) meta: Vec<Meta>,
+}
+
+/// One fixed-capacity HNSW index holding slots `base..base + capacity`.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) index: HnswIndex,
+    pub(crate) base: usize,
+}
+
+/// One space on one shard.
+#[derive(Debug)]
+pub(crate) struct SpaceShard {
+    pub(crate) data: RwLock<SpaceData>,
+    pub(crate) segments: RwLock<Vec<Arc<Segment>>>,
+    /// Accepted slots.
+    pub(crate) len: AtomicUsize,
+    /// Slots the index holds (a prefix).
+    pub(crate) absorbed: AtomicUsize,
+    /// Observations submitted to this shard and space and not yet stored or refused.
+    pub(crate) pending: AtomicUsize,
+    /// Whether an absorption task is queued.
+    pub(crate) absorb_queued: AtomicBool,
+    /// Held by the one absorber at work.
+    pub(crate) absorb_lock: Mutex<()>,
+}
+
+impl SpaceShard {
+    fn new(dim: usize) -> Self {
+        Self {
+            data: RwLock::new(SpaceData {
+                rows: RowChunks::new(dim),
+                meta: Vec::new(),
+            }),
+            segments: RwLock::new(Vec::new()),
+            len: AtomicUsize::new(0),
+            absorbed: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
+            absorb_queued: AtomicBool::new(false),
+            absorb_lock: Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, SpaceData> {
+        self.data.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, SpaceData> {
+        self.data.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn segments(&self) -> Vec<Arc<Segment>> {
+        self.segments.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Episodes accepted (or in flight) that the index has not absorbed.
+    pub(crate) fn lag(&self) -> usize {
+        (self.len.load(Ordering::Acquire) + self.pending.load(Ordering::Acquire))
+            .saturating_sub(self.absorbed.load(Ordering::Acquire))
+    }
+
+    /// Age of the oldest episode the index has not absorbed.
+    pub(crate) fn lag_age(&self) -> Duration {
+        let a = self.absorbed.load(Ordering::Acquire);
+        let d = self.read();
+        d.meta.get(a).map(|m| m.accepted.elapsed()).unwrap_or_default()
+    }
+}
+
+/// What a shard's search found.
+#[derive(Debug, Default)]
+pub(crate) struct ShardHits {
+    /// `(episode id, similarity)`, best first, deduplicated.
+    pub(crate) hits: Vec<(u64, f32)>,
+    pub(crate) scanned: usize,
+    pub(crate) segments: usize,
+}
+
+/// A shard. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Shard {
+    pub(crate) index: usize,
+    pub(crate) node: u32,
+    pub(crate) memory_node: u32,
+    pub(crate) workers: usize,
+    pub(crate) spaces: Vec<SpaceShard>,
+    /// Episode id → (space, slot).
+    pub(crate) ids: RwLock<HashMap<u64, (u16, u32)>>,
+    pub(crate) graph: RwLock<AssocGraph>,
+    pub(crate) log: Box<dyn ShardLog>,
+    pub(crate) regions: TrackedRegions,
+    pub(crate) metrics: ShardMetrics,
+    /// Moving average of the time to absorb one episode (ns), for `retry_after`.
+    pub(crate) absorb_ns: AtomicU64,
+}
+
+/// Similarity of unit vectors from the index's inner-product distance.
+fn similarity(distance: f32) -> f32 {
+    1.0 - distance
+}
+
+impl Shard {
+    pub(crate) fn new(
+        index: usize,
+        node: u32,
+        memory_node: u32,
+        workers: usize,
+        spaces: usize,
+        dim: usize,
+        log: Box<dyn ShardLog>,
+    ) -> Self {
+        Self {
+            index,
+            node,
+            memory_node,
+            workers,
+            spaces: (0..spaces).map(|_| SpaceShard::new(dim)).collect(),
+            ids: RwLock::new(HashMap::new()),
+            graph: RwLock::new(AssocGraph::default()),
+            log,
+            regions: TrackedRegions::bind(memory_node),
+            metrics: ShardMetrics::new(spaces),
+            absorb_ns: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn ids(&self) -> RwLockReadGuard<'_, HashMap<u64, (u16, u32)>> {
+        self.ids.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn graph(&self) -> RwLockReadGuard<'_, AssocGraph> {
+        self.graph.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn graph_mut(&self) -> RwLockWriteGuard<'_, AssocGraph> {
+        self.graph.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where `id` lives on this shard, if it is live.
+    pub(crate) fn locate(&self, id: u64) -> Option<(u16, u32)> {
+        let (space, slot) = *self.ids().get(&id)?;
+        let d = self.spaces[space as usize].read();
+        match d.meta.get(slot as usize) {
+            Some(m) if !m.forgotten => Some((space, slot)),
+            _ => None,
+        }
+    }
+
+    /// Stores an episode (on a worker of this shard). The duplicate check and the insert happen
+    /// under the id map's write lock, so two observations of one id cannot both succeed.
+    pub(crate) fn observe(&self, eng: &Inner, ep: Prepared) -> Result<EpisodeId, EngineError> {
+        let sp = &self.spaces[ep.space as usize];
+        let mut ids = self.ids.write().unwrap_or_else(|p| p.into_inner());
+        if ids.contains_key(&ep.id) {
+            return Err(EngineError::DuplicateId { id: ep.id });
+        }
+        let slot = {
+            let mut d = sp.write();
+            self.log.append(&LogRecord {
+                id: EpisodeId(ep.id),
+                space: &eng.spaces[ep.space as usize].name,
+                embedding: &ep.embedding,
+                payload: &ep.payload,
+                timestamp: ep.timestamp,
+            });
+            let slot = d.rows.push(&ep.embedding);
+            d.meta.push(Meta {
+                id: ep.id,
+                timestamp: ep.timestamp,
+                accepted: Instant::now(),
+                stream: ep.stream.as_deref().map(Arc::from),
+                payload: ep.payload.into_boxed_slice(),
+                forgotten: false,
+            });
+            sp.len.store(slot + 1, Ordering::Release);
+            slot
+        };
+        // Slots are bounded by the quota check and u32 ids: a space holds < 2^32 episodes per shard.
+        ids.insert(ep.id, (ep.space, u32::try_from(slot).unwrap_or(u32::MAX)));
+        drop(ids);
+        for link in &ep.links {
+            eng.associate_both(ep.id, link.target, link.weight);
+        }
+        if let Some(stream) = ep.stream
+            && eng.config.associations.stream_weight > 0.0
+        {
+            let prev = eng
+                .streams
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((ep.space, stream), ep.id);
+            if let Some(prev) = prev {
+                eng.associate_both(ep.id, prev, eng.config.associations.stream_weight);
+            }
+        }
+        Ok(EpisodeId(ep.id))
+    }
+
+    /// Moves up to one batch of the append buffer of `space` into the index; returns whether
+    /// more remain. Only one absorber works on a space at a time (`absorb_lock`); a second
+    /// returns `Err(())` at once so its task can be retried.
+    pub(crate) fn absorb(
+        &self,
+        eng: &Inner,
+        space: u16,
+        scratch: &mut Vec<f32>,
+    ) -> Result<bool, EngineError> {
+        let sp = &self.spaces[space as usize];
+        let Ok(_only) = sp.absorb_lock.try_lock() else {
+            return Ok(true);
+        };
+        let dim = eng.dim;
+        let a = sp.absorbed.load(Ordering::Acquire);
+        let t = sp.len.load(Ordering::Acquire);
+        let n = (t - a).min(eng.config.index.absorb_batch);
+        if n == 0 {
+            return Ok(false);
+        }
+        let mut ids = Vec::with_capacity(n);
+        scratch.clear();
+        {
+            let d = sp.read();
+            for slot in a..a + n {
+                scratch.extend_from_slice(d.rows.row(slot));
+                ids.push(d.meta[slot].id);
+            }
+        }
+        let started = Instant::now();
+        let assoc = &eng.config.associations;
+        for (i, row) in scratch.chunks_exact(dim).enumerate() {
+            let slot = a + i;
+            let seg = self.segment_for(eng, sp, slot)?;
+            if assoc.similar > 0 {
+                for (other, sim) in self.search_segments(eng, sp, row, assoc.similar, &mut 0) {
+                    if sim >= assoc.min_similarity {
+                        eng.associate_both(ids[i], other, sim);
+                    }
+                }
+            }
+            let got = seg.index.insert(row).map_err(|source| EngineError::Index {
+                shard: self.index,
+                source,
+            })?;
+            debug_assert_eq!(got as usize, slot - seg.base);
+            sp.absorbed.store(slot + 1, Ordering::SeqCst);
+            let forgotten = sp.read().meta[slot].forgotten;
+            if forgotten {
+                let _ = seg.index.delete(got);
+            }
+        }
+        let per = started.elapsed().as_nanos() as u64 / n as u64;
+        let old = self.absorb_ns.load(Ordering::Relaxed);
+        self.absorb_ns.store(
+            if old == 0 { per } else { (old * 7 + per) / 8 },
+            Ordering::Relaxed,
+        );
+        self.metrics.absorbed.add(n as u64);
+        Ok(sp.absorbed.load(Ordering::Acquire) < sp.len.load(Ordering::Acquire))
+    }
+
+    /// The segment that will hold `slot`: the newest, or a new one when it is full.
+    fn segment_for(&self, eng: &Inner, sp: &SpaceShard, slot: usize) -> Result<Arc<Segment>, EngineError> {
+        if let Some(last) = sp.segments.read().unwrap_or_else(|p| p.into_inner()).last()
+            && slot < last.base + last.index.capacity()
+        {
+            return Ok(last.clone());
+        }
+        let ix = &eng.config.index;
+        let mut cfg = HnswConfig::new(eng.dim, ix.segment_capacity, Metric::InnerProduct);
+        cfg.m = ix.m;
+        cfg.ef_construction = ix.ef_construction;
+        cfg.quantization = ix.quantization;
+        cfg.seed = 42 + slot as u64;
+        let index = HnswIndex::with_regions(cfg, eng.kernels, &self.regions).map_err(|source| {
+            EngineError::Index {
+                shard: self.index,
+                source,
+            }
+        })?;
+        let seg = Arc::new(Segment { index, base: slot });
+        sp.segments
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(seg.clone());
+        Ok(seg)
+    }
+
+    /// Top `k` `(id, similarity)` of the segments only (live episodes).
+    fn search_segments(
+        &self,
+        eng: &Inner,
+        sp: &SpaceShard,
+        q: &[f32],
+        k: usize,
+        count: &mut usize,
+    ) -> Vec<(u64, f32)> {
+        let segs = sp.segments();
+        *count = segs.len();
+        let mut found = Vec::new();
+        for seg in &segs {
+            if seg.index.is_empty() {
+                continue;
+            }
+            if let Ok(ns) = seg.index.search(q, k, eng.config.index.ef_search.max(k)) {
+                found.extend(
+                    ns.iter()
+                        .map(|n| (seg.base + n.id as usize, similarity(n.distance))),
+                );
+            }
+        }
+        let d = sp.read();
+        found
+            .into_iter()
+            .filter_map(|(slot, s)| d.meta.get(slot).filter(|m| !m.forgotten).map(|m| (m.id, s)))
+            .collect()
+    }
+
+    /// The `k` live episodes of `space` most similar to `q` (unit): segments, then the append
+    /// buffer scanned exactly (see the module docs for why nothing is missed).
+    pub(crate) fn search(&self, eng: &Inner, space: u16, q: &[f32], k: usize) -> ShardHits {
+        let sp = &self.spaces[space as usize];
+        let a = sp.absorbed.load(Ordering::SeqCst);
+        let mut segments = 0;
+        let mut hits = self.search_segments(eng, sp, q, k, &mut segments);
+        let d = sp.read();
+        let t = d.meta.len();
+        for slot in a.min(t)..t {
+            let m = &d.meta[slot];
+            if !m.forgotten {
+                hits.push((m.id, eng.kernels.dot(q, d.rows.row(slot))));
+            }
+        }
+        drop(d);
+        ShardHits {
+            hits: top_k(hits, k),
+            scanned: t.saturating_sub(a),
+            segments,
+        }
+    }
+
+    /// Cosine similarity on the dimensions where `mask` is true, for every live episode of
+    /// `space` among `ids` (unknown ids are skipped). `q` is the masked query (zeros elsewhere).
+    pub(crate) fn masked_similarity(
+        &self,
+        space: u16,
+        q: &[f32],
+        mask: &[bool],
+        ids: &[u64],
+    ) -> Vec<(u64, f32)> {
+        let qn: f32 = q
+            .iter()
+            .zip(mask)
+            .filter(|p| *p.1)
+            .map(|p| p.0 * p.0)
+            .sum::<f32>()
+            .sqrt();
+        let map = self.ids();
+        let d = self.spaces[space as usize].read();
+        ids.iter()
+            .filter_map(|id| {
+                let &(s, slot) = map.get(id)?;
+                let m = d.meta.get(slot as usize).filter(|m| s == space && !m.forgotten)?;
+                let row = d.rows.row(slot as usize);
+                let (mut dot, mut nn) = (0.0f32, 0.0f32);
+                for ((x, y), &on) in q.iter().zip(row).zip(mask) {
+                    if on {
+                        dot += x * y;
+                        nn += y * y;
+                    }
+                }
+                let den = qn * nn.sqrt();
+                Some((m.id, if den > 0.0 { dot / den } else { 0.0 }))
+            })
+            .collect()
+    }
+
+    /// Rows of live episodes of `space` among `ids`.
+    pub(crate) fn rows(&self, space: u16, ids: &[u64]) -> Vec<(u64, Vec<f32>)> {
+        let map = self.ids();
+        let d = self.spaces[space as usize].read();
+        ids.iter()
+            .filter_map(|id| {
+                let &(s, slot) = map.get(id)?;
+                d.meta.get(slot as usize).filter(|m| s == space && !m.forgotten)?;
+                Some((*id, d.rows.row(slot as usize).to_vec()))
+            })
+            .collect()
+    }
+
+    /// The stored episode `id`.
+    pub(crate) fn get(&self, eng: &Inner, id: u64) -> Option<EpisodeRecord> {
+        let (space, slot) = self.locate(id)?;
+        let sp = &self.spaces[space as usize];
+        let links = self
+            .graph()
+            .edges(id)
+            .iter()
+            .map(|&(t, w)| (EpisodeId(t), w))
+            .collect();
+        let d = sp.read();
+        let m = &d.meta[slot as usize];
+        Some(EpisodeRecord {
+            id: EpisodeId(id),
+            embedding: d.rows.row(slot as usize).to_vec(),
+            payload: m.payload.to_vec(),
+            timestamp: m.timestamp,
+            space: eng.spaces[space as usize].name.clone(),
+            stream: m.stream.as_deref().map(str::to_owned),
+            links,
+            indexed: (slot as usize) < sp.absorbed.load(Ordering::Acquire),
+        })
+    }
+
+    /// Forgets `id`: it is never returned again; its index node is deleted once absorbed.
+    /// Returns its space if it was live.
+    pub(crate) fn forget(&self, id: u64) -> Option<u16> {
+        let (space, slot) = self.locate(id)?;
+        let sp = &self.spaces[space as usize];
+        {
+            let mut d = sp.write();
+            let m = &mut d.meta[slot as usize];
+            if m.forgotten {
+                return None;
+            }
+            m.forgotten = true;
+        }
+        self.graph_mut().forget(id);
+        let slot = slot as usize;
+        // Pairs with the absorber's SeqCst store: if it absorbed the slot after our flag was
+        // set, it deletes the node itself (see `absorb`).
+        if slot < sp.absorbed.load(Ordering::SeqCst) {
+            for seg in sp.segments() {
+                if (seg.base..seg.base + seg.index.capacity()).contains(&slot) {
+                    let _ = seg.index.delete((slot - seg.base) as u32);
+                }
+            }
+        }
+        Some(space)
+    }
+
+    /// `(address, bytes)` of the shard's memory: rows and index regions.
+    pub(crate) fn extents(&self) -> Vec<(usize, usize)> {
+        let mut out = self.regions.extents();
+        for sp in &self.spaces {
+            out.extend(sp.read().rows.extents());
+        }
+        out
+    }
+}
+
+/// Best `k` by similarity (ties by id), one entry per id.
+pub(crate) fn top_k(mut hits: Vec<(u64, f32)>, k: usize) -> Vec<(u64, f32)> {
+    hits.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+    let mut seen = std::collections::HashSet::new();
+    hits.retain(|h| seen.insert(h.0));
+    hits.truncate(k);
+    hits
+}

@@ -1,0 +1,120 @@
+//! The work the engine's pinned workers do, and the handler that runs it.
+//!
+//! Priorities follow `../shared/DESIGN.md`: recall (search and spread hops) is **high**,
+//! observation **normal**, index absorption **low** (it still gets one batch in every
+//! `low_share`, so the append buffer drains while observations stream in).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::error::EngineError;
+use super::facade::Inner;
+use super::shard::{Prepared, ShardHits};
+use super::spread::SpreadParams;
+use super::types::EpisodeId;
+use crate::exec::{Priority, ReplySlot, WorkerContext, WorkerHandler};
+
+/// One unit of shard work.
+pub(crate) enum Task {
+    /// Store an episode.
+    Observe {
+        shard: usize,
+        ep: Prepared,
+        reply: ReplySlot<Result<EpisodeId, EngineError>>,
+    },
+    /// Move a batch of the append buffer of `space` into the index.
+    Absorb { shard: usize, space: u16 },
+    /// Search one shard.
+    Search {
+        shard: usize,
+        space: u16,
+        query: Arc<[f32]>,
+        k: usize,
+        sent: Instant,
+        reply: ReplySlot<(ShardHits, Duration)>,
+    },
+    /// One spreading hop over this shard's part of the frontier.
+    Hop {
+        shard: usize,
+        frontier: Vec<(u64, f32)>,
+        params: Arc<SpreadParams>,
+        reply: ReplySlot<Vec<(u64, f32)>>,
+    },
+}
+
+/// What each worker keeps for itself (created on its pinned thread).
+pub(crate) struct WorkerLocal {
+    /// Rows copied out of the append buffer for absorption.
+    absorb_rows: Vec<f32>,
+}
+
+/// Runs [`Task`]s against the engine's shards.
+pub(crate) struct EngineHandler {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl WorkerHandler<Task> for EngineHandler {
+    type Local = WorkerLocal;
+
+    fn init(&self, _: &WorkerContext) -> WorkerLocal {
+        let n = self.inner.config.index.absorb_batch * self.inner.dim;
+        // Written here, on the pinned worker, so its pages are first touched on its node.
+        WorkerLocal {
+            absorb_rows: vec![0.0; n],
+        }
+    }
+
+    fn handle(&self, local: &mut WorkerLocal, _: &WorkerContext, _: Priority, batch: &mut Vec<Task>) {
+        let eng = &*self.inner;
+        for task in batch.drain(..) {
+            match task {
+                Task::Observe { shard, ep, reply } => {
+                    let space = ep.space;
+                    let sh = &eng.shards[shard];
+                    let out = sh.observe(eng, ep);
+                    sh.spaces[space as usize].pending.fetch_sub(1, Ordering::AcqRel);
+                    if out.is_ok() {
+                        eng.schedule_absorb(shard, space);
+                    }
+                    reply.send(out);
+                }
+                Task::Absorb { shard, space } => {
+                    let sp = &eng.shards[shard].spaces[space as usize];
+                    sp.absorb_queued.store(false, Ordering::Release);
+                    if !eng.absorbing.load(Ordering::Acquire) {
+                        continue;
+                    }
+                    match eng.shards[shard].absorb(eng, space, &mut local.absorb_rows) {
+                        Ok(true) => eng.schedule_absorb(shard, space),
+                        Ok(false) => {}
+                        // The next observation of this space schedules another try.
+                        Err(e) => eng.note_degradation(format!("shard {shard}: absorption stopped: {e}")),
+                    }
+                }
+                Task::Search {
+                    shard,
+                    space,
+                    query,
+                    k,
+                    sent,
+                    reply,
+                } => {
+                    let started = Instant::now();
+                    let hits = eng.shards[shard].search(eng, space, &query, k);
+                    eng.shards[shard].metrics.search.record(started.elapsed());
+                    reply.send((hits, sent.elapsed()));
+                }
+                Task::Hop {
+                    shard,
+                    frontier,
+                    params,
+                    reply,
+                } => {
+                    let sent = eng.shards[shard].graph().hop(&frontier, &params);
+                    reply.send(sent);
+                }
+            }
+        }
+    }
+}
