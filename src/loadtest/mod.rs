@@ -21,6 +21,7 @@
 
 pub mod compare;
 pub mod driver;
+pub mod engine_target;
 pub mod error;
 pub mod http;
 pub mod live;

@@ -20,7 +20,8 @@ pub struct Op {
     pub space: u32,
     /// Hits asked for (recall, complete).
     pub k: usize,
-    /// For `associate`: two preloaded episodes by ordinal (`0..data.preload`); otherwise 0.
+    /// For `associate`: two distinct preloaded episodes of `space` by ordinal
+    /// (`0..data.preload`; episode `i` is in space `i % data.spaces`); otherwise 0.
     pub pair: (u64, u64),
     /// For `associate`: the link's weight in (0, 1].
     pub weight: f32,
@@ -102,10 +103,20 @@ impl Workload {
         let mut g = mix(self.seed, OPS_STREAM, j);
         let u = g.next_open01() * self.cumulative[4];
         let kind = OpKind::ALL[self.cumulative.iter().position(|&c| u < c).unwrap_or(4)];
-        let space = g.below(u64::from(self.data.spaces)) as u32;
+        let mut space = g.below(u64::from(self.data.spaces)) as u32;
+        let spaces = u64::from(self.data.spaces);
         let (pair, weight) = if kind == OpKind::Associate && self.data.preload >= 2 {
+            // Two distinct preloaded episodes of one space (episode i is in space i % spaces).
             let a = g.below(self.data.preload);
-            let b = (a + 1 + g.below(self.data.preload - 1)) % self.data.preload;
+            let home = a % spaces;
+            let in_space = (self.data.preload - 1 - home) / spaces + 1;
+            let b = if in_space >= 2 {
+                let at = a / spaces;
+                home + ((at + 1 + g.below(in_space - 1)) % in_space) * spaces
+            } else {
+                a
+            };
+            space = home as u32;
             ((a, b), (1.0 - g.next_open01()) as f32)
         } else {
             ((0, 0), 0.0)
@@ -214,6 +225,8 @@ mod tests {
             assert!(op.space < 3);
             if op.kind == OpKind::Associate {
                 assert_ne!(op.pair.0, op.pair.1);
+                assert_eq!(op.pair.0 % 3, op.pair.1 % 3);
+                assert_eq!(u64::from(op.space), op.pair.0 % 3);
                 assert!(op.pair.0 < 100 && op.pair.1 < 100);
                 assert!(op.weight > 0.0 && op.weight <= 1.0);
             }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use locus::loadtest::driver::{self, Progress, RunOptions};
+use locus::loadtest::engine_target::EngineTarget;
 use locus::loadtest::live::LiveStats;
 use locus::loadtest::scenario::{self, Arrival, Scenario};
 use locus::loadtest::target::{LoadTarget, NoopTarget};
@@ -15,6 +16,8 @@ use locus::loadtest::{http, output};
 /// What the load is driven against.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum TargetKind {
+    /// The in-process Locus engine, opened with the scenario's dimension, spaces and `[engine]`.
+    Engine,
     /// Does nothing: measures the harness itself.
     Noop,
 }
@@ -37,7 +40,7 @@ pub struct Args {
     /// Without one, the embedded default scenario runs.
     scenario: Option<String>,
     /// The system under load.
-    #[arg(long, value_enum, default_value = "noop")]
+    #[arg(long, value_enum, default_value = "engine")]
     target: TargetKind,
     /// Write result.json, the plots and report.html into this directory.
     #[arg(long, value_name = "DIR")]
@@ -139,6 +142,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     apply_overrides(&mut s, &args)?;
     let target: Arc<dyn LoadTarget> = match args.target {
         TargetKind::Noop => Arc::new(NoopTarget),
+        TargetKind::Engine => Arc::new(EngineTarget::open(&s)?),
     };
     let live = Arc::new(LiveStats::new());
     let _server = match &args.metrics_addr {
