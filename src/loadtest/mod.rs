@@ -23,6 +23,7 @@ pub mod compare;
 pub mod driver;
 pub mod engine_target;
 pub mod error;
+pub mod graphpeers;
 pub mod http;
 pub mod live;
 pub mod output;

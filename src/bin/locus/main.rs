@@ -9,6 +9,7 @@ mod compare;
 mod counters;
 mod loadtest;
 mod memory;
+mod replay;
 mod topology;
 
 /// Locus: NUMA-aware placement and associative memory for multi-socket Linux.
@@ -34,6 +35,8 @@ enum Command {
     Loadtest(loadtest::Args),
     /// Compare two load-test results (exit 0 ok, 1 regression, 2 competitive regression, 3 bad input).
     Compare(compare::Args),
+    /// Replay a ../shared/graphpeers trace through the engine (result JSON + answers for score.py).
+    Replay(replay::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::BenchIndex(args) => bench_index::run(args),
         Command::Loadtest(args) => loadtest::run(args),
         Command::Compare(args) => return compare::run(args),
+        Command::Replay(args) => replay::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
