@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::analysis::analyse;
 use super::error::LoadtestError;
 use super::live::LiveStats;
 use super::procstat;
@@ -468,6 +469,7 @@ pub fn run(
         dropped_samples: dropped,
     };
     let timeseries = timeseries(&windows, &rss_by_second);
+    let analysis = analyse(scenario, &timeseries);
     let validation = result::validate(&scenario.validation, &overall, &ops);
     Ok(RunResult {
         schema: SCHEMA.to_string(),
@@ -485,6 +487,7 @@ pub fn run(
         timeseries,
         target_metrics: target.metrics_snapshot(),
         validation,
+        analysis,
     })
 }
 

@@ -19,6 +19,7 @@
 //! # Ok::<(), locus::loadtest::LoadtestError>(())
 //! ```
 
+pub mod analysis;
 pub mod compare;
 pub mod driver;
 pub mod engine_target;

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use super::analysis::Analysis;
 use super::procstat::ProcSample;
 use super::recorder::{Hist, OpRecord};
 use super::scenario::{OpKind, Validation};
@@ -204,6 +205,9 @@ pub struct RunResult {
     pub target_metrics: Option<serde_json::Value>,
     /// The `[validation]` verdict.
     pub validation: ValidationReport,
+    /// Figures derived from the series (breaking point, burst recovery, drift).
+    #[serde(default)]
+    pub analysis: Analysis,
 }
 
 /// Percentiles of the spectrum: 0, 10, …, 90, then 99, 99.9, … up to 99.9999, and 100.
@@ -400,6 +404,46 @@ impl RunResult {
             p.cpu_s,
             p.cpu_cores_busy
         );
+        let a = &self.analysis;
+        if let (Some(rate), Some(target)) = (a.breaking_point_ops_s, a.breaking_point_p99_target_us) {
+            let _ = writeln!(
+                s,
+                "breaking point: {rate:.0} ops/s (last second with P99 under {})",
+                fmt_us(target)
+            );
+        } else if let Some(target) = a.breaking_point_p99_target_us {
+            let _ = writeln!(
+                s,
+                "breaking point: not reached (P99 stayed under {})",
+                fmt_us(target)
+            );
+        }
+        if let Some(base) = a.burst_baseline_p99_us {
+            let rec: Vec<String> = a
+                .burst_recovery
+                .iter()
+                .map(|r| match r.recovered_after_s {
+                    Some(x) => format!("{x} s"),
+                    None => "not recovered".into(),
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "burst: baseline P99 {}, recovery after each spike: {}",
+                fmt_us(base),
+                rec.join(", ")
+            );
+        }
+        for w in &a.drift {
+            let _ = writeln!(
+                s,
+                "window {:>6} s: P99 median {} max {}, RSS {}",
+                w.start_s,
+                fmt_us(w.median_p99_us),
+                fmt_us(w.max_p99_us),
+                fmt_bytes(w.rss_end_bytes)
+            );
+        }
         if self.validation.passed {
             let _ = writeln!(s, "validation: passed");
         } else {
