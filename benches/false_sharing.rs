@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use locus::counters::workloads::false_sharing::{self, CounterLayout, MAX_THREADS, Placement};
 use locus::counters::{Event, Reading, report::describe};
+use locus::diag::false_sharing::{self, CounterLayout, MAX_THREADS, Placement};
 use locus::topology::CpuSet;
 
 fn threads() -> usize {

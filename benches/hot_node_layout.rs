@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use locus::counters::workloads::spreading::{Graph, SpreadNode, hot_graph, naive_graph};
 use locus::counters::{Event, measure, report::describe};
+use locus::diag::spreading::{LayoutWorkload, hot_graph, naive_graph};
 
 /// Whether criterion is benchmarking (`--bench`) rather than smoke-testing under
 /// `cargo test --benches`, where a small graph and one round prove the code runs.
@@ -32,7 +32,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Mean wall and CPU (task-clock) microseconds per spread over `spreads` spreads starting at
 /// seed `first`; CPU time is `None` where task-clock cannot be counted.
-fn time_spreads<N: SpreadNode>(g: &mut Graph<N>, first: u64, spreads: u64) -> (f64, Option<f64>) {
+fn time_spreads(g: &mut impl LayoutWorkload, first: u64, spreads: u64) -> (f64, Option<f64>) {
     let start = Instant::now();
     let counted = measure(&[Event::TaskClock], || {
         for s in first..first + spreads {
@@ -47,7 +47,7 @@ fn time_spreads<N: SpreadNode>(g: &mut Graph<N>, first: u64, spreads: u64) -> (f
     (wall, cpu)
 }
 
-fn counters<N: SpreadNode>(name: &str, g: &mut Graph<N>) {
+fn counters(name: &str, g: &mut impl LayoutWorkload) {
     let events = [
         Event::L1dReadAccesses,
         Event::L1dReadMisses,
@@ -76,14 +76,14 @@ fn counters<N: SpreadNode>(name: &str, g: &mut Graph<N>) {
 
 fn bench(c: &mut Criterion) {
     let n = nodes();
-    let mut hot = hot_graph(n, 42);
+    let mut hot = hot_graph(n, 42).expect("hot-node graph");
     let mut naive = naive_graph(n, 42);
     println!(
         "hot_node_layout: {n} nodes; hot nodes {} MiB ({} B each), naive nodes {} MiB ({} B each)",
         hot.node_bytes() >> 20,
-        std::mem::size_of::<locus::alloc::layout::HotNode>(),
+        std::mem::size_of::<locus::spread::HotNode>(),
         naive.node_bytes() >> 20,
-        std::mem::size_of::<locus::counters::workloads::spreading::NaiveNode>()
+        std::mem::size_of::<locus::diag::spreading::NaiveNode>()
     );
     let mut group = c.benchmark_group("hot_node_layout/spread");
     group.sample_size(10);

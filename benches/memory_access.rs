@@ -1,7 +1,7 @@
 //! Local vs remote memory: pointer-chase latency and streaming-read bandwidth from a worker on
 //! each node to an arena on each node.
 //!
-//! First prints the node×node matrix ([`locus::alloc::access::measure_matrix`], the same as
+//! First prints the node×node matrix ([`locus::diag::access::measure_matrix`], the same as
 //! `locus memory`), then times each (CPU node, memory node) pair under criterion with the bench
 //! thread pinned to the CPU node. On a one-node machine this is a 1×1 matrix; under QEMU TCG
 //! the numbers mean nothing (remote memory is not slower there). Sizes: `LOCUS_CHASE_MIB`
@@ -12,8 +12,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use locus::alloc::access::{AccessOptions, ChaseRing, measure_matrix, stream_sum};
 use locus::alloc::{NodeArena, allowed_memory_nodes};
+use locus::diag::access::{AccessOptions, ChaseRing, measure_matrix, stream_sum};
 use locus::topology::pin::current_thread_affinity;
 use locus::topology::{PlacementPlan, PlanOptions, Topology, pin_current_thread};
 

@@ -9,8 +9,8 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use locus::counters::workloads::false_sharing::{self, CounterLayout};
-use locus::counters::workloads::spreading::{SpreadNode, hot_graph, naive_graph};
+use locus::diag::false_sharing::{self, CounterLayout};
+use locus::diag::spreading::{LayoutWorkload, hot_graph, naive_graph};
 
 const USAGE: &str = "usage: layout_workloads spread <hot|naive> [NODES] [SPREADS]\n       \
                      layout_workloads false-sharing <packed|padded> [THREADS] [INCREMENTS]";
@@ -24,11 +24,7 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> Result<T,
     }
 }
 
-fn spread<N: SpreadNode>(
-    mut graph: locus::counters::workloads::spreading::Graph<N>,
-    spreads: u64,
-    label: &str,
-) {
+fn spread(mut graph: impl LayoutWorkload, spreads: u64, label: &str) {
     let start = Instant::now();
     let mut checksum = 0.0;
     let mut visited = 0;
@@ -41,7 +37,7 @@ fn spread<N: SpreadNode>(
     println!(
         "spread {label}: {} nodes ({} MiB of nodes), {spreads} spreads, {visited} activations, \
          checksum {checksum:.6}, {:.1} us per spread",
-        graph.nodes.len(),
+        graph.len(),
         graph.node_bytes() >> 20,
         elapsed.as_secs_f64() * 1e6 / spreads.max(1) as f64
     );
@@ -53,7 +49,7 @@ fn run(args: &[String]) -> Result<(), String> {
             let nodes: usize = arg(args, 2, 1 << 17)?;
             let spreads: u64 = arg(args, 3, 200)?;
             match variant {
-                "hot" => spread(hot_graph(nodes, 42), spreads, "hot"),
+                "hot" => spread(hot_graph(nodes, 42).map_err(|e| e.to_string())?, spreads, "hot"),
                 "naive" => spread(naive_graph(nodes, 42), spreads, "naive"),
                 other => return Err(format!("unknown spread variant {other:?}")),
             }

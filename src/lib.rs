@@ -9,9 +9,11 @@
 //! - [`topology`]: discovery, CPU sets, pinning, the placement plan.
 //! - [`alloc`]: node-bound arenas, record pools, cache-line layout.
 //! - [`counters`]: perf_event counter groups, multiplex scaling, typed unavailability.
+//! - [`diag`]: diagnostic workloads used by the CLI and the benches.
 //! - [`exec`]: per-node pinned worker pools, priority queues, batch drain, work stealing.
 //! - [`metrics`]: HDR latency histograms, counters, Prometheus text exposition.
 //! - [`index`]: vector storage, SIMD distance kernels, the HNSW index.
+//! - [`spread`]: the association graph and spreading activation, deterministic across shards.
 //! - [`engine`]: the associative memory itself: shards per node, observe, recall, completion.
 //! - [`loadtest`]: TOML scenarios, the open-loop driver, results, plots and reports.
 //!
@@ -34,10 +36,12 @@
 
 pub mod alloc;
 pub mod counters;
+pub mod diag;
 pub mod engine;
 pub mod exec;
 pub mod index;
 pub mod loadtest;
 pub mod metrics;
 mod rng;
+pub mod spread;
 pub mod topology;

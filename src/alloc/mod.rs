@@ -12,7 +12,7 @@
 //! free list, so that steady-state acquire/release never calls an allocator; [`PoolStats`]
 //! counts hits, misses (the real allocator calls), the high-water mark and utilization.
 //!
-//! [`access`] measures what placement is worth: latency (pointer chase) and bandwidth (streaming
+//! [`crate::diag::access`] measures what placement is worth: latency (pointer chase) and bandwidth (streaming
 //! read) from workers on each node to arenas on each node.
 //!
 //! Refusals are typed: errors ([`AllocError`]) or fallbacks the arena keeps and reports
@@ -58,10 +58,9 @@
 //! # }
 //! ```
 //!
-//! - [`layout`]: [`CachePadded`](layout::CachePadded) for contended state, the one-line
-//!   [`HotNode`](layout::HotNode) for read-mostly traversal records.
+//! - [`layout`]: [`CachePadded`](layout::CachePadded) for contended state and the cache-line
+//!   size the layouts assume (the one-line graph node is [`crate::spread::HotNode`]).
 
-pub mod access;
 mod arena;
 pub mod error;
 pub mod layout;

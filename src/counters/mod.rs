@@ -36,7 +36,8 @@
 //! - [`paranoid`]: `perf_event_paranoid` and privileges; [`pmu`]: is there a core PMU.
 //! - [`mod@scale`]: multiplex scaling; [`report`]: readings and reports.
 //! - `group`, `set`: opening, controlling and reading groups; `sys_linux`: the raw calls.
-//! - [`workloads`]: the calibrated workloads used by `locus counters` and the layout benches.
+//! - The calibrated workloads used by `locus counters` and the layout benches live in
+//!   [`crate::diag`].
 
 pub mod cpu_model;
 pub mod error;
@@ -54,7 +55,6 @@ mod sys;
 #[cfg(not(target_os = "linux"))]
 #[path = "sys_other.rs"]
 mod sys;
-pub mod workloads;
 
 pub use cpu_model::CpuModel;
 pub use error::{CounterError, Unavailable};

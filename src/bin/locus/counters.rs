@@ -6,10 +6,10 @@ use locus::counters::paranoid::{self, Paranoid};
 use locus::counters::pmu::{EVENT_SOURCE_DIR, core_pmu_present};
 use locus::counters::raw_events;
 use locus::counters::report::describe;
-use locus::counters::workloads::memory_walk::{MemoryWalk, SizeSource, buffer_bytes_for};
 use locus::counters::{
     CounterOptions, CounterReport, CpuModel, Event, Reading, Target, availability, measure,
 };
+use locus::diag::memory_walk::{MemoryWalk, SizeSource, buffer_bytes_for};
 use locus::topology::Topology;
 use serde::Serialize;
 

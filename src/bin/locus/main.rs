@@ -5,10 +5,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench_index;
+mod bench_spread;
 mod compare;
 mod counters;
+mod engine_status;
 mod loadtest;
 mod memory;
+mod npy;
 mod replay;
 mod topology;
 
@@ -29,8 +32,13 @@ enum Command {
     Counters(counters::Args),
     /// Print the node×node memory latency/bandwidth matrix and each node's page placement.
     Memory(memory::Args),
+    /// Open an engine, fill it with synthetic episodes, and print each shard's node, workers,
+    /// page placement, kernels and degradations.
+    EngineStatus(engine_status::Args),
     /// Build and measure a Locus HNSW index on texmex files (the peer benchmark's `--extra` protocol).
     BenchIndex(bench_index::Args),
+    /// Measure spreading activation on scale-free graphs, or replay a graphpeers trace's spreads.
+    BenchSpread(bench_spread::Args),
     /// Run a load-test scenario (the embedded default without one) and report its latencies.
     Loadtest(loadtest::Args),
     /// Compare two load-test results (exit 0 ok, 1 regression, 2 competitive regression, 3 bad input).
@@ -46,6 +54,8 @@ fn main() -> ExitCode {
         Command::Counters(args) => counters::run(args),
         Command::Memory(args) => memory::run(args),
         Command::BenchIndex(args) => bench_index::run(args),
+        Command::EngineStatus(args) => engine_status::run(args),
+        Command::BenchSpread(args) => bench_spread::run(args),
         Command::Loadtest(args) => loadtest::run(args),
         Command::Compare(args) => return compare::run(args),
         Command::Replay(args) => replay::run(args),

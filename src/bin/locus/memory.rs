@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use locus::alloc::access::{AccessOptions, measure_matrix};
 use locus::alloc::allowed_memory_nodes;
+use locus::diag::access::{AccessOptions, measure_matrix};
 use locus::topology::{PlacementPlan, PlanOptions, Topology};
 
 /// Arguments of `locus memory`.

@@ -17,9 +17,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::arena::NodeArena;
-use super::error::AllocError;
-use super::placement::{PageSample, PlacementReport};
+use crate::alloc::{AllocError, Binding, NodeArena, PageSample, PlacementReport};
 use crate::topology::PlacementPlan;
 
 /// One cache line of a pointer-chase ring: the index of the next line, padded to 64 bytes.
@@ -166,7 +164,7 @@ pub struct MemoryNodeReport {
     /// The node.
     pub node: u32,
     /// Whether its arena was bound, and how.
-    pub binding: super::Binding,
+    pub binding: Binding,
     /// Where its pages are, or why that could not be found out.
     pub placement: Result<PlacementReport, String>,
 }
