@@ -2,23 +2,31 @@
 //! `../shared/graphpeers` trace through the engine, one op at a time, closed loop, and writes
 //! the result JSON and answers file of that harness's README ("Adding a runner").
 //!
-//! - Load (timed as `load_s`): every base vector observed with its node id, then every base
-//!   edge as an association; then wait until the index has absorbed everything.
-//! - `store`: one `observe` carrying the new node's edges as links.
-//! - `recall`: `Engine::recall` (k nearest).
-//! - `spread` and `complete`: the engine has no spread-from-given-seeds call and stores its
-//!   associations undirected (`associate` links both ways), while the trace's graph is directed.
-//!   So these two are computed here from the engine's own data — `Engine::get` for each node's
-//!   links, `Engine::recall` for complete's hits — and their answers differ from the directed
-//!   exact answers wherever an edge's reverse direction contributes (score.py shows by how much).
+//! The engine stores associations undirected (`associate` links both ways) and has no call that
+//! spreads from given seeds, while the trace's graph is directed. So the vectors go through the
+//! engine and the graph through Locus's directed association graph (`locus::spread::AssocGraph`,
+//! the structure the engine's shards are built on), side by side in this process:
+//!
+//! - Load (timed as `load_s`): every base vector observed with its node id (engine; then wait
+//!   until the index has absorbed them), every base node and edge added to the graph.
+//! - `store`: `observe` (engine) + the node and its directed edges (graph), timed together.
+//! - `recall`: `Engine::recall`.
+//! - `spread`: `AssocGraph::spread` from the seeds (propagation threshold 0, no fan-out cap, the
+//!   op's threshold as the result threshold: the exact walk sum).
+//! - `complete`: `Engine::recall` hits, then one hop over their out-edges in the graph, scored as
+//!   the graphpeers README defines it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use locus::engine::{AssociationParams, Cue, Engine, EngineError, Episode, EpisodeId, IndexParams};
+use std::sync::Arc;
+
+use locus::alloc::NodeArena;
+use locus::engine::{AssociationParams, Cue, Engine, EngineError, Episode, IndexParams};
 use locus::loadtest::graphpeers::{TraceOp, Workload, percentile_linear};
+use locus::spread::{AssocGraph, Decay, GraphConfig, SpreadParams, SpreadScratch};
 use serde_json::json;
 
 /// Arguments of `locus replay`.
@@ -54,52 +62,31 @@ fn retrying<T>(mut f: impl FnMut() -> Result<T, EngineError>) -> Result<T, Engin
     }
 }
 
-/// Links of `id` as the engine stores them (memoised for one op).
-fn links<'a>(engine: &Engine, memo: &'a mut HashMap<u64, Vec<(u64, f32)>>, id: u64) -> &'a [(u64, f32)] {
-    memo.entry(id).or_insert_with(|| {
-        engine
-            .get(EpisodeId(id))
-            .map(|r| r.links.iter().map(|(t, w)| (t.0, *w)).collect())
-            .unwrap_or_default()
-    })
-}
-
-fn top_k(scores: BTreeMap<u64, f64>, k: usize, keep: impl Fn(u64, f64) -> bool) -> Vec<u64> {
-    let mut v: Vec<(u64, f64)> = scores.into_iter().filter(|&(id, s)| keep(id, s)).collect();
+fn top_k(scores: BTreeMap<u64, f64>, k: usize) -> Vec<u64> {
+    let mut v: Vec<(u64, f64)> = scores.into_iter().collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     v.into_iter().take(k).map(|(id, _)| id).collect()
 }
 
-fn spread(engine: &Engine, seeds: &[u64], hops: u32, decay: f64, threshold: f64, k: usize) -> Vec<u64> {
-    let mut memo = HashMap::new();
-    let mut frontier: BTreeMap<u64, f64> = seeds.iter().map(|&s| (s, 1.0)).collect();
-    let mut total: BTreeMap<u64, f64> = BTreeMap::new();
-    for _ in 0..hops {
-        let mut next: BTreeMap<u64, f64> = BTreeMap::new();
-        for (&id, &a) in &frontier {
-            for &(t, w) in links(engine, &mut memo, id) {
-                *next.entry(t).or_insert(0.0) += a * f64::from(w) * decay;
-            }
-        }
-        for (&id, &a) in &next {
-            *total.entry(id).or_insert(0.0) += a;
-        }
-        frontier = next;
-    }
-    top_k(total, k, |id, s| s >= threshold && !seeds.contains(&id))
-}
+type BoxError = Box<dyn std::error::Error>;
 
-fn complete(engine: &Engine, q: &[f32], k: usize, decay: f64) -> Result<Vec<u64>, EngineError> {
+fn complete(
+    engine: &Engine,
+    graph: &AssocGraph,
+    q: &[f32],
+    k: usize,
+    decay: f64,
+) -> Result<Vec<u64>, BoxError> {
     let hits = retrying(|| engine.recall(&Cue::new(q.to_vec(), k)))?.hits;
-    let mut memo = HashMap::new();
     let mut score: BTreeMap<u64, f64> = BTreeMap::new();
     for h in &hits {
-        *score.entry(h.id.0).or_insert(0.0) += f64::from(h.similarity);
-        for &(t, w) in links(engine, &mut memo, h.id.0) {
-            *score.entry(t).or_insert(0.0) += f64::from(h.similarity) * f64::from(w) * decay;
+        let sim = f64::from(h.similarity);
+        *score.entry(h.id.0).or_insert(0.0) += sim;
+        for (t, w) in graph.out_edges(h.id.0).unwrap_or_default() {
+            *score.entry(t).or_insert(0.0) += sim * f64::from(w) * decay;
         }
     }
-    Ok(top_k(score, k, |_, _| true))
+    Ok(top_k(score, k))
 }
 
 fn summary(ns: &mut [u64]) -> serde_json::Value {
@@ -184,16 +171,35 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let observe_s = t_load.elapsed().as_secs_f64();
     let t_edges = Instant::now();
-    for (e, wt) in w.edges.data.chunks_exact(2).zip(&w.weights.data) {
-        let (a, b) = (EpisodeId(e[0] as u64), EpisodeId(e[1] as u64));
-        engine.associate(a, b, *wt)?;
+    let final_nodes = w.meta.get("final_nodes").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+    let final_nodes = final_nodes.max(n + w.ops.len());
+    let store_edges: usize = w
+        .ops
+        .iter()
+        .map(|o| match o {
+            TraceOp::Store { edges, .. } => edges.len(),
+            _ => 0,
+        })
+        .sum();
+    let bytes = GraphConfig::arena_bytes_for(final_nodes, w.edges.rows + store_edges)
+        + SpreadScratch::bytes_for(final_nodes);
+    let graph = AssocGraph::new(
+        Arc::new(NodeArena::on_node(0, bytes)?),
+        GraphConfig::with_max_nodes(final_nodes),
+    )?;
+    for id in 0..n as u64 {
+        graph.add_node(id)?;
     }
+    for (e, wt) in w.edges.data.chunks_exact(2).zip(&w.weights.data) {
+        graph.associate(u64::try_from(e[0])?, u64::try_from(e[1])?, *wt)?;
+    }
+    let mut scratch = SpreadScratch::for_graph(&graph)?;
     let edges_s = t_edges.elapsed().as_secs_f64();
     let t_index = Instant::now();
     let indexed = engine.wait_indexed(Duration::from_secs(3600));
     result["load_s"] = json!((t_load.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
     result["load_detail"] = json!({
-        "observe_s": observe_s, "edges_s": edges_s,
+        "observe_s": observe_s, "graph_s": edges_s,
         "index_wait_s": t_index.elapsed().as_secs_f64(), "indexed": indexed,
         "threads": threads,
     });
@@ -213,21 +219,25 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let t_replay = Instant::now();
     for op in ops {
         let t = Instant::now();
-        let outcome: Result<Option<(u64, Vec<u64>)>, EngineError> = match op {
-            TraceOp::Store { id, vec, edges, .. } => {
-                let v = w.store.row(*vec).ok_or(EngineError::InvalidInput {
-                    what: format!("store vector {vec} out of range"),
-                })?;
-                let mut ep = Episode::new(v.to_vec()).with_id(*id);
+        let outcome: Result<Option<(u64, Vec<u64>)>, BoxError> = match op {
+            TraceOp::Store { id, vec, edges, .. } => (|| -> Result<Option<(u64, Vec<u64>)>, BoxError> {
+                let v = w
+                    .store
+                    .row(*vec)
+                    .ok_or(format!("store vector {vec} out of range"))?;
+                let ep = Episode::new(v.to_vec()).with_id(*id);
+                retrying(|| engine.observe(ep.clone()))?;
+                graph.add_node(*id)?;
                 for &(src, dst, wt) in edges {
-                    ep = ep.with_link(if src == *id { dst } else { src }, wt as f32);
+                    graph.associate(src, dst, wt as f32)?;
                 }
-                retrying(|| engine.observe(ep.clone())).map(|_| None)
-            }
+                Ok(None)
+            })(),
             TraceOp::Recall { i, q, k } => {
                 let v = w.queries.row(*q).unwrap_or(&[]).to_vec();
                 retrying(|| engine.recall(&Cue::new(v.clone(), *k)))
                     .map(|r| Some((*i, r.hits.iter().map(|h| h.id.0).collect())))
+                    .map_err(Into::into)
             }
             TraceOp::Spread {
                 i,
@@ -236,9 +246,26 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 decay,
                 threshold,
                 k,
-            } => Ok(Some((*i, spread(&engine, seeds, *hops, *decay, *threshold, *k)))),
+            } => {
+                let params = SpreadParams {
+                    max_hops: *hops,
+                    decay: Decay::Exponential { factor: *decay },
+                    threshold: 0.0,
+                    result_threshold: *threshold,
+                    fan_out: 0,
+                    k: *k,
+                    include_seeds: false,
+                    budget: None,
+                };
+                let seeds: Vec<(u64, f32)> = seeds.iter().map(|&s| (s, 1.0)).collect();
+                graph
+                    .spread(&seeds, &params, &mut scratch)
+                    .map(|r| Some((*i, r.hits.iter().map(|h| h.id).collect())))
+                    .map_err(Into::into)
+            }
             TraceOp::Complete { i, q, k } => {
-                complete(&engine, w.queries.row(*q).unwrap_or(&[]), *k, decay).map(|ids| Some((*i, ids)))
+                complete(&engine, &graph, w.queries.row(*q).unwrap_or(&[]), *k, decay)
+                    .map(|ids| Some((*i, ids)))
             }
         };
         let elapsed = t.elapsed().as_nanos() as u64;
@@ -253,6 +280,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }
             Err(e) => {
                 let entry = errors.entry(op.kind()).or_insert((0, e.to_string()));
+                if entry.0 >= 50 {
+                    return Err(format!("more than 50 {} ops failed; first: {}", op.kind(), entry.1).into());
+                }
                 entry.0 += 1;
             }
         }
@@ -287,19 +317,20 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 _ => 0,
             })
             .sum::<usize>();
-    let directed: usize = engine.metrics_snapshot().shards.iter().map(|s| s.edges).sum();
+    let edges = graph.edge_count() as usize;
     result["integrity"] = json!({
-        "nodes": engine.len(), "edges": directed / 2,
+        "nodes": engine.len(), "edges": edges, "graph_nodes": graph.len(),
         "expected_nodes": exp_nodes, "expected_edges": exp_edges,
-        "ok": engine.len() == exp_nodes && directed / 2 == exp_edges,
-        "note": "the engine's associations are undirected: edges = its directed link count / 2",
+        "ok": engine.len() == exp_nodes && graph.len() == exp_nodes && edges == exp_edges,
     });
     result["params"] = json!({
         "m": index.m, "ef_construction": index.ef_construction, "ef_search": index.ef_search,
         "quantization": format!("{:?}", index.quantization),
         "shards": engine.shard_count(), "kernels": engine.kernels(),
-        "spread": "computed by the runner from Engine::get links (the engine has no seed spread and stores links undirected)",
-        "complete": "Engine::recall top-k, then one hop over Engine::get links, score per the README",
+        "vectors": "locus::engine::Engine (observe, recall)",
+        "graph": "locus::spread::AssocGraph, directed, beside the engine (the engine's links are undirected and it has no seed spread)",
+        "spread": "AssocGraph::spread, propagation threshold 0, no fan-out cap",
+        "complete": "Engine::recall top-k, then one hop over AssocGraph out-edges, score per the README",
     });
     std::fs::write(&args.out, serde_json::to_string_pretty(&result)?)?;
     let mut f = std::io::BufWriter::new(std::fs::File::create(&args.answers)?);
