@@ -75,10 +75,15 @@ fn dashboard_queries_only_exported_metrics() {
     engine
         .recall(&Cue::new(vec![1.0, 0.1, 0.0, 0.0], 1).with_spread(SpreadParams::default()))
         .unwrap();
-    engine.complete(&[1.0, 0.0, 0.0, 0.0], &[true, true, false, false], 1).unwrap();
+    engine
+        .complete(&[1.0, 0.0, 0.0, 0.0], &[true, true, false, false], 1)
+        .unwrap();
     let mut names = exported(&engine.metrics_text());
     names.extend(exported(&LiveStats::new().prometheus_text()));
-    assert!(names.contains("locus_engine_recall_duration_seconds_bucket"), "{names:?}");
+    assert!(
+        names.contains("locus_engine_recall_duration_seconds_bucket"),
+        "{names:?}"
+    );
 
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/grafana/locus.json");
     let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -88,7 +93,10 @@ fn dashboard_queries_only_exported_metrics() {
     let mut checked = 0;
     for e in &all {
         for name in queried(e) {
-            assert!(names.contains(&name), "the dashboard queries `{name}` ({e}), which nothing exports");
+            assert!(
+                names.contains(&name),
+                "the dashboard queries `{name}` ({e}), which nothing exports"
+            );
             checked += 1;
         }
     }
@@ -97,6 +105,9 @@ fn dashboard_queries_only_exported_metrics() {
 
 #[test]
 fn the_check_catches_a_wrong_name() {
-    assert_eq!(queried("rate(locus_engine_nope_total[1m]) + xlocus_y"), vec!["locus_engine_nope_total"]);
+    assert_eq!(
+        queried("rate(locus_engine_nope_total[1m]) + xlocus_y"),
+        vec!["locus_engine_nope_total"]
+    );
     assert!(!exported("# TYPE locus_a counter\nlocus_a 1\n").contains("locus_engine_nope_total"));
 }

@@ -10,18 +10,14 @@ use std::sync::Arc;
 
 use locus::alloc::{MemPolicy, NodeArena, PageSample};
 use locus::diag::spread_graph::scale_free_edges;
-use locus::spread::{
-    AssocGraph, GraphConfig, LocalShards, SpreadParams, SpreadScratch, spread_across,
-};
+use locus::spread::{AssocGraph, GraphConfig, LocalShards, SpreadParams, SpreadScratch, spread_across};
 use locus::topology::{PlacementPlan, PlanOptions, Topology};
 
 const NODES: usize = 3_000;
 
 fn graph_on(node: u32, edges: usize) -> AssocGraph {
     let bytes = GraphConfig::arena_bytes_for(NODES, edges) + 2 * SpreadScratch::bytes_for(NODES);
-    let arena = Arc::new(
-        NodeArena::new(MemPolicy::Bind(node), bytes, &Default::default()).expect("arena"),
-    );
+    let arena = Arc::new(NodeArena::new(MemPolicy::Bind(node), bytes, &Default::default()).expect("arena"));
     AssocGraph::new(arena, GraphConfig::with_max_nodes(NODES)).expect("graph")
 }
 
@@ -65,7 +61,11 @@ fn a_spread_across_four_node_shards_equals_the_single_shard_answer() {
             multi.hits.iter().map(|h| shard_of(h.id)).collect();
         assert_eq!(shards_hit.len(), 4, "the spread reached shards {shards_hit:?}");
         // 3 hops, 4 shards: at most 3 × 4 × 3 batches; at least one per hop that crossed.
-        assert!(multi.stats.messages >= 3 && multi.stats.messages <= 36, "{:?}", multi.stats);
+        assert!(
+            multi.stats.messages >= 3 && multi.stats.messages <= 36,
+            "{:?}",
+            multi.stats
+        );
         messages += multi.stats.messages;
     }
     eprintln!("4 spreads across 4 shards: {messages} cross-shard messages");
@@ -74,7 +74,10 @@ fn a_spread_across_four_node_shards_equals_the_single_shard_answer() {
         let report = g.arena().placement_report(PageSample::All).expect("placement");
         eprintln!("shard {shard} (node {home}): {report}");
         assert!(report.pages_present() > 0);
-        assert!(report.all_on_home(), "shard {shard} pages off node {home}: {report}");
+        assert!(
+            report.all_on_home(),
+            "shard {shard} pages off node {home}: {report}"
+        );
         // The shard's scratch lives in the same arena: check its cells explicitly.
         runner
             .with_scratch(shard, |s| {
