@@ -1,7 +1,7 @@
 //! Figures derived from a run's per-second series, by arrival kind:
 //!
 //! - **ramp** — the *breaking point*: the throughput of the last second before the per-second
-//!   P99 first passes the target (`validation.p99`, or 10 × the first second's P99 without one).
+//!   P99 passes the target for [`SUSTAIN`] seconds in a row (`validation.p99`, or 10 × the first second's P99 without one).
 //! - **burst** — per spike, the *recovery time*: seconds from the end of the peak until the
 //!   per-second P99 is back within 10 % (or 50 µs) of the baseline, the median P99 of the base-rate
 //!   seconds before the first spike.
@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::result::SecondPoint;
 use super::scenario::{Arrival, Scenario};
+
+/// Seconds the P99 must stay over the target to mark the breaking point.
+pub const SUSTAIN: usize = 3;
 
 /// Recovery after one spike.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -71,7 +74,11 @@ pub fn analyse(s: &Scenario, ts: &[SecondPoint]) -> Analysis {
                 .or_else(|| full.first().map(|p| p.p99_us * 10.0));
             if let Some(target) = target {
                 a.breaking_point_p99_target_us = Some(target);
-                let first_over = full.iter().position(|p| p.ops > 0 && p.p99_us > target);
+                // The first second that opens a run of SUSTAIN seconds over the target (or runs
+                // over it to the end): one noisy second is not a breaking point.
+                let over = |p: &SecondPoint| p.ops > 0 && p.p99_us > target;
+                let first_over =
+                    (0..full.len()).find(|&i| full[i..(i + SUSTAIN).min(full.len())].iter().all(over));
                 a.breaking_point_ops_s = match first_over {
                     Some(0) => Some(0.0),
                     Some(i) => Some(full[i - 1].ops as f64),
@@ -161,7 +168,12 @@ mod tests {
             "r.toml",
         )
         .unwrap();
-        let ts = series(|t| if t < 7 { 200.0 } else { 5000.0 }, |t| 100 * (t + 1), 21);
+        // One noisy second (3) does not count; the sustained rise from second 7 does.
+        let ts = series(
+            |t| if t < 7 && t != 3 { 200.0 } else { 5000.0 },
+            |t| 100 * (t + 1),
+            21,
+        );
         let a = analyse(&s, &ts);
         assert_eq!(a.breaking_point_ops_s, Some(700.0));
         assert_eq!(a.breaking_point_p99_target_us, Some(1000.0));
