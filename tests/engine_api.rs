@@ -21,7 +21,8 @@ fn invalid_observations_are_typed_errors_and_store_nothing() {
         .observe(Episode::new(vec![0.0, 0.0, 1.0, 0.0]).in_space("other"))
         .unwrap();
     let before = e.len();
-    let cases: Vec<(Episode, fn(&EngineError) -> bool)> = vec![
+    type Expect = fn(&EngineError) -> bool;
+    let cases: Vec<(Episode, Expect)> = vec![
         (Episode::new(vec![1.0, 0.0, 0.0]).with_id(10), |e| {
             matches!(e, EngineError::DimensionMismatch { expected: 4, got: 3 })
         }),
@@ -225,6 +226,7 @@ fn a_full_append_buffer_refuses_at_once_and_accepts_again_once_indexed() {
     let e = small(dim)
         .admission(AdmissionLimits {
             max_unindexed: 32,
+            recall_deadline: Duration::from_secs(60),
             ..AdmissionLimits::default()
         })
         .open()
@@ -291,7 +293,7 @@ fn four_shards_answer_exactly_as_one_shard_does() {
     fill(&four, dim);
     let mut rng = Rng::new(7);
     let spread = SpreadParams {
-        propagation_threshold: 0.0,
+        threshold: 0.0,
         ..SpreadParams::default()
     };
     for _ in 0..20 {

@@ -28,7 +28,9 @@ fn every_returned_observe_is_visible_to_every_later_recall() {
             .open()
             .unwrap(),
     );
-    let published: Arc<Mutex<Vec<(u64, Vec<f32>)>>> = Arc::new(Mutex::new(Vec::new()));
+    /// (episode id, embedding) of every observe that returned, in return order.
+    type Published = Arc<Mutex<Vec<(u64, Vec<f32>)>>>;
+    let published: Published = Arc::new(Mutex::new(Vec::new()));
     let done = Arc::new(AtomicBool::new(false));
     let checked = Arc::new(AtomicUsize::new(0));
     let writers: Vec<_> = (0..WRITERS)

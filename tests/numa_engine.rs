@@ -81,7 +81,7 @@ fn one_shard_per_node_with_its_pages_at_home_and_one_shard_answers() {
     }
     // Exact recall (append buffers) with and without spreading: identical answers.
     let spread = SpreadParams {
-        propagation_threshold: 0.0,
+        threshold: 0.0,
         ..SpreadParams::default()
     };
     for _ in 0..10 {

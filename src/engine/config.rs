@@ -62,6 +62,12 @@ pub struct AssociationParams {
     pub similar: usize,
     /// Only similar episodes at least this similar are associated.
     pub min_similarity: f32,
+    /// The most episodes one shard's association graph holds (its node table, id map and
+    /// spread scratches are sized by it; the memory is reserved, touched as it fills).
+    pub max_episodes_per_shard: usize,
+    /// Expected out-edges per episode, to size the graph's edge memory (a stream link is 1,
+    /// each similar or explicit association 1 per direction).
+    pub edges_per_episode: usize,
 }
 
 impl Default for AssociationParams {
@@ -70,6 +76,8 @@ impl Default for AssociationParams {
             stream_weight: 1.0,
             similar: 4,
             min_similarity: 0.5,
+            max_episodes_per_shard: 1 << 20,
+            edges_per_episode: 12,
         }
     }
 }
@@ -271,6 +279,9 @@ impl EngineBuilder {
         let a = &self.associations;
         if !a.stream_weight.is_finite() || a.stream_weight < 0.0 || !a.min_similarity.is_finite() {
             return bad("associations", "weights must be finite and the stream weight ≥ 0");
+        }
+        if a.max_episodes_per_shard == 0 || a.max_episodes_per_shard >= u32::MAX as usize - 1 {
+            return bad("associations.max_episodes_per_shard", "must be in 1..2^32-2");
         }
         let ad = &self.admission;
         if ad.max_unindexed == 0 || ad.queue_capacity.contains(&0) {

@@ -106,6 +106,25 @@ pub enum EngineError {
         #[source]
         source: IndexError,
     },
+    /// A shard's association graph or a spread failed (graph full, arena exhausted).
+    #[error("spreading (shard {shard:?}): {source}")]
+    Spread {
+        /// The shard, where one is concerned.
+        shard: Option<usize>,
+        /// What the spread module reported.
+        #[source]
+        source: crate::spread::SpreadError,
+    },
+    /// The shard holds `capacity` episodes, the most its association graph was sized for
+    /// ([`AssociationParams::max_episodes_per_shard`](super::AssociationParams::max_episodes_per_shard)).
+    /// Open the engine with more shards or a larger capacity.
+    #[error("shard {shard} is full ({capacity} episodes)")]
+    ShardFull {
+        /// The shard.
+        shard: usize,
+        /// Its capacity.
+        capacity: usize,
+    },
     /// The workers could not be started.
     #[error("engine workers: {source}")]
     Exec {

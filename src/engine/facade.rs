@@ -14,7 +14,7 @@ use super::log::NoLog;
 use super::metrics::{EngineMetrics, OpRecorder, RejectReason, ShardSnapshot, SpaceShardMetrics, render};
 use super::route::shard_of;
 use super::shard::{Prepared, Shard, ShardHits, top_k};
-use super::spread::{HopRunner, SpreadParams, spread_across};
+use super::spread::{SpreadParams, delivered};
 use super::task::{EngineHandler, Task};
 use super::types::{Completion, Cue, Episode, EpisodeId, EpisodeRecord, Hit, RecallResult, ShardTiming};
 use crate::alloc::{MemPolicy, PageSample, placement_of};
@@ -29,6 +29,9 @@ use crate::topology::{PlacementPlan, PlanOptions, Topology};
 /// candidate that matches the known dimensions clearly better than the rest dominates the
 /// completed embedding. A guess, checked only by the completion tests.
 const COMPLETION_TEMPERATURE: f32 = 0.05;
+
+/// Weight of the one-hop activation in a completion candidate's score (a guess).
+const COMPLETION_ACTIVATION_WEIGHT: f32 = 0.5;
 
 /// A declared space and its live count.
 #[derive(Debug)]
@@ -65,10 +68,30 @@ impl Inner {
         shard_of(id, self.shards.len())
     }
 
-    /// `a ↔ b` at `weight`: each direction stored on its source's shard.
-    pub(crate) fn associate_both(&self, a: u64, b: u64, weight: f32) {
-        self.shards[self.shard_of(a)].graph_mut().associate(a, b, weight);
-        self.shards[self.shard_of(b)].graph_mut().associate(b, a, weight);
+    /// `a ↔ b` at `weight`: each direction stored on its source's shard (the graph adds the
+    /// weight to an existing edge).
+    pub(crate) fn associate_both(
+        &self,
+        a: u64,
+        b: u64,
+        weight: f32,
+    ) -> Result<(), crate::spread::SpreadError> {
+        self.shards[self.shard_of(a)].graph.associate(a, b, weight)?;
+        self.shards[self.shard_of(b)].graph.associate(b, a, weight)
+    }
+
+    /// An association the engine makes by itself: a failure (a graph out of edge memory, a
+    /// target forgotten meanwhile) loses only that association, and is reported as a degradation.
+    pub(crate) fn associate_auto(&self, a: u64, b: u64, weight: f32) {
+        if let Err(e) = self.associate_both(a, b, weight) {
+            if matches!(
+                e,
+                crate::spread::SpreadError::Forgotten { .. } | crate::spread::SpreadError::UnknownNode { .. }
+            ) {
+                return;
+            }
+            self.note_degradation(format!("associations lost: {e}"));
+        }
     }
 
     /// Queues an absorption task for (`shard`, `space`) unless one is queued.
@@ -166,6 +189,10 @@ pub struct EngineStats {
     pub index_bytes: usize,
 }
 
+/// What a fan-out search gathered: merged `(id, similarity)` hits, per-shard timings, and
+/// whether a shard is missing.
+type FanOut = (Vec<(u64, f32)>, Vec<ShardTiming>, bool);
+
 /// Unit-normalises `v` after checking it (dimension, finite, not zero).
 fn checked_unit(v: &[f32], dim: usize) -> Result<Vec<f32>, EngineError> {
     if v.len() != dim {
@@ -192,48 +219,6 @@ fn retry_after(depth: usize, per_item_ns: u64) -> Duration {
     // Without a measurement yet, assume 100 µs per item (a guess: an HNSW insert at 768 dims).
     let per = if per_item_ns == 0 { 100_000 } else { per_item_ns };
     Duration::from_nanos(per.saturating_mul(depth as u64).min(10_000_000_000))
-}
-
-/// Runs spreading hops as one task per shard, on the shards' workers.
-struct WorkerHops<'a> {
-    inner: &'a Inner,
-    deadline: Instant,
-    partial: std::cell::Cell<bool>,
-}
-
-impl HopRunner for WorkerHops<'_> {
-    fn run_hop(&self, frontier_by_shard: Vec<Vec<(u64, f32)>>, params: &SpreadParams) -> Vec<(u64, f32)> {
-        let Ok(sub) = self.inner.submitter() else {
-            self.partial.set(true);
-            return Vec::new();
-        };
-        let params = Arc::new(params.clone());
-        let busy: Vec<(usize, Vec<(u64, f32)>)> = frontier_by_shard
-            .into_iter()
-            .enumerate()
-            .filter(|(_, f)| !f.is_empty())
-            .collect();
-        let (slots, replies) = gather(busy.len());
-        for ((shard, frontier), reply) in busy.into_iter().zip(slots) {
-            let task = Task::Hop {
-                shard,
-                frontier,
-                params: params.clone(),
-                reply,
-            };
-            if sub
-                .submit(self.inner.shards[shard].node, Priority::High, task)
-                .is_err()
-            {
-                self.partial.set(true);
-            }
-        }
-        let got = replies.wait_until(self.deadline);
-        if !got.is_complete() {
-            self.partial.set(true);
-        }
-        got.replies.into_iter().flatten().flatten().collect()
-    }
 }
 
 impl Engine {
@@ -289,7 +274,7 @@ impl Engine {
             .map(|(i, s)| (s.name.clone(), i as u16))
             .collect();
         let shards = (0..count)
-            .map(|i| {
+            .map(|i| -> Result<Shard, EngineError> {
                 let (node, memory_node, workers) = match config.shards {
                     ShardCount::PerNode(_) => nodes[i / per_node],
                     ShardCount::Exactly(_) => nodes[i % nodes.len()],
@@ -301,10 +286,11 @@ impl Engine {
                     workers,
                     spaces.len(),
                     config.dimension,
+                    &config.associations,
                     Box::new(NoLog),
                 )
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
         let mut degradations: Vec<String> =
             plan.degradations.iter().map(|d| format!("plan: {d:?}")).collect();
         let pool = WorkerPoolConfig {
@@ -540,7 +526,7 @@ impl Engine {
         query: Arc<[f32]>,
         k: usize,
         deadline: Instant,
-    ) -> Result<(Vec<(u64, f32)>, Vec<ShardTiming>, bool), EngineError> {
+    ) -> Result<FanOut, EngineError> {
         let eng = &*self.inner;
         let sub = eng.submitter()?;
         let n = eng.shards.len();
@@ -650,7 +636,8 @@ impl Engine {
             });
         }
         if let Some(p) = &cue.spread {
-            p.validate().map_err(|what| EngineError::InvalidInput { what })?;
+            p.validate()
+                .map_err(|e| EngineError::InvalidInput { what: e.to_string() })?;
         }
         let q: Arc<[f32]> = checked_unit(&cue.embedding, eng.dim)?.into();
         let deadline = started + cue.budget.unwrap_or(eng.config.admission.recall_deadline);
@@ -667,15 +654,9 @@ impl Engine {
                 .collect(),
             Some(params) => {
                 let seeds: Vec<(u64, f32)> = found.iter().map(|&(id, s)| (id, s.max(0.0))).collect();
-                let runner = WorkerHops {
-                    inner: eng,
-                    deadline,
-                    partial: std::cell::Cell::new(false),
-                };
-                let totals = spread_across(&runner, |id| eng.shard_of(id), eng.shards.len(), &seeds, params);
-                partial |= runner.partial.get();
-                let seed: HashMap<u64, f32> = seeds.iter().copied().collect();
-                let mut ids: Vec<u64> = totals.keys().copied().collect();
+                let (got, cut) = delivered(eng, &seeds, params, cue.k, deadline)?;
+                partial |= cut;
+                let mut ids: Vec<u64> = got.keys().copied().collect();
                 ids.extend(found.iter().map(|h| h.0));
                 ids.sort_unstable();
                 ids.dedup();
@@ -685,11 +666,10 @@ impl Engine {
                     .iter()
                     .filter_map(|id| {
                         let similarity = *sims.get(id)?;
-                        let activation =
-                            totals.get(id).copied().unwrap_or(0.0) - seed.get(id).copied().unwrap_or(0.0);
+                        let activation = got.get(id).copied().unwrap_or(0.0);
                         Some(Hit {
                             id: EpisodeId(*id),
-                            score: similarity + params.activation_weight * activation,
+                            score: similarity + cue.activation_weight * activation,
                             similarity,
                             activation,
                         })
@@ -775,32 +755,23 @@ impl Engine {
         cands = top_k(cands, k);
         let params = SpreadParams {
             max_hops: 1,
-            decay: 0.5,
-            propagation_threshold: 0.0,
-            result_threshold: 0.0,
             fan_out: 32,
-            activation_weight: 0.5,
+            ..SpreadParams::default()
         };
         let seeds: Vec<(u64, f32)> = cands.iter().map(|&(id, s)| (id, s.max(0.0))).collect();
-        let runner = WorkerHops {
-            inner: eng,
-            deadline,
-            partial: std::cell::Cell::new(false),
-        };
-        let totals = spread_across(&runner, |id| eng.shard_of(id), eng.shards.len(), &seeds, &params);
+        let (got, _) = delivered(eng, &seeds, &params, k, deadline)?;
         let seed: HashMap<u64, f32> = seeds.iter().copied().collect();
-        let reached: Vec<u64> = totals
-            .keys()
-            .copied()
-            .filter(|id| !seed.contains_key(id))
-            .collect();
+        let reached: Vec<u64> = got.keys().copied().filter(|id| !seed.contains_key(id)).collect();
         let mut all = cands.clone();
         all.extend(self.masked(space, &q, mask, &reached));
         let scored: Vec<(u64, f32, f32)> = all
             .into_iter()
             .map(|(id, s)| {
-                let act = totals.get(&id).copied().unwrap_or(0.0) - seed.get(&id).copied().unwrap_or(0.0);
-                (id, s + params.activation_weight * act, s)
+                (
+                    id,
+                    s + COMPLETION_ACTIVATION_WEIGHT * got.get(&id).copied().unwrap_or(0.0),
+                    s,
+                )
             })
             .collect();
         let mut ranked = scored;
@@ -875,8 +846,11 @@ impl Engine {
         if sa.0 != sb.0 {
             return Err(EngineError::UnknownEpisode { id: b.0 });
         }
-        eng.associate_both(a.0, b.0, weight);
-        Ok(())
+        eng.associate_both(a.0, b.0, weight)
+            .map_err(|source| EngineError::Spread {
+                shard: Some(eng.shard_of(a.0)),
+                source,
+            })
     }
 
     /// Forgets an episode: no later recall, completion or `get` returns it, and its quota is
@@ -935,7 +909,7 @@ impl Engine {
             index_bytes: 0,
         };
         for sh in &eng.shards {
-            st.edges += sh.graph().edge_count();
+            st.edges += sh.graph.edge_count() as usize;
             for sp in &sh.spaces {
                 st.unindexed += sp.lag();
                 let segs = sp.segments();
@@ -1011,6 +985,16 @@ impl Engine {
                     per_node: BTreeMap::new(),
                     error: None,
                 };
+                match sh.graph.arena().placement_report(sample) {
+                    Ok(r) => {
+                        for (n, c) in &r.per_node {
+                            *p.per_node.entry(*n).or_insert(0) += c;
+                            p.pages_present += c;
+                        }
+                        p.pages_on_home += r.per_node.get(&sh.memory_node).copied().unwrap_or(0);
+                    }
+                    Err(e) => p.error = Some(e.to_string()),
+                }
                 let want = MemPolicy::Bind(sh.memory_node);
                 for (addr, len) in sh.extents() {
                     match placement_of(addr as *const u8, len, page, &want, sample) {
@@ -1061,7 +1045,7 @@ impl Engine {
                 workers: sh.workers,
                 queue_depth: Priority::ALL.map(|c| sub.map_or(0, |s| s.depth(sh.node, c))),
                 absorbed_total: sh.metrics.absorbed.get(),
-                edges: sh.graph().edge_count(),
+                edges: sh.graph.edge_count() as usize,
                 observe: sh.metrics.observe.snapshot(),
                 search: sh.metrics.search.snapshot(),
                 spaces: sh

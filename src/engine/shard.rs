@@ -18,15 +18,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
+use super::config::AssociationParams;
 use super::error::EngineError;
 use super::facade::Inner;
 use super::log::{LogRecord, ShardLog};
 use super::metrics::ShardMetrics;
 use super::regions::TrackedRegions;
 use super::rows::RowChunks;
-use super::spread::AssocGraph;
 use super::types::{EpisodeId, EpisodeRecord, Link};
+use crate::alloc::{ArenaOptions, MemPolicy, NodeArena};
 use crate::index::{HnswConfig, HnswIndex, Metric};
+use crate::spread::{AssocGraph, GraphConfig, ScratchPool, SpreadError, SpreadScratch};
 
 /// An episode that passed validation, ready to store.
 #[derive(Debug)]
@@ -151,7 +153,10 @@ pub(crate) struct Shard {
     pub(crate) spaces: Vec<SpaceShard>,
     /// Episode id → (space, slot).
     pub(crate) ids: RwLock<HashMap<u64, (u16, u32)>>,
-    pub(crate) graph: RwLock<AssocGraph>,
+    /// The association graph, in an arena bound to `memory_node`.
+    pub(crate) graph: AssocGraph,
+    /// Spread scratches for this shard's graph (one per concurrent hop, reused).
+    pub(crate) scratches: ScratchPool,
     pub(crate) log: Box<dyn ShardLog>,
     pub(crate) regions: TrackedRegions,
     pub(crate) metrics: ShardMetrics,
@@ -165,6 +170,11 @@ fn similarity(distance: f32) -> f32 {
 }
 
 impl Shard {
+    /// A shard whose association graph is sized by `assoc` and bound to `memory_node`.
+    ///
+    /// # Errors
+    /// [`EngineError::Spread`] if the graph's arena cannot be reserved.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         index: usize,
         node: u32,
@@ -172,33 +182,37 @@ impl Shard {
         workers: usize,
         spaces: usize,
         dim: usize,
+        assoc: &AssociationParams,
         log: Box<dyn ShardLog>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, EngineError> {
+        let max = assoc.max_episodes_per_shard;
+        let spread_err = |source: SpreadError| EngineError::Spread {
+            shard: Some(index),
+            source,
+        };
+        let bytes = GraphConfig::arena_bytes_for(max, max.saturating_mul(assoc.edges_per_episode))
+            .saturating_add((workers + 2).saturating_mul(SpreadScratch::bytes_for(max)));
+        let arena = NodeArena::new(MemPolicy::Bind(memory_node), bytes, &ArenaOptions::default())
+            .map_err(|e| spread_err(SpreadError::Arena(e)))?;
+        let graph = AssocGraph::new(Arc::new(arena), GraphConfig::with_max_nodes(max)).map_err(spread_err)?;
+        Ok(Self {
             index,
             node,
             memory_node,
             workers,
             spaces: (0..spaces).map(|_| SpaceShard::new(dim)).collect(),
             ids: RwLock::new(HashMap::new()),
-            graph: RwLock::new(AssocGraph::default()),
+            graph,
+            scratches: ScratchPool::new(),
             log,
             regions: TrackedRegions::bind(memory_node),
             metrics: ShardMetrics::new(spaces),
             absorb_ns: AtomicU64::new(0),
-        }
+        })
     }
 
     pub(crate) fn ids(&self) -> RwLockReadGuard<'_, HashMap<u64, (u16, u32)>> {
         self.ids.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn graph(&self) -> RwLockReadGuard<'_, AssocGraph> {
-        self.graph.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn graph_mut(&self) -> RwLockWriteGuard<'_, AssocGraph> {
-        self.graph.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Where `id` lives on this shard, if it is live.
@@ -218,6 +232,22 @@ impl Shard {
         let mut ids = self.ids.write().unwrap_or_else(|p| p.into_inner());
         if ids.contains_key(&ep.id) {
             return Err(EngineError::DuplicateId { id: ep.id });
+        }
+        match self.graph.add_node(ep.id) {
+            Ok(_) => {}
+            Err(SpreadError::GraphFull { .. }) => {
+                return Err(EngineError::ShardFull {
+                    shard: self.index,
+                    capacity: self.graph.capacity(),
+                });
+            }
+            Err(SpreadError::Forgotten { .. }) => return Err(EngineError::DuplicateId { id: ep.id }),
+            Err(source) => {
+                return Err(EngineError::Spread {
+                    shard: Some(self.index),
+                    source,
+                });
+            }
         }
         let slot = {
             let mut d = sp.write();
@@ -244,7 +274,7 @@ impl Shard {
         ids.insert(ep.id, (ep.space, u32::try_from(slot).unwrap_or(u32::MAX)));
         drop(ids);
         for link in &ep.links {
-            eng.associate_both(ep.id, link.target, link.weight);
+            eng.associate_auto(ep.id, link.target, link.weight);
         }
         if let Some(stream) = ep.stream
             && eng.config.associations.stream_weight > 0.0
@@ -255,7 +285,7 @@ impl Shard {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert((ep.space, stream), ep.id);
             if let Some(prev) = prev {
-                eng.associate_both(ep.id, prev, eng.config.associations.stream_weight);
+                eng.associate_auto(ep.id, prev, eng.config.associations.stream_weight);
             }
         }
         Ok(EpisodeId(ep.id))
@@ -298,7 +328,7 @@ impl Shard {
             if assoc.similar > 0 {
                 for (other, sim) in self.search_segments(eng, sp, row, assoc.similar, &mut 0) {
                     if sim >= assoc.min_similarity {
-                        eng.associate_both(ids[i], other, sim);
+                        eng.associate_auto(ids[i], other, sim);
                     }
                 }
             }
@@ -466,10 +496,11 @@ impl Shard {
         let (space, slot) = self.locate(id)?;
         let sp = &self.spaces[space as usize];
         let links = self
-            .graph()
-            .edges(id)
-            .iter()
-            .map(|&(t, w)| (EpisodeId(t), w))
+            .graph
+            .out_edges(id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(t, w)| (EpisodeId(t), w))
             .collect();
         let d = sp.read();
         let m = &d.meta[slot as usize];
@@ -498,7 +529,8 @@ impl Shard {
             }
             m.forgotten = true;
         }
-        self.graph_mut().forget(id);
+        // Tombstoned: it no longer propagates nor appears in a spread (already checked live).
+        let _ = self.graph.forget(id);
         let slot = slot as usize;
         // Pairs with the absorber's SeqCst store: if it absorbed the slot after our flag was
         // set, it deletes the node itself (see `absorb`).

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use super::error::EngineError;
 use super::facade::Inner;
 use super::shard::{Prepared, ShardHits};
-use super::spread::SpreadParams;
 use super::types::EpisodeId;
 use crate::exec::{Priority, ReplySlot, WorkerContext, WorkerHandler};
+use crate::spread::{HopReply, HopRequest, SpreadError};
 
 /// One unit of shard work.
 pub(crate) enum Task {
@@ -34,12 +34,11 @@ pub(crate) enum Task {
         sent: Instant,
         reply: ReplySlot<(ShardHits, Duration)>,
     },
-    /// One spreading hop over this shard's part of the frontier.
+    /// One round of a cross-shard spread on this shard's graph.
     Hop {
         shard: usize,
-        frontier: Vec<(u64, f32)>,
-        params: Arc<SpreadParams>,
-        reply: ReplySlot<Vec<(u64, f32)>>,
+        request: HopRequest,
+        reply: ReplySlot<Result<HopReply, SpreadError>>,
     },
 }
 
@@ -107,12 +106,17 @@ impl WorkerHandler<Task> for EngineHandler {
                 }
                 Task::Hop {
                     shard,
-                    frontier,
-                    params,
+                    request,
                     reply,
                 } => {
-                    let sent = eng.shards[shard].graph().hop(&frontier, &params);
-                    reply.send(sent);
+                    let sh = &eng.shards[shard];
+                    // Scratches come from the graph's arena (on the shard's node) and are reused.
+                    let out = sh.scratches.take(&sh.graph).and_then(|mut scratch| {
+                        let r = sh.graph.apply_hop(&request, &mut scratch);
+                        sh.scratches.give_back(scratch);
+                        r
+                    });
+                    reply.send(out);
                 }
             }
         }

@@ -112,6 +112,9 @@ pub struct Cue {
     pub budget: Option<Duration>,
     /// The space to search, `None` for the default space.
     pub space: Option<String>,
+    /// With spreading, how much activation counts in a hit's score:
+    /// `score = similarity + activation_weight × activation` (default 0.5).
+    pub activation_weight: f32,
 }
 
 impl Cue {
@@ -123,6 +126,7 @@ impl Cue {
             spread: None,
             budget: None,
             space: None,
+            activation_weight: 0.5,
         }
     }
 
@@ -151,7 +155,7 @@ pub struct Hit {
     /// The episode.
     pub id: EpisodeId,
     /// What hits are ranked by: `similarity` without spreading; with spreading
-    /// `similarity + activation_weight × activation` (see [`SpreadParams`]).
+    /// `similarity + activation_weight × activation` (see [`Cue::activation_weight`]).
     pub score: f32,
     /// Cosine similarity to the cue (−1..=1).
     pub similarity: f32,

@@ -58,10 +58,15 @@ pub fn small(dim: usize) -> EngineBuilder {
         })
         .associations(AssociationParams {
             similar: 0,
+            max_episodes_per_shard: 1 << 16,
             ..AssociationParams::default()
         })
         .admission(AdmissionLimits {
             max_unindexed: 100_000,
+            // Debug builds of many tests share two cores: a shard may take long to answer, and
+            // these tests check answers, not latency.
+            recall_deadline: std::time::Duration::from_secs(60),
+            observe_deadline: std::time::Duration::from_secs(60),
             ..AdmissionLimits::default()
         })
 }
