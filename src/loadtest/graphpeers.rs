@@ -95,15 +95,15 @@ pub struct Workload {
     pub dir: PathBuf,
     /// `meta.json` as written.
     pub meta: serde_json::Value,
-    /// `base_vectors.npy` [N, D].
+    /// `base_vectors.npy`, shape (N, D).
     pub base: Array<f32>,
-    /// `edges.npy` [E, 2].
+    /// `edges.npy`, shape (E, 2).
     pub edges: Array<i32>,
-    /// `weights.npy` [E].
+    /// `weights.npy`, shape (E).
     pub weights: Array<f32>,
-    /// `store_vectors.npy` [S, D].
+    /// `store_vectors.npy`, shape (S, D).
     pub store: Array<f32>,
-    /// `query_vectors.npy` [Q, D].
+    /// `query_vectors.npy`, shape (Q, D).
     pub queries: Array<f32>,
     /// `ops.jsonl`.
     pub ops: Vec<TraceOp>,
