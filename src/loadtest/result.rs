@@ -404,6 +404,9 @@ impl RunResult {
             p.cpu_s,
             p.cpu_cores_busy
         );
+        if let Some(m) = &self.target_metrics {
+            engine_lines(&mut s, m);
+        }
         let a = &self.analysis;
         if let (Some(rate), Some(target)) = (a.breaking_point_ops_s, a.breaking_point_p99_target_us) {
             let _ = writeln!(
@@ -452,5 +455,52 @@ impl RunResult {
             }
         }
         s
+    }
+}
+
+/// One line per shard of an engine metrics snapshot (node, workers, placement, index lag,
+/// rejections), and its degradations. Fields it does not find are left out.
+fn engine_lines(s: &mut String, m: &serde_json::Value) {
+    let Some(shards) = m.get("shards").and_then(|v| v.as_array()) else {
+        return;
+    };
+    for sh in shards {
+        let num = |k: &str| sh.get(k).and_then(|v| v.as_f64());
+        let spaces = sh.get("spaces").and_then(|v| v.as_array());
+        let sum = |f: &dyn Fn(&serde_json::Value) -> f64| -> f64 {
+            spaces.map_or(0.0, |sp| sp.iter().map(f).sum())
+        };
+        let lag = sum(&|sp| {
+            sp.get("index_lag_episodes")
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0)
+        });
+        let rejected = sum(&|sp| {
+            sp.get("rejected")
+                .and_then(|r| r.as_object())
+                .map_or(0.0, |r| r.values().filter_map(|v| v.as_f64()).sum())
+        });
+        let _ = writeln!(
+            s,
+            "engine shard {}: node {}, {} workers, {} of pages on the home node, index lag {} episodes, {} observations refused since it opened (preload retries included)",
+            num("shard").unwrap_or(-1.0),
+            num("node").unwrap_or(-1.0),
+            num("workers").unwrap_or(0.0),
+            num("placement_home_fraction").map_or("unknown".to_string(), |f| format!("{:.1} %", f * 100.0)),
+            lag,
+            rejected
+        );
+    }
+    if let Some(d) = m.get("degradations").and_then(|v| v.as_array()) {
+        let list: Vec<&str> = d.iter().filter_map(|x| x.as_str()).collect();
+        let _ = writeln!(
+            s,
+            "engine degradations: {}",
+            if list.is_empty() {
+                "none".to_string()
+            } else {
+                list.join("; ")
+            }
+        );
     }
 }
