@@ -12,7 +12,9 @@ mod vm_support;
 
 use std::time::Duration;
 
-use locus::engine::{AssociationParams, Cue, Engine, Episode, IndexParams, ShardCount, SpreadParams};
+use locus::engine::{
+    AdmissionLimits, AssociationParams, Cue, Engine, Episode, IndexParams, ShardCount, SpreadParams,
+};
 use locus::topology::{PlacementPlan, PlanOptions, Topology};
 use vm_support::require_nodes;
 
@@ -37,7 +39,14 @@ fn engine(shards: Option<usize>) -> Engine {
         })
         .associations(AssociationParams {
             similar: 0,
+            max_episodes_per_shard: 1 << 16,
             ..AssociationParams::default()
+        })
+        // Software emulation is slow: these checks are about answers and placement, not latency.
+        .admission(AdmissionLimits {
+            recall_deadline: Duration::from_secs(300),
+            observe_deadline: Duration::from_secs(300),
+            ..AdmissionLimits::default()
         });
     if let Some(n) = shards {
         b = b.shards(ShardCount::Exactly(n));

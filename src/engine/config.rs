@@ -47,7 +47,7 @@ impl Default for IndexParams {
             ef_construction: 100,
             ef_search: 64,
             quantization: Quantization::Int8,
-            absorb_batch: 64,
+            absorb_batch: 8,
         }
     }
 }

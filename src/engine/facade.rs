@@ -1054,7 +1054,7 @@ impl Engine {
                     .enumerate()
                     .map(|(i, sp)| SpaceShardMetrics {
                         space: eng.spaces[i].name.clone(),
-                        episodes: sp.read().meta.iter().filter(|m| !m.forgotten).count(),
+                        episodes: sp.live(),
                         index_lag_episodes: sp.lag(),
                         index_lag_seconds: sp.lag_age().as_secs_f64(),
                         segments: sp.segments().len(),
@@ -1087,7 +1087,6 @@ impl Engine {
 
     /// Stops the workers after they finish the work already queued.
     pub fn shutdown(self) {
-        drop(self.exec.submitter());
         let _ = self.exec.shutdown();
     }
 }

@@ -90,6 +90,8 @@ pub(crate) struct SpaceShard {
     pub(crate) absorb_queued: AtomicBool,
     /// Held by the one absorber at work.
     pub(crate) absorb_lock: Mutex<()>,
+    /// Slots forgotten (so live = `len - forgotten` without a scan).
+    pub(crate) forgotten: AtomicUsize,
 }
 
 impl SpaceShard {
@@ -105,7 +107,15 @@ impl SpaceShard {
             pending: AtomicUsize::new(0),
             absorb_queued: AtomicBool::new(false),
             absorb_lock: Mutex::new(()),
+            forgotten: AtomicUsize::new(0),
         }
+    }
+
+    /// Live episodes of this space on this shard.
+    pub(crate) fn live(&self) -> usize {
+        self.len
+            .load(Ordering::Acquire)
+            .saturating_sub(self.forgotten.load(Ordering::Acquire))
     }
 
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, SpaceData> {
@@ -326,7 +336,10 @@ impl Shard {
             let slot = a + i;
             let seg = self.segment_for(eng, sp, slot)?;
             if assoc.similar > 0 {
-                for (other, sim) in self.search_segments(eng, sp, row, assoc.similar, &mut 0) {
+                // A narrow walk (4 candidates per association wanted): the associations need
+                // good neighbours, not the exact best, and this search runs once per insert.
+                let ef = (assoc.similar * 4).max(16);
+                for (other, sim) in self.search_segments(sp, row, assoc.similar, ef, &mut 0) {
                     if sim >= assoc.min_similarity {
                         eng.associate_auto(ids[i], other, sim);
                     }
@@ -387,13 +400,14 @@ impl Shard {
         Ok(seg)
     }
 
-    /// Top `k` `(id, similarity)` of the segments only (live episodes).
+    /// Top `k` `(id, similarity)` of the segments only (live episodes), each segment walked
+    /// with `ef` (at least `k`).
     fn search_segments(
         &self,
-        eng: &Inner,
         sp: &SpaceShard,
         q: &[f32],
         k: usize,
+        ef: usize,
         count: &mut usize,
     ) -> Vec<(u64, f32)> {
         let segs = sp.segments();
@@ -404,7 +418,7 @@ impl Shard {
                 continue;
             }
             let _shared = seg.gate.read().unwrap_or_else(|p| p.into_inner());
-            let res = seg.index.search(q, k, eng.config.index.ef_search.max(k));
+            let res = seg.index.search(q, k, ef.max(k));
             if let Ok(ns) = res {
                 found.extend(
                     ns.iter()
@@ -425,7 +439,7 @@ impl Shard {
         let sp = &self.spaces[space as usize];
         let a = sp.absorbed.load(Ordering::SeqCst);
         let mut segments = 0;
-        let mut hits = self.search_segments(eng, sp, q, k, &mut segments);
+        let mut hits = self.search_segments(sp, q, k, eng.config.index.ef_search, &mut segments);
         let d = sp.read();
         let t = d.meta.len();
         for slot in a.min(t)..t {
@@ -528,6 +542,7 @@ impl Shard {
                 return None;
             }
             m.forgotten = true;
+            sp.forgotten.fetch_add(1, Ordering::AcqRel);
         }
         // Tombstoned: it no longer propagates nor appears in a spread (already checked live).
         let _ = self.graph.forget(id);

@@ -23,7 +23,8 @@ pub struct SpreadMetrics {
     pub scratch_hits: Counter,
     /// Scratch acquisitions that had to create one.
     pub scratch_misses: Counter,
-    /// Hops whose cost was predicted by a warmed model.
+    /// Hops of at least 5 µs whose cost was predicted by a warmed model (shorter hops are not
+    /// scored: a cache miss or the clock read dominates them, and no budget is decided there).
     pub predictions: Counter,
     /// … whose |predicted − actual| / actual was ≤ 10 %.
     pub predicted_within_10pct: Counter,

@@ -16,6 +16,9 @@ use super::sync::{AtomicU64, Mutex};
 const LAMBDA: f64 = 0.99;
 /// Observations before predictions are trusted (and their errors recorded).
 pub(crate) const WARMUP: u64 = 16;
+/// Hops shorter than this are not scored for prediction error: at a few microseconds one cache
+/// miss or the clock read itself is a large share of the hop, and no budget is decided there.
+pub(crate) const MIN_SCORED_NS: f64 = 5_000.0;
 /// Feature scales, so the three coefficients have similar magnitudes.
 const F_SCALE: f64 = 1.0 / 64.0;
 const E_SCALE: f64 = 1.0 / 512.0;

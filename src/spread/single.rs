@@ -9,6 +9,7 @@ use super::error::SpreadError;
 use super::fixed::{Fixed, contribution, scaled, to_fixed};
 use super::graph::AssocGraph;
 use super::params::SpreadParams;
+use super::predictor::MIN_SCORED_NS;
 use super::result::{SpreadHit, SpreadResult, SpreadStats};
 use super::scratch::{Parts, SpreadScratch};
 
@@ -42,6 +43,38 @@ pub(crate) fn check_seeds(seeds: &[(u64, f32)]) -> Result<(), SpreadError> {
 }
 
 impl AssocGraph {
+    /// Turns `candidates` keyed by local index into the top `k` keyed by id. Reading a node's id
+    /// costs a (likely missing) load of its hot line, so only the finalists are read: the `k`
+    /// largest totals and every candidate tied with the k-th (ties break by id). If a finalist
+    /// was forgotten, the slow path reads every candidate.
+    fn finalists(&self, candidates: &mut Vec<(Fixed, u64, u32)>, k: usize) {
+        let by_total = |a: &(Fixed, u64, u32), b: &(Fixed, u64, u32)| b.0.cmp(&a.0);
+        let mut keep = candidates.len();
+        if candidates.len() > k {
+            candidates.select_nth_unstable_by(k - 1, by_total);
+            let kth = candidates[k - 1].0;
+            keep = k;
+            for i in k..candidates.len() {
+                if candidates[i].0 == kth {
+                    candidates.swap(keep, i);
+                    keep += 1;
+                }
+            }
+        }
+        let forgotten = candidates[..keep]
+            .iter()
+            .any(|c| self.hot(c.1 as u32).is_forgotten());
+        if forgotten {
+            candidates.retain(|c| !self.hot(c.1 as u32).is_forgotten());
+        } else {
+            candidates.truncate(keep);
+        }
+        for c in candidates.iter_mut() {
+            c.1 = self.hot(c.1 as u32).id();
+        }
+        top_k(candidates, k);
+    }
+
     /// Runs one hop: every node of `parts.frontier` passes `activation × factor × weight` along
     /// its out-edges (its `fan_out` heaviest, ties by target id, when `fan_out > 0`). Local
     /// targets accumulate in the cells (listed once in `parts.next`, in first-contribution
@@ -181,7 +214,7 @@ impl AssocGraph {
             let predicted = self.model.predict(scratch.frontier.len(), ahead);
             if let Some(budget) = params.budget {
                 let left = budget.saturating_sub(start.elapsed()).as_nanos() as f64;
-                if predicted > left {
+                if left <= 0.0 || predicted > left {
                     partial = true;
                     self.metrics.truncations.inc();
                     break;
@@ -217,7 +250,7 @@ impl AssocGraph {
             }
             stats.hops_run = hop;
             let actual = hop_start.elapsed().as_nanos() as f64;
-            if self.model.warmed() {
+            if self.model.warmed() && actual >= MIN_SCORED_NS {
                 self.metrics.record_prediction(predicted, actual);
             }
             self.model.observe(frontier_len, scanned, actual);
@@ -232,13 +265,11 @@ impl AssocGraph {
                 && cell.total > 0
                 && cell.total >= result_threshold
             {
-                let node = self.hot(t);
-                if !node.is_forgotten() {
-                    p.candidates.push((cell.total, node.id(), cell.first_hop));
-                }
+                // Keyed by local index for now: ids are read only for the finalists.
+                p.candidates.push((cell.total, u64::from(t), cell.first_hop));
             }
         }
-        top_k(p.candidates, params.k);
+        self.finalists(p.candidates, params.k);
         let hits = p
             .candidates
             .iter()

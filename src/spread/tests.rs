@@ -538,5 +538,24 @@ fn a_zero_budget_cuts_a_warmed_spread_and_marks_it_partial() {
     assert!(r.partial);
     assert_eq!(r.stats.hops_run, 0);
     assert!(g.metrics().snapshot().truncations >= 1);
-    assert!(g.metrics().snapshot().predictions > 0);
+}
+
+#[test]
+fn a_forgotten_node_among_the_finalists_gives_its_place_to_the_next() {
+    let g = graph(8, 8);
+    for i in 0..4 {
+        g.add_node(i).expect("add");
+    }
+    g.associate(0, 1, 1.0).expect("e");
+    g.associate(0, 2, 0.5).expect("e");
+    g.associate(0, 3, 0.5).expect("e");
+    g.forget(1).expect("forget");
+    let mut s = SpreadScratch::for_graph(&g).expect("scratch");
+    let p = SpreadParams {
+        k: 1,
+        ..SpreadParams::default()
+    };
+    let r = g.spread(&[(0, 1.0)], &p, &mut s).expect("spread");
+    let ids: Vec<u64> = r.hits.iter().map(|h| h.id).collect();
+    assert_eq!(ids, vec![2], "tie between 2 and 3 breaks by id");
 }

@@ -65,6 +65,21 @@ pub fn run(args: Args) -> Result<(), BoxError> {
     }
 }
 
+/// This thread's CPU time, nanoseconds (`CLOCK_THREAD_CPUTIME_ID`): unlike wall time it excludes
+/// time the thread spent preempted, which dominates tails on a loaded machine. 0 if unavailable.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the call only writes it.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000) + ts.tv_nsec as u64
+}
+
 fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
 }
@@ -103,29 +118,33 @@ fn measure(
     threads: usize,
     spreads: usize,
     salt: u64,
-) -> Result<(LatencyHistogram, f64, u64, u64), BoxError> {
+) -> Result<(LatencyHistogram, LatencyHistogram, f64, u64, u64), BoxError> {
     let nodes = g.len() as u64;
     let start = Instant::now();
-    let results: Vec<Result<(LatencyHistogram, u64, u64), String>> = std::thread::scope(|s| {
+    type PerThread = (LatencyHistogram, LatencyHistogram, u64, u64);
+    let results: Vec<Result<PerThread, String>> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
             .map(|t| {
                 s.spawn(move || {
                     let mut scratch = pool.take(g).map_err(|e| e.to_string())?;
                     let mut h = LatencyHistogram::new();
+                    let mut cpu = LatencyHistogram::new();
                     let (mut partial, mut over) = (0, 0);
                     for i in 0..spreads as u64 {
                         let seeds = seeds_for(salt + i * 64 + t as u64, nodes);
+                        let c0 = thread_cpu_ns();
                         let t0 = Instant::now();
                         let r = g
                             .spread(&seeds, params, &mut scratch)
                             .map_err(|e| e.to_string())?;
                         let el = t0.elapsed();
+                        cpu.record(thread_cpu_ns().saturating_sub(c0).max(1));
                         h.record_duration(el);
                         partial += u64::from(r.partial);
                         over += u64::from(params.budget.is_some_and(|b| el > b));
                     }
                     pool.give_back(scratch);
-                    Ok((h, partial, over))
+                    Ok((h, cpu, partial, over))
                 })
             })
             .collect();
@@ -135,14 +154,16 @@ fn measure(
     });
     let wall = start.elapsed().as_secs_f64();
     let mut all = LatencyHistogram::new();
+    let mut all_cpu = LatencyHistogram::new();
     let (mut partial, mut over) = (0, 0);
     for r in results {
-        let (h, p, o) = r?;
+        let (h, c, p, o) = r?;
         all.merge(&h)?;
+        all_cpu.merge(&c)?;
         partial += p;
         over += o;
     }
-    Ok((all, wall, partial, over))
+    Ok((all, all_cpu, wall, partial, over))
 }
 
 fn prediction_line(before: &SpreadMetricsSnapshot, after: &SpreadMetricsSnapshot) -> String {
@@ -177,16 +198,22 @@ fn run_synthetic(args: &Args) -> Result<(), BoxError> {
                 // Warm-up (trains the cost model, faults the scratch in).
                 measure(&g, &pool, &params, threads, args.spreads.min(200), 1 << 40)?;
                 let before = g.metrics().snapshot();
-                let (h, wall, _, _) = measure(&g, &pool, &params, threads, args.spreads, 0)?;
+                let (h, cpu, wall, _, _) = measure(&g, &pool, &params, threads, args.spreads, 0)?;
                 let after = g.metrics().snapshot();
-                print_row(&format!("{n} nodes F={fan_out} threads={threads}"), &h, wall);
+                print_row(&format!("{n} nodes F={fan_out} threads={threads} wall"), &h, wall);
+                print_row(
+                    &format!("{n} nodes F={fan_out} threads={threads} cpu"),
+                    &cpu,
+                    wall,
+                );
                 println!("    {}", prediction_line(&before, &after));
                 let budget = std::time::Duration::from_nanos(h.quantile(0.90).max(1));
                 let budgeted = SpreadParams {
                     budget: Some(budget),
                     ..params.clone()
                 };
-                let (hb, _, partial, over) = measure(&g, &pool, &budgeted, threads, args.spreads, 1 << 30)?;
+                let (hb, _, _, partial, over) =
+                    measure(&g, &pool, &budgeted, threads, args.spreads, 1 << 30)?;
                 let total = hb.len().max(1) as f64;
                 println!(
                     "    budget {:.1}us (P90): partial {:.1}%, over budget {:.2}%, p99 {:.1}us",
@@ -243,6 +270,7 @@ fn run_trace(data: &std::path::Path, args: &Args) -> Result<(), BoxError> {
         None => None,
     };
     let mut h = LatencyHistogram::new();
+    let mut cpu = LatencyHistogram::new();
     let mut lat_us: Vec<f64> = Vec::new();
     let (mut stores, mut spreads) = (0u64, 0u64);
     let reader = std::io::BufReader::new(ops_text.as_bytes());
@@ -283,9 +311,11 @@ fn run_trace(data: &std::path::Path, args: &Args) -> Result<(), BoxError> {
                     include_seeds: false,
                     budget: None,
                 };
+                let c0 = thread_cpu_ns();
                 let t = Instant::now();
                 let r = g.spread(&seeds, &params, &mut scratch)?;
                 let el = t.elapsed();
+                cpu.record(thread_cpu_ns().saturating_sub(c0).max(1));
                 h.record_duration(el);
                 lat_us.push(el.as_secs_f64() * 1e6);
                 spreads += 1;
@@ -324,6 +354,16 @@ fn run_trace(data: &std::path::Path, args: &Args) -> Result<(), BoxError> {
         pct(99.9),
         lat_us.last().copied().unwrap_or(0.0),
         us(h.quantile(0.99))
+    );
+    println!(
+        "spread cpu time p50={:.1}us p95={:.1}us p99={:.1}us p99.9={:.1}us; loadavg {}",
+        us(cpu.quantile(0.5)),
+        us(cpu.quantile(0.95)),
+        us(cpu.quantile(0.99)),
+        us(cpu.quantile(0.999)),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
     Ok(())
 }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench_engine;
 mod bench_index;
 mod bench_spread;
 mod compare;
@@ -35,6 +36,9 @@ enum Command {
     /// Open an engine, fill it with synthetic episodes, and print each shard's node, workers,
     /// page placement, kernels and degradations.
     EngineStatus(engine_status::Args),
+    /// Streaming ramp against the engine: offered observation rates with concurrent recalls;
+    /// accepted rate, refusals, index lag, latency percentiles, memory.
+    BenchEngine(bench_engine::Args),
     /// Build and measure a Locus HNSW index on texmex files (the peer benchmark's `--extra` protocol).
     BenchIndex(bench_index::Args),
     /// Measure spreading activation on scale-free graphs, or replay a graphpeers trace's spreads.
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Command::Memory(args) => memory::run(args),
         Command::BenchIndex(args) => bench_index::run(args),
         Command::EngineStatus(args) => engine_status::run(args),
+        Command::BenchEngine(args) => bench_engine::run(args),
         Command::BenchSpread(args) => bench_spread::run(args),
         Command::Loadtest(args) => loadtest::run(args),
         Command::Compare(args) => return compare::run(args),
