@@ -16,6 +16,7 @@
 //! - [`durability`]: per-shard write-ahead log with group commit, snapshots, crash recovery.
 //! - [`spread`]: the association graph and spreading activation, deterministic across shards.
 //! - [`engine`]: the associative memory itself: shards per node, observe, recall, completion.
+//! - [`loadtest`]: TOML scenarios, the open-loop driver, results, plots and reports.
 //!
 //! ## Example: the engine
 //!
@@ -41,6 +42,7 @@ pub mod diag;
 pub mod engine;
 pub mod exec;
 pub mod index;
+pub mod loadtest;
 pub mod metrics;
 mod rng;
 pub(crate) mod sync;

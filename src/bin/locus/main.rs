@@ -8,10 +8,13 @@ mod bench_engine;
 mod bench_index;
 mod bench_wal;
 mod bench_spread;
+mod compare;
 mod counters;
 mod engine_status;
+mod loadtest;
 mod memory;
 mod npy;
+mod replay;
 mod topology;
 
 /// Locus: NUMA-aware placement and associative memory for multi-socket Linux.
@@ -44,6 +47,12 @@ enum Command {
     BenchWal(bench_wal::Args),
     /// Measure spreading activation on scale-free graphs, or replay a graphpeers trace's spreads.
     BenchSpread(bench_spread::Args),
+    /// Run a load-test scenario (the embedded default without one) and report its latencies.
+    Loadtest(loadtest::Args),
+    /// Compare two load-test results (exit 0 ok, 1 regression, 2 competitive regression, 3 bad input).
+    Compare(compare::Args),
+    /// Replay a ../shared/graphpeers trace through the engine (result JSON + answers for score.py).
+    Replay(replay::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +66,9 @@ fn main() -> ExitCode {
         Command::EngineStatus(args) => engine_status::run(args),
         Command::BenchEngine(args) => bench_engine::run(args),
         Command::BenchSpread(args) => bench_spread::run(args),
+        Command::Loadtest(args) => loadtest::run(args),
+        Command::Compare(args) => return compare::run(args),
+        Command::Replay(args) => replay::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

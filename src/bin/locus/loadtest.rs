@@ -1,0 +1,193 @@
+//! `locus loadtest [SCENARIO]`: runs a load-test scenario (the embedded default without one)
+//! against a target, prints the summary, and with `--out DIR` writes `result.json`, the plots
+//! and `report.html`. Exits 1 when a `[validation]` target is missed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use locus::loadtest::driver::{self, Progress, RunOptions};
+use locus::loadtest::engine_target::EngineTarget;
+use locus::loadtest::live::LiveStats;
+use locus::loadtest::scenario::{self, Arrival, Scenario};
+use locus::loadtest::target::{LoadTarget, NoopTarget};
+use locus::loadtest::{http, output};
+
+/// What the load is driven against.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum TargetKind {
+    /// The in-process Locus engine, opened with the scenario's dimension, spaces and `[engine]`.
+    Engine,
+    /// Does nothing: measures the harness itself.
+    Noop,
+}
+
+/// Progress display.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ProgressArg {
+    /// A bar on a terminal, plain lines otherwise.
+    Auto,
+    /// Plain periodic lines.
+    Plain,
+    /// None.
+    Quiet,
+}
+
+/// Arguments of `locus loadtest`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A scenario file, or the name of one in `scenarios/` (`burst` = `scenarios/burst.toml`).
+    /// Without one, the embedded default scenario runs.
+    scenario: Option<String>,
+    /// The system under load.
+    #[arg(long, value_enum, default_value = "engine")]
+    target: TargetKind,
+    /// Write result.json, the plots and report.html into this directory.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Serve the target's and the harness's metrics (Prometheus text) on this address during the run.
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<String>,
+    /// Override the measured duration (`90s`, `2h`).
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Override the warmup.
+    #[arg(long, value_parser = parse_duration)]
+    warmup: Option<Duration>,
+    /// Override the rate of a constant or Poisson arrival (ops/s).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Override the number of open-loop client threads (or closed-loop clients).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Override the number of preloaded episodes.
+    #[arg(long)]
+    preload: Option<u64>,
+    /// Override the seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Progress display.
+    #[arg(long, value_enum, default_value = "auto")]
+    progress: ProgressArg,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    scenario::parse_duration(s)
+}
+
+/// Finds and reads the scenario: a path, a name under `scenarios/`, or the embedded default.
+fn load(name: Option<&str>) -> Result<Scenario, Box<dyn std::error::Error>> {
+    let Some(name) = name else {
+        return Ok(scenario::default_scenario()?);
+    };
+    let path = Path::new(name);
+    if path.exists() {
+        return Ok(scenario::load_file(path)?);
+    }
+    let in_dir = Path::new("scenarios").join(format!("{name}.toml"));
+    if in_dir.exists() {
+        return Ok(scenario::load_file(&in_dir)?);
+    }
+    Err(format!("no scenario file `{name}` (nor scenarios/{name}.toml)").into())
+}
+
+fn apply_overrides(s: &mut Scenario, a: &Args) -> Result<(), String> {
+    if let Some(d) = a.duration {
+        if d.is_zero() {
+            return Err("--duration must be longer than zero".into());
+        }
+        s.duration = d;
+    }
+    if let Some(w) = a.warmup {
+        s.warmup = w;
+    }
+    if let Some(r) = a.rate {
+        if !(r.is_finite() && r > 0.0 && r <= scenario::MAX_RATE) {
+            return Err(format!("--rate {r} is not in (0, {}]", scenario::MAX_RATE));
+        }
+        match &mut s.arrival {
+            Arrival::Constant { rate } | Arrival::Poisson { rate } => *rate = r,
+            other => {
+                return Err(format!(
+                    "--rate applies to constant or poisson arrivals, not {}",
+                    other.describe()
+                ));
+            }
+        }
+    }
+    if let Some(t) = a.threads {
+        if !(1..=scenario::MAX_CLIENTS).contains(&t) {
+            return Err(format!("--threads {t} is not in 1..={}", scenario::MAX_CLIENTS));
+        }
+        match &mut s.arrival {
+            Arrival::Closed { clients } => *clients = t,
+            _ => s.threads = t,
+        }
+    }
+    if let Some(p) = a.preload {
+        if p > scenario::MAX_PRELOAD {
+            return Err(format!("--preload {p} is over {}", scenario::MAX_PRELOAD));
+        }
+        s.data.preload = p;
+    }
+    if let Some(seed) = a.seed {
+        s.seed = seed;
+    }
+    Ok(())
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let mut s = load(args.scenario.as_deref())?;
+    apply_overrides(&mut s, &args)?;
+    let target: Arc<dyn LoadTarget> = match args.target {
+        TargetKind::Noop => Arc::new(NoopTarget),
+        TargetKind::Engine => Arc::new(EngineTarget::open(&s)?),
+    };
+    let live = Arc::new(LiveStats::new());
+    let _server = match &args.metrics_addr {
+        Some(addr) => {
+            let server = http::MetricsServer::start(addr, Arc::clone(&target), Arc::clone(&live))?;
+            eprintln!("metrics: http://{}/metrics", server.addr());
+            Some(server)
+        }
+        None => None,
+    };
+    eprintln!(
+        "locus loadtest: scenario {} ({}), target {}, {} for {:?} after {:?} warmup",
+        s.name,
+        s.source,
+        target.name(),
+        s.arrival.describe(),
+        s.duration,
+        s.warmup
+    );
+    let progress = match args.progress {
+        ProgressArg::Auto => Progress::Auto,
+        ProgressArg::Plain => Progress::Plain,
+        ProgressArg::Quiet => Progress::Quiet,
+    };
+    let result = driver::run(&s, target.as_ref(), &RunOptions { progress, live })?;
+    print!("{}", result.summary_text());
+    if let Some(dir) = &args.out {
+        let written = output::write_all(&result, dir)?;
+        eprintln!(
+            "wrote {}",
+            written
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if result.validation.passed {
+        Ok(())
+    } else {
+        Err(format!(
+            "scenario {} missed its targets: {}",
+            result.name,
+            result.validation.failures.join("; ")
+        )
+        .into())
+    }
+}

@@ -1,0 +1,351 @@
+//! `locus replay DATA --out RESULT.json --answers ANSWERS.jsonl [--limit N]`: replays a
+//! `../shared/graphpeers` trace through the engine, one op at a time, closed loop, and writes
+//! the result JSON and answers file of that harness's README ("Adding a runner").
+//!
+//! The engine stores associations undirected (`associate` links both ways) and has no call that
+//! spreads from given seeds, while the trace's graph is directed. So the vectors go through the
+//! engine and the graph through Locus's directed association graph (`locus::spread::AssocGraph`,
+//! the structure the engine's shards are built on), side by side in this process:
+//!
+//! - Load (timed as `load_s`): every base vector observed with its node id (engine; then wait
+//!   until the index has absorbed them), every base node and edge added to the graph.
+//! - `store`: `observe` (engine) + the node and its directed edges (graph), timed together.
+//! - `recall`: `Engine::recall`.
+//! - `spread`: `AssocGraph::spread` from the seeds (propagation threshold 0, no fan-out cap, the
+//!   op's threshold as the result threshold: the exact walk sum).
+//! - `complete`: `Engine::recall` hits, then one hop over their out-edges in the graph, scored as
+//!   the graphpeers README defines it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use std::sync::Arc;
+
+use locus::alloc::NodeArena;
+use locus::engine::{AssociationParams, Cue, Engine, EngineError, Episode, IndexParams};
+use locus::loadtest::graphpeers::{TraceOp, Workload, percentile_linear};
+use locus::spread::{AssocGraph, Decay, GraphConfig, SpreadParams, SpreadScratch};
+use serde_json::json;
+
+/// Arguments of `locus replay`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The workload directory written by `gen_workload.py`.
+    data: PathBuf,
+    /// Result JSON to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Answers file (JSON lines `{"i", "op", "ids"}`) to write.
+    #[arg(long)]
+    answers: PathBuf,
+    /// Replay only the first N ops (0 = all).
+    #[arg(long, default_value_t = 0)]
+    limit: usize,
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn retrying<T>(mut f: impl FnMut() -> Result<T, EngineError>) -> Result<T, EngineError> {
+    loop {
+        match f() {
+            Err(EngineError::Overloaded { retry_after, .. }) => {
+                std::thread::sleep(retry_after.clamp(Duration::from_micros(50), Duration::from_millis(50)));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn top_k(scores: BTreeMap<u64, f64>, k: usize) -> Vec<u64> {
+    let mut v: Vec<(u64, f64)> = scores.into_iter().collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.into_iter().take(k).map(|(id, _)| id).collect()
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+fn complete(
+    engine: &Engine,
+    graph: &AssocGraph,
+    q: &[f32],
+    k: usize,
+    decay: f64,
+) -> Result<Vec<u64>, BoxError> {
+    let hits = retrying(|| engine.recall(&Cue::new(q.to_vec(), k)))?.hits;
+    let mut score: BTreeMap<u64, f64> = BTreeMap::new();
+    for h in &hits {
+        let sim = f64::from(h.similarity);
+        *score.entry(h.id.0).or_insert(0.0) += sim;
+        for (t, w) in graph.out_edges(h.id.0).unwrap_or_default() {
+            *score.entry(t).or_insert(0.0) += sim * f64::from(w) * decay;
+        }
+    }
+    Ok(top_k(score, k))
+}
+
+fn summary(ns: &mut [u64]) -> serde_json::Value {
+    if ns.is_empty() {
+        return json!({"count": 0});
+    }
+    ns.sort_unstable();
+    let us: Vec<f64> = ns.iter().map(|&n| n as f64 / 1000.0).collect();
+    let r = |x: f64| (x * 10.0).round() / 10.0;
+    json!({
+        "count": us.len(),
+        "p50_us": r(percentile_linear(&us, 0.50)),
+        "p95_us": r(percentile_linear(&us, 0.95)),
+        "p99_us": r(percentile_linear(&us, 0.99)),
+        "p999_us": r(percentile_linear(&us, 0.999)),
+        "mean_us": r(us.iter().sum::<f64>() / us.len() as f64),
+        "max_us": r(us[us.len() - 1]),
+    })
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let w = Workload::load(&args.data)?;
+    let dim = w.base.cols;
+    let n = w.base.rows;
+    let decay = w.meta.get("decay").and_then(|v| v.as_f64()).unwrap_or(0.5);
+    let index = IndexParams {
+        m: 16,
+        ef_construction: 200,
+        ef_search: 64,
+        ..IndexParams::default()
+    };
+    let dataset: serde_json::Map<String, serde_json::Value> =
+        ["n", "dim", "ops", "seed_hex", "mix", "m", "final_nodes"]
+            .iter()
+            .map(|k| {
+                (
+                    k.to_string(),
+                    w.meta.get(*k).cloned().unwrap_or(serde_json::Value::Null),
+                )
+            })
+            .collect();
+    let mut result = json!({
+        "system": "locus",
+        "version": env!("CARGO_PKG_VERSION"),
+        "dataset": dataset,
+        "machine": {"nproc": std::thread::available_parallelism().map_or(0, |p| p.get())},
+        "loadavg": {"before_load": loadavg()},
+    });
+
+    let t_load = Instant::now();
+    let engine = Engine::builder()
+        .dimension(dim)
+        .index(index.clone())
+        .associations(AssociationParams {
+            stream_weight: 0.0,
+            similar: 0,
+            ..AssociationParams::default()
+        })
+        .open()?;
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |p| p.get())
+        .clamp(1, 8);
+    let chunk = n.div_ceil(threads).max(1);
+    std::thread::scope(|s| -> Result<(), EngineError> {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                let (engine, w) = (&engine, &w);
+                s.spawn(move || -> Result<(), EngineError> {
+                    for i in t * chunk..((t + 1) * chunk).min(n) {
+                        let v = w.base.row(i).unwrap_or(&[]).to_vec();
+                        retrying(|| engine.observe(Episode::new(v.clone()).with_id(i as u64)))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().map_err(|_| EngineError::Closed)??;
+        }
+        Ok(())
+    })?;
+    let observe_s = t_load.elapsed().as_secs_f64();
+    let t_edges = Instant::now();
+    let final_nodes = w.meta.get("final_nodes").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+    let final_nodes = final_nodes.max(n + w.ops.len());
+    let store_edges: usize = w
+        .ops
+        .iter()
+        .map(|o| match o {
+            TraceOp::Store { edges, .. } => edges.len(),
+            _ => 0,
+        })
+        .sum();
+    let bytes = GraphConfig::arena_bytes_for(final_nodes, w.edges.rows + store_edges)
+        + SpreadScratch::bytes_for(final_nodes);
+    let graph = AssocGraph::new(
+        Arc::new(NodeArena::on_node(0, bytes)?),
+        GraphConfig::with_max_nodes(final_nodes),
+    )?;
+    for id in 0..n as u64 {
+        graph.add_node(id)?;
+    }
+    for (e, wt) in w.edges.data.chunks_exact(2).zip(&w.weights.data) {
+        graph.associate(u64::try_from(e[0])?, u64::try_from(e[1])?, *wt)?;
+    }
+    let mut scratch = SpreadScratch::for_graph(&graph)?;
+    let edges_s = t_edges.elapsed().as_secs_f64();
+    let t_index = Instant::now();
+    let indexed = engine.wait_indexed(Duration::from_secs(3600));
+    result["load_s"] = json!((t_load.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
+    result["load_detail"] = json!({
+        "observe_s": observe_s, "graph_s": edges_s,
+        "index_wait_s": t_index.elapsed().as_secs_f64(), "indexed": indexed,
+        "threads": threads,
+    });
+    result["loadavg"]["before_replay"] = json!(loadavg());
+
+    let ops = if args.limit > 0 {
+        &w.ops[..args.limit.min(w.ops.len())]
+    } else {
+        &w.ops[..]
+    };
+    let mut lat: BTreeMap<&str, Vec<u64>> = ["store", "recall", "spread", "complete"]
+        .iter()
+        .map(|k| (*k, Vec::new()))
+        .collect();
+    let mut answers = Vec::new();
+    let mut errors: BTreeMap<&str, (u64, String)> = BTreeMap::new();
+    let t_replay = Instant::now();
+    for op in ops {
+        let t = Instant::now();
+        let outcome: Result<Option<(u64, Vec<u64>)>, BoxError> = match op {
+            TraceOp::Store { id, vec, edges, .. } => (|| -> Result<Option<(u64, Vec<u64>)>, BoxError> {
+                let v = w
+                    .store
+                    .row(*vec)
+                    .ok_or(format!("store vector {vec} out of range"))?;
+                let ep = Episode::new(v.to_vec()).with_id(*id);
+                retrying(|| engine.observe(ep.clone()))?;
+                graph.add_node(*id)?;
+                for &(src, dst, wt) in edges {
+                    graph.associate(src, dst, wt as f32)?;
+                }
+                Ok(None)
+            })(),
+            TraceOp::Recall { i, q, k } => {
+                let v = w.queries.row(*q).unwrap_or(&[]).to_vec();
+                retrying(|| engine.recall(&Cue::new(v.clone(), *k)))
+                    .map(|r| Some((*i, r.hits.iter().map(|h| h.id.0).collect())))
+                    .map_err(Into::into)
+            }
+            TraceOp::Spread {
+                i,
+                seeds,
+                hops,
+                decay,
+                threshold,
+                k,
+            } => {
+                let params = SpreadParams {
+                    max_hops: *hops,
+                    decay: Decay::Exponential { factor: *decay },
+                    threshold: 0.0,
+                    result_threshold: *threshold,
+                    fan_out: 0,
+                    k: *k,
+                    include_seeds: false,
+                    budget: None,
+                };
+                let seeds: Vec<(u64, f32)> = seeds.iter().map(|&s| (s, 1.0)).collect();
+                graph
+                    .spread(&seeds, &params, &mut scratch)
+                    .map(|r| Some((*i, r.hits.iter().map(|h| h.id).collect())))
+                    .map_err(Into::into)
+            }
+            TraceOp::Complete { i, q, k } => {
+                complete(&engine, &graph, w.queries.row(*q).unwrap_or(&[]), *k, decay)
+                    .map(|ids| Some((*i, ids)))
+            }
+        };
+        let elapsed = t.elapsed().as_nanos() as u64;
+        match outcome {
+            Ok(ans) => {
+                if let Some(v) = lat.get_mut(op.kind()) {
+                    v.push(elapsed);
+                }
+                if let Some((i, ids)) = ans {
+                    answers.push(json!({"i": i, "op": op.kind(), "ids": ids}));
+                }
+            }
+            Err(e) => {
+                let entry = errors.entry(op.kind()).or_insert((0, e.to_string()));
+                if entry.0 >= 50 {
+                    return Err(format!("more than 50 {} ops failed; first: {}", op.kind(), entry.1).into());
+                }
+                entry.0 += 1;
+            }
+        }
+    }
+    let replay_s = t_replay.elapsed().as_secs_f64();
+    result["loadavg"]["after_replay"] = json!(loadavg());
+    result["replayed_ops"] = json!(ops.len());
+    result["replay_s"] = json!((replay_s * 1000.0).round() / 1000.0);
+    result["ops_per_s"] = json!(((ops.len() as f64 / replay_s) * 10.0).round() / 10.0);
+    result["per_op"] = lat
+        .iter_mut()
+        .map(|(k, v)| (k.to_string(), summary(v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    if !errors.is_empty() {
+        result["errors"] = errors
+            .iter()
+            .map(|(k, (c, first))| (k.to_string(), json!({"count": c, "first": first})))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    let stores: Vec<&TraceOp> = ops
+        .iter()
+        .filter(|o| matches!(o, TraceOp::Store { .. }))
+        .collect();
+    let exp_nodes = n + stores.len();
+    let exp_edges = w.edges.rows
+        + stores
+            .iter()
+            .map(|o| match o {
+                TraceOp::Store { edges, .. } => edges.len(),
+                _ => 0,
+            })
+            .sum::<usize>();
+    let edges = graph.edge_count() as usize;
+    result["integrity"] = json!({
+        "nodes": engine.len(), "edges": edges, "graph_nodes": graph.len(),
+        "expected_nodes": exp_nodes, "expected_edges": exp_edges,
+        "ok": engine.len() == exp_nodes && graph.len() == exp_nodes && edges == exp_edges,
+    });
+    result["params"] = json!({
+        "m": index.m, "ef_construction": index.ef_construction, "ef_search": index.ef_search,
+        "quantization": format!("{:?}", index.quantization),
+        "shards": engine.shard_count(), "kernels": engine.kernels(),
+        "vectors": "locus::engine::Engine (observe, recall)",
+        "graph": "locus::spread::AssocGraph, directed, beside the engine (the engine's links are undirected and it has no seed spread)",
+        "spread": "AssocGraph::spread, propagation threshold 0, no fan-out cap",
+        "complete": "Engine::recall top-k, then one hop over AssocGraph out-edges, score per the README",
+    });
+    std::fs::write(&args.out, serde_json::to_string_pretty(&result)?)?;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&args.answers)?);
+    for a in &answers {
+        writeln!(f, "{a}")?;
+    }
+    f.flush()?;
+    eprintln!(
+        "locus replay: {} ops in {:.2} s ({:.0} ops/s), load {:.2} s; wrote {} and {}",
+        ops.len(),
+        replay_s,
+        ops.len() as f64 / replay_s,
+        result["load_s"].as_f64().unwrap_or(0.0),
+        args.out.display(),
+        args.answers.display()
+    );
+    Ok(())
+}
