@@ -266,13 +266,13 @@ mod tests {
     use super::*;
 
     fn arena(capacity: usize) -> NodeArena {
-        NodeArena::on_node(0, capacity).unwrap()
+        NodeArena::on_node(crate::alloc::first_allowed_node().unwrap(), capacity).unwrap()
     }
 
     #[test]
     fn rejects_zero_capacity_and_far_nodes() {
         assert!(matches!(
-            NodeArena::on_node(0, 0),
+            NodeArena::on_node(crate::alloc::first_allowed_node().unwrap(), 0),
             Err(AllocError::InvalidInput { .. })
         ));
         let err = NodeArena::on_node(5000, 4096).unwrap_err();

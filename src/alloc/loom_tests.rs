@@ -12,7 +12,8 @@ use super::{AllocError, NodeArena, PoolConfig, RecordPool, Reset};
 #[test]
 fn concurrent_bump_allocations_never_overlap_and_account_for_every_byte() {
     loom::model(|| {
-        let arena = Arc::new(NodeArena::on_node(0, 4096).expect("arena"));
+        let arena =
+            Arc::new(NodeArena::on_node(super::first_allowed_node().expect("node"), 4096).expect("arena"));
         let layout = Layout::from_size_align(24, 8).expect("layout");
         let workers: Vec<_> = (0..2)
             .map(|_| {
@@ -39,7 +40,8 @@ fn concurrent_bump_allocations_never_overlap_and_account_for_every_byte() {
 #[test]
 fn of_two_racers_for_the_last_space_exactly_one_wins() {
     loom::model(|| {
-        let arena = Arc::new(NodeArena::on_node(0, 4096).expect("arena"));
+        let arena =
+            Arc::new(NodeArena::on_node(super::first_allowed_node().expect("node"), 4096).expect("arena"));
         let big = Layout::from_size_align(3000, 8).expect("layout");
         let other = {
             let arena = arena.clone();
@@ -67,7 +69,9 @@ impl Reset for Cell {
 #[test]
 fn racing_acquires_never_create_more_than_max_records_or_share_one() {
     loom::model(|| {
-        let arena = std::sync::Arc::new(NodeArena::on_node(0, 4096).expect("arena"));
+        let arena = std::sync::Arc::new(
+            NodeArena::on_node(super::first_allowed_node().expect("node"), 4096).expect("arena"),
+        );
         let config = PoolConfig {
             max_records: 4,
             slab_records: 2,
@@ -105,7 +109,9 @@ fn racing_acquires_never_create_more_than_max_records_or_share_one() {
 #[test]
 fn handle_counters_merge_exactly_while_another_thread_reads() {
     loom::model(|| {
-        let arena = std::sync::Arc::new(NodeArena::on_node(0, 4096).expect("arena"));
+        let arena = std::sync::Arc::new(
+            NodeArena::on_node(super::first_allowed_node().expect("node"), 4096).expect("arena"),
+        );
         let config = PoolConfig {
             max_records: 4,
             slab_records: 2,

@@ -26,9 +26,10 @@
 //! use locus::alloc::{NodeArena, PageSample, PoolConfig, RecordPool, Reset};
 //!
 //! # fn main() -> Result<(), locus::alloc::AllocError> {
-//! // 1 MiB bound to node 0 before any page is touched.
-//! let arena = Arc::new(NodeArena::on_node(0, 1 << 20)?);
-//! println!("{}", arena.binding()); // "bound: bind to node 0", or why not
+//! // 1 MiB bound, before any page is touched, to the first node this process may use.
+//! let node = locus::alloc::first_allowed_node()?;
+//! let arena = Arc::new(NodeArena::on_node(node, 1 << 20)?);
+//! println!("{}", arena.binding()); // "bound: bind to node N", or why not
 //!
 //! #[derive(Default)]
 //! struct Visit {
@@ -97,4 +98,17 @@ pub use stats::PoolStats;
 #[doc(alias = "get_mempolicy")]
 pub fn allowed_memory_nodes() -> Result<crate::topology::NodeSet, AllocError> {
     sys::allowed_mems()
+}
+
+/// The lowest-numbered node this process may allocate memory on: where a caller with no
+/// placement of its own (a test, an example, a diagnostic) should put an arena. Node 0 is not
+/// always allowed (a cpuset can exclude it, and node ids need not start at 0).
+///
+/// # Errors
+/// What [`allowed_memory_nodes`] returns, and [`AllocError::Unsupported`] when the allowed set
+/// is empty.
+pub fn first_allowed_node() -> Result<u32, AllocError> {
+    allowed_memory_nodes()?.first().ok_or(AllocError::Unsupported {
+        what: "an allowed memory node (the process's allowed set is empty)",
+    })
 }

@@ -421,7 +421,8 @@ mod tests {
     }
 
     fn pool(max: usize, slab: usize, cache: usize) -> RecordPool<Activation> {
-        let arena = Arc::new(NodeArena::on_node(0, 1 << 20).unwrap());
+        let arena =
+            Arc::new(NodeArena::on_node(crate::alloc::first_allowed_node().unwrap(), 1 << 20).unwrap());
         let config = PoolConfig {
             max_records: max,
             slab_records: slab,
@@ -554,7 +555,8 @@ mod tests {
         impl Reset for Empty {
             fn reset(&mut self) {}
         }
-        let arena = Arc::new(NodeArena::on_node(0, 1 << 16).unwrap());
+        let arena =
+            Arc::new(NodeArena::on_node(crate::alloc::first_allowed_node().unwrap(), 1 << 16).unwrap());
         assert!(matches!(
             RecordPool::<Empty>::new(arena.clone(), PoolConfig::with_max_records(4)),
             Err(AllocError::InvalidInput { .. })
@@ -571,7 +573,7 @@ mod tests {
 
     #[test]
     fn miri_a_full_arena_is_reported_and_loses_no_capacity() {
-        let arena = Arc::new(NodeArena::on_node(0, 4096).unwrap());
+        let arena = Arc::new(NodeArena::on_node(crate::alloc::first_allowed_node().unwrap(), 4096).unwrap());
         #[derive(Default)]
         struct Big(#[allow(dead_code)] [[u64; 32]; 2]);
         impl Reset for Big {
@@ -598,7 +600,8 @@ mod tests {
                 self.0.clear();
             }
         }
-        let arena = Arc::new(NodeArena::on_node(0, 1 << 16).unwrap());
+        let arena =
+            Arc::new(NodeArena::on_node(crate::alloc::first_allowed_node().unwrap(), 1 << 16).unwrap());
         let p = RecordPool::<Counted>::new(arena, PoolConfig::with_max_records(10)).unwrap();
         let mut h = p.handle();
         let mut r = h.acquire().unwrap();

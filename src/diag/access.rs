@@ -367,7 +367,7 @@ mod tests {
 
     #[test]
     fn chase_ring_is_one_cycle_through_every_line() {
-        let arena = NodeArena::on_node(0, 1 << 20).unwrap();
+        let arena = NodeArena::on_node(crate::alloc::first_allowed_node().unwrap(), 1 << 20).unwrap();
         let ring = ChaseRing::new_in(&arena, 64 * 1000, 7).unwrap();
         assert_eq!(ring.len(), 1000);
         // Following `next` from line 0 comes back to 0 after exactly n steps: one cycle.

@@ -110,7 +110,7 @@ pub fn hot_graph(nodes: usize, seed: u64) -> Result<HotGraph, SpreadError> {
     let edges = random_edges(nodes, seed);
     let max = nodes.max(1);
     let bytes = GraphConfig::arena_bytes_for(max, edges.len()) + SpreadScratch::bytes_for(max);
-    let arena = Arc::new(NodeArena::on_node(0, bytes)?);
+    let arena = Arc::new(NodeArena::on_node(crate::alloc::first_allowed_node()?, bytes)?);
     let graph = AssocGraph::new(arena, GraphConfig::with_max_nodes(max))?;
     for u in 0..nodes as u64 {
         graph.add_node(u)?;

@@ -63,23 +63,54 @@ fn detect_picks_an_available_set() {
 /// Names every SIMD set this build has and says which ones this CPU cannot run (their tests
 /// above are then skipped, and this test prints why).
 #[test]
-fn report_sets_not_testable_on_this_cpu() {
+fn every_built_set_is_offered_exactly_when_the_cpu_has_its_features() {
     if cfg!(target_arch = "x86_64") && !cfg!(locus_avx512) {
         println!("skipped: avx512 kernels not built (compiler older than Rust 1.89, see build.rs)");
     }
-    let built: &[&str] = if cfg!(all(target_arch = "x86_64", locus_avx512)) {
-        &["avx512", "avx2"]
+    // The CPU's features from a source independent of the dispatcher's: the kernel's
+    // /proc/cpuinfo flags (x86_64 Linux). Elsewhere only "the set is offered or refused with a
+    // typed error" is checked.
+    let flags: Option<Vec<String>> = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|text| {
+        text.lines()
+            .find(|l| l.starts_with("flags"))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|f| f.split_whitespace().map(str::to_owned).collect())
+    });
+    let has = |f: &str| flags.as_ref().map(|v| v.iter().any(|x| x == f));
+    let built: &[(&str, &[&str])] = if cfg!(all(target_arch = "x86_64", locus_avx512)) {
+        &[("avx512", &["avx512f", "avx512bw"]), ("avx2", &["avx2", "fma"])]
     } else if cfg!(target_arch = "x86_64") {
-        &["avx2"]
+        &[("avx2", &["avx2", "fma"])]
     } else if cfg!(target_arch = "aarch64") {
-        &["neon"]
+        &[("neon", &[])]
     } else {
         &[]
     };
-    for name in built {
-        match Kernels::by_name(name) {
-            Ok(_) => println!("{name}: checked against scalar"),
-            Err(e) => println!("skipped: {name} kernels not tested on this CPU ({e})"),
+    for (name, needs) in built {
+        let offered = Kernels::by_name(name);
+        let expected: Option<bool> = if cfg!(target_arch = "x86_64") {
+            needs
+                .iter()
+                .map(|f| has(f))
+                .collect::<Option<Vec<bool>>>()
+                .map(|v| v.iter().all(|&b| b))
+        } else {
+            None
+        };
+        match (expected, &offered) {
+            (Some(true), Ok(_)) => println!("{name}: offered, and checked against scalar above"),
+            (Some(false), Err(crate::index::IndexError::Unsupported { .. })) => {
+                println!("skipped: {name} kernels not tested: this CPU lacks {needs:?}")
+            }
+            (Some(want), got) => panic!(
+                "{name}: /proc/cpuinfo says the CPU {} {needs:?}, but the dispatcher answered {got:?}",
+                if want { "has" } else { "lacks" }
+            ),
+            (None, Ok(_)) => println!("{name}: offered"),
+            (None, Err(crate::index::IndexError::Unsupported { .. })) => {
+                println!("skipped: {name} not offered")
+            }
+            (None, Err(e)) => panic!("{name}: refused with an unexpected error: {e}"),
         }
     }
 }
