@@ -96,4 +96,6 @@ pub use log::{LogRecord, NoLog, ShardLog};
 pub use metrics::{EngineMetrics, OpSnapshot, RejectReason, ShardSnapshot, SpaceShardMetrics};
 pub use route::shard_of;
 pub use spread::SpreadParams;
-pub use types::{Completion, Cue, Episode, EpisodeId, EpisodeRecord, Hit, Link, RecallResult, ShardTiming};
+pub use types::{
+    Completion, Cue, Episode, EpisodeId, EpisodeRecord, Hit, Link, LinkDirection, RecallResult, ShardTiming,
+};
