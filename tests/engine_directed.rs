@@ -1,5 +1,6 @@
 //! Directed associations and `Engine::spread` from given seeds: the answer equals the walk sums
-//! worked out by hand below, on one shard and on three, and bad seeds are typed errors.
+//! worked out by hand below, on one shard (the whole spread as one task) and on three (one
+//! round per hop across shards), and bad seeds are typed errors.
 
 mod engine_support;
 
@@ -98,13 +99,15 @@ fn associations_do_not_flow_backwards() {
 fn one_hop_with_seeds_is_the_completion_score() {
     // graphpeers' "complete": score(v) = [v∈H]·sim(v) + Σ_{h∈H, h→v} sim(h)·w(h,v)·decay
     // with H = {0: .9, 1: .8}: 0 = .9; 1 = .8 + .9·.5·.5 = 1.025; 2 = .9·.4·.5 + .8·.8·.5 = .5.
-    let e = engine(3);
     let want = [(1, 1.025), (0, 0.9), (2, 0.5)];
-    assert_close(
-        &ids_and_activations(&e, &[(0, 0.9), (1, 0.8)], &params(1, true)),
-        &want,
-    );
-    e.shutdown();
+    for shards in [1, 3] {
+        let e = engine(shards);
+        assert_close(
+            &ids_and_activations(&e, &[(0, 0.9), (1, 0.8)], &params(1, true)),
+            &want,
+        );
+        e.shutdown();
+    }
 }
 
 #[test]

@@ -905,6 +905,8 @@ impl Engine {
     /// one-shard spread over the same graph to the bit. With no `params.budget`, the spread gets
     /// the engine's recall deadline ([`AdmissionLimits::recall_deadline`](super::AdmissionLimits)).
     ///
+    /// On a one-shard engine the whole spread runs as one task on the shard's workers.
+    ///
     /// A shard that does not answer in time is an error here (the caller asked for this spread
     /// and nothing else); the budget running out marks the result `partial`.
     ///
@@ -941,12 +943,15 @@ impl Engine {
         let seeds: Vec<(u64, f32)> = seeds.iter().map(|&(id, a)| (id.0, a)).collect();
         let mut p = params.clone();
         p.budget = Some(budget);
-        let runner = WorkerHops {
-            inner: eng,
-            deadline: started + budget,
+        let deadline = started + budget;
+        let out = if eng.shards.len() == 1 {
+            self.spread_on_one_shard(seeds, p, deadline)
+        } else {
+            let runner = WorkerHops { inner: eng, deadline };
+            let route = |id: u64| eng.shard_of(id);
+            spread_across(&runner, &route, eng.shards.len(), &seeds, &p)
         };
-        let route = |id: u64| eng.shard_of(id);
-        spread_across(&runner, &route, eng.shards.len(), &seeds, &p).map_err(|source| match source {
+        out.map_err(|source| match source {
             crate::spread::SpreadError::UnknownSeed { id } => EngineError::UnknownEpisode { id },
             crate::spread::SpreadError::InvalidInput { what } => EngineError::InvalidInput { what },
             crate::spread::SpreadError::Shard { shard, .. } => EngineError::Spread {
@@ -955,6 +960,39 @@ impl Engine {
             },
             source => EngineError::Spread { shard: None, source },
         })
+    }
+
+    /// A one-shard engine's spread: the whole walk as one high-priority task on the shard's
+    /// workers (one round trip instead of one per hop; the same answer, see
+    /// [`crate::spread::spread_across`]).
+    fn spread_on_one_shard(
+        &self,
+        seeds: Vec<(u64, f32)>,
+        params: SpreadParams,
+        deadline: Instant,
+    ) -> Result<crate::spread::SpreadResult, crate::spread::SpreadError> {
+        let eng = &*self.inner;
+        let dropped = |what: &str| crate::spread::SpreadError::Shard {
+            shard: 0,
+            what: what.into(),
+        };
+        let sub = eng
+            .submitter
+            .get()
+            .ok_or_else(|| dropped("the engine is closing"))?;
+        let (reply, answer) = oneshot();
+        let task = Task::Spread {
+            shard: 0,
+            seeds,
+            params,
+            reply,
+        };
+        if sub.submit(eng.shards[0].node, Priority::High, task).is_err() {
+            return Err(dropped("the shard refused the spread (queue full or closing)"));
+        }
+        answer
+            .wait_one(deadline)
+            .map_err(|e| dropped(&format!("no answer within the budget ({e})")))?
     }
 
     /// Forgets an episode: no later recall, completion or `get` returns it, and its quota is
