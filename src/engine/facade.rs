@@ -14,7 +14,7 @@ use super::log::NoLog;
 use super::metrics::{EngineMetrics, OpRecorder, RejectReason, ShardSnapshot, SpaceShardMetrics, render};
 use super::route::shard_of;
 use super::shard::{Prepared, Shard, ShardHits, top_k};
-use super::spread::{SpreadParams, delivered};
+use super::spread::{SpreadParams, WorkerHops, delivered};
 use super::task::{EngineHandler, Task};
 use super::types::{Completion, Cue, Episode, EpisodeId, EpisodeRecord, Hit, RecallResult, ShardTiming};
 use crate::alloc::{MemPolicy, PageSample, placement_of};
@@ -23,6 +23,7 @@ use crate::exec::{
 };
 use crate::index::Kernels;
 use crate::metrics::Counter;
+use crate::spread::spread_across;
 use crate::topology::{PlacementPlan, PlanOptions, Topology};
 
 /// Softmax temperature that turns completion candidates' scores into weights. Small, so a
@@ -80,17 +81,29 @@ impl Inner {
         self.shards[self.shard_of(b)].graph.associate(b, a, weight)
     }
 
+    /// `a → b` only, stored on `a`'s shard; a failure is handled as in
+    /// [`associate_auto`](Self::associate_auto).
+    pub(crate) fn associate_one(&self, a: u64, b: u64, weight: f32) {
+        if let Err(e) = self.shards[self.shard_of(a)].graph.associate(a, b, weight) {
+            self.note_association_failure(e);
+        }
+    }
+
+    fn note_association_failure(&self, e: crate::spread::SpreadError) {
+        if matches!(
+            e,
+            crate::spread::SpreadError::Forgotten { .. } | crate::spread::SpreadError::UnknownNode { .. }
+        ) {
+            return;
+        }
+        self.note_degradation(format!("associations lost: {e}"));
+    }
+
     /// An association the engine makes by itself: a failure (a graph out of edge memory, a
     /// target forgotten meanwhile) loses only that association, and is reported as a degradation.
     pub(crate) fn associate_auto(&self, a: u64, b: u64, weight: f32) {
         if let Err(e) = self.associate_both(a, b, weight) {
-            if matches!(
-                e,
-                crate::spread::SpreadError::Forgotten { .. } | crate::spread::SpreadError::UnknownNode { .. }
-            ) {
-                return;
-            }
-            self.note_degradation(format!("associations lost: {e}"));
+            self.note_association_failure(e);
         }
     }
 
@@ -831,6 +844,42 @@ impl Engine {
     /// [`EngineError::UnknownEpisode`] if either is not live or they are in different spaces;
     /// [`EngineError::InvalidInput`] for a weight that is not finite and > 0.
     pub fn associate(&self, a: EpisodeId, b: EpisodeId, weight: f32) -> Result<(), EngineError> {
+        self.check_pair(a, b, weight)?;
+        let eng = &*self.inner;
+        eng.associate_both(a.0, b.0, weight)
+            .map_err(|source| EngineError::Spread {
+                shard: Some(eng.shard_of(a.0)),
+                source,
+            })
+    }
+
+    /// Associates `a → b` only, at `weight` (added to an existing `a → b` association): a spread
+    /// reaching `a` passes activation to `b`, not back. Stored on `a`'s shard.
+    ///
+    /// # Errors
+    /// As [`Engine::associate`]; [`EngineError::InvalidInput`] also for `a == b`.
+    pub fn associate_directed(&self, a: EpisodeId, b: EpisodeId, weight: f32) -> Result<(), EngineError> {
+        self.check_pair(a, b, weight)?;
+        if a == b {
+            return Err(EngineError::InvalidInput {
+                what: format!("association {a} → {a} (a directed association needs two episodes)"),
+            });
+        }
+        let eng = &*self.inner;
+        let shard = eng.shard_of(a.0);
+        eng.shards[shard]
+            .graph
+            .associate(a.0, b.0, weight)
+            .map_err(|source| match source {
+                crate::spread::SpreadError::InvalidInput { what } => EngineError::InvalidInput { what },
+                source => EngineError::Spread {
+                    shard: Some(shard),
+                    source,
+                },
+            })
+    }
+
+    fn check_pair(&self, a: EpisodeId, b: EpisodeId, weight: f32) -> Result<(), EngineError> {
         let eng = &*self.inner;
         if !weight.is_finite() || weight <= 0.0 {
             return Err(EngineError::InvalidInput {
@@ -846,11 +895,104 @@ impl Engine {
         if sa.0 != sb.0 {
             return Err(EngineError::UnknownEpisode { id: b.0 });
         }
-        eng.associate_both(a.0, b.0, weight)
-            .map_err(|source| EngineError::Spread {
-                shard: Some(eng.shard_of(a.0)),
+        Ok(())
+    }
+
+    /// Spreads activation from the given seeds `(episode, initial activation)` over the
+    /// association graph across shards (see [`crate::spread`] for the model): one round per hop,
+    /// each shard's part on its own workers at high priority. `params.k`, `include_seeds` and
+    /// the thresholds apply as in [`crate::spread::AssocGraph::spread`]; the answer equals a
+    /// one-shard spread over the same graph to the bit. With no `params.budget`, the spread gets
+    /// the engine's recall deadline ([`AdmissionLimits::recall_deadline`](super::AdmissionLimits)).
+    ///
+    /// On a one-shard engine the whole spread runs as one task on the shard's workers.
+    ///
+    /// A shard that does not answer in time is an error here (the caller asked for this spread
+    /// and nothing else); the budget running out marks the result `partial`.
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownEpisode`] for a seed that is not live; [`EngineError::InvalidInput`]
+    /// for no seeds, a seed activation that is not finite and >= 0, or bad parameters;
+    /// [`EngineError::Spread`] if a shard did not answer in time or the spread failed.
+    pub fn spread(
+        &self,
+        seeds: &[(EpisodeId, f32)],
+        params: &SpreadParams,
+    ) -> Result<crate::spread::SpreadResult, EngineError> {
+        let started = Instant::now();
+        let eng = &*self.inner;
+        params
+            .validate()
+            .map_err(|e| EngineError::InvalidInput { what: e.to_string() })?;
+        if seeds.is_empty() {
+            return Err(EngineError::InvalidInput {
+                what: "a spread needs at least one seed".into(),
+            });
+        }
+        for &(id, a) in seeds {
+            if !a.is_finite() || a < 0.0 {
+                return Err(EngineError::InvalidInput {
+                    what: format!("seed {id} activation {a} (must be finite and >= 0)"),
+                });
+            }
+            if eng.shards[eng.shard_of(id.0)].locate(id.0).is_none() {
+                return Err(EngineError::UnknownEpisode { id: id.0 });
+            }
+        }
+        let budget = params.budget.unwrap_or(eng.config.admission.recall_deadline);
+        let seeds: Vec<(u64, f32)> = seeds.iter().map(|&(id, a)| (id.0, a)).collect();
+        let mut p = params.clone();
+        p.budget = Some(budget);
+        let deadline = started + budget;
+        let out = if eng.shards.len() == 1 {
+            self.spread_on_one_shard(seeds, p, deadline)
+        } else {
+            let runner = WorkerHops { inner: eng, deadline };
+            let route = |id: u64| eng.shard_of(id);
+            spread_across(&runner, &route, eng.shards.len(), &seeds, &p)
+        };
+        out.map_err(|source| match source {
+            crate::spread::SpreadError::UnknownSeed { id } => EngineError::UnknownEpisode { id },
+            crate::spread::SpreadError::InvalidInput { what } => EngineError::InvalidInput { what },
+            crate::spread::SpreadError::Shard { shard, .. } => EngineError::Spread {
+                shard: Some(shard),
                 source,
-            })
+            },
+            source => EngineError::Spread { shard: None, source },
+        })
+    }
+
+    /// A one-shard engine's spread: the whole walk as one high-priority task on the shard's
+    /// workers (one round trip instead of one per hop; the same answer, see
+    /// [`crate::spread::spread_across`]).
+    fn spread_on_one_shard(
+        &self,
+        seeds: Vec<(u64, f32)>,
+        params: SpreadParams,
+        deadline: Instant,
+    ) -> Result<crate::spread::SpreadResult, crate::spread::SpreadError> {
+        let eng = &*self.inner;
+        let dropped = |what: &str| crate::spread::SpreadError::Shard {
+            shard: 0,
+            what: what.into(),
+        };
+        let sub = eng
+            .submitter
+            .get()
+            .ok_or_else(|| dropped("the engine is closing"))?;
+        let (reply, answer) = oneshot();
+        let task = Task::Spread {
+            shard: 0,
+            seeds,
+            params,
+            reply,
+        };
+        if sub.submit(eng.shards[0].node, Priority::High, task).is_err() {
+            return Err(dropped("the shard refused the spread (queue full or closing)"));
+        }
+        answer
+            .wait_one(deadline)
+            .map_err(|e| dropped(&format!("no answer within the budget ({e})")))?
     }
 
     /// Forgets an episode: no later recall, completion or `get` returns it, and its quota is

@@ -32,8 +32,13 @@
 //!   extra search per insert: with `similar = 4` it roughly halved the insert rate at 768
 //!   dimensions in `locus bench-engine`), kept in each shard's
 //!   [`AssocGraph`](crate::spread::AssocGraph) in an arena bound to the shard's node
-//!   ([`AssociationParams`]). Spreading activation ([`SpreadParams`]) runs one round per hop
-//!   across shards, each shard's part on its own workers.
+//!   ([`AssociationParams`]; both off with `stream_weight = 0` and `similar = 0`). Associations
+//!   are directed edges stored on their source's shard: [`Engine::associate`], the automatic
+//!   ones and [`Episode::with_link`] store both directions; [`Engine::associate_directed`],
+//!   [`Episode::with_link_to`] and [`Episode::with_link_from`] one ([`LinkDirection`]).
+//!   Spreading activation ([`SpreadParams`]) runs one round per hop across shards, each shard's
+//!   part on its own workers: from a recall's hits ([`Cue::with_spread`]) or from given seeds
+//!   ([`Engine::spread`]).
 //! - **Index and search do not overlap per segment.** An HNSW search running while another
 //!   thread inserted into the same index missed already-indexed episodes (about one recall in a
 //!   thousand in `tests/engine_concurrency.rs`), so each segment serialises its inserts against
@@ -96,4 +101,6 @@ pub use log::{LogRecord, NoLog, ShardLog};
 pub use metrics::{EngineMetrics, OpSnapshot, RejectReason, ShardSnapshot, SpaceShardMetrics};
 pub use route::shard_of;
 pub use spread::SpreadParams;
-pub use types::{Completion, Cue, Episode, EpisodeId, EpisodeRecord, Hit, Link, RecallResult, ShardTiming};
+pub use types::{
+    Completion, Cue, Episode, EpisodeId, EpisodeRecord, Hit, Link, LinkDirection, RecallResult, ShardTiming,
+};

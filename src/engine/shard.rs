@@ -25,7 +25,7 @@ use super::log::{LogRecord, ShardLog};
 use super::metrics::ShardMetrics;
 use super::regions::TrackedRegions;
 use super::rows::RowChunks;
-use super::types::{EpisodeId, EpisodeRecord, Link};
+use super::types::{EpisodeId, EpisodeRecord, Link, LinkDirection};
 use crate::alloc::{ArenaOptions, MemPolicy, NodeArena};
 use crate::index::{HnswConfig, HnswIndex, Metric};
 use crate::spread::{AssocGraph, GraphConfig, ScratchPool, SpreadError, SpreadScratch};
@@ -284,7 +284,12 @@ impl Shard {
         ids.insert(ep.id, (ep.space, u32::try_from(slot).unwrap_or(u32::MAX)));
         drop(ids);
         for link in &ep.links {
-            eng.associate_auto(ep.id, link.target, link.weight);
+            let (a, b) = (ep.id, link.target);
+            match link.direction {
+                LinkDirection::Both => eng.associate_auto(a, b, link.weight),
+                LinkDirection::Out => eng.associate_one(a, b, link.weight),
+                LinkDirection::In => eng.associate_one(b, a, link.weight),
+            }
         }
         if let Some(stream) = ep.stream
             && eng.config.associations.stream_weight > 0.0

@@ -13,7 +13,7 @@ use super::facade::Inner;
 use super::shard::{Prepared, ShardHits};
 use super::types::EpisodeId;
 use crate::exec::{Priority, ReplySlot, WorkerContext, WorkerHandler};
-use crate::spread::{HopReply, HopRequest, SpreadError};
+use crate::spread::{HopReply, HopRequest, SpreadError, SpreadParams, SpreadResult};
 
 /// One unit of shard work.
 pub(crate) enum Task {
@@ -33,6 +33,13 @@ pub(crate) enum Task {
         k: usize,
         sent: Instant,
         reply: ReplySlot<(ShardHits, Duration)>,
+    },
+    /// A whole spread on a one-shard engine's graph (no messages to exchange between hops).
+    Spread {
+        shard: usize,
+        seeds: Vec<(u64, f32)>,
+        params: SpreadParams,
+        reply: ReplySlot<Result<SpreadResult, SpreadError>>,
     },
     /// One round of a cross-shard spread on this shard's graph.
     Hop {
@@ -103,6 +110,20 @@ impl WorkerHandler<Task> for EngineHandler {
                     let hits = eng.shards[shard].search(eng, space, &query, k);
                     eng.shards[shard].metrics.search.record(started.elapsed());
                     reply.send((hits, sent.elapsed()));
+                }
+                Task::Spread {
+                    shard,
+                    seeds,
+                    params,
+                    reply,
+                } => {
+                    let sh = &eng.shards[shard];
+                    let out = sh.scratches.take(&sh.graph).and_then(|mut scratch| {
+                        let r = sh.graph.spread(&seeds, &params, &mut scratch);
+                        sh.scratches.give_back(scratch);
+                        r
+                    });
+                    reply.send(out);
                 }
                 Task::Hop {
                     shard,

@@ -17,13 +17,29 @@ impl std::fmt::Display for EpisodeId {
     }
 }
 
-/// A weighted association from a new episode to an existing one.
+/// Which way a [`Link`] between a new episode and an existing one points. Spreading activation
+/// flows along an association in its direction only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum LinkDirection {
+    /// Both ways: new → existing and existing → new, each at the weight (what
+    /// [`Engine::associate`](super::Engine::associate) and the automatic associations store).
+    #[default]
+    Both,
+    /// New → existing only ([`Episode::with_link_to`]).
+    Out,
+    /// Existing → new only ([`Episode::with_link_from`]).
+    In,
+}
+
+/// A weighted association between a new episode and an existing one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Link {
     /// The existing episode (same space).
     pub target: u64,
     /// The association's weight (finite, > 0).
     pub weight: f32,
+    /// Which way it points.
+    pub direction: LinkDirection,
 }
 
 /// One observation. Build it with [`Episode::new`] and the `with_*` methods.
@@ -77,9 +93,35 @@ impl Episode {
         self
     }
 
-    /// Associates it with `target` at `weight`.
+    /// Associates it with the existing episode `target` at `weight`, both ways.
     pub fn with_link(mut self, target: u64, weight: f32) -> Self {
-        self.links.push(Link { target, weight });
+        self.links.push(Link {
+            target,
+            weight,
+            direction: LinkDirection::Both,
+        });
+        self
+    }
+
+    /// Associates it with the existing episode `target` at `weight`, one way: this episode →
+    /// `target` (activation spreads from this episode to `target`, not back).
+    pub fn with_link_to(mut self, target: u64, weight: f32) -> Self {
+        self.links.push(Link {
+            target,
+            weight,
+            direction: LinkDirection::Out,
+        });
+        self
+    }
+
+    /// Associates the existing episode `source` with it at `weight`, one way: `source` → this
+    /// episode (activation spreads from `source` to this episode, not back).
+    pub fn with_link_from(mut self, source: u64, weight: f32) -> Self {
+        self.links.push(Link {
+            target: source,
+            weight,
+            direction: LinkDirection::In,
+        });
         self
     }
 

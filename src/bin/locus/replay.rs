@@ -2,31 +2,33 @@
 //! `../shared/graphpeers` trace through the engine, one op at a time, closed loop, and writes
 //! the result JSON and answers file of that harness's README ("Adding a runner").
 //!
-//! The engine stores associations undirected (`associate` links both ways) and has no call that
-//! spreads from given seeds, while the trace's graph is directed. So the vectors go through the
-//! engine and the graph through Locus's directed association graph (`locus::spread::AssocGraph`,
-//! the structure the engine's shards are built on), side by side in this process:
+//! Everything goes through one [`Engine`] (automatic associations off, so the engine's graph
+//! is exactly the trace's directed graph):
 //!
-//! - Load (timed as `load_s`): every base vector observed with its node id (engine; then wait
-//!   until the index has absorbed them), every base node and edge added to the graph.
-//! - `store`: `observe` (engine) + the node and its directed edges (graph), timed together.
-//! - `recall`: `Engine::recall`.
-//! - `spread`: `AssocGraph::spread` from the seeds (propagation threshold 0, no fan-out cap, the
-//!   op's threshold as the result threshold: the exact walk sum).
-//! - `complete`: `Engine::recall` hits, then one hop over their out-edges in the graph, scored as
-//!   the graphpeers README defines it.
+//! - Load (timed as `load_s`): every base vector observed with its node id (threads in
+//!   parallel), every base edge `src → dst` with [`Engine::associate_directed`], then a wait until
+//!   the index has absorbed the vectors.
+//! - `store`: one `observe` of the new node with its edges as directed links
+//!   ([`Episode::with_link_to`] for `id → dst`, [`Episode::with_link_from`] for `src → id`).
+//! - `recall`: [`Engine::recall`].
+//! - `spread`: [`Engine::spread`] from the seeds at activation 1 (propagation threshold 0, no
+//!   fan-out cap, the op's threshold as the result threshold: the exact walk sum).
+//! - `complete`: [`Engine::recall`] for H, then a one-hop [`Engine::spread`] seeded with each
+//!   hit's similarity, seeds included: a node's total is then `[v ∈ H]·sim(v) + Σ_{h ∈ H, h→v}
+//!   sim(h)·w(h,v)·decay`, the graphpeers README's score, and the spread's top-k (activation
+//!   descending, ties by id) is the answer. A hit with similarity <= 0 cannot seed a spread; it
+//!   is kept with its similarity and its out-edges are left out (counted in
+//!   `replay_detail.complete_nonpositive_hits`; 0 in the generated workloads, whose top-k
+//!   similarities are positive).
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use std::sync::Arc;
-
-use locus::alloc::NodeArena;
-use locus::engine::{AssociationParams, Cue, Engine, EngineError, Episode, IndexParams};
+use locus::engine::{AssociationParams, Cue, Engine, EngineError, Episode, EpisodeId, IndexParams};
 use locus::loadtest::graphpeers::{TraceOp, Workload, percentile_linear};
-use locus::spread::{AssocGraph, Decay, GraphConfig, SpreadParams, SpreadScratch};
+use locus::spread::{Decay, SpreadParams};
 use serde_json::json;
 
 /// Arguments of `locus replay`.
@@ -70,23 +72,39 @@ fn top_k(scores: BTreeMap<u64, f64>, k: usize) -> Vec<u64> {
 
 type BoxError = Box<dyn std::error::Error>;
 
-fn complete(
-    engine: &Engine,
-    graph: &AssocGraph,
-    q: &[f32],
-    k: usize,
-    decay: f64,
-) -> Result<Vec<u64>, BoxError> {
+/// Budget of one spread: generous, so that no hop is cut short (a cut spread is counted).
+const SPREAD_BUDGET: Duration = Duration::from_secs(10);
+
+/// The answer of a `complete` op (see the module docs), and how many hits had similarity <= 0.
+fn complete(engine: &Engine, q: &[f32], k: usize, decay: f64) -> Result<(Vec<u64>, u64, bool), BoxError> {
     let hits = retrying(|| engine.recall(&Cue::new(q.to_vec(), k)))?.hits;
+    let seeds: Vec<(EpisodeId, f32)> = hits
+        .iter()
+        .filter(|h| h.similarity > 0.0)
+        .map(|h| (h.id, h.similarity))
+        .collect();
     let mut score: BTreeMap<u64, f64> = BTreeMap::new();
-    for h in &hits {
-        let sim = f64::from(h.similarity);
-        *score.entry(h.id.0).or_insert(0.0) += sim;
-        for (t, w) in graph.out_edges(h.id.0).unwrap_or_default() {
-            *score.entry(t).or_insert(0.0) += sim * f64::from(w) * decay;
-        }
+    let mut partial = false;
+    if !seeds.is_empty() {
+        let params = SpreadParams {
+            max_hops: 1,
+            decay: Decay::Exponential { factor: decay },
+            threshold: 0.0,
+            result_threshold: 0.0,
+            fan_out: 0,
+            k,
+            include_seeds: true,
+            budget: Some(SPREAD_BUDGET),
+        };
+        let r = retrying(|| engine.spread(&seeds, &params))?;
+        partial = r.partial;
+        score.extend(r.hits.iter().map(|h| (h.id, h.activation)));
     }
-    Ok(top_k(score, k))
+    let nonpositive = hits.iter().filter(|h| h.similarity <= 0.0).count() as u64;
+    for h in hits.iter().filter(|h| h.similarity <= 0.0) {
+        score.insert(h.id.0, f64::from(h.similarity));
+    }
+    Ok((top_k(score, k), nonpositive, partial))
 }
 
 fn summary(ns: &mut [u64]) -> serde_json::Value {
@@ -137,14 +155,20 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "loadavg": {"before_load": loadavg()},
     });
 
+    let final_nodes = w.meta.get("final_nodes").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+    let defaults = AssociationParams::default();
     let t_load = Instant::now();
+    // Automatic associations off: the engine's graph is the trace's graph and nothing else.
     let engine = Engine::builder()
         .dimension(dim)
         .index(index.clone())
         .associations(AssociationParams {
             stream_weight: 0.0,
             similar: 0,
-            ..AssociationParams::default()
+            max_episodes_per_shard: defaults
+                .max_episodes_per_shard
+                .max(final_nodes.max(n + w.ops.len())),
+            ..defaults
         })
         .open()?;
     let threads = std::thread::available_parallelism()
@@ -171,29 +195,10 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let observe_s = t_load.elapsed().as_secs_f64();
     let t_edges = Instant::now();
-    let final_nodes = w.meta.get("final_nodes").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
-    let final_nodes = final_nodes.max(n + w.ops.len());
-    let store_edges: usize = w
-        .ops
-        .iter()
-        .map(|o| match o {
-            TraceOp::Store { edges, .. } => edges.len(),
-            _ => 0,
-        })
-        .sum();
-    let bytes = GraphConfig::arena_bytes_for(final_nodes, w.edges.rows + store_edges)
-        + SpreadScratch::bytes_for(final_nodes);
-    let graph = AssocGraph::new(
-        Arc::new(NodeArena::on_node(0, bytes)?),
-        GraphConfig::with_max_nodes(final_nodes),
-    )?;
-    for id in 0..n as u64 {
-        graph.add_node(id)?;
-    }
     for (e, wt) in w.edges.data.chunks_exact(2).zip(&w.weights.data) {
-        graph.associate(u64::try_from(e[0])?, u64::try_from(e[1])?, *wt)?;
+        let (src, dst) = (u64::try_from(e[0])?, u64::try_from(e[1])?);
+        engine.associate_directed(EpisodeId(src), EpisodeId(dst), *wt)?;
     }
-    let mut scratch = SpreadScratch::for_graph(&graph)?;
     let edges_s = t_edges.elapsed().as_secs_f64();
     let t_index = Instant::now();
     let indexed = engine.wait_indexed(Duration::from_secs(3600));
@@ -216,6 +221,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let mut answers = Vec::new();
     let mut errors: BTreeMap<&str, (u64, String)> = BTreeMap::new();
+    let (mut cut, mut nonpositive_hits) = (0u64, 0u64);
     let t_replay = Instant::now();
     for op in ops {
         let t = Instant::now();
@@ -225,12 +231,20 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     .store
                     .row(*vec)
                     .ok_or(format!("store vector {vec} out of range"))?;
-                let ep = Episode::new(v.to_vec()).with_id(*id);
-                retrying(|| engine.observe(ep.clone()))?;
-                graph.add_node(*id)?;
+                let mut ep = Episode::new(v.to_vec()).with_id(*id);
                 for &(src, dst, wt) in edges {
-                    graph.associate(src, dst, wt as f32)?;
+                    ep = match (src == *id, dst == *id) {
+                        (true, false) => ep.with_link_to(dst, wt as f32),
+                        (false, true) => ep.with_link_from(src, wt as f32),
+                        _ => {
+                            return Err(format!(
+                                "store {id}: edge {src} → {dst} does not join the new node to another"
+                            )
+                            .into());
+                        }
+                    };
                 }
+                retrying(|| engine.observe(ep.clone()))?;
                 Ok(None)
             })(),
             TraceOp::Recall { i, q, k } => {
@@ -255,18 +269,22 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     fan_out: 0,
                     k: *k,
                     include_seeds: false,
-                    budget: None,
+                    budget: Some(SPREAD_BUDGET),
                 };
-                let seeds: Vec<(u64, f32)> = seeds.iter().map(|&s| (s, 1.0)).collect();
-                graph
-                    .spread(&seeds, &params, &mut scratch)
-                    .map(|r| Some((*i, r.hits.iter().map(|h| h.id).collect())))
+                let seeds: Vec<(EpisodeId, f32)> = seeds.iter().map(|&s| (EpisodeId(s), 1.0)).collect();
+                retrying(|| engine.spread(&seeds, &params))
+                    .map(|r| {
+                        cut += u64::from(r.partial);
+                        Some((*i, r.hits.iter().map(|h| h.id).collect()))
+                    })
                     .map_err(Into::into)
             }
-            TraceOp::Complete { i, q, k } => {
-                complete(&engine, &graph, w.queries.row(*q).unwrap_or(&[]), *k, decay)
-                    .map(|ids| Some((*i, ids)))
-            }
+            TraceOp::Complete { i, q, k } => complete(&engine, w.queries.row(*q).unwrap_or(&[]), *k, decay)
+                .map(|(ids, nonpositive, partial)| {
+                    nonpositive_hits += nonpositive;
+                    cut += u64::from(partial);
+                    Some((*i, ids))
+                }),
         };
         let elapsed = t.elapsed().as_nanos() as u64;
         match outcome {
@@ -317,20 +335,24 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 _ => 0,
             })
             .sum::<usize>();
-    let edges = graph.edge_count() as usize;
+    let stats = engine.stats();
     result["integrity"] = json!({
-        "nodes": engine.len(), "edges": edges, "graph_nodes": graph.len(),
+        "nodes": stats.episodes, "edges": stats.edges,
         "expected_nodes": exp_nodes, "expected_edges": exp_edges,
-        "ok": engine.len() == exp_nodes && graph.len() == exp_nodes && edges == exp_edges,
+        "ok": stats.episodes == exp_nodes && stats.edges == exp_edges,
+        "degradations": engine.degradations(),
+    });
+    result["replay_detail"] = json!({
+        "spreads_cut_by_budget": cut, "complete_nonpositive_hits": nonpositive_hits,
     });
     result["params"] = json!({
         "m": index.m, "ef_construction": index.ef_construction, "ef_search": index.ef_search,
         "quantization": format!("{:?}", index.quantization),
         "shards": engine.shard_count(), "kernels": engine.kernels(),
-        "vectors": "locus::engine::Engine (observe, recall)",
-        "graph": "locus::spread::AssocGraph, directed, beside the engine (the engine's links are undirected and it has no seed spread)",
-        "spread": "AssocGraph::spread, propagation threshold 0, no fan-out cap",
-        "complete": "Engine::recall top-k, then one hop over AssocGraph out-edges, score per the README",
+        "vectors": "locus::engine::Engine::observe (id = row), Engine::recall",
+        "graph": "in the engine: base edges by Engine::associate_directed, store edges as directed links of the observe (with_link_to / with_link_from); automatic associations off",
+        "spread": "Engine::spread from the seeds at 1.0 on the shards' workers, propagation threshold 0, no fan-out cap, result threshold = the op's",
+        "complete": "Engine::recall top-k, then a one-hop Engine::spread seeded with the hits' similarities, seeds included (= the README's score)",
     });
     std::fs::write(&args.out, serde_json::to_string_pretty(&result)?)?;
     let mut f = std::io::BufWriter::new(std::fs::File::create(&args.answers)?);
