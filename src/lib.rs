@@ -37,15 +37,15 @@
 
 pub mod alloc;
 pub mod counters;
-pub mod durability;
 pub mod diag;
+pub mod durability;
 pub mod engine;
 pub mod exec;
 pub mod index;
 pub mod loadtest;
 pub mod metrics;
 mod rng;
+pub mod spread;
 pub(crate) mod sync;
 pub mod sys;
-pub mod spread;
 pub mod topology;

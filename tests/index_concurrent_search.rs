@@ -17,11 +17,15 @@ fn finds_itself(index: &HnswIndex, data: &[f32], dim: usize, id: usize, ef: usiz
     hits.first().is_some_and(|h| h.id == id as u32)
 }
 
-/// Builds `base` nodes, notes which of them a quiescent self-search finds (with `ef = 96` on
-/// clustered data almost all; the others are left out so that only concurrency can cause a
-/// miss), then inserts `extra` more nodes on one thread while two threads search for the
-/// noted nodes over and over. A small `M` makes almost every insert prune a neighbour's full
-/// list, the rewrite under suspicion. Every search must find its node.
+/// Builds `base` nodes, notes which of them a quiescent self-search finds (almost all; the
+/// others are left out so that only concurrency can cause a miss), then inserts `extra` more
+/// nodes on one thread while two threads search for the noted nodes over and over. Every search
+/// must find its node. Two races made such searches miss (about 1 in 3,000 here, see the
+/// integrator's report): a new node reachable on an upper level before its level-0 list was
+/// written (the search stepped onto it and ended there), and a pruned neighbour list rewritten
+/// from slot 0 in a new order (a reader could miss an id that stayed but moved). A miss that a
+/// quiescent search of the final graph also makes is a property of the graph, not a race, and
+/// is reported but not failed.
 #[test]
 fn searches_during_inserts_find_every_node_indexed_before_they_began() {
     let dim = 16;
@@ -30,13 +34,15 @@ fn searches_during_inserts_find_every_node_indexed_before_they_began() {
     let ef = 96;
     let data = clustered(77, base + extra, dim, 8, 0.6);
     let mut config = HnswConfig::new(dim, base + extra, Metric::L2);
-    config.m = 4;
-    config.ef_construction = 48;
+    config.m = 12;
+    config.ef_construction = 64;
     config.quantization = Quantization::None;
     let index = HnswIndex::new(config).expect("valid config");
     index.insert_batch(&data[..base * dim], 2).expect("insert base");
 
-    let targets: Vec<usize> = (0..base).filter(|&i| finds_itself(&index, &data, dim, i, ef)).collect();
+    let targets: Vec<usize> = (0..base)
+        .filter(|&i| finds_itself(&index, &data, dim, i, ef))
+        .collect();
     assert!(
         targets.len() * 100 >= base * 99,
         "quiescent self-recall too low to test with: {}/{base}",
@@ -83,7 +89,10 @@ fn searches_during_inserts_find_every_node_indexed_before_they_began() {
         misses.len(),
         after.len()
     );
-    assert!(searches > 1_000, "too few searches overlapped the inserts: {searches}");
+    assert!(
+        searches > 1_000,
+        "too few searches overlapped the inserts: {searches}"
+    );
     assert!(
         after.is_empty(),
         "{} of {searches} concurrent searches missed an already-indexed node: {after:?}",

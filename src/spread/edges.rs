@@ -23,8 +23,8 @@ use std::sync::atomic::Ordering;
 
 use super::error::SpreadError;
 use super::node::HotNode;
-use crate::sync::{AtomicU32, UnsafeCell};
 use crate::alloc::NodeArena;
+use crate::sync::{AtomicU32, UnsafeCell};
 
 /// The local-index hint of an edge whose target was not in this graph when it was added.
 pub(crate) const NO_LOCAL: u32 = u32::MAX;

@@ -13,8 +13,8 @@ use super::idmap::IdMap;
 use super::metrics::SpreadMetrics;
 use super::node::{FORGOTTEN, HotNode, NodeMeta, now_ns};
 use super::predictor::CostModel;
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex};
 use crate::alloc::NodeArena;
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex};
 
 /// Nodes per chunk of the node tables (64 KiB of hot nodes). Chunks are allocated as the graph
 /// grows and never move, so a published node stays where it is.

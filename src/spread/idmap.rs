@@ -11,8 +11,8 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
 use super::error::SpreadError;
-use crate::sync::{AtomicU32, AtomicU64};
 use crate::alloc::NodeArena;
+use crate::sync::{AtomicU32, AtomicU64};
 
 /// Key of an empty slot (ids are stored as `id + 1`, so id `u64::MAX` is reserved).
 const EMPTY: u64 = 0;

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use super::error::SpreadError;
 use super::fixed::Fixed;
 use super::graph::AssocGraph;
-use crate::sync::Mutex;
 use crate::alloc::NodeArena;
+use crate::sync::Mutex;
 
 /// One node's per-query state. 48 bytes: the fields a contribution updates sit together.
 #[derive(Debug, Clone, Copy, Default)]

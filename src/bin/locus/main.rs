@@ -6,8 +6,8 @@ use clap::{Parser, Subcommand};
 
 mod bench_engine;
 mod bench_index;
-mod bench_wal;
 mod bench_spread;
+mod bench_wal;
 mod compare;
 mod counters;
 mod engine_status;

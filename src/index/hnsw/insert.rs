@@ -123,15 +123,28 @@ impl HnswIndex {
         }
         let m = self.config.m;
         let ef = self.config.ef_construction;
+        // Walk down first, choosing the neighbours of every level; link afterwards, bottom up.
+        // Once another node's list at level `l` names `id`, a search may step onto `id` there
+        // and descend from it, so `id`'s own lists on `l` and every level below must be
+        // complete by then: linking top down (as before) let a search reach `id` on an upper
+        // level while its level-0 list was still empty and end with nothing — a miss of nodes
+        // indexed long before the search began.
+        let mut chosen_per_level: Vec<Vec<u32>> = Vec::with_capacity(level.min(top) + 1);
         for l in (0..=level.min(top)).rev() {
             let mut found = self.search_level(p, &[cur], ef, l, false, s);
             found.retain(|c| c.id != id);
             if let Some(&closest) = found.first() {
                 cur = closest;
             }
-            let chosen = self.select_neighbors(&found, m);
-            self.set_own_links(id, l, &chosen);
-            for &n in &chosen {
+            chosen_per_level.push(self.select_neighbors(&found, m));
+        }
+        // `chosen_per_level` runs from the top level down; link level 0 first. Each level's own
+        // list is written before any back-link to `id` on that level, and levels below it first.
+        for (l, chosen) in chosen_per_level.iter().rev().enumerate() {
+            self.set_own_links(id, l, chosen);
+        }
+        for (l, chosen) in chosen_per_level.iter().rev().enumerate() {
+            for &n in chosen {
                 self.add_link(n, id, l);
             }
         }
