@@ -28,6 +28,16 @@ fn finds_itself(index: &HnswIndex, data: &[f32], dim: usize, id: usize, ef: usiz
 /// is reported but not failed.
 #[test]
 fn searches_during_inserts_find_every_node_indexed_before_they_began() {
+    searches_during_inserts(Quantization::None);
+}
+
+/// The same with the int8 walk (the engine's setting).
+#[test]
+fn int8_searches_during_inserts_find_every_node_indexed_before_they_began() {
+    searches_during_inserts(Quantization::Int8);
+}
+
+fn searches_during_inserts(quantization: Quantization) {
     let dim = 16;
     let base = 2_000;
     let extra = 6_000;
@@ -36,7 +46,7 @@ fn searches_during_inserts_find_every_node_indexed_before_they_began() {
     let mut config = HnswConfig::new(dim, base + extra, Metric::L2);
     config.m = 12;
     config.ef_construction = 64;
-    config.quantization = Quantization::None;
+    config.quantization = quantization;
     let index = HnswIndex::new(config).expect("valid config");
     index.insert_batch(&data[..base * dim], 2).expect("insert base");
 
