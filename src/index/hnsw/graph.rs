@@ -187,7 +187,13 @@ impl Graph {
     /// holes, skipped wherever they are (see the module's notes on concurrency).
     #[inline(always)]
     pub(crate) fn read_links(&self, id: u32, level: usize, out: &mut Vec<u32>) {
-        read_slots(self.slots(id, level), out);
+        out.clear();
+        for slot in self.slots(id, level) {
+            let n = slot.load(Ordering::Acquire);
+            if n != VACANT {
+                out.push(n - 1);
+            }
+        }
     }
 
     /// Replaces the links of `id` at `level` with `links` (at most `max_links(level)` used;
@@ -195,7 +201,16 @@ impl Graph {
     /// sees every such id whatever mix of old and new slots it reads (see [`rewrite_plan`]).
     /// The caller holds `id`'s lock (or owns the graph exclusively).
     pub(crate) fn write_links(&self, id: u32, level: usize, links: &[u32]) {
-        rewrite_slots(self.slots(id, level), links);
+        let slots = self.slots(id, level);
+        // Relaxed: the caller's lock orders this thread after every earlier writer of these
+        // slots, and only lock holders store to them.
+        let old: Vec<u32> = slots.iter().map(|s| s.load(Ordering::Relaxed)).collect();
+        let new: Vec<u32> = links.iter().map(|&id| id + 1).collect();
+        for (i, value) in rewrite_plan(&old, &new) {
+            // Release: the node named by `value` (written and published before it was linked)
+            // is visible to the reader that loads this slot with Acquire.
+            slots[i].store(value, Ordering::Release);
+        }
     }
 
     /// Gives node `id` its level and its (empty) upper-level lists, and returns the level it
@@ -246,52 +261,6 @@ impl Graph {
     }
 }
 
-/// A link slot: `std`'s `AtomicU32` over region memory, or loom's in the model of
-/// [`rewrite_slots`] and [`read_slots`] (the functions the graph runs).
-pub(crate) trait LinkSlot {
-    fn load(&self, order: Ordering) -> u32;
-    fn store(&self, value: u32, order: Ordering);
-}
-
-impl LinkSlot for AtomicU32 {
-    #[inline(always)]
-    fn load(&self, order: Ordering) -> u32 {
-        AtomicU32::load(self, order)
-    }
-    #[inline(always)]
-    fn store(&self, value: u32, order: Ordering) {
-        AtomicU32::store(self, value, order)
-    }
-}
-
-/// Copies the ids in `slots` into `out` (cleared first), skipping VACANT holes.
-#[inline(always)]
-pub(crate) fn read_slots<S: LinkSlot>(slots: &[S], out: &mut Vec<u32>) {
-    out.clear();
-    for slot in slots {
-        // Acquire: pairs with the Release store of the id, so the node it names (its vector
-        // and own lists, written before it was linked) is visible.
-        let n = slot.load(Ordering::Acquire);
-        if n != VACANT {
-            out.push(n - 1);
-        }
-    }
-}
-
-/// Rewrites `slots` to hold `links` by the stores of [`rewrite_plan`]. The caller is the only
-/// writer of `slots` (it holds the node's lock).
-pub(crate) fn rewrite_slots<S: LinkSlot>(slots: &[S], links: &[u32]) {
-    // Relaxed: the caller's lock orders this thread after every earlier writer of these
-    // slots, and only lock holders store to them.
-    let old: Vec<u32> = slots.iter().map(|s| s.load(Ordering::Relaxed)).collect();
-    let new: Vec<u32> = links.iter().map(|&id| id + 1).collect();
-    for (i, value) in rewrite_plan(&old, &new) {
-        // Release: the node named by `value` (written and published before it was linked) is
-        // visible to a reader that loads this slot with Acquire.
-        slots[i].store(value, Ordering::Release);
-    }
-}
-
 /// The slot stores that turn the slot values `old` into a list holding the distinct values of
 /// `new` (each `id + 1`, none VACANT; only the first `old.len()` distinct ones fit), as
 /// `(slot, value)` in the order to perform them:
@@ -338,51 +307,4 @@ pub(crate) fn rewrite_plan(old: &[u32], new: &[u32]) -> Vec<(usize, u32)> {
     let dropped_used = filled.saturating_sub(vacant_count);
     plan.extend(dropped.skip(dropped_used).map(|i| (i, VACANT)));
     plan
-}
-
-#[cfg(all(loom, test))]
-mod loom_tests {
-    use super::{LinkSlot, Ordering, read_slots, rewrite_slots};
-    use loom::sync::Arc;
-
-    impl LinkSlot for loom::sync::atomic::AtomicU32 {
-        fn load(&self, order: Ordering) -> u32 {
-            loom::sync::atomic::AtomicU32::load(self, order)
-        }
-        fn store(&self, value: u32, order: Ordering) {
-            loom::sync::atomic::AtomicU32::store(self, value, order)
-        }
-    }
-
-    fn slots(ids: &[u32]) -> Vec<loom::sync::atomic::AtomicU32> {
-        ids.iter().map(|&v| loom::sync::atomic::AtomicU32::new(v)).collect()
-    }
-
-    /// An insert of node 3 next to node 0, whose full list `[1, 2]` it prunes to `[3, 1]` (1
-    /// stays but comes second), against a search reading node 0's list. The insert writes 3's
-    /// own list (`[2]`) and only then rewrites 0's, as `insert_prepared` does. The reader must
-    /// always see 1 (it stays), and if it sees 3, must see 3's own list complete.
-    #[test]
-    fn a_reader_never_loses_a_link_that_stays_nor_sees_an_unlinked_node() {
-        loom::model(|| {
-            // lists[0]: node 0's slots, lists[1]: node 3's (fresh, VACANT).
-            let lists = Arc::new([slots(&[2, 3]), slots(&[0, 0])]);
-            let writer = {
-                let lists = lists.clone();
-                loom::thread::spawn(move || {
-                    rewrite_slots(&lists[1], &[2]);
-                    rewrite_slots(&lists[0], &[3, 1]);
-                })
-            };
-            let mut seen = Vec::new();
-            read_slots(&lists[0], &mut seen);
-            assert!(seen.contains(&1), "node 1 stays linked, yet a reader saw {seen:?}");
-            if seen.contains(&3) {
-                let mut own = Vec::new();
-                read_slots(&lists[1], &mut own);
-                assert_eq!(own, [2], "node 3 reached before its own list was written");
-            }
-            writer.join().unwrap();
-        });
-    }
 }
