@@ -3,18 +3,25 @@
 //! **Layout.** Level 0, where almost all of a search's time goes, is one flat array with a fixed
 //! number of slots per node (`2·M`, rounded up to a whole cache line): the neighbours of node `i`
 //! start at `i × stride`, so finding them costs one address computation and one or two cache
-//! lines, with no pointer to chase. A slot holds `id + 1`, and 0 when unused, so no count is
-//! needed, a list of `2·M = 32` ids is exactly two cache lines, and the zeroed memory of a fresh
+//! lines, with no pointer to chase. A slot holds `id + 1`, and 0 when unused (a hole anywhere in
+//! the list, see below), so no count is needed, a list of `2·M = 32` ids is exactly two cache lines, and the zeroed memory of a fresh
 //! region is already a graph without links (pages of unused capacity are never touched). Upper levels (a node reaches level `l`
 //! with probability `M^-l`) are small per-node arrays of `M` slots per level, set once when the
 //! node is inserted.
 //!
 //! **Concurrency.** Every slot is an `AtomicU32`. A writer holds the node's lock (one small mutex
 //! per node) while it rewrites that node's lists, storing ids with `Release`; readers take no
-//! lock and load ids with `Acquire`. A reader may see a list mid-rewrite (a mix of old and new
-//! ids, or a shorter list): every id ever stored names a node whose vector and own lists were
-//! written before the store, so the reader only ever follows complete data, and results are
-//! filtered by the node's `READY` flag, set when its insertion finished.
+//! lock and load ids with `Acquire`. A reader may see a list mid-rewrite, slot by slot either the
+//! old or the new occupant. So that this never hides a link that is in the list both before and
+//! after the rewrite, a rewrite never moves an id: an id that stays keeps its slot and that slot
+//! is not stored to at all; new ids go into vacant slots or the slots of dropped ids, and dropped
+//! ids that are not replaced become VACANT. A VACANT slot is therefore a hole that readers skip,
+//! not the end of the list. (Rewriting in place from slot 0 — what this module did before — let a
+//! reader miss an id that a pruning re-sort moved from a slot not yet read to one already read:
+//! about one concurrent search in a thousand lost a node indexed long before it began.) Every id
+//! ever stored names a node whose vector and own lists were written before the store, so the
+//! reader only ever follows complete data, and results are filtered by the node's `READY` flag,
+//! set when its insertion finished.
 
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -176,25 +183,33 @@ impl Graph {
         crate::index::distance::prefetch_lines(self.level0.as_ptr().wrapping_add(offset), self.stride0 / 16);
     }
 
-    /// Copies the current links of `id` at `level` into `out` (cleared first).
+    /// Copies the current links of `id` at `level` into `out` (cleared first). VACANT slots are
+    /// holes, skipped wherever they are (see the module's notes on concurrency).
     #[inline(always)]
     pub(crate) fn read_links(&self, id: u32, level: usize, out: &mut Vec<u32>) {
         out.clear();
         for slot in self.slots(id, level) {
             let n = slot.load(Ordering::Acquire);
-            if n == VACANT {
-                break;
+            if n != VACANT {
+                out.push(n - 1);
             }
-            out.push(n - 1);
         }
     }
 
-    /// Replaces the links of `id` at `level` with `links` (at most `max_links(level)` used).
+    /// Replaces the links of `id` at `level` with `links` (at most `max_links(level)` used;
+    /// duplicates count once) without ever moving an id that stays, so that a concurrent reader
+    /// sees every such id whatever mix of old and new slots it reads (see [`rewrite_plan`]).
     /// The caller holds `id`'s lock (or owns the graph exclusively).
     pub(crate) fn write_links(&self, id: u32, level: usize, links: &[u32]) {
         let slots = self.slots(id, level);
-        for (i, slot) in slots.iter().enumerate() {
-            slot.store(links.get(i).map_or(VACANT, |&id| id + 1), Ordering::Release);
+        // Relaxed: the caller's lock orders this thread after every earlier writer of these
+        // slots, and only lock holders store to them.
+        let old: Vec<u32> = slots.iter().map(|s| s.load(Ordering::Relaxed)).collect();
+        let new: Vec<u32> = links.iter().map(|&id| id + 1).collect();
+        for (i, value) in rewrite_plan(&old, &new) {
+            // Release: the node named by `value` (written and published before it was linked)
+            // is visible to the reader that loads this slot with Acquire.
+            slots[i].store(value, Ordering::Release);
         }
     }
 
@@ -244,4 +259,52 @@ impl Graph {
     pub(crate) fn lock(&self, id: u32) -> MutexGuard<'_, ()> {
         self.locks[id as usize].lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The slot stores that turn the slot values `old` into a list holding the distinct values of
+/// `new` (each `id + 1`, none VACANT; only the first `old.len()` distinct ones fit), as
+/// `(slot, value)` in the order to perform them:
+///
+/// - a value in both keeps the first slot holding it, and that slot is never stored to, so a
+///   reader loading the slots one by one during the stores sees it whatever mix it reads;
+/// - values only in `new` go first into VACANT slots (pure additions), then into the slots of
+///   dropped values (each a single old → new transition);
+/// - the slots of dropped values left over (and later duplicates of kept ones) become VACANT,
+///   last.
+pub(crate) fn rewrite_plan(old: &[u32], new: &[u32]) -> Vec<(usize, u32)> {
+    let mut kept = vec![false; old.len()];
+    let mut placing: Vec<u32> = Vec::with_capacity(new.len());
+    let mut room = old.len();
+    for &v in new {
+        debug_assert_ne!(v, VACANT);
+        if placing.contains(&v) {
+            continue;
+        }
+        match old.iter().position(|&o| o == v) {
+            Some(i) if !kept[i] => {
+                if room == 0 {
+                    continue;
+                }
+                kept[i] = true;
+                room -= 1;
+            }
+            Some(_) => {}
+            None if room > 0 => {
+                placing.push(v);
+                room -= 1;
+            }
+            None => {}
+        }
+    }
+    let vacant = (0..old.len()).filter(|&i| old[i] == VACANT);
+    let dropped = (0..old.len()).filter(|&i| old[i] != VACANT && !kept[i]);
+    let mut plan: Vec<(usize, u32)> = vacant
+        .chain(dropped.clone())
+        .zip(placing.iter().copied())
+        .collect();
+    let filled = plan.len();
+    let vacant_count = old.iter().filter(|&&o| o == VACANT).count();
+    let dropped_used = filled.saturating_sub(vacant_count);
+    plan.extend(dropped.skip(dropped_used).map(|i| (i, VACANT)));
+    plan
 }

@@ -1,5 +1,6 @@
-//! Insertion: claim an id, write the vector, link the node level by level (top down), then mark
-//! it READY. Batch insertion validates everything first, claims a contiguous id range, and
+//! Insertion: claim an id, write the vector, walk down choosing its neighbours on every level,
+//! write all of its own link lists, then add the back-links to it, and mark it READY. Batch
+//! insertion validates everything first, claims a contiguous id range, and
 //! spreads the nodes over the given number of threads.
 
 use std::ops::Range;
@@ -123,15 +124,29 @@ impl HnswIndex {
         }
         let m = self.config.m;
         let ef = self.config.ef_construction;
+        // Walk down first, choosing the neighbours of every level; link afterwards, bottom up.
+        // Once another node's list at level `l` names `id`, a search may step onto `id` there
+        // and descend from it, so `id`'s own lists on `l` and every level below must be
+        // complete by then: linking top down (as before) let a search reach `id` on an upper
+        // level while its level-0 list was still empty and end with nothing — a miss of nodes
+        // indexed long before the search began.
+        let mut chosen_per_level: Vec<Vec<u32>> = Vec::with_capacity(level.min(top) + 1);
         for l in (0..=level.min(top)).rev() {
             let mut found = self.search_level(p, &[cur], ef, l, false, s);
             found.retain(|c| c.id != id);
             if let Some(&closest) = found.first() {
                 cur = closest;
             }
-            let chosen = self.select_neighbors(&found, m);
-            self.set_own_links(id, l, &chosen);
-            for &n in &chosen {
+            chosen_per_level.push(self.select_neighbors(&found, m));
+        }
+        // `chosen_per_level` runs from the top level down. Every own list of `id` (level 0 first)
+        // is written before the first back-link names `id`: each back-link is stored with
+        // Release after them in this thread, and a reader that loads it with Acquire sees them.
+        for (l, chosen) in chosen_per_level.iter().rev().enumerate() {
+            self.set_own_links(id, l, chosen);
+        }
+        for (l, chosen) in chosen_per_level.iter().rev().enumerate() {
+            for &n in chosen {
                 self.add_link(n, id, l);
             }
         }
@@ -170,11 +185,12 @@ impl HnswIndex {
     }
 
     /// Gives the node being inserted, `id`, its links at `level`: `chosen`, merged with any
-    /// back-links that concurrent inserters added to `id`'s list since its walk began (they
-    /// found `id` through the links it already has on higher levels). Overwriting them would
-    /// silently drop those edges: the other node's list names `id`, but `id` would no longer
-    /// name it, and a graph missing such edges loses recall under concurrent build. Over the
-    /// limit, the heuristic prunes the union, as `add_link` does.
+    /// back-links that concurrent inserters added to `id`'s list since its walk began.
+    /// `insert_prepared` writes all of `id`'s own lists before any list names `id`, so no other
+    /// inserter can find `id` yet and the merge is defensive; were a back-link there,
+    /// overwriting it would silently drop the edge (the other node's list names `id`, but `id`
+    /// would no longer name it). Over the limit, the heuristic prunes the union, as `add_link`
+    /// does.
     pub(crate) fn set_own_links(&self, id: u32, level: usize, chosen: &[u32]) {
         let _g = self.graph.lock(id);
         let mut links = Vec::with_capacity(self.graph.max_links(level) + chosen.len());
