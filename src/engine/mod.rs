@@ -39,10 +39,10 @@
 //!   Spreading activation ([`SpreadParams`]) runs one round per hop across shards, each shard's
 //!   part on its own workers: from a recall's hits ([`Cue::with_spread`]) or from given seeds
 //!   ([`Engine::spread`]).
-//! - **Index and search do not overlap per segment.** An HNSW search running while another
-//!   thread inserted into the same index missed already-indexed episodes (about one recall in a
-//!   thousand in `tests/engine_concurrency.rs`), so each segment serialises its inserts against
-//!   its searches; only the newest segment takes inserts.
+//! - **Index and search overlap.** Only the newest segment takes inserts, and recalls search it
+//!   while it does: the index guarantees that a search never misses a node indexed before the
+//!   search began (`tests/index_concurrent_search.rs`; `tests/engine_concurrency.rs` checks
+//!   read-your-writes through the engine).
 //! - **Spaces** (tenants) are isolated: each has its own slots and segments on every shard and
 //!   its own quota; a space at its quota gets *its* observations refused, no one else's.
 //! - **Admission control.** A full queue, or an append buffer holding
