@@ -184,6 +184,16 @@ fn forged_snapshots_with_valid_checksums_are_refused() {
             other => panic!("capacity {capacity}: expected TooLarge, got {other:?}"),
         }
     }
+    // A capacity this machine could map but the file does not justify: 4M slots reserved by a
+    // file of a few ids (the `snapshot` fuzz target found a 155-byte file whose reserve made the
+    // load touch over 2 GiB of per-node state). Refused as corrupt before anything is built.
+    let mut b = good.clone();
+    b[16..24].copy_from_slice(&4_000_000u64.to_le_bytes());
+    match reseal(b) {
+        Err(e @ IndexError::CorruptSnapshot { .. }) => assert!(e.to_string().contains("justifies"), "{e}"),
+        Err(IndexError::TooLarge { .. }) => println!("skipped: 4M slots exceed this machine's memory"),
+        other => panic!("capacity 4M: expected Corrupt, got {other:?}"),
+    }
     // Unknown metric code.
     let mut b = good.clone();
     b[24] = 9;

@@ -36,6 +36,11 @@ use crate::index::distance::{Kernels, Metric};
 use crate::index::space::Quantization;
 use crate::index::storage::{MappedRegions, RegionSource};
 
+/// Unused capacity a snapshot may carry beyond its stored ids, when that is more than the ids
+/// themselves: `load` accepts `capacity <= n + max(n, MAX_UNJUSTIFIED_RESERVE)`. An index saved
+/// with more headroom than that is refused as corrupt.
+pub(crate) const MAX_UNJUSTIFIED_RESERVE: usize = 1 << 20;
+
 const MAGIC: &[u8; 8] = b"LOCUSHNS";
 const VERSION: u32 = 1;
 const HEADER_BYTES: usize = 8 + 4 + 4 + 8 + 4 + 4 + 4 + 8 + 8 + 8;
@@ -291,6 +296,18 @@ impl Reader<'_> {
             .map(|&l| usize::from(l))
             .sum();
         let upper_levels = saved_levels.saturating_add(upper_levels_for(capacity - n, m));
+        // The file justifies the ids it holds plus a bounded reserve for growth: a header cannot
+        // make a few bytes of file build an index sized for hundreds of millions of nodes (whose
+        // per-node state is initialised, hence touched, at build). Found by the `snapshot` fuzz
+        // target (a 155-byte file whose load took over 2 GiB).
+        // First what this machine can hold (a typed `TooLarge`), then what the file justifies.
+        config.check_fits(upper_levels)?;
+        let reserve = n.max(MAX_UNJUSTIFIED_RESERVE);
+        if capacity - n > reserve {
+            return Err(self.corrupt(format!(
+                "capacity {capacity} reserves more than the file justifies ({n} ids stored, at most {reserve} more)"
+            )));
+        }
         // `build` checks the capacity against this machine's memory before allocating.
         let index = HnswIndex::build(config, *Kernels::try_detect()?, regions, upper_levels).map_err(
             |e| match e {
