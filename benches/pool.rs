@@ -7,44 +7,16 @@
 //!
 //! Run: `cargo bench --bench pool -- --warm-up-time 1 --measurement-time 3`
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use locus::alloc::{NodeArena, PoolConfig, RecordPool, Reset};
 
-/// Counts calls into the system allocator (alloc, alloc_zeroed, realloc; frees are not counted).
-struct Counting;
-
-static CALLS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards every call unchanged to `System`, which upholds `GlobalAlloc`'s contract.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+mod alloc_count;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: alloc_count::Counting = alloc_count::Counting;
 
 /// A 64-byte activation record, as spreading activation keeps per visited node.
 #[derive(Default, Clone)]
@@ -87,7 +59,7 @@ fn new_pool() -> RecordPool<Activation> {
 
 /// Allocator calls for `COUNT_BATCHES` batches, each way, measured outside criterion.
 fn count_allocator_calls() {
-    let before = CALLS.load(Ordering::Relaxed);
+    let before = alloc_count::calls();
     let mut batch: Vec<Box<Activation>> = Vec::with_capacity(BATCH);
     for _ in 0..COUNT_BATCHES {
         for i in 0..BATCH {
@@ -98,9 +70,9 @@ fn count_allocator_calls() {
         black_box(&batch);
         batch.clear();
     }
-    let boxed = CALLS.load(Ordering::Relaxed) - before; // the records and the batch vector.
+    let boxed = alloc_count::calls() - before; // the records and the batch vector.
 
-    let before = CALLS.load(Ordering::Relaxed);
+    let before = alloc_count::calls();
     let pool = new_pool();
     let mut handle = pool.handle();
     let mut batch = Vec::with_capacity(BATCH);
@@ -115,7 +87,7 @@ fn count_allocator_calls() {
             handle.release(r);
         }
     }
-    let global = CALLS.load(Ordering::Relaxed) - before;
+    let global = alloc_count::calls() - before;
     let stats = pool.stats();
     // Everything the pool asked of an allocator: system-allocator calls since its creation
     // (pool, handle and batch vectors, Arc), its arena refills, and the arena's one mmap.
@@ -140,7 +112,7 @@ fn count_allocator_calls() {
 /// spills to the shared list, from which A refills.
 fn count_cross_thread() {
     let records = COUNT_BATCHES * BATCH;
-    let before = CALLS.load(Ordering::Relaxed);
+    let before = alloc_count::calls();
     let (tx, rx) = crossbeam::channel::bounded::<Box<Activation>>(1024);
     std::thread::scope(|s| {
         s.spawn(move || {
@@ -156,9 +128,9 @@ fn count_cross_thread() {
             }
         });
     });
-    let boxed = CALLS.load(Ordering::Relaxed) - before;
+    let boxed = alloc_count::calls() - before;
 
-    let before = CALLS.load(Ordering::Relaxed);
+    let before = alloc_count::calls();
     let pool = new_pool();
     let (tx, rx) = crossbeam::channel::bounded(1024);
     std::thread::scope(|s| {
@@ -179,7 +151,7 @@ fn count_cross_thread() {
             }
         });
     });
-    let global = CALLS.load(Ordering::Relaxed) - before;
+    let global = alloc_count::calls() - before;
     let stats = pool.stats();
     let pooled = global + stats.misses + 1;
     println!("allocator calls for {records} records acquired on one thread, released on another:");

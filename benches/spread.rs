@@ -11,10 +11,8 @@
 //! Run: `cargo bench --bench spread -- --warm-up-time 1 --measurement-time 2`
 //! (`LOCUS_SPREAD_NODES=10000,100000` sets the sizes).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -22,36 +20,10 @@ use locus::alloc::MemPolicy;
 use locus::diag::spread_graph::scale_free_graph;
 use locus::spread::{AssocGraph, Decay, ScratchPool, SpreadParams};
 
-/// Counts calls into the system allocator (alloc, alloc_zeroed, realloc; frees are not counted).
-struct Counting;
-
-static CALLS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards every call unchanged to `System`, which upholds `GlobalAlloc`'s contract.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+mod alloc_count;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: alloc_count::Counting = alloc_count::Counting;
 
 fn benchmarking() -> bool {
     std::env::args().any(|a| a == "--bench")
@@ -153,20 +125,20 @@ fn bench(c: &mut Criterion) {
             fan_out: 32,
             ..SpreadParams::default()
         };
-        let before = CALLS.load(Ordering::Relaxed);
+        let before = alloc_count::calls();
         for i in 0..spreads {
             let seeds = seeds_for(1 << 20 | i, n as u64);
             let mut s = pool.take(&g).expect("scratch");
             black_box(g.spread(&seeds, &p, &mut s).expect("spread"));
             pool.give_back(s);
         }
-        let pooled = CALLS.load(Ordering::Relaxed) - before;
-        let before = CALLS.load(Ordering::Relaxed);
+        let pooled = alloc_count::calls() - before;
+        let before = alloc_count::calls();
         for i in 0..spreads {
             let seeds = seeds_for(1 << 20 | i, n as u64);
             black_box(naive_spread(&g, &seeds, &p));
         }
-        let naive = CALLS.load(Ordering::Relaxed) - before;
+        let naive = alloc_count::calls() - before;
         // Seeds vectors are built by the harness for both: count them out of neither.
         let m = g.metrics().snapshot();
         println!(
