@@ -182,17 +182,27 @@ impl Client<'_> {
                 self.record(&mut rec, &mut window, op.kind, outcome, [intended, actual, end]);
             }
             prev_end = end;
-            pending += 1;
-            if pending == PUBLISH_BATCH {
-                self.live.add_ops(pending);
-                pending = 0;
-            }
+            self.count_op(&mut pending);
         }
+        self.flush(pending, window);
+        rec
+    }
+
+    /// Counts one finished op, publishing the live count every [`PUBLISH_BATCH`] ops.
+    fn count_op(&self, pending: &mut u64) {
+        *pending += 1;
+        if *pending == PUBLISH_BATCH {
+            self.live.add_ops(*pending);
+            *pending = 0;
+        }
+    }
+
+    /// Publishes the ops not yet counted and sends the last, partial window.
+    fn flush(&self, pending: u64, window: Window) {
         self.live.add_ops(pending);
         if window.ops > 0 {
             let _ = self.windows.send(window);
         }
-        rec
     }
 
     fn run_closed(&self) -> ThreadRecord {
@@ -219,16 +229,9 @@ impl Client<'_> {
                 self.record(&mut rec, &mut window, op.kind, outcome, [actual, actual, end]);
             }
             j += self.clients as u64;
-            pending += 1;
-            if pending == PUBLISH_BATCH {
-                self.live.add_ops(pending);
-                pending = 0;
-            }
+            self.count_op(&mut pending);
         }
-        self.live.add_ops(pending);
-        if window.ops > 0 {
-            let _ = self.windows.send(window);
-        }
+        self.flush(pending, window);
         rec
     }
 }
