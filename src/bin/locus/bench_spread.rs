@@ -25,7 +25,7 @@ use locus::spread::{
     AssocGraph, Decay, GraphConfig, ScratchPool, SpreadMetricsSnapshot, SpreadParams, SpreadScratch,
 };
 
-use super::npy::Npy;
+use locus::loadtest::graphpeers::{Array, parse_npy};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -239,22 +239,24 @@ fn run_trace(data: &std::path::Path, args: &Args) -> Result<(), BoxError> {
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("meta.json"))?)?;
     let n = meta["n"].as_u64().ok_or("meta.json: no n")? as usize;
     let final_nodes = meta["final_nodes"].as_u64().ok_or("meta.json: no final_nodes")? as usize;
-    let edges = Npy::read(&data.join("edges.npy"))?;
-    let weights = Npy::read(&data.join("weights.npy"))?;
-    if edges.shape.len() != 2 || edges.shape[1] != 2 || weights.shape != [edges.shape[0]] {
+    let read_npy = |name: &str| -> Result<Vec<u8>, BoxError> { Ok(std::fs::read(data.join(name))?) };
+    let edges: Array<i32> = parse_npy(&read_npy("edges.npy")?).map_err(|m| format!("edges.npy: {m}"))?;
+    let weights: Array<f32> =
+        parse_npy(&read_npy("weights.npy")?).map_err(|m| format!("weights.npy: {m}"))?;
+    if edges.cols != 2 || weights.cols != 1 || weights.rows != edges.rows {
         return Err(format!(
-            "edges {:?} / weights {:?}: expected [E, 2] and [E]",
-            edges.shape, weights.shape
+            "edges ({}, {}) / weights ({}, {}): expected [E, 2] and [E]",
+            edges.rows, edges.cols, weights.rows, weights.cols
         )
         .into());
     }
-    let (ev, wv) = (edges.ints()?, weights.floats()?);
+    let (ev, wv) = (edges.data, weights.data);
     let ops_text = std::fs::read_to_string(data.join("ops.jsonl"))?;
     let total_edges = ev.len() / 2 + 8 * ops_text.lines().count();
     let bytes =
         GraphConfig::arena_bytes_for(final_nodes, total_edges) + SpreadScratch::bytes_for(final_nodes);
     let t0 = Instant::now();
-    let arena = Arc::new(NodeArena::on_node(0, bytes)?);
+    let arena = Arc::new(NodeArena::on_node(locus::alloc::first_allowed_node()?, bytes)?);
     let g = AssocGraph::new(arena, GraphConfig::with_max_nodes(final_nodes))?;
     for id in 0..n as u64 {
         g.add_node(id)?;

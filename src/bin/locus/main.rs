@@ -13,7 +13,6 @@ mod counters;
 mod engine_status;
 mod loadtest;
 mod memory;
-mod npy;
 mod replay;
 mod topology;
 
