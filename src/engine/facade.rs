@@ -12,6 +12,8 @@ use super::config::{DEFAULT_SPACE, EngineBuilder, ShardCount};
 use super::error::EngineError;
 use super::log::NoLog;
 use super::metrics::{EngineMetrics, OpRecorder, RejectReason, ShardSnapshot, SpaceShardMetrics, render};
+use super::outbox::{self, Edge};
+use super::requests;
 use super::route::shard_of;
 use super::shard::{Prepared, Shard, ShardHits, top_k};
 use super::spread::{SpreadParams, WorkerHops, delivered};
@@ -69,27 +71,40 @@ impl Inner {
         shard_of(id, self.shards.len())
     }
 
-    /// `a ↔ b` at `weight`: each direction stored on its source's shard (the graph adds the
-    /// weight to an existing edge).
-    pub(crate) fn associate_both(
-        &self,
-        a: u64,
-        b: u64,
-        weight: f32,
-    ) -> Result<(), crate::spread::SpreadError> {
-        self.shards[self.shard_of(a)].graph.associate(a, b, weight)?;
-        self.shards[self.shard_of(b)].graph.associate(b, a, weight)
-    }
-
-    /// `a → b` only, stored on `a`'s shard; a failure is handled as in
-    /// [`associate_auto`](Self::associate_auto).
+    /// `a → b` at `weight`, stored on `a`'s shard by one of that shard's workers (the graph
+    /// adds the weight to an existing edge): written at once when this thread is running a task
+    /// of that shard, kept for a message to it when running another shard's task (sent after the
+    /// task, see the `outbox` module), and sent as a message and waited for (the observe
+    /// deadline) from any other thread. A failure loses only that association and is reported
+    /// as a degradation ([`note_association_failure`](Self::note_association_failure)).
     pub(crate) fn associate_one(&self, a: u64, b: u64, weight: f32) {
-        if let Err(e) = self.shards[self.shard_of(a)].graph.associate(a, b, weight) {
-            self.note_association_failure(e);
+        let src = self.shard_of(a);
+        let edge = Edge {
+            source: a,
+            target: b,
+            weight,
+        };
+        match outbox::current_shard() {
+            Some(s) if s == src => {
+                if let Err(e) = self.shards[src].write_edge(a, b, weight) {
+                    self.note_association_failure(e);
+                }
+            }
+            Some(_) => {
+                outbox::defer(src, edge);
+            }
+            None => {
+                let deadline = Instant::now() + self.config.admission.observe_deadline;
+                if let Err(e) = requests::store_edges(self, vec![edge], deadline) {
+                    self.note_degradation(format!("associations lost: {e}"));
+                }
+            }
         }
     }
 
-    fn note_association_failure(&self, e: crate::spread::SpreadError) {
+    /// Reports a lost association (not for a source or target forgotten meanwhile, which is no
+    /// loss).
+    pub(crate) fn note_association_failure(&self, e: crate::spread::SpreadError) {
         if matches!(
             e,
             crate::spread::SpreadError::Forgotten { .. } | crate::spread::SpreadError::UnknownNode { .. }
@@ -99,12 +114,13 @@ impl Inner {
         self.note_degradation(format!("associations lost: {e}"));
     }
 
-    /// An association the engine makes by itself: a failure (a graph out of edge memory, a
-    /// target forgotten meanwhile) loses only that association, and is reported as a degradation.
+    /// An association the engine makes by itself, `a ↔ b`: both directions as
+    /// [`associate_one`](Self::associate_one) stores them. A failure (a graph out of edge
+    /// memory, a target forgotten meanwhile) loses only that association, and is reported as a
+    /// degradation.
     pub(crate) fn associate_auto(&self, a: u64, b: u64, weight: f32) {
-        if let Err(e) = self.associate_both(a, b, weight) {
-            self.note_association_failure(e);
-        }
+        self.associate_one(a, b, weight);
+        self.associate_one(b, a, weight);
     }
 
     /// Queues an absorption task for (`shard`, `space`) unless one is queued.
@@ -606,19 +622,19 @@ impl Engine {
         Ok((top_k(all, k), timings, partial))
     }
 
-    /// Cosine similarity on `mask`ed dimensions for `ids` (read from each id's shard).
-    fn masked(&self, space: u16, q: &[f32], mask: &[bool], ids: &[u64]) -> HashMap<u64, f32> {
-        let eng = &*self.inner;
-        let mut by_shard: Vec<Vec<u64>> = vec![Vec::new(); eng.shards.len()];
-        for &id in ids {
-            by_shard[eng.shard_of(id)].push(id);
-        }
-        by_shard
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| !v.is_empty())
-            .flat_map(|(s, v)| eng.shards[s].masked_similarity(space, q, mask, v))
-            .collect()
+    /// Cosine similarity on `mask`ed dimensions for `ids`, each computed by its own shard's
+    /// workers ([`MessageKind::Score`](super::MessageKind::Score) messages); the flag says
+    /// whether a shard did not answer by `deadline` (its ids are then missing).
+    fn masked(
+        &self,
+        space: u16,
+        q: &[f32],
+        mask: &[bool],
+        ids: &[u64],
+        deadline: Instant,
+    ) -> Result<(HashMap<u64, f32>, bool), EngineError> {
+        requests::masked(&self.inner, space, q, mask, ids, deadline)
+            .map(|(m, missing)| (m, missing.is_some()))
     }
 
     /// Recalls the episodes nearest to the cue, optionally spreading activation from them.
@@ -674,7 +690,8 @@ impl Engine {
                 ids.sort_unstable();
                 ids.dedup();
                 let mask = vec![true; eng.dim];
-                let sims = self.masked(space, &q, &mask, &ids);
+                let (sims, cut) = self.masked(space, &q, &mask, &ids, deadline)?;
+                partial |= cut;
                 let mut hits: Vec<Hit> = ids
                     .iter()
                     .filter_map(|id| {
@@ -763,7 +780,19 @@ impl Engine {
         let deadline = started + eng.config.admission.recall_deadline;
         let (found, _, _) = self.fan_search(space, q.clone().into(), wide, deadline)?;
         let ids: Vec<u64> = found.iter().map(|h| h.0).collect();
-        let sims = self.masked(space, &q, mask, &ids);
+        // A shard missing from a completion's scoring would change its answer unseen: an error.
+        let scored = |ids: &[u64]| -> Result<HashMap<u64, f32>, EngineError> {
+            let (m, missing) = requests::masked(eng, space, &q, mask, ids, deadline)?;
+            match missing {
+                None => Ok(m),
+                Some((shard, waited)) => Err(EngineError::TimedOut {
+                    shard,
+                    waited,
+                    id: None,
+                }),
+            }
+        };
+        let sims = scored(&ids)?;
         let mut cands: Vec<(u64, f32)> = sims.into_iter().collect();
         cands = top_k(cands, k);
         let params = SpreadParams {
@@ -776,7 +805,7 @@ impl Engine {
         let seed: HashMap<u64, f32> = seeds.iter().copied().collect();
         let reached: Vec<u64> = got.keys().copied().filter(|id| !seed.contains_key(id)).collect();
         let mut all = cands.clone();
-        all.extend(self.masked(space, &q, mask, &reached));
+        all.extend(scored(&reached)?);
         let scored: Vec<(u64, f32, f32)> = all
             .into_iter()
             .map(|(id, s)| {
@@ -804,15 +833,8 @@ impl Engine {
             .collect();
         let total: f32 = raw.iter().sum();
         let weights: Vec<f32> = raw.iter().map(|w| w / total).collect();
-        let mut by_shard: Vec<Vec<u64>> = vec![Vec::new(); eng.shards.len()];
-        for r in &ranked {
-            by_shard[eng.shard_of(r.0)].push(r.0);
-        }
-        let rows: HashMap<u64, Vec<f32>> = by_shard
-            .iter()
-            .enumerate()
-            .flat_map(|(s, ids)| eng.shards[s].rows(space, ids))
-            .collect();
+        let wanted: Vec<u64> = ranked.iter().map(|r| r.0).collect();
+        let rows = requests::rows(eng, space, &wanted, deadline)?;
         let mut out = vec![0.0f32; eng.dim];
         for (r, w) in ranked.iter().zip(&weights) {
             if let Some(row) = rows.get(&r.0) {
@@ -844,13 +866,14 @@ impl Engine {
     /// [`EngineError::UnknownEpisode`] if either is not live or they are in different spaces;
     /// [`EngineError::InvalidInput`] for a weight that is not finite and > 0.
     pub fn associate(&self, a: EpisodeId, b: EpisodeId, weight: f32) -> Result<(), EngineError> {
-        self.check_pair(a, b, weight)?;
-        let eng = &*self.inner;
-        eng.associate_both(a.0, b.0, weight)
-            .map_err(|source| EngineError::Spread {
-                shard: Some(eng.shard_of(a.0)),
-                source,
-            })
+        let deadline = Instant::now() + self.inner.config.admission.observe_deadline;
+        self.check_pair(a, b, weight, deadline)?;
+        let edge = |source: EpisodeId, target: EpisodeId| Edge {
+            source: source.0,
+            target: target.0,
+            weight,
+        };
+        requests::store_edges(&self.inner, vec![edge(a, b), edge(b, a)], deadline)
     }
 
     /// Associates `a → b` only, at `weight` (added to an existing `a → b` association): a spread
@@ -859,40 +882,39 @@ impl Engine {
     /// # Errors
     /// As [`Engine::associate`]; [`EngineError::InvalidInput`] also for `a == b`.
     pub fn associate_directed(&self, a: EpisodeId, b: EpisodeId, weight: f32) -> Result<(), EngineError> {
-        self.check_pair(a, b, weight)?;
+        let deadline = Instant::now() + self.inner.config.admission.observe_deadline;
+        self.check_pair(a, b, weight, deadline)?;
         if a == b {
             return Err(EngineError::InvalidInput {
                 what: format!("association {a} → {a} (a directed association needs two episodes)"),
             });
         }
-        let eng = &*self.inner;
-        let shard = eng.shard_of(a.0);
-        eng.shards[shard]
-            .graph
-            .associate(a.0, b.0, weight)
-            .map_err(|source| match source {
-                crate::spread::SpreadError::InvalidInput { what } => EngineError::InvalidInput { what },
-                source => EngineError::Spread {
-                    shard: Some(shard),
-                    source,
-                },
-            })
+        let edge = Edge {
+            source: a.0,
+            target: b.0,
+            weight,
+        };
+        requests::store_edges(&self.inner, vec![edge], deadline)
     }
 
-    fn check_pair(&self, a: EpisodeId, b: EpisodeId, weight: f32) -> Result<(), EngineError> {
-        let eng = &*self.inner;
+    /// Checks an association's weight, then that both episodes are live and in one space (asked
+    /// of their shards: [`MessageKind::Locate`](super::MessageKind::Locate)).
+    fn check_pair(
+        &self,
+        a: EpisodeId,
+        b: EpisodeId,
+        weight: f32,
+        deadline: Instant,
+    ) -> Result<(), EngineError> {
         if !weight.is_finite() || weight <= 0.0 {
             return Err(EngineError::InvalidInput {
                 what: format!("association weight {weight} (must be finite and > 0)"),
             });
         }
-        let sa = eng.shards[eng.shard_of(a.0)]
-            .locate(a.0)
-            .ok_or(EngineError::UnknownEpisode { id: a.0 })?;
-        let sb = eng.shards[eng.shard_of(b.0)]
-            .locate(b.0)
-            .ok_or(EngineError::UnknownEpisode { id: b.0 })?;
-        if sa.0 != sb.0 {
+        let live = requests::locate(&self.inner, &[a.0, b.0], deadline)?;
+        let sa = live.get(&a.0).ok_or(EngineError::UnknownEpisode { id: a.0 })?;
+        let sb = live.get(&b.0).ok_or(EngineError::UnknownEpisode { id: b.0 })?;
+        if sa != sb {
             return Err(EngineError::UnknownEpisode { id: b.0 });
         }
         Ok(())
@@ -935,11 +957,13 @@ impl Engine {
                     what: format!("seed {id} activation {a} (must be finite and >= 0)"),
                 });
             }
-            if eng.shards[eng.shard_of(id.0)].locate(id.0).is_none() {
-                return Err(EngineError::UnknownEpisode { id: id.0 });
-            }
         }
         let budget = params.budget.unwrap_or(eng.config.admission.recall_deadline);
+        let ids: Vec<u64> = seeds.iter().map(|s| s.0.0).collect();
+        let live = requests::locate(eng, &ids, started + budget)?;
+        if let Some(id) = ids.iter().find(|id| !live.contains_key(id)) {
+            return Err(EngineError::UnknownEpisode { id: *id });
+        }
         let seeds: Vec<(u64, f32)> = seeds.iter().map(|&(id, a)| (id.0, a)).collect();
         let mut p = params.clone();
         p.budget = Some(budget);
@@ -1188,6 +1212,8 @@ impl Engine {
                 queue_depth: Priority::ALL.map(|c| sub.map_or(0, |s| s.depth(sh.node, c))),
                 absorbed_total: sh.metrics.absorbed.get(),
                 edges: sh.graph.edge_count() as usize,
+                messages: sh.metrics.messages(),
+                edges_lost: sh.metrics.edges_lost.get(),
                 observe: sh.metrics.observe.snapshot(),
                 search: sh.metrics.search.snapshot(),
                 spaces: sh

@@ -179,6 +179,62 @@ impl RejectReason {
     }
 }
 
+/// A message a shard's workers receive: a task sent to the shard by the caller's thread or by
+/// another shard (the engine's only traffic between shards and nodes; see the module docs of
+/// [`crate::engine`] for which operation sends which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// An episode to store.
+    Observe,
+    /// A search of the shard's index and append buffer.
+    Search,
+    /// A whole spread on a one-shard engine.
+    Spread,
+    /// One round of a spread across shards.
+    Hop,
+    /// Association edges whose sources live on the shard.
+    Edges,
+    /// Masked similarities of some of the shard's episodes to a query.
+    Score,
+    /// Stored embeddings of some of the shard's episodes.
+    Rows,
+    /// Which of some ids are live on the shard, and in which space.
+    Locate,
+    /// An episode to forget.
+    Forget,
+}
+
+impl MessageKind {
+    /// All kinds.
+    pub const ALL: [MessageKind; 9] = [
+        MessageKind::Observe,
+        MessageKind::Search,
+        MessageKind::Spread,
+        MessageKind::Hop,
+        MessageKind::Edges,
+        MessageKind::Score,
+        MessageKind::Rows,
+        MessageKind::Locate,
+        MessageKind::Forget,
+    ];
+
+    /// The `kind` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Observe => "observe",
+            MessageKind::Search => "search",
+            MessageKind::Spread => "spread",
+            MessageKind::Hop => "hop",
+            MessageKind::Edges => "edges",
+            MessageKind::Score => "score",
+            MessageKind::Rows => "rows",
+            MessageKind::Locate => "locate",
+            MessageKind::Forget => "forget",
+        }
+    }
+}
+
 /// Counters and recorders of one shard.
 #[derive(Debug)]
 pub(crate) struct ShardMetrics {
@@ -187,6 +243,10 @@ pub(crate) struct ShardMetrics {
     pub(crate) accepted: Vec<Counter>,
     pub(crate) rejected: Vec<[Counter; 6]>,
     pub(crate) absorbed: Counter,
+    /// Messages received, by [`MessageKind`].
+    pub(crate) messages: [Counter; MessageKind::ALL.len()],
+    /// Association edges for this shard lost because it refused their message.
+    pub(crate) edges_lost: Counter,
 }
 
 impl ShardMetrics {
@@ -199,7 +259,22 @@ impl ShardMetrics {
                 .map(|_| std::array::from_fn(|_| Counter::new()))
                 .collect(),
             absorbed: Counter::new(),
+            messages: std::array::from_fn(|_| Counter::new()),
+            edges_lost: Counter::new(),
         }
+    }
+
+    /// Counts one message received.
+    pub(crate) fn message(&self, kind: MessageKind) {
+        self.messages[kind as usize].inc();
+    }
+
+    /// Messages received so far, by kind.
+    pub(crate) fn messages(&self) -> BTreeMap<MessageKind, u64> {
+        MessageKind::ALL
+            .iter()
+            .map(|&k| (k, self.messages[k as usize].get()))
+            .collect()
     }
 
     pub(crate) fn reject(&self, space: u16, why: RejectReason) {
@@ -279,6 +354,10 @@ pub struct ShardSnapshot {
     pub absorbed_total: u64,
     /// Association edges.
     pub edges: usize,
+    /// Messages this shard's workers received, by kind (every kind present).
+    pub messages: BTreeMap<MessageKind, u64>,
+    /// Association edges lost because this shard refused their message (queue full, closing).
+    pub edges_lost: u64,
     /// Observe latency, caller side (submit → accepted).
     pub observe: OpSnapshot,
     /// Search latency of this shard (on its worker).
@@ -431,6 +510,36 @@ pub(crate) fn render(m: &EngineMetrics) -> String {
             "locus_engine_absorbed_total{{{}}} {}",
             shard_labels(s),
             s.absorbed_total
+        );
+    }
+    fam(
+        &mut o,
+        "locus_engine_messages_total",
+        "counter",
+        "Messages the shard's workers received (from the caller or another shard), by kind.",
+    );
+    for s in &m.shards {
+        for (kind, n) in &s.messages {
+            let _ = writeln!(
+                o,
+                "locus_engine_messages_total{{{},kind=\"{}\"}} {n}",
+                shard_labels(s),
+                kind.as_str()
+            );
+        }
+    }
+    fam(
+        &mut o,
+        "locus_engine_edges_lost_total",
+        "counter",
+        "Association edges lost because the shard refused their message.",
+    );
+    for s in &m.shards {
+        let _ = writeln!(
+            o,
+            "locus_engine_edges_lost_total{{{}}} {}",
+            shard_labels(s),
+            s.edges_lost
         );
     }
     fam(

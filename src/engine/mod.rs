@@ -84,10 +84,13 @@ mod error;
 mod facade;
 mod log;
 pub mod metrics;
+mod outbox;
 mod regions;
+mod requests;
 pub mod route;
 mod rows;
 mod shard;
+mod shard_reads;
 mod spread;
 mod task;
 mod types;
@@ -98,7 +101,7 @@ pub use config::{
 pub use error::EngineError;
 pub use facade::{Engine, EngineStats, ShardPlacement};
 pub use log::{LogRecord, NoLog, ShardLog};
-pub use metrics::{EngineMetrics, OpSnapshot, RejectReason, ShardSnapshot, SpaceShardMetrics};
+pub use metrics::{EngineMetrics, MessageKind, OpSnapshot, RejectReason, ShardSnapshot, SpaceShardMetrics};
 pub use route::shard_of;
 pub use spread::SpreadParams;
 pub use types::{

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::error::EngineError;
 use super::facade::Inner;
+use super::metrics::MessageKind;
+use super::outbox::{self, Edge, EdgesDone, Scope};
 use super::shard::{Prepared, ShardHits};
 use super::types::EpisodeId;
 use crate::exec::{Priority, ReplySlot, WorkerContext, WorkerHandler};
@@ -47,7 +49,76 @@ pub(crate) enum Task {
         request: HopRequest,
         reply: ReplySlot<Result<HopReply, SpreadError>>,
     },
+    /// Association edges whose sources live on this shard, from another shard's worker or from
+    /// the caller's thread (see the `outbox` module).
+    Edges {
+        shard: usize,
+        edges: Vec<Edge>,
+        done: Option<EdgesDone>,
+    },
+    /// Masked cosine similarity to `query` of this shard's live episodes of `space` among `ids`.
+    Score {
+        shard: usize,
+        space: u16,
+        query: Arc<[f32]>,
+        mask: Arc<[bool]>,
+        ids: Vec<u64>,
+        reply: ReplySlot<Vec<(u64, f32)>>,
+    },
+    /// Stored embeddings of this shard's live episodes of `space` among `ids`.
+    Rows {
+        shard: usize,
+        space: u16,
+        ids: Vec<u64>,
+        reply: ReplySlot<Vec<(u64, Vec<f32>)>>,
+    },
+    /// Which of `ids` are live on this shard, and in which space.
+    Locate {
+        shard: usize,
+        ids: Vec<u64>,
+        reply: ReplySlot<Vec<(u64, Option<u16>)>>,
+    },
 }
+
+impl Task {
+    /// The shard whose data the task reads or writes.
+    pub(crate) fn shard(&self) -> usize {
+        match self {
+            Task::Observe { shard, .. }
+            | Task::Absorb { shard, .. }
+            | Task::Search { shard, .. }
+            | Task::Spread { shard, .. }
+            | Task::Hop { shard, .. }
+            | Task::Edges { shard, .. }
+            | Task::Score { shard, .. }
+            | Task::Rows { shard, .. }
+            | Task::Locate { shard, .. } => *shard,
+        }
+    }
+
+    /// The message it is, for the counters (`None` for absorption, which a shard schedules for
+    /// itself and which carries no data).
+    pub(crate) fn kind(&self) -> Option<MessageKind> {
+        Some(match self {
+            Task::Observe { .. } => MessageKind::Observe,
+            Task::Absorb { .. } => return None,
+            Task::Search { .. } => MessageKind::Search,
+            Task::Spread { .. } => MessageKind::Spread,
+            Task::Hop { .. } => MessageKind::Hop,
+            Task::Edges { .. } => MessageKind::Edges,
+            Task::Score { .. } => MessageKind::Score,
+            Task::Rows { .. } => MessageKind::Rows,
+            Task::Locate { .. } => MessageKind::Locate,
+        })
+    }
+}
+
+/// An observation's reply, sent once the edges the observation made for other shards are
+/// written (see the `outbox` module).
+type HeldReply = (
+    ReplySlot<Result<EpisodeId, EngineError>>,
+    Result<EpisodeId, EngineError>,
+);
 
 /// What each worker keeps for itself (created on its pinned thread).
 pub(crate) struct WorkerLocal {
@@ -74,6 +145,24 @@ impl WorkerHandler<Task> for EngineHandler {
     fn handle(&self, local: &mut WorkerLocal, _: &WorkerContext, _: Priority, batch: &mut Vec<Task>) {
         let eng = &*self.inner;
         for task in batch.drain(..) {
+            let shard = task.shard();
+            if let Some(kind) = task.kind() {
+                eng.shards[shard].metrics.message(kind);
+            }
+            // While the task runs, this thread works for `shard` only: edges for other shards
+            // wait in the scope's outbox and leave as messages afterwards.
+            let scope = Scope::enter(shard);
+            let held = self.run(local, task);
+            outbox::dispatch(eng, shard, scope.leave(), held);
+        }
+    }
+}
+
+impl EngineHandler {
+    /// Runs one task; an observation's reply comes back to be sent after its edges.
+    fn run(&self, local: &mut WorkerLocal, task: Task) -> Option<HeldReply> {
+        let eng = &*self.inner;
+        {
             match task {
                 Task::Observe { shard, ep, reply } => {
                     let space = ep.space;
@@ -83,13 +172,13 @@ impl WorkerHandler<Task> for EngineHandler {
                     if out.is_ok() {
                         eng.schedule_absorb(shard, space);
                     }
-                    reply.send(out);
+                    return Some((reply, out));
                 }
                 Task::Absorb { shard, space } => {
                     let sp = &eng.shards[shard].spaces[space as usize];
                     sp.absorb_queued.store(false, Ordering::Release);
                     if !eng.absorbing.load(Ordering::Acquire) {
-                        continue;
+                        return None;
                     }
                     match eng.shards[shard].absorb(eng, space, &mut local.absorb_rows) {
                         Ok(true) => eng.schedule_absorb(shard, space),
@@ -139,7 +228,38 @@ impl WorkerHandler<Task> for EngineHandler {
                     });
                     reply.send(out);
                 }
+                Task::Edges { shard, edges, done } => {
+                    let results = outbox::write_edges(eng, shard, &edges);
+                    match done {
+                        Some(EdgesDone::Reply(reply)) => reply.send(results),
+                        other => {
+                            // Edges the engine made by itself: a failure loses only that edge.
+                            for e in results.into_iter().filter_map(Result::err) {
+                                eng.note_association_failure(e);
+                            }
+                            if let Some(EdgesDone::Join(join)) = other {
+                                join.arrive();
+                            }
+                        }
+                    }
+                }
+                Task::Score {
+                    shard,
+                    space,
+                    query,
+                    mask,
+                    ids,
+                    reply,
+                } => reply.send(eng.shards[shard].masked_similarity(space, &query, &mask, &ids)),
+                Task::Rows {
+                    shard,
+                    space,
+                    ids,
+                    reply,
+                } => reply.send(eng.shards[shard].rows(space, &ids)),
+                Task::Locate { shard, ids, reply } => reply.send(eng.shards[shard].locate_many(&ids)),
             }
         }
+        None
     }
 }
