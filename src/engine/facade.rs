@@ -1022,12 +1022,27 @@ impl Engine {
     /// Forgets an episode: no later recall, completion or `get` returns it, and its quota is
     /// released. Its id stays taken.
     ///
+    /// One of the episode's shard's workers forgets it
+    /// ([`MessageKind::Forget`](super::MessageKind::Forget)); this call waits for it (the observe
+    /// deadline).
+    ///
     /// # Errors
-    /// [`EngineError::UnknownEpisode`] if it is not live.
+    /// [`EngineError::UnknownEpisode`] if it is not live; [`EngineError::TimedOut`] if the shard
+    /// did not answer in time (the episode may be forgotten later: check with [`Engine::get`]);
+    /// [`EngineError::Overloaded`], [`EngineError::Closed`].
     pub fn forget(&self, id: EpisodeId) -> Result<(), EngineError> {
         let eng = &*self.inner;
-        let space = eng.shards[eng.shard_of(id.0)]
-            .forget(id.0)
+        let deadline = Instant::now() + eng.config.admission.observe_deadline;
+        let parts = vec![(eng.shard_of(id.0), id.0)];
+        let answers = requests::ask(eng, parts, deadline, |shard, id, reply| Task::Forget {
+            shard,
+            id,
+            reply,
+        })?;
+        let space = answers
+            .complete()?
+            .pop()
+            .and_then(|a| a.1)
             .ok_or(EngineError::UnknownEpisode { id: id.0 })?;
         eng.spaces[space as usize].live.fetch_sub(1, Ordering::AcqRel);
         Ok(())

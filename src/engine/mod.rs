@@ -49,6 +49,28 @@
 //!   [`AdmissionLimits::max_unindexed`] episodes, refuses at once with
 //!   [`EngineError::Overloaded`] (with a `retry_after`); nothing blocks past its deadline, and
 //!   nothing accepted is dropped.
+//! - **Messages.** A shard's rows, metadata and graph are read and written only by its own
+//!   workers; everything else reaches a shard as a task on its queue, a *message*, counted on
+//!   arrival by kind ([`MessageKind`]; `locus_engine_messages_total{shard,node,kind}`, and
+//!   `messages` per shard in [`Engine::metrics_snapshot`]). Which operation sends what:
+//!
+//!   | operation | messages (per shard concerned) |
+//!   |---|---|
+//!   | [`Engine::observe`] | `observe` to the episode's shard; then `edges` to each *other* shard that holds the source of one of its associations (the reverse edge of a two-way link or stream association, an incoming link), one batch per shard |
+//!   | [`Engine::recall`] | `search` to every shard; with spread, `hop` to each shard reached per hop, then `score` to each shard holding a candidate |
+//!   | [`Engine::complete`] | `search` to every shard, `score` to the owners of the candidates, `hop` for its one-hop spread, `score` to the owners of the episodes it reached, `rows` to the owners of the best `k` |
+//!   | [`Engine::spread`] | `locate` to the seeds' shards; then one `spread` (one shard) or `hop` per shard reached per hop |
+//!   | [`Engine::associate`], [`Engine::associate_directed`] | `locate` to both episodes' shards, then `edges` to each source's shard |
+//!   | [`Engine::forget`] | `forget` to the episode's shard |
+//!
+//!   No worker ever waits for another shard: a worker's edges for other shards leave after its
+//!   task, and an observation's reply is sent by the last shard to write its edges (so
+//!   `observe` still returns only once they are visible; see `src/engine/outbox.rs` for why this
+//!   cannot deadlock). The caller's thread waits for answers with a deadline; a shard that
+//!   misses it is a typed error ([`EngineError::TimedOut`]), or for recall a `partial` result.
+//!   Absorption tasks, which a shard queues for itself and which carry no data, are not counted.
+//!   Still read from the caller's thread: `observe`'s validation (link targets, a given id
+//!   already taken), [`Engine::get`], and the counters behind `stats` and the metrics.
 //! - **Metrics.** [`Engine::metrics_text`] (Prometheus) and [`Engine::metrics_snapshot`]
 //!   (serde); recording never waits for a scrape ([`metrics`]).
 //!

@@ -78,6 +78,12 @@ pub(crate) enum Task {
         ids: Vec<u64>,
         reply: ReplySlot<Vec<(u64, Option<u16>)>>,
     },
+    /// Forget `id` (its space if it was live).
+    Forget {
+        shard: usize,
+        id: u64,
+        reply: ReplySlot<Option<u16>>,
+    },
 }
 
 impl Task {
@@ -92,7 +98,8 @@ impl Task {
             | Task::Edges { shard, .. }
             | Task::Score { shard, .. }
             | Task::Rows { shard, .. }
-            | Task::Locate { shard, .. } => *shard,
+            | Task::Locate { shard, .. }
+            | Task::Forget { shard, .. } => *shard,
         }
     }
 
@@ -109,6 +116,7 @@ impl Task {
             Task::Score { .. } => MessageKind::Score,
             Task::Rows { .. } => MessageKind::Rows,
             Task::Locate { .. } => MessageKind::Locate,
+            Task::Forget { .. } => MessageKind::Forget,
         })
     }
 }
@@ -258,6 +266,7 @@ impl EngineHandler {
                     reply,
                 } => reply.send(eng.shards[shard].rows(space, &ids)),
                 Task::Locate { shard, ids, reply } => reply.send(eng.shards[shard].locate_many(&ids)),
+                Task::Forget { shard, id, reply } => reply.send(eng.shards[shard].forget(id)),
             }
         }
         None
