@@ -96,15 +96,16 @@ impl Drop for Scope {
     }
 }
 
+/// An observation's reply slot and the answer to send it, once its edges are written.
+pub(crate) type HeldReply = (
+    ReplySlot<Result<EpisodeId, EngineError>>,
+    Result<EpisodeId, EngineError>,
+);
+
 /// An observation's reply, held until every shard that got some of its edges has written them.
 pub(crate) struct Join {
     remaining: AtomicUsize,
-    reply: Mutex<
-        Option<(
-            ReplySlot<Result<EpisodeId, EngineError>>,
-            Result<EpisodeId, EngineError>,
-        )>,
-    >,
+    reply: Mutex<Option<HeldReply>>,
 }
 
 impl Join {
@@ -160,15 +161,7 @@ pub(crate) fn write_edges(inner: &Inner, shard: usize, edges: &[Edge]) -> Vec<Re
 
 /// Sends the edges a task of `from` produced for other shards (one message per destination), and
 /// the task's observation reply, if it has one, once they are all written (see the module docs).
-pub(crate) fn dispatch(
-    inner: &Inner,
-    from: usize,
-    outbox: Vec<(usize, Edge)>,
-    reply: Option<(
-        ReplySlot<Result<EpisodeId, EngineError>>,
-        Result<EpisodeId, EngineError>,
-    )>,
-) {
+pub(crate) fn dispatch(inner: &Inner, from: usize, outbox: Vec<(usize, Edge)>, reply: Option<HeldReply>) {
     if outbox.is_empty() {
         if let Some((slot, out)) = reply {
             slot.send(out);

@@ -94,6 +94,9 @@ pub(crate) fn ask<P, R>(
     Ok(Answers { got, missing })
 }
 
+/// Similarity by episode, and a shard that did not answer (with how long the caller waited).
+pub(crate) type Scores = (HashMap<u64, f32>, Option<(usize, Duration)>);
+
 /// Masked cosine similarity to `q` of the live episodes of `space` among `ids`, each computed by
 /// its own shard's workers; the flag says whether a shard did not answer by `deadline`.
 ///
@@ -106,7 +109,7 @@ pub(crate) fn masked(
     mask: &[bool],
     ids: &[u64],
     deadline: Instant,
-) -> Result<(HashMap<u64, f32>, Option<(usize, Duration)>), EngineError> {
+) -> Result<Scores, EngineError> {
     let query: std::sync::Arc<[f32]> = q.into();
     let mask: std::sync::Arc<[bool]> = mask.into();
     let parts = by_owner(inner, ids.to_vec(), |id| *id);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::error::EngineError;
 use super::facade::Inner;
 use super::metrics::MessageKind;
-use super::outbox::{self, Edge, EdgesDone, Scope};
+use super::outbox::{self, Edge, EdgesDone, HeldReply, Scope};
 use super::shard::{Prepared, ShardHits};
 use super::types::EpisodeId;
 use crate::exec::{Priority, ReplySlot, WorkerContext, WorkerHandler};
@@ -120,13 +120,6 @@ impl Task {
         })
     }
 }
-
-/// An observation's reply, sent once the edges the observation made for other shards are
-/// written (see the `outbox` module).
-type HeldReply = (
-    ReplySlot<Result<EpisodeId, EngineError>>,
-    Result<EpisodeId, EngineError>,
-);
 
 /// What each worker keeps for itself (created on its pinned thread).
 pub(crate) struct WorkerLocal {
