@@ -6,14 +6,18 @@
 //!
 //! Checks placement facts (timings under TCG mean nothing): one shard per node with CPUs; at
 //! least 99 % of each shard's present pages (episode rows and index regions) on its memory node,
-//! read with `move_pages`; and recall results identical to a one-shard engine.
+//! read with `move_pages`; recall, spread and completion results identical to a one-shard engine;
+//! and cross-node traffic only as counted messages (printed per shard and kind; every
+//! observation's edges for other shards arrive as `edges` messages, and a debug build panics on
+//! any graph write by a thread not running the owning shard's task).
 
 mod vm_support;
 
 use std::time::Duration;
 
 use locus::engine::{
-    AdmissionLimits, AssociationParams, Cue, Engine, Episode, IndexParams, ShardCount, SpreadParams,
+    AdmissionLimits, AssociationParams, Cue, Engine, EngineMetrics, Episode, EpisodeId, IndexParams,
+    MessageKind, ShardCount, SpreadParams,
 };
 use locus::topology::{PlacementPlan, PlanOptions, Topology};
 use vm_support::require_nodes;
@@ -27,6 +31,11 @@ fn vector(state: &mut u64, dim: usize) -> Vec<f32> {
             (*state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
         })
         .collect()
+}
+
+/// Total messages of `kind`, all shards.
+fn total(m: &EngineMetrics, kind: MessageKind) -> u64 {
+    m.shards.iter().map(|s| s.messages[&kind]).sum()
 }
 
 fn engine(shards: Option<usize>) -> Engine {
@@ -107,7 +116,61 @@ fn one_shard_per_node_with_its_pages_at_home_and_one_shard_answers() {
                 b.hits.iter().map(|h| h.id).collect::<Vec<_>>()
             );
         }
+        // Completion from half the dimensions, and a spread from given seeds: the same answers.
+        let mask: Vec<bool> = (0..64).map(|d| d % 2 == 0).collect();
+        let (ca, cb) = (
+            many.complete(&q, &mask, 3).expect("complete"),
+            one.complete(&q, &mask, 3).expect("complete"),
+        );
+        assert_eq!(
+            ca.supporting.iter().map(|s| s.0).collect::<Vec<_>>(),
+            cb.supporting.iter().map(|s| s.0).collect::<Vec<_>>()
+        );
+        let seeds = [(ca.supporting[0].0, 1.0)];
+        let (sa, sb) = (
+            many.spread(&seeds, &spread).expect("spread"),
+            one.spread(&seeds, &spread).expect("spread"),
+        );
+        assert_eq!(
+            sa.hits.iter().map(|h| (h.id, h.activation)).collect::<Vec<_>>(),
+            sb.hits.iter().map(|h| (h.id, h.activation)).collect::<Vec<_>>()
+        );
     }
+    // Cross-node traffic only as counted messages.
+    many.associate(EpisodeId(3), EpisodeId(4), 0.5)
+        .expect("associate");
+    let m = many.metrics_snapshot();
+    for s in &m.shards {
+        let kinds: Vec<String> = s
+            .messages
+            .iter()
+            .map(|(k, n)| format!("{}={n}", k.as_str()))
+            .collect();
+        eprintln!("shard {} node {}: messages {}", s.shard, s.node, kinds.join(" "));
+        let here = (0..1500u64)
+            .filter(|&i| many.shard_of(EpisodeId(i)) == s.shard)
+            .count() as u64;
+        assert_eq!(s.messages[&MessageKind::Observe], here, "shard {}", s.shard);
+        assert_eq!(s.edges_lost, 0);
+    }
+    // Streams and links cross shards: their reverse edges travelled as messages (none on the
+    // one-shard engine, where every edge is local).
+    assert!(total(&m, MessageKind::Edges) > 0);
+    assert_eq!(total(&one.metrics_snapshot(), MessageKind::Edges), 0);
+    assert_eq!(total(&m, MessageKind::Search), 30 * nodes as u64);
+    assert!(
+        total(&m, MessageKind::Hop) > 0
+            && total(&m, MessageKind::Score) > 0
+            && total(&m, MessageKind::Rows) > 0
+    );
+    assert_eq!(many.stats().edges, one.stats().edges + 2);
+    assert!(
+        many.degradations()
+            .iter()
+            .all(|d| !d.contains("associations lost")),
+        "{:?}",
+        many.degradations()
+    );
     // Index everything, then check where every shard's pages are.
     many.set_absorption(true);
     assert!(many.wait_indexed(Duration::from_secs(1200)), "indexing finished");
