@@ -179,7 +179,12 @@ fn association_edges_travel_to_their_source_shard_as_counted_messages() {
         "{:?}",
         e.degradations()
     );
-    assert!(e.metrics_snapshot().shards.iter().all(|s| s.edges_lost == 0));
+    assert!(
+        e.metrics_snapshot()
+            .shards
+            .iter()
+            .all(|s| s.edges_lost == 0 && s.tasks_off_node == 0)
+    );
 }
 
 /// Episodes with streams and links, the same in every engine.

@@ -152,6 +152,11 @@ fn one_shard_per_node_with_its_pages_at_home_and_one_shard_answers() {
             .count() as u64;
         assert_eq!(s.messages[&MessageKind::Observe], here, "shard {}", s.shard);
         assert_eq!(s.edges_lost, 0);
+        assert_eq!(
+            s.tasks_off_node, 0,
+            "shard {}: tasks run on another node",
+            s.shard
+        );
     }
     // Streams and links cross shards: their reverse edges travelled as messages (none on the
     // one-shard engine, where every edge is local).

@@ -1229,6 +1229,7 @@ impl Engine {
                 edges: sh.graph.edge_count() as usize,
                 messages: sh.metrics.messages(),
                 edges_lost: sh.metrics.edges_lost.get(),
+                tasks_off_node: sh.metrics.off_node.get(),
                 observe: sh.metrics.observe.snapshot(),
                 search: sh.metrics.search.snapshot(),
                 spaces: sh

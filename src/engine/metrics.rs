@@ -247,6 +247,9 @@ pub(crate) struct ShardMetrics {
     pub(crate) messages: [Counter; MessageKind::ALL.len()],
     /// Association edges for this shard lost because it refused their message.
     pub(crate) edges_lost: Counter,
+    /// Tasks of this shard run by a worker of another node (stolen across nodes): each read
+    /// this shard's memory from afar, traffic that is not a message.
+    pub(crate) off_node: Counter,
 }
 
 impl ShardMetrics {
@@ -261,6 +264,7 @@ impl ShardMetrics {
             absorbed: Counter::new(),
             messages: std::array::from_fn(|_| Counter::new()),
             edges_lost: Counter::new(),
+            off_node: Counter::new(),
         }
     }
 
@@ -358,6 +362,9 @@ pub struct ShardSnapshot {
     pub messages: BTreeMap<MessageKind, u64>,
     /// Association edges lost because this shard refused their message (queue full, closing).
     pub edges_lost: u64,
+    /// Tasks of this shard run by a worker of another node (the executor's cross-node stealing):
+    /// remote memory traffic that is not a message; 0 when every task ran at home.
+    pub tasks_off_node: u64,
     /// Observe latency, caller side (submit → accepted).
     pub observe: OpSnapshot,
     /// Search latency of this shard (on its worker).
@@ -540,6 +547,20 @@ pub(crate) fn render(m: &EngineMetrics) -> String {
             "locus_engine_edges_lost_total{{{}}} {}",
             shard_labels(s),
             s.edges_lost
+        );
+    }
+    fam(
+        &mut o,
+        "locus_engine_tasks_off_node_total",
+        "counter",
+        "Tasks of the shard run by a worker of another node (stolen across nodes).",
+    );
+    for s in &m.shards {
+        let _ = writeln!(
+            o,
+            "locus_engine_tasks_off_node_total{{{}}} {}",
+            shard_labels(s),
+            s.tasks_off_node
         );
     }
     fam(

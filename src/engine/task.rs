@@ -143,12 +143,15 @@ impl WorkerHandler<Task> for EngineHandler {
         }
     }
 
-    fn handle(&self, local: &mut WorkerLocal, _: &WorkerContext, _: Priority, batch: &mut Vec<Task>) {
+    fn handle(&self, local: &mut WorkerLocal, ctx: &WorkerContext, _: Priority, batch: &mut Vec<Task>) {
         let eng = &*self.inner;
         for task in batch.drain(..) {
             let shard = task.shard();
             if let Some(kind) = task.kind() {
                 eng.shards[shard].metrics.message(kind);
+            }
+            if ctx.node != eng.shards[shard].node {
+                eng.shards[shard].metrics.off_node.inc();
             }
             // While the task runs, this thread works for `shard` only: edges for other shards
             // wait in the scope's outbox and leave as messages afterwards.
