@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use engine_support::{Rng, small};
 use locus::engine::{
-    AssociationParams, Cue, Engine, EngineError, Episode, EpisodeId, MessageKind, ShardCount, SpreadParams,
+    AdmissionLimits, AssociationParams, Cue, Engine, EngineError, Episode, EpisodeId, MessageKind,
+    ShardCount, SpreadParams,
 };
 
 fn engine(shards: usize, stream_weight: f32) -> Engine {
@@ -345,6 +346,59 @@ fn concurrent_observers_linking_across_shards_see_their_edges_and_never_deadlock
     // 39 stream pairs among the base episodes, 4 × 149 among each thread's, 600 links: two
     // directions each.
     assert_eq!(e.stats().edges, 2 * (39 + 4 * 149 + 600));
+    assert!(
+        e.degradations().iter().all(|d| !d.contains("associations lost")),
+        "{:?}",
+        e.degradations()
+    );
+}
+
+#[test]
+fn a_missed_deadline_is_a_typed_error_and_the_edges_still_land() {
+    // No time at all to answer: every wait ends at once (a worker that answers first is a race
+    // the caller may still win, hence the retries below).
+    let e = small(8)
+        .shards(ShardCount::Exactly(4))
+        .admission(AdmissionLimits {
+            max_unindexed: 100_000,
+            observe_deadline: Duration::ZERO,
+            ..AdmissionLimits::default()
+        })
+        .open()
+        .unwrap();
+    let ids = ids_by_shard(&e, 1, 2);
+    let wait_for = |what: &dyn Fn() -> bool| {
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        while !what() {
+            assert!(std::time::Instant::now() < end, "never happened");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    let observe = |ep: Episode, id: u64| match e.observe(ep) {
+        Ok(got) => assert_eq!(got, EpisodeId(id)),
+        Err(EngineError::TimedOut { id: Some(got), .. }) => assert_eq!(got, id),
+        Err(err) => panic!("{err}"),
+    };
+    let (a, b, c) = (ids[0][0], ids[1][0], ids[2][0]);
+    observe(Episode::new(unit(a)).with_id(a), a);
+    wait_for(&|| e.get(EpisodeId(a)).is_some());
+    observe(Episode::new(unit(c)).with_id(c), c);
+    wait_for(&|| e.get(EpisodeId(c)).is_some());
+    // Linked to `a` on another shard: whatever observe answered, the reverse edge lands.
+    observe(Episode::new(unit(b)).with_id(b).with_link(a, 0.5), b);
+    wait_for(&|| {
+        e.get(EpisodeId(a))
+            .is_some_and(|r| r.links.contains(&(EpisodeId(b), 0.5)))
+    });
+    let mut timed_out = 0;
+    for _ in 0..20 {
+        match e.associate(EpisodeId(a), EpisodeId(c), 0.1) {
+            Ok(()) => {}
+            Err(EngineError::TimedOut { id: None, .. }) => timed_out += 1,
+            Err(err) => panic!("{err}"),
+        }
+    }
+    assert!(timed_out > 0, "no associate saw its deadline pass");
     assert!(
         e.degradations().iter().all(|d| !d.contains("associations lost")),
         "{:?}",
