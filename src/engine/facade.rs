@@ -785,11 +785,12 @@ impl Engine {
             let (m, missing) = requests::masked(eng, space, &q, mask, ids, deadline)?;
             match missing {
                 None => Ok(m),
-                Some((shard, waited)) => Err(EngineError::TimedOut {
+                Some((shard, waited, Missing::TimedOut)) => Err(EngineError::TimedOut {
                     shard,
                     waited,
                     id: None,
                 }),
+                Some((_, _, Missing::Dropped)) => Err(EngineError::Closed),
             }
         };
         let sims = scored(&ids)?;

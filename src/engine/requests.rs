@@ -9,28 +9,30 @@ use super::error::EngineError;
 use super::facade::Inner;
 use super::outbox::{Edge, EdgesDone};
 use super::task::Task;
-use crate::exec::{ExecError, Priority, Rejected, ReplySlot, gather};
+use crate::exec::{ExecError, Missing, Priority, Rejected, ReplySlot, gather};
 use crate::spread::SpreadError;
 
 /// What the shards asked answered.
 pub(crate) struct Answers<R> {
     /// `(shard, answer)` of every shard that answered.
     pub(crate) got: Vec<(usize, R)>,
-    /// A shard that did not answer, and how long the caller waited for it.
-    pub(crate) missing: Option<(usize, Duration)>,
+    /// A shard that did not answer: which, how long the caller waited, and why.
+    pub(crate) missing: Option<(usize, Duration, Missing)>,
 }
 
 impl<R> Answers<R> {
-    /// The answers, or [`EngineError::TimedOut`] (or [`EngineError::Closed`]) for a shard that
-    /// did not answer.
+    /// The answers, or for a shard that did not answer [`EngineError::TimedOut`] (the deadline
+    /// passed) or [`EngineError::Closed`] (its message was dropped unanswered: the engine is
+    /// closing).
     pub(crate) fn complete(self) -> Result<Vec<(usize, R)>, EngineError> {
         match self.missing {
             None => Ok(self.got),
-            Some((shard, waited)) => Err(EngineError::TimedOut {
+            Some((shard, waited, Missing::TimedOut)) => Err(EngineError::TimedOut {
                 shard,
                 waited,
                 id: None,
             }),
+            Some((_, _, Missing::Dropped)) => Err(EngineError::Closed),
         }
     }
 }
@@ -83,8 +85,10 @@ pub(crate) fn ask<P, R>(
     if let Some(e) = refused {
         return Err(e);
     }
-    // Timed out, or dropped unanswered (the shard's executor closing): no answer either way.
-    let missing = got.missing.first().map(|&(i, _)| (shards[i], started.elapsed()));
+    let missing = got
+        .missing
+        .first()
+        .map(|&(i, why)| (shards[i], started.elapsed(), why));
     let got = got
         .replies
         .into_iter()
@@ -95,7 +99,7 @@ pub(crate) fn ask<P, R>(
 }
 
 /// Similarity by episode, and a shard that did not answer (with how long the caller waited).
-pub(crate) type Scores = (HashMap<u64, f32>, Option<(usize, Duration)>);
+pub(crate) type Scores = (HashMap<u64, f32>, Option<(usize, Duration, Missing)>);
 
 /// Masked cosine similarity to `q` of the live episodes of `space` among `ids`, each computed by
 /// its own shard's workers; the flag says whether a shard did not answer by `deadline`.
