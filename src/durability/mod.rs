@@ -37,7 +37,7 @@
 
 mod error;
 mod frame;
-mod fsutil;
+pub(crate) mod fsutil;
 mod manifest;
 mod policy;
 mod record;

@@ -80,6 +80,7 @@
 //! ```
 
 mod config;
+mod durable;
 mod error;
 mod facade;
 mod log;
@@ -88,16 +89,19 @@ mod regions;
 pub mod route;
 mod rows;
 mod shard;
+mod shard_state;
 mod spread;
 mod task;
 mod types;
 
 pub use config::{
-    AdmissionLimits, AssociationParams, DEFAULT_SPACE, EngineBuilder, IndexParams, ShardCount, SpaceSpec,
+    AdmissionLimits, AssociationParams, DEFAULT_SPACE, DurabilityOptions, EngineBuilder, IndexParams, ShardCount,
+    SpaceSpec,
 };
+pub use durable::{DroppedTail, RecoveryReport, SnapshotReport};
 pub use error::EngineError;
 pub use facade::{Engine, EngineStats, ShardPlacement};
-pub use log::{LogRecord, NoLog, ShardLog};
+pub use log::{Guarantee, LogRecord, NoLog, ShardLog};
 pub use metrics::{EngineMetrics, OpSnapshot, RejectReason, ShardSnapshot, SpaceShardMetrics};
 pub use route::shard_of;
 pub use spread::SpreadParams;
