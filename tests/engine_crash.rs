@@ -27,7 +27,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use engine_support::small;
 use locus::durability::{Durable, SyncPolicy};
-use locus::engine::{Cue, DurabilityOptions, Engine, EngineBuilder, Episode, EpisodeId, Guarantee, ShardCount};
+use locus::engine::{
+    Cue, DurabilityOptions, Engine, EngineBuilder, Episode, EpisodeId, Guarantee, ShardCount,
+};
 
 const CHILD_ENV: &str = "LOCUS_ENGINE_CRASH_CHILD";
 const DIM: usize = 32;
@@ -42,11 +44,13 @@ fn now_micros() -> u64 {
 }
 
 fn builder(policy: SyncPolicy) -> EngineBuilder {
-    small(DIM).shards(ShardCount::Exactly(2)).durability(DurabilityOptions {
-        policy,
-        snapshot_every: Some(100),
-        segment_bytes: 32 * 1024,
-    })
+    small(DIM)
+        .shards(ShardCount::Exactly(2))
+        .durability(DurabilityOptions {
+            policy,
+            snapshot_every: Some(100),
+            segment_bytes: 32 * 1024,
+        })
 }
 
 /// The id of a thread's `n`-th episode in run `run`.
@@ -68,7 +72,11 @@ fn vector(id: u64) -> Vec<f32> {
 }
 
 fn unit(v: &[f32]) -> Vec<f32> {
-    let n = v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>().sqrt();
+    let n = v
+        .iter()
+        .map(|x| f64::from(*x) * f64::from(*x))
+        .sum::<f64>()
+        .sqrt();
     v.iter().map(|x| (f64::from(*x) / n) as f32).collect()
 }
 
@@ -147,7 +155,8 @@ fn run_child(test: &str, dir: &Path, policy: &str, run: u64, ms: u64) -> Run {
             if f.next() != Some("ACK") {
                 continue;
             }
-            let (Some(Ok(id)), Some(Ok(t))) = (f.next().map(str::parse::<u64>), f.next().map(str::parse::<u64>))
+            let (Some(Ok(id)), Some(Ok(t))) =
+                (f.next().map(str::parse::<u64>), f.next().map(str::parse::<u64>))
             else {
                 continue;
             };
@@ -160,13 +169,19 @@ fn run_child(test: &str, dir: &Path, policy: &str, run: u64, ms: u64) -> Run {
     });
     if first_rx.recv_timeout(Duration::from_secs(60)).is_err() {
         let _ = child.kill();
-        panic!("child {run} acknowledged nothing in 60 s (status {:?})", child.wait());
+        panic!(
+            "child {run} acknowledged nothing in 60 s (status {:?})",
+            child.wait()
+        );
     }
     std::thread::sleep(Duration::from_millis(ms));
     child.kill().expect("SIGKILL");
     let kill_micros = now_micros();
     let status = child.wait().expect("wait");
-    assert!(status.code().is_none(), "the child must die by the signal: {status:?}");
+    assert!(
+        status.code().is_none(),
+        "the child must die by the signal: {status:?}"
+    );
     Run {
         acked: reader.join().expect("reader"),
         kill_micros,
@@ -189,7 +204,9 @@ fn next_rand(state: &mut u64) -> u64 {
 
 /// Checks a recovered episode against what its id says it must be.
 fn check_intact(e: &Engine, id: u64, what: &str) {
-    let r = e.get(EpisodeId(id)).unwrap_or_else(|| panic!("{what}: acknowledged {id:#x} missing"));
+    let r = e
+        .get(EpisodeId(id))
+        .unwrap_or_else(|| panic!("{what}: acknowledged {id:#x} missing"));
     let want = unit(&vector(id));
     assert!(
         r.embedding.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6),
@@ -289,8 +306,13 @@ fn engine_kill_loop_every_ms_loses_at_most_the_last_ms() {
             run,
             ms,
         );
-        let e = builder(SyncPolicy::EveryMs(N_MS)).open_in(dir.path()).expect("recovery");
-        assert!(kept.iter().all(|&id| e.get(EpisodeId(id)).is_some()), "a recovered episode never disappears later");
+        let e = builder(SyncPolicy::EveryMs(N_MS))
+            .open_in(dir.path())
+            .expect("recovery");
+        assert!(
+            kept.iter().all(|&id| e.get(EpisodeId(id)).is_some()),
+            "a recovered episode never disappears later"
+        );
         let mut missing_by_thread: HashMap<(u64, usize), Vec<usize>> = HashMap::new();
         for (i, &(id, t)) in r.acked.iter().enumerate() {
             if e.get(EpisodeId(id)).is_some() {
@@ -319,7 +341,11 @@ fn engine_kill_loop_every_ms_loses_at_most_the_last_ms() {
                 .filter(|(_, a)| (a.0 >> 32) & 0xFF == thread && e.shard_of(EpisodeId(a.0)) == shard)
                 .map(|(i, _)| i)
                 .collect();
-            assert_eq!(&told[told.len() - missing.len()..], &missing[..], "run {run} thread {thread} shard {shard}");
+            assert_eq!(
+                &told[told.len() - missing.len()..],
+                &missing[..],
+                "run {run} thread {thread} shard {shard}"
+            );
         }
         e.shutdown();
     }

@@ -28,7 +28,7 @@ fn durable(dim: usize, shards: usize, policy: SyncPolicy) -> EngineBuilder {
 fn state(e: &Engine, id: EpisodeId) -> Option<EpisodeRecord> {
     let mut r = e.get(id)?;
     r.indexed = false;
-    r.links.sort_by(|a, b| a.0.cmp(&b.0));
+    r.links.sort_by_key(|l| l.0);
     Some(r)
 }
 
@@ -79,7 +79,9 @@ fn everything_comes_back_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let dim = 16;
     let mut rng = Rng::new(1);
-    let e = durable(dim, 3, SyncPolicy::EveryBatch).open_in(dir.path()).unwrap();
+    let e = durable(dim, 3, SyncPolicy::EveryBatch)
+        .open_in(dir.path())
+        .unwrap();
     assert_eq!(e.recovery_report().map(|r| r.episodes), Some(0));
     let mut ids = fill(&e, &mut rng, 120, dim);
     let (t, g) = e
@@ -96,7 +98,9 @@ fn everything_comes_back_after_a_restart() {
     assert!(before[10].is_none());
     e.shutdown();
 
-    let e = durable(dim, 3, SyncPolicy::EveryBatch).open_in(dir.path()).unwrap();
+    let e = durable(dim, 3, SyncPolicy::EveryBatch)
+        .open_in(dir.path())
+        .unwrap();
     let report = e.recovery_report().unwrap().clone();
     assert_eq!(report.episodes, 121, "{report:?}");
     assert_eq!((report.associations, report.forgets), (2, 1), "{report:?}");
@@ -124,7 +128,9 @@ fn a_snapshot_folds_the_logs_and_recovery_replays_only_the_tail() {
     let dir = tempfile::tempdir().unwrap();
     let dim = 16;
     let mut rng = Rng::new(2);
-    let e = durable(dim, 2, SyncPolicy::EveryBatch).open_in(dir.path()).unwrap();
+    let e = durable(dim, 2, SyncPolicy::EveryBatch)
+        .open_in(dir.path())
+        .unwrap();
     let mut ids = fill(&e, &mut rng, 100, dim);
     let snap = e.snapshot().unwrap();
     assert_eq!(snap.records, 100);
@@ -139,7 +145,9 @@ fn a_snapshot_folds_the_logs_and_recovery_replays_only_the_tail() {
     let edges = e.stats().edges;
     e.shutdown();
 
-    let e = durable(dim, 2, SyncPolicy::EveryBatch).open_in(dir.path()).unwrap();
+    let e = durable(dim, 2, SyncPolicy::EveryBatch)
+        .open_in(dir.path())
+        .unwrap();
     let report = e.recovery_report().unwrap();
     assert_eq!(report.snapshot.as_deref(), Some(snap2.file.as_str()));
     assert_eq!(report.snapshot_records, 132);
@@ -155,11 +163,13 @@ fn the_snapshot_policy_runs_in_the_background() {
     let dim = 8;
     let mut rng = Rng::new(3);
     let b = || {
-        small(dim).shards(ShardCount::Exactly(2)).durability(DurabilityOptions {
-            policy: SyncPolicy::EveryBatch,
-            snapshot_every: Some(40),
-            segment_bytes: 4096,
-        })
+        small(dim)
+            .shards(ShardCount::Exactly(2))
+            .durability(DurabilityOptions {
+                policy: SyncPolicy::EveryBatch,
+                snapshot_every: Some(40),
+                segment_bytes: 4096,
+            })
     };
     let e = b().open_in(dir.path()).unwrap();
     let ids = fill(&e, &mut rng, 150, dim);
@@ -228,13 +238,31 @@ fn another_shape_or_version_is_refused_with_a_typed_error() {
     e.observe(Episode::new(rng.vector(8)).in_space("t")).unwrap();
     e.shutdown();
     let err = durability_source(durable(16, 2, SyncPolicy::EveryBatch).open_in(dir.path()));
-    assert!(matches!(err, DurabilityError::DimensionMismatch { expected: 16, found: 8, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DurabilityError::DimensionMismatch {
+                expected: 16,
+                found: 8,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = durability_source(durable(8, 3, SyncPolicy::EveryBatch).open_in(dir.path()));
-    assert!(matches!(err, DurabilityError::ShardCountMismatch { expected: 3, found: 2, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DurabilityError::ShardCountMismatch {
+                expected: 3,
+                found: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
     // A space the directory holds episodes of must be declared.
-    let r = small(8)
-        .shards(ShardCount::Exactly(2))
-        .open_in(dir.path());
+    let r = small(8).shards(ShardCount::Exactly(2)).open_in(dir.path());
     assert!(matches!(r, Err(EngineError::UnknownSpace { .. })), "{r:?}");
     // Another format version (the identity file rewritten with a valid checksum).
     let path = dir.path().join("ENGINE");
@@ -245,11 +273,17 @@ fn another_shape_or_version_is_refused_with_a_typed_error() {
     bytes[n - 4..].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();
     let err = durability_source(durable(8, 2, SyncPolicy::EveryBatch).open_in(dir.path()));
-    assert!(matches!(err, DurabilityError::UnsupportedVersion { found: 1, .. }), "{err}");
+    assert!(
+        matches!(err, DurabilityError::UnsupportedVersion { found: 1, .. }),
+        "{err}"
+    );
     // Nothing was changed by the refusals: the right shape still opens (after the fix).
     std::fs::remove_file(&path).unwrap();
     let err = durability_source(durable(8, 2, SyncPolicy::EveryBatch).open_in(dir.path()));
-    assert!(matches!(err, DurabilityError::Corrupt { .. }), "logs without an identity: {err}");
+    assert!(
+        matches!(err, DurabilityError::Corrupt { .. }),
+        "logs without an identity: {err}"
+    );
 }
 
 /// Frame boundaries of a segment (header 48 bytes; frames `len u32 | crc u32 | lsn u64 | body`).
@@ -287,11 +321,13 @@ fn truncation_and_bit_flips_recover_a_prefix_or_refuse() {
     let src = tempfile::tempdir().unwrap();
     let dim = 4;
     let b = || {
-        small(dim).shards(ShardCount::Exactly(1)).durability(DurabilityOptions {
-            policy: SyncPolicy::EveryBatch,
-            snapshot_every: None,
-            segment_bytes: 1 << 20,
-        })
+        small(dim)
+            .shards(ShardCount::Exactly(1))
+            .durability(DurabilityOptions {
+                policy: SyncPolicy::EveryBatch,
+                snapshot_every: None,
+                segment_bytes: 1 << 20,
+            })
     };
     let mut rng = Rng::new(7);
     let e = b().open_in(src.path()).unwrap();
@@ -311,16 +347,26 @@ fn truncation_and_bit_flips_recover_a_prefix_or_refuse() {
     // Truncation at every record boundary and inside every record: the whole records before
     // the cut come back, nothing else.
     let mut cuts: Vec<usize> = bounds.clone();
-    cuts.extend(bounds.windows(2).flat_map(|w| [w[0] + 1, w[0] + 9, (w[0] + w[1]) / 2, w[1] - 1]));
+    cuts.extend(
+        bounds
+            .windows(2)
+            .flat_map(|w| [w[0] + 1, w[0] + 9, (w[0] + w[1]) / 2, w[1] - 1]),
+    );
     for cut in cuts {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(src.path(), dir.path());
         std::fs::write(dir.path().join(seg), &original[..cut]).unwrap();
-        let e = b().open_in(dir.path()).unwrap_or_else(|err| panic!("cut at {cut}: {err}"));
+        let e = b()
+            .open_in(dir.path())
+            .unwrap_or_else(|err| panic!("cut at {cut}: {err}"));
         let whole = bounds.iter().filter(|&&x| x <= cut).count() - 1;
         assert_eq!(recovered_prefix(&e, &ids), whole, "cut at {cut}");
         let torn = !bounds.contains(&cut);
-        assert_eq!(e.recovery_report().unwrap().dropped.len(), usize::from(torn), "cut at {cut}");
+        assert_eq!(
+            e.recovery_report().unwrap().dropped.len(),
+            usize::from(torn),
+            "cut at {cut}"
+        );
         e.shutdown();
     }
 
@@ -338,7 +384,11 @@ fn truncation_and_bit_flips_recover_a_prefix_or_refuse() {
                 Ok(e) => {
                     let n = recovered_prefix(&e, &ids);
                     assert!(n >= r && n < ids.len(), "flip at {at} (record {r}) kept {n}");
-                    assert_eq!(r, ids.len() - 1, "only the last record may be dropped (flip at {at})");
+                    assert_eq!(
+                        r,
+                        ids.len() - 1,
+                        "only the last record may be dropped (flip at {at})"
+                    );
                     e.shutdown();
                 }
                 Err(EngineError::Durability { source, .. }) => {

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::config::{DEFAULT_SPACE, EngineBuilder, ShardCount};
-use super::error::EngineError;
 use super::durable::{RecoveryReport, SnapshotReport, Store, replay};
+use super::error::EngineError;
 use super::log::{Guarantee, NoLog};
 use super::metrics::{EngineMetrics, OpRecorder, RejectReason, ShardSnapshot, SpaceShardMetrics, render};
 use super::route::shard_of;
@@ -932,12 +932,14 @@ impl Engine {
     /// every lock, before it is applied.
     fn log_association(&self, a: EpisodeId, b: EpisodeId, w: f32, both: bool) -> Result<(), EngineError> {
         if let Some(store) = &self.inner.durable {
-            store.log_change(self.inner.shard_of(a.0), |seq| crate::durability::Record::Associate {
-                seq,
-                a: a.0,
-                b: b.0,
-                w,
-                both,
+            store.log_change(self.inner.shard_of(a.0), |seq| {
+                crate::durability::Record::Associate {
+                    seq,
+                    a: a.0,
+                    b: b.0,
+                    w,
+                    both,
+                }
             })?;
             store.maybe_snapshot();
         }
@@ -1110,13 +1112,20 @@ impl Engine {
     pub fn last_background_snapshot(&self) -> Option<Result<SnapshotReport, String>> {
         let store = self.inner.durable.as_ref()?;
         store.wait_snapshot(Duration::ZERO);
-        store.last_snapshot.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        store
+            .last_snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Each shard's write-ahead-log counters (records, groups, fsyncs and their latency
     /// histogram); empty for an engine without a directory.
     pub fn wal_stats(&self) -> Vec<crate::durability::WalStats> {
-        self.inner.durable.as_ref().map_or_else(Vec::new, |s| s.wal_stats())
+        self.inner
+            .durable
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.wal_stats())
     }
 
     /// The stored episode `id`, or `None` if it is not live.

@@ -95,8 +95,8 @@ mod task;
 mod types;
 
 pub use config::{
-    AdmissionLimits, AssociationParams, DEFAULT_SPACE, DurabilityOptions, EngineBuilder, IndexParams, ShardCount,
-    SpaceSpec,
+    AdmissionLimits, AssociationParams, DEFAULT_SPACE, DurabilityOptions, EngineBuilder, IndexParams,
+    ShardCount, SpaceSpec,
 };
 pub use durable::{DroppedTail, RecoveryReport, SnapshotReport};
 pub use error::EngineError;

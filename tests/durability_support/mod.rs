@@ -12,7 +12,11 @@ pub fn episode(id: u64, dim: usize) -> Record {
         seq: id,
         id,
         space: format!("space-{}", id % 3),
-        stream: if id % 2 == 0 { Some(format!("stream-{}", id / 2)) } else { None },
+        stream: if id % 2 == 0 {
+            Some(format!("stream-{}", id / 2))
+        } else {
+            None
+        },
         timestamp: id * 10,
         embedding: (0..dim)
             .map(|i| ((seed >> (i % 48)) & 0xFFFF) as f32 / 65536.0 + i as f32)

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use locus::durability::{
-    EpisodeRecord, LinkKind, LinkRecord, Record, Recovery, ShardWal, SnapshotWriter, SyncPolicy, WalOptions, load_current_snapshot,
+    EpisodeRecord, LinkKind, LinkRecord, Record, Recovery, ShardWal, SnapshotWriter, SyncPolicy, WalOptions,
+    load_current_snapshot,
 };
 
 /// Arguments of `locus bench-wal`.

@@ -54,7 +54,9 @@ pub(crate) fn check_or_write(dir: &Path, dim: u32, shards: u32) -> Result<(), Du
                     return Err(DurabilityError::Corrupt {
                         path: path.clone(),
                         offset: 0,
-                        what: format!("missing, but the directory holds {name}: not an engine directory of this build"),
+                        what: format!(
+                            "missing, but the directory holds {name}: not an engine directory of this build"
+                        ),
                     });
                 }
             }

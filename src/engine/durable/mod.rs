@@ -60,7 +60,11 @@ impl ShardDurable {
 
     /// Enqueues a record built from the next `seq` (under the tickets lock, so `seq` order is
     /// log order) and returns its ticket.
-    fn enqueue(&self, make: impl FnOnce(u64) -> Record, id: Option<u64>) -> Result<Option<Ticket>, EngineError> {
+    fn enqueue(
+        &self,
+        make: impl FnOnce(u64) -> Record,
+        id: Option<u64>,
+    ) -> Result<Option<Ticket>, EngineError> {
         let Some(wal) = self.wal.get() else {
             return Ok(None);
         };
@@ -171,9 +175,7 @@ impl Store {
             field: "shards",
             reason: "too many shards for a durable engine".into(),
         })?;
-        std::fs::create_dir_all(dir).map_err(|e| {
-            err(DurabilityError::from_io("create_dir", dir, e))
-        })?;
+        std::fs::create_dir_all(dir).map_err(|e| err(DurabilityError::from_io("create_dir", dir, e)))?;
         meta::check_or_write(dir, dim, count).map_err(durability_err(None))?;
         let (state, report) =
             Recovery::open_with(dir, limits(config, dim), count).map_err(durability_err(None))?;
@@ -218,7 +220,8 @@ impl Store {
             let mut opts = WalOptions::new(self.dim, self.options.policy);
             opts.segment_bytes = self.options.segment_bytes;
             opts.limits = self.limits;
-            let wal = ShardWal::open(&self.dir, sd.shard as u32, opts).map_err(durability_err(Some(sd.shard)))?;
+            let wal =
+                ShardWal::open(&self.dir, sd.shard as u32, opts).map_err(durability_err(Some(sd.shard)))?;
             let _ = sd.wal.set(wal);
         }
         Ok(())
@@ -226,7 +229,11 @@ impl Store {
 
     /// Logs an explicit association (on `a`'s shard) or a forget (on `id`'s shard) and waits,
     /// outside every lock, for its guarantee.
-    pub(crate) fn log_change(&self, shard: usize, make: impl FnOnce(u64) -> Record) -> Result<Guarantee, EngineError> {
+    pub(crate) fn log_change(
+        &self,
+        shard: usize,
+        make: impl FnOnce(u64) -> Record,
+    ) -> Result<Guarantee, EngineError> {
         let sd = &self.shards[shard];
         let t = sd.enqueue(make, None)?;
         sd.wait(t)
@@ -234,7 +241,10 @@ impl Store {
 
     /// Every shard's log counters (fsync latency histogram included).
     pub(crate) fn wal_stats(&self) -> Vec<WalStats> {
-        self.shards.iter().filter_map(|s| s.wal().map(ShardWal::stats)).collect()
+        self.shards
+            .iter()
+            .filter_map(|s| s.wal().map(ShardWal::stats))
+            .collect()
     }
 
     /// Starts a background snapshot if the policy asks for one and none is running.

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::super::error::EngineError;
 use super::super::facade::Inner;
 use super::super::shard::Prepared;
 use super::super::task::Task;
 use super::super::types::{EpisodeId, Link, LinkDirection};
-use super::super::error::EngineError;
 use super::{Store, durability_err, snapshot};
 use crate::durability::{LinkKind, Record, RecoveredState};
 use crate::exec::{ExecError, Gather, Priority, Rejected, oneshot};
@@ -135,8 +135,10 @@ pub(crate) fn recover(
     let mut next_seq = 0u64;
     for (s, replay) in state.shards.iter().enumerate() {
         let from_snapshot = match &state.snapshot {
-            Some(snap) => snapshot::decode_section(snap.section(&snapshot::section_name(s)).unwrap_or(&[]), &limits)
-                .map_err(durability_err(Some(s)))?,
+            Some(snap) => {
+                snapshot::decode_section(snap.section(&snapshot::section_name(s)).unwrap_or(&[]), &limits)
+                    .map_err(durability_err(Some(s)))?
+            }
             None => Vec::new(),
         };
         report.snapshot_records += from_snapshot.len() as u64;
@@ -149,12 +151,18 @@ pub(crate) fn recover(
                     let space = *eng
                         .space_ids
                         .get(&e.space)
-                        .ok_or_else(|| EngineError::UnknownSpace { space: e.space.clone() })?;
+                        .ok_or_else(|| EngineError::UnknownSpace {
+                            space: e.space.clone(),
+                        })?;
                     if eng.shard_of(e.id) != s {
                         return Err(EngineError::Durability {
                             shard: Some(s),
                             source: crate::durability::DurabilityError::InvalidRecord {
-                                what: format!("episode {} is in the log of shard {s}, but routes to shard {}", e.id, eng.shard_of(e.id)),
+                                what: format!(
+                                    "episode {} is in the log of shard {s}, but routes to shard {}",
+                                    e.id,
+                                    eng.shard_of(e.id)
+                                ),
                             },
                         });
                     }

@@ -109,11 +109,13 @@ impl Store {
                 .map_err(durability_err(Some(s)))?
                 .len() as u64;
             let from = old.as_ref().map_or(0, |o| o.info.covered[s]);
-            let range = ShardReplay::range(&self.dir, s as u32, limits, from, to).map_err(durability_err(Some(s)))?;
+            let range =
+                ShardReplay::range(&self.dir, s as u32, limits, from, to).map_err(durability_err(Some(s)))?;
             for rec in range.records() {
                 let (_, rec) = rec.map_err(durability_err(Some(s)))?;
                 scratch.clear();
-                rec.encode_into(&limits, &mut scratch).map_err(durability_err(Some(s)))?;
+                rec.encode_into(&limits, &mut scratch)
+                    .map_err(durability_err(Some(s)))?;
                 let len = u32::try_from(scratch.len()).map_err(|_| {
                     durability_err(Some(s))(DurabilityError::InvalidRecord {
                         what: "record over 4 GiB".into(),
