@@ -93,8 +93,10 @@ enum Event {
     },
 }
 
-/// Most observe tasks of recovery in flight at once (all shards together).
-const WINDOW: usize = 1024;
+/// Most store tasks of recovery in flight per shard: below the executor's cross-node steal
+/// threshold (256 queued items), so no worker of another node steals one and first-touches the
+/// shard's rows on its own node (seen in the emulated 4-node machine with a window of 1024).
+const WINDOW: usize = 128;
 
 /// Replays `state` into the engine; returns the report and one past the largest `seq` found.
 pub(crate) fn recover(
@@ -131,8 +133,11 @@ pub(crate) fn recover(
     };
     let limits = super::limits(&eng.config, store.dim);
     let mut events: Vec<(u64, Event)> = Vec::new();
-    let mut inflight: VecDeque<(u64, Gather<Result<EpisodeId, EngineError>>)> = VecDeque::new();
+    let mut inflight: Vec<VecDeque<(u64, Gather<Result<EpisodeId, EngineError>>)>> =
+        (0..state.shards.len()).map(|_| VecDeque::new()).collect();
     let mut next_seq = 0u64;
+    type Records = Box<dyn Iterator<Item = Result<Record, crate::durability::DurabilityError>>>;
+    let mut sources: Vec<Records> = Vec::with_capacity(state.shards.len());
     for (s, replay) in state.shards.iter().enumerate() {
         let from_snapshot = match &state.snapshot {
             Some(snap) => {
@@ -142,8 +147,19 @@ pub(crate) fn recover(
             None => Vec::new(),
         };
         report.snapshot_records += from_snapshot.len() as u64;
+        report.log_records += replay.end_lsn - replay.from_lsn;
         let logged = replay.records().map(|r| r.map(|(_, rec)| rec));
-        for rec in from_snapshot.into_iter().map(Ok).chain(logged) {
+        sources.push(Box::new(from_snapshot.into_iter().map(Ok).chain(logged)));
+    }
+    // Round robin over the shards, so that they store in parallel on their own workers.
+    let mut live: Vec<usize> = (0..sources.len()).collect();
+    while !live.is_empty() {
+        let mut next_live = Vec::with_capacity(live.len());
+        for &s in &live {
+            let Some(rec) = sources[s].next() else {
+                continue;
+            };
+            next_live.push(s);
             let rec = rec.map_err(durability_err(Some(s)))?;
             next_seq = next_seq.max(rec.seq().saturating_add(1));
             match rec {
@@ -199,13 +215,13 @@ pub(crate) fn recover(
                         links: Vec::new(),
                         stream: None,
                     };
-                    if inflight.len() >= WINDOW
-                        && let Some((id, answer)) = inflight.pop_front()
+                    if inflight[s].len() >= WINDOW
+                        && let Some((id, answer)) = inflight[s].pop_front()
                     {
                         settle(eng, id, answer)?;
                     }
-                    let answer = submit(eng, s, space, prepared, &mut inflight)?;
-                    inflight.push_back((e.id, answer));
+                    let answer = submit(eng, s, space, prepared, &mut inflight[s])?;
+                    inflight[s].push_back((e.id, answer));
                     report.episodes += 1;
                 }
                 Record::Associate { seq, a, b, w, both } => {
@@ -218,10 +234,12 @@ pub(crate) fn recover(
                 }
             }
         }
-        report.log_records += replay.end_lsn - replay.from_lsn;
+        live = next_live;
     }
-    while let Some((id, answer)) = inflight.pop_front() {
-        settle(eng, id, answer)?;
+    for queue in &mut inflight {
+        while let Some((id, answer)) = queue.pop_front() {
+            settle(eng, id, answer)?;
+        }
     }
     events.sort_unstable_by_key(|e| e.0);
     for (_, ev) in events {
