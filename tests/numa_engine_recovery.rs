@@ -5,10 +5,13 @@
 //! WARNING: this binary pins threads (the engine's workers). It runs as its own process so that
 //! no other test's threads are affected.
 //!
-//! An engine opened with `open_in` stores episodes, is shut down, and is reopened from its
-//! directory: recovery replays every episode through each shard's own pinned workers, so after
-//! recovery (and the index rebuild) at least 99 % of each shard's present pages (rows, index
-//! regions, association graph) are on its memory node again, read with `move_pages`.
+//! A child process (this binary re-executed) opens an engine with `open_in`, stores episodes,
+//! snapshots, stores a log tail and exits; this process reopens the directory: recovery replays
+//! every episode through each shard's own pinned workers, so after recovery (and the index
+//! rebuild) at least 99 % of each shard's present pages (rows, index regions, association
+//! graph) are on its memory node again, read with `move_pages`. (The first engine runs in its own
+//! process as a restarted service's would: in one process, the second engine's workers reuse
+//! the malloc arenas the first one's workers left, pages already placed on their nodes.)
 
 mod vm_support;
 
@@ -58,39 +61,57 @@ fn builder() -> EngineBuilder {
         })
 }
 
+const CHILD_ENV: &str = "LOCUS_VM_RECOVERY_POPULATE";
+
+/// The episodes the child stores: (id, embedding, links).
+fn episodes() -> Vec<(u64, Vec<f32>)> {
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    (0..1700u64).map(|i| (i, vector(&mut state, 64))).collect()
+}
+
+/// Child mode: stores 1500 episodes, snapshots, stores a 200-episode log tail.
+fn populate(dir: &std::path::Path) {
+    let e = builder().open_in(dir).expect("engine");
+    assert!(e.shard_count() >= 2, "one shard per node");
+    e.set_absorption(false);
+    for (i, v) in episodes() {
+        if i == 1500 {
+            e.snapshot().expect("snapshot");
+        }
+        let mut ep = Episode::new(v).with_id(i).in_stream(format!("s{}", i % 7));
+        if (20..1500).contains(&i) && i % 4 == 0 {
+            ep = ep.with_link(i - 20, 0.7);
+        }
+        e.observe(ep).expect("observe");
+    }
+    e.shutdown();
+}
+
+fn populate_kept() -> Vec<(u64, Vec<f32>)> {
+    episodes().into_iter().filter(|(i, _)| i % 100 == 0).collect()
+}
+
 #[test]
 fn recovered_shards_have_their_pages_at_home() {
-    if !require_nodes("recovered_shards_have_their_pages_at_home", 2) {
+    if std::env::var(CHILD_ENV).is_err() && !require_nodes("recovered_shards_have_their_pages_at_home", 2) {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-    let mut kept = Vec::new();
-    {
-        let e = builder().open_in(dir.path()).expect("engine");
-        assert!(e.shard_count() >= 2, "one shard per node");
-        e.set_absorption(false);
-        for i in 0..1500u64 {
-            let v = vector(&mut state, 64);
-            let mut ep = Episode::new(v.clone())
-                .with_id(i)
-                .in_stream(format!("s{}", i % 7));
-            if i >= 20 && i % 4 == 0 {
-                ep = ep.with_link(i - 20, 0.7);
-            }
-            e.observe(ep).expect("observe");
-            if i % 100 == 0 {
-                kept.push((i, v));
-            }
-        }
-        e.snapshot().expect("snapshot");
-        // A log tail after the snapshot too.
-        for i in 1500..1700u64 {
-            e.observe(Episode::new(vector(&mut state, 64)).with_id(i))
-                .expect("observe");
-        }
-        e.shutdown();
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        populate(std::path::Path::new(&dir));
+        std::process::exit(0);
     }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let status = std::process::Command::new(std::env::current_exe().expect("current_exe"))
+        .args([
+            "--exact",
+            "recovered_shards_have_their_pages_at_home",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, dir.path())
+        .status()
+        .expect("spawn the populating child");
+    assert!(status.success(), "populating child: {status:?}");
+    let kept = populate_kept();
     let e = builder().open_in(dir.path()).expect("recovered engine");
     let report = e.recovery_report().expect("report").clone();
     eprintln!("recovery: {report:?}");
