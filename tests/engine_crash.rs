@@ -50,6 +50,7 @@ fn builder(policy: SyncPolicy) -> EngineBuilder {
             policy,
             snapshot_every: Some(100),
             segment_bytes: 32 * 1024,
+            faults: None,
         })
 }
 

@@ -21,6 +21,7 @@ fn durable(dim: usize, shards: usize, policy: SyncPolicy) -> EngineBuilder {
             policy,
             snapshot_every: None,
             segment_bytes: 4096,
+            faults: None,
         })
 }
 
@@ -169,6 +170,7 @@ fn the_snapshot_policy_runs_in_the_background() {
                 policy: SyncPolicy::EveryBatch,
                 snapshot_every: Some(40),
                 segment_bytes: 4096,
+                faults: None,
             })
     };
     let e = b().open_in(dir.path()).unwrap();
@@ -327,6 +329,7 @@ fn truncation_and_bit_flips_recover_a_prefix_or_refuse() {
                 policy: SyncPolicy::EveryBatch,
                 snapshot_every: None,
                 segment_bytes: 1 << 20,
+                faults: None,
             })
     };
     let mut rng = Rng::new(7);
@@ -428,4 +431,83 @@ fn truncation_and_bit_flips_recover_a_prefix_or_refuse() {
             "flip at {at}: {err}"
         );
     }
+}
+
+/// Fails every write with ENOSPC while `full` is set.
+#[derive(Debug, Default)]
+struct DiskFull {
+    full: std::sync::atomic::AtomicBool,
+}
+
+impl locus::durability::FaultInjector for DiskFull {
+    fn before_write(&self, _: usize) -> locus::durability::WriteFault {
+        if self.full.load(std::sync::atomic::Ordering::Acquire) {
+            locus::durability::WriteFault::Partial {
+                written: 7,
+                error: std::io::Error::from_raw_os_error(libc::ENOSPC),
+            }
+        } else {
+            locus::durability::WriteFault::Proceed
+        }
+    }
+
+    fn before_sync(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_the_observation_keeps_everything_acknowledged_and_recalls_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let dim = 8;
+    let disk = std::sync::Arc::new(DiskFull::default());
+    let b = |faults: Option<std::sync::Arc<dyn locus::durability::FaultInjector>>| {
+        small(dim)
+            .shards(ShardCount::Exactly(2))
+            .durability(DurabilityOptions {
+                policy: SyncPolicy::EveryBatch,
+                snapshot_every: None,
+                segment_bytes: 1 << 20,
+                faults,
+            })
+    };
+    let mut rng = Rng::new(8);
+    let e = b(Some(disk.clone())).open_in(dir.path()).unwrap();
+    let ids: Vec<EpisodeId> = (0..20)
+        .map(|i| e.observe(Episode::new(rng.vector(dim)).with_id(i)).unwrap())
+        .collect();
+    disk.full.store(true, std::sync::atomic::Ordering::Release);
+    let refused = Episode::new(rng.vector(dim)).with_id(100).with_link(3, 0.5);
+    let probe = refused.embedding.clone();
+    match e.observe(refused) {
+        Err(EngineError::Durability {
+            source: DurabilityError::StorageFull { .. },
+            ..
+        }) => {}
+        other => panic!("expected StorageFull, got {other:?}"),
+    }
+    assert!(e.get(EpisodeId(100)).is_none(), "a refused episode is not kept");
+    assert_eq!(e.len(), 20, "its quota is released");
+    // Recalls go on, and do not return the refused episode.
+    let r = e.recall(&Cue::new(probe, 5)).unwrap();
+    assert!(r.hits.iter().all(|h| h.id != EpisodeId(100)));
+    assert!(matches!(
+        e.associate(ids[0], ids[1], 1.0),
+        Err(EngineError::Durability { .. })
+    ));
+    assert!(matches!(e.forget(ids[2]), Err(EngineError::Durability { .. })));
+    assert!(
+        e.get(ids[2]).is_some(),
+        "a forget that could not be logged is not applied"
+    );
+    // Space again: the log goes on.
+    disk.full.store(false, std::sync::atomic::Ordering::Release);
+    e.observe(Episode::new(rng.vector(dim)).with_id(101)).unwrap();
+    e.shutdown();
+    let e = b(None).open_in(dir.path()).unwrap();
+    assert_eq!(e.len(), 21);
+    assert!(ids.iter().all(|&id| e.get(id).is_some()));
+    assert!(e.get(EpisodeId(100)).is_none() && e.get(EpisodeId(101)).is_some());
+    assert_eq!(e.recovery_report().unwrap().associations, 0);
+    e.shutdown();
 }

@@ -118,7 +118,7 @@ impl Default for AdmissionLimits {
 }
 
 /// How an engine opened with [`EngineBuilder::open_in`] keeps its episodes on disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct DurabilityOptions {
     /// When the write-ahead log is fsynced, and so when `observe` returns: `None` (written to
     /// the OS; survives a process kill, not a power loss), `EveryBatch` (returns after the group
@@ -130,6 +130,9 @@ pub struct DurabilityOptions {
     pub snapshot_every: Option<u64>,
     /// Size at which a log segment is sealed and a new one started, in bytes (at least 4096).
     pub segment_bytes: u64,
+    /// Disk failures injected into every shard's log writes and fsyncs (ENOSPC, EIO), for
+    /// tests of the failure paths; `None` in production.
+    pub faults: Option<std::sync::Arc<dyn crate::durability::FaultInjector>>,
 }
 
 impl Default for DurabilityOptions {
@@ -138,6 +141,7 @@ impl Default for DurabilityOptions {
             policy: SyncPolicy::EveryBatch,
             snapshot_every: Some(1 << 20),
             segment_bytes: 64 << 20,
+            faults: None,
         }
     }
 }

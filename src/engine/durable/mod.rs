@@ -220,6 +220,7 @@ impl Store {
             let mut opts = WalOptions::new(self.dim, self.options.policy);
             opts.segment_bytes = self.options.segment_bytes;
             opts.limits = self.limits;
+            opts.faults = self.options.faults.clone();
             let wal =
                 ShardWal::open(&self.dir, sd.shard as u32, opts).map_err(durability_err(Some(sd.shard)))?;
             let _ = sd.wal.set(wal);
