@@ -93,6 +93,9 @@ enum Event {
     },
 }
 
+/// One shard's store tasks in flight: (episode id, its answer).
+type Window = VecDeque<(u64, Gather<Result<EpisodeId, EngineError>>)>;
+
 /// Most store tasks of recovery in flight per shard: below the executor's cross-node steal
 /// threshold (256 queued items), so no worker of another node steals one and first-touches the
 /// shard's rows on its own node (seen in the emulated 4-node machine with a window of 1024).
@@ -133,8 +136,7 @@ pub(crate) fn recover(
     };
     let limits = super::limits(&eng.config, store.dim);
     let mut events: Vec<(u64, Event)> = Vec::new();
-    let mut inflight: Vec<VecDeque<(u64, Gather<Result<EpisodeId, EngineError>>)>> =
-        (0..state.shards.len()).map(|_| VecDeque::new()).collect();
+    let mut inflight: Vec<Window> = (0..state.shards.len()).map(|_| VecDeque::new()).collect();
     let mut next_seq = 0u64;
     type Records = Box<dyn Iterator<Item = Result<Record, crate::durability::DurabilityError>>>;
     let mut sources: Vec<Records> = Vec::with_capacity(state.shards.len());
@@ -255,7 +257,7 @@ fn submit(
     s: usize,
     space: u16,
     prepared: Prepared,
-    inflight: &mut VecDeque<(u64, Gather<Result<EpisodeId, EngineError>>)>,
+    inflight: &mut Window,
 ) -> Result<Gather<Result<EpisodeId, EngineError>>, EngineError> {
     let sub = eng.submitter.get().ok_or(EngineError::Closed)?;
     let shard = &eng.shards[s];
