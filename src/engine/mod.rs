@@ -24,7 +24,9 @@
 //!   append buffer, which recall scans exactly (with the SIMD kernels of [`crate::index`]) until
 //!   the index absorbs it (see the `shard` module docs, `src/engine/shard.rs`, for why nothing
 //!   falls between the two). Every accepted episode passes the shard's [`ShardLog`] first (the
-//!   write-ahead-log seam; [`NoLog`] for now).
+//!   write-ahead-log seam: [`NoLog`] with `open`; with [`EngineBuilder::open_in`] a per-shard
+//!   write-ahead log whose fsync the observer waits for outside every lock, recovery and
+//!   snapshots — see `docs/durability.md` and [`Engine::observe_durable`]).
 //! - **Growth.** Each index segment holds a fixed number of episodes; a shard opens a new one
 //!   when its newest is full, and recall searches all of them.
 //! - **Associations.** Explicit links, the previous episode of the same stream, and the
