@@ -1346,8 +1346,13 @@ impl Engine {
         render(&self.metrics_snapshot())
     }
 
-    /// Stops the workers after they finish the work already queued.
+    /// Stops the workers after they finish the work already queued; a durable engine also
+    /// waits for a background snapshot in progress (so that the directory can be reopened at
+    /// once). The logs are flushed and closed when the engine is dropped.
     pub fn shutdown(self) {
         let _ = self.exec.shutdown();
+        if let Some(store) = &self.inner.durable {
+            store.join_snapshot();
+        }
     }
 }

@@ -154,6 +154,8 @@ pub(crate) struct Store {
     /// Held by the one snapshot at work.
     pub(crate) snapshot_lock: Mutex<()>,
     snapshot_running: Arc<AtomicBool>,
+    /// The background snapshot thread, if one was started.
+    snapshot_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The last background snapshot's outcome.
     pub(crate) last_snapshot: Mutex<Option<Result<SnapshotReport, String>>>,
 }
@@ -202,6 +204,7 @@ impl Store {
             recovery: OnceLock::new(),
             snapshot_lock: Mutex::new(()),
             snapshot_running: Arc::new(AtomicBool::new(false)),
+            snapshot_thread: Mutex::new(None),
             last_snapshot: Mutex::new(None),
         };
         Ok((Arc::new(store), state, report))
@@ -266,8 +269,23 @@ impl Store {
                 *lock(&store.last_snapshot) = Some(out);
                 store.snapshot_running.store(false, Ordering::Release);
             });
-        if spawned.is_err() {
-            self.snapshot_running.store(false, Ordering::Release);
+        match spawned {
+            Ok(handle) => {
+                // The previous thread has finished (`snapshot_running` was false): reap it.
+                if let Some(old) = lock(&self.snapshot_thread).replace(handle) {
+                    let _ = old.join();
+                }
+            }
+            Err(_) => self.snapshot_running.store(false, Ordering::Release),
+        }
+    }
+
+    /// Waits for the background snapshot thread, if one was started.
+    pub(crate) fn join_snapshot(&self) {
+        let handle = lock(&self.snapshot_thread).take();
+        if let Some(h) = handle {
+            // A panic in it has already been reported by the thread; nothing to clean up here.
+            let _ = h.join();
         }
     }
 
