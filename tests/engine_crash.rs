@@ -49,6 +49,7 @@ fn builder(policy: SyncPolicy) -> EngineBuilder {
         .durability(DurabilityOptions {
             policy,
             snapshot_every: Some(100),
+            snapshot_interval: None,
             segment_bytes: 32 * 1024,
             faults: None,
         })

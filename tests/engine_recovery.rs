@@ -20,6 +20,7 @@ fn durable(dim: usize, shards: usize, policy: SyncPolicy) -> EngineBuilder {
         .durability(DurabilityOptions {
             policy,
             snapshot_every: None,
+            snapshot_interval: None,
             segment_bytes: 4096,
             faults: None,
         })
@@ -169,6 +170,7 @@ fn the_snapshot_policy_runs_in_the_background() {
             .durability(DurabilityOptions {
                 policy: SyncPolicy::EveryBatch,
                 snapshot_every: Some(40),
+                snapshot_interval: None,
                 segment_bytes: 4096,
                 faults: None,
             })
@@ -190,6 +192,33 @@ fn the_snapshot_policy_runs_in_the_background() {
     let e = b().open_in(dir.path()).unwrap();
     assert!(e.recovery_report().unwrap().snapshot.is_some());
     same(&snapshot_of(&e, &ids), &before);
+    e.shutdown();
+}
+
+#[test]
+fn the_time_policy_snapshots_after_its_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let dim = 8;
+    let mut rng = Rng::new(9);
+    let e = small(dim)
+        .durability(DurabilityOptions {
+            policy: SyncPolicy::None,
+            snapshot_every: None,
+            snapshot_interval: Some(std::time::Duration::from_millis(50)),
+            segment_bytes: 4096,
+            faults: None,
+        })
+        .open_in(dir.path())
+        .unwrap();
+    e.observe(Episode::new(rng.vector(dim))).unwrap();
+    assert!(e.last_background_snapshot().is_none(), "not before the interval");
+    std::thread::sleep(std::time::Duration::from_millis(80));
+    e.observe(Episode::new(rng.vector(dim))).unwrap();
+    e.shutdown();
+    let e = small(dim).open_in(dir.path()).unwrap();
+    let report = e.recovery_report().unwrap();
+    assert!(report.snapshot.is_some(), "{report:?}");
+    assert_eq!(report.episodes, 2);
     e.shutdown();
 }
 
@@ -328,6 +357,7 @@ fn truncation_and_bit_flips_recover_a_prefix_or_refuse() {
             .durability(DurabilityOptions {
                 policy: SyncPolicy::EveryBatch,
                 snapshot_every: None,
+                snapshot_interval: None,
                 segment_bytes: 1 << 20,
                 faults: None,
             })
@@ -467,6 +497,7 @@ fn a_full_disk_refuses_the_observation_keeps_everything_acknowledged_and_recalls
             .durability(DurabilityOptions {
                 policy: SyncPolicy::EveryBatch,
                 snapshot_every: None,
+                snapshot_interval: None,
                 segment_bytes: 1 << 20,
                 faults,
             })

@@ -128,6 +128,9 @@ pub struct DurabilityOptions {
     /// Take a snapshot in the background after this many logged records (episodes,
     /// associations, forgets) since the last one (`None`: only [`Engine::snapshot`](super::Engine::snapshot)).
     pub snapshot_every: Option<u64>,
+    /// Also take one in the background when a change is logged this long after the last
+    /// snapshot began (`None`: no time policy).
+    pub snapshot_interval: Option<Duration>,
     /// Size at which a log segment is sealed and a new one started, in bytes (at least 4096).
     pub segment_bytes: u64,
     /// Disk failures injected into every shard's log writes and fsyncs (ENOSPC, EIO), for
@@ -140,6 +143,7 @@ impl Default for DurabilityOptions {
         Self {
             policy: SyncPolicy::EveryBatch,
             snapshot_every: Some(1 << 20),
+            snapshot_interval: None,
             segment_bytes: 64 << 20,
             faults: None,
         }

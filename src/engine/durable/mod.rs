@@ -156,6 +156,8 @@ pub(crate) struct Store {
     snapshot_running: Arc<AtomicBool>,
     /// The background snapshot thread, if one was started.
     snapshot_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// When the last snapshot began (or the store opened).
+    last_snapshot_at: Mutex<std::time::Instant>,
     /// The last background snapshot's outcome.
     pub(crate) last_snapshot: Mutex<Option<Result<SnapshotReport, String>>>,
 }
@@ -205,6 +207,7 @@ impl Store {
             snapshot_lock: Mutex::new(()),
             snapshot_running: Arc::new(AtomicBool::new(false)),
             snapshot_thread: Mutex::new(None),
+            last_snapshot_at: Mutex::new(std::time::Instant::now()),
             last_snapshot: Mutex::new(None),
         };
         Ok((Arc::new(store), state, report))
@@ -253,12 +256,14 @@ impl Store {
 
     /// Starts a background snapshot if the policy asks for one and none is running.
     pub(crate) fn maybe_snapshot(self: &Arc<Self>) {
-        let Some(every) = self.options.snapshot_every else {
-            return;
-        };
-        if self.since_snapshot.load(Ordering::Relaxed) < every
-            || self.snapshot_running.swap(true, Ordering::AcqRel)
-        {
+        let since = self.since_snapshot.load(Ordering::Relaxed);
+        let by_count = self.options.snapshot_every.is_some_and(|n| since >= n);
+        let by_time = since > 0
+            && self
+                .options
+                .snapshot_interval
+                .is_some_and(|d| lock(&self.last_snapshot_at).elapsed() >= d);
+        if !(by_count || by_time) || self.snapshot_running.swap(true, Ordering::AcqRel) {
             return;
         }
         let store = self.clone();
@@ -289,8 +294,9 @@ impl Store {
         }
     }
 
-    /// Records logged since the last snapshot began.
+    /// Starts the count and clock of the snapshot policy again (a snapshot begins).
     pub(crate) fn reset_since_snapshot(&self) -> u64 {
+        *lock(&self.last_snapshot_at) = std::time::Instant::now();
         self.since_snapshot.swap(0, Ordering::AcqRel)
     }
 
