@@ -5,19 +5,24 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use locus::durability::{EpisodeRecord, Record, ShardWal, SyncPolicy, WalOptions};
+use locus::durability::{EpisodeRecord, LinkKind, LinkRecord, Record, ShardWal, SyncPolicy, WalOptions};
 
 const DIM: u32 = 768;
 
 fn record(id: u64) -> Record {
     Record::Episode(EpisodeRecord {
+        seq: id,
         id,
         space: "default".into(),
         stream: None,
         timestamp: id,
         embedding: (0..DIM).map(|i| (i as f32 + id as f32) / 1000.0).collect(),
         payload: vec![b'p'; 64],
-        links: vec![(id.wrapping_sub(1), 0.5)],
+        links: vec![LinkRecord {
+            target: id.wrapping_sub(1),
+            weight: 0.5,
+            direction: LinkKind::Both,
+        }],
     })
 }
 

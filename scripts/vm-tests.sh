@@ -39,7 +39,7 @@ configs=${LOCUS_VM_CONFIGS:-default cpuless smt}
 # Binaries whose claims (shard placement, cross-shard answers) do not depend on memory-only nodes
 # or SMT run in the default machine only, to keep CI short; LOCUS_VM_EVERY_CONFIG=1 runs them in
 # every configuration.
-default_only=" numa_spread numa_engine "
+default_only=" numa_spread numa_engine numa_engine_recovery "
 runs=0 failed=0 tests_passed=0 tests_failed=0
 log_dir=${LOCUS_VM_LOG_DIR:-$root/target/vm-tests}
 mkdir -p "$log_dir"

@@ -173,7 +173,7 @@ fn another_dimension_version_or_shard_count_is_refused() {
     // Another format version: rewrite the version field and fix the header checksum.
     let path = dir.path().join(segment_name(0, 0));
     let mut bytes = std::fs::read(&path).unwrap();
-    bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
     let crc = crc32fast::hash(&bytes[0..40]);
     bytes[40..44].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();
@@ -182,8 +182,8 @@ fn another_dimension_version_or_shard_count_is_refused() {
         matches!(
             err,
             DurabilityError::UnsupportedVersion {
-                found: 2,
-                supported: 1,
+                found: 1,
+                supported: 2,
                 ..
             }
         ),

@@ -121,8 +121,15 @@ mod tests {
     fn sealed_frames_read_back_and_any_flip_is_caught() {
         let limits = RecordLimits::new(2);
         let mut buf = Vec::new();
-        push_unsealed(&Record::Forget { id: 5 }, &limits, &mut buf).unwrap();
-        push_unsealed(&Record::Associate { a: 1, b: 2, w: 0.5 }, &limits, &mut buf).unwrap();
+        push_unsealed(&Record::Forget { seq: 0, id: 5 }, &limits, &mut buf).unwrap();
+        let assoc = Record::Associate {
+            seq: 1,
+            a: 1,
+            b: 2,
+            w: 0.5,
+            both: true,
+        };
+        push_unsealed(&assoc, &limits, &mut buf).unwrap();
         assert_eq!(seal(&mut buf, 10), 2);
         let max = limits.max_encoded_len();
         let Frame::Valid { lsn, len, .. } = read(&buf, max) else {

@@ -22,7 +22,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let wal = ShardWal::open(dir.path(), 0, WalOptions::new(2, SyncPolicy::EveryBatch))?;
 //! let rec = Record::Episode(EpisodeRecord {
-//!     id: 1, space: "default".into(), stream: None, timestamp: 0,
+//!     seq: 0, id: 1, space: "default".into(), stream: None, timestamp: 0,
 //!     embedding: vec![0.5, 1.0], payload: b"hi".to_vec(), links: vec![],
 //! });
 //! assert_eq!(wal.append(&rec)?, Durable::Synced { lsn: 0 });
@@ -37,7 +37,7 @@
 
 mod error;
 mod frame;
-mod fsutil;
+pub(crate) mod fsutil;
 mod manifest;
 mod policy;
 mod record;
@@ -50,7 +50,7 @@ mod wal;
 pub use error::DurabilityError;
 pub use manifest::MANIFEST_NAME;
 pub use policy::{Durable, FaultInjector, SyncPolicy, WalOptions, WriteFault};
-pub use record::{EpisodeRecord, Record, RecordLimits};
+pub use record::{EpisodeRecord, LinkKind, LinkRecord, Record, RecordLimits};
 pub use recovery::{RecoveredState, Recovery, RecoveryReport, ReplayIter, ShardRecovery, ShardReplay};
 pub use scan::TornTail;
 pub use segment::{FORMAT_VERSION, segment_name};
@@ -58,4 +58,4 @@ pub use snapshot::{
     Section, Snapshot, SnapshotInfo, SnapshotWriter, load as load_snapshot,
     load_current as load_current_snapshot, snapshot_name,
 };
-pub use wal::{ShardWal, WalStats};
+pub use wal::{ShardWal, Ticket, WalStats};

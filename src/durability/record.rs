@@ -1,15 +1,19 @@
-//! The records a shard's log holds, and their binary encoding.
+//! The records a shard's log holds, and their binary encoding (format version 2).
 //!
-//! Every integer and float is little-endian. A record starts with a one-byte tag:
+//! Every integer and float is little-endian. A record starts with a one-byte tag and the
+//! record's engine-wide order number `seq` (it orders records of different shards on replay):
 //!
 //! ```text
-//! tag 1  Episode    id u64 | space_len u8 | space (UTF-8) | has_stream u8 (0/1) | [stream u64 if 1]
+//! tag 1  Episode    seq u64 | id u64 | space_len u8 | space (UTF-8)
+//!                   | has_stream u8 (0/1) | [stream_len u8 | stream (UTF-8) if 1]
 //!                   | timestamp u64
 //!                   | dim u32 | dim × f32 | payload_len u32 | payload bytes
-//!                   | link_count u32 | link_count × (target u64, weight f32)
-//! tag 2  Associate  a u64 | b u64 | w f32
-//! tag 3  Forget     id u64
+//!                   | link_count u32 | link_count × (target u64, weight f32, direction u8)
+//! tag 2  Associate  seq u64 | a u64 | b u64 | w f32 | both u8 (0: a → b only, 1: both ways)
+//! tag 3  Forget     seq u64 | id u64
 //! ```
+//!
+//! A link's direction is 0 (both ways), 1 (new episode → target) or 2 (target → new episode).
 //!
 //! Decoding checks every count against both the bytes that remain and a [`RecordLimits`] maximum
 //! before it allocates, so a corrupt or hostile length never sizes an allocation. Trailing bytes
@@ -17,24 +21,67 @@
 
 use super::DurabilityError;
 
+/// Which way a logged link points (the engine's `LinkDirection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// Both ways: new ↔ target.
+    Both,
+    /// New episode → target only.
+    Out,
+    /// Target → new episode only.
+    In,
+}
+
+impl LinkKind {
+    fn code(self) -> u8 {
+        match self {
+            LinkKind::Both => 0,
+            LinkKind::Out => 1,
+            LinkKind::In => 2,
+        }
+    }
+
+    fn from_code(c: u8) -> Option<Self> {
+        match c {
+            0 => Some(LinkKind::Both),
+            1 => Some(LinkKind::Out),
+            2 => Some(LinkKind::In),
+            _ => None,
+        }
+    }
+}
+
+/// One explicit link of a logged episode.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkRecord {
+    /// The existing episode it links to.
+    pub target: u64,
+    /// The weight.
+    pub weight: f32,
+    /// Which way it points.
+    pub direction: LinkKind,
+}
+
 /// One accepted episode, as the engine hands it to its shard's log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpisodeRecord {
+    /// Engine-wide order of the record (replay applies records of all shards in this order).
+    pub seq: u64,
     /// The episode's id.
     pub id: u64,
     /// The space (tenant) it belongs to, by name (at most 255 bytes of UTF-8): names are stable
     /// across restarts, internal space numbers need not be.
     pub space: String,
-    /// The stream it continues, if any.
-    pub stream: Option<u64>,
+    /// The stream it continues, by name (at most 255 bytes), if any.
+    pub stream: Option<String>,
     /// Caller-supplied timestamp.
     pub timestamp: u64,
     /// The embedding; its length is the log's dimension.
     pub embedding: Vec<f32>,
     /// Opaque payload bytes.
     pub payload: Vec<u8>,
-    /// Associations to other episodes: (target id, weight).
-    pub links: Vec<(u64, f32)>,
+    /// Explicit associations to other episodes.
+    pub links: Vec<LinkRecord>,
 }
 
 /// A log record: everything that changes a shard's state.
@@ -42,17 +89,23 @@ pub struct EpisodeRecord {
 pub enum Record {
     /// An episode was observed.
     Episode(EpisodeRecord),
-    /// An association `a → b` with weight `w` was added or changed.
+    /// An explicit association `a → b` (and `b → a` if `both`) with weight `w` was added.
     Associate {
+        /// Engine-wide order of the record.
+        seq: u64,
         /// Source episode.
         a: u64,
         /// Target episode.
         b: u64,
         /// Weight.
         w: f32,
+        /// Whether `b → a` was added too.
+        both: bool,
     },
     /// Episode `id` was forgotten.
     Forget {
+        /// Engine-wide order of the record.
+        seq: u64,
         /// The forgotten episode.
         id: u64,
     },
@@ -82,17 +135,19 @@ impl RecordLimits {
     /// The largest encoded record these limits allow, in bytes.
     pub fn max_encoded_len(&self) -> usize {
         1 + 8
+            + 8
             + 1
             + 255
             + 1
-            + 8
+            + 1
+            + 255
             + 8
             + 4
             + 4 * self.dim as usize
             + 4
             + self.max_payload as usize
             + 4
-            + 12 * self.max_links as usize
+            + 13 * self.max_links as usize
     }
 }
 
@@ -105,11 +160,19 @@ fn invalid(what: impl Into<String>) -> DurabilityError {
 }
 
 impl Record {
+    /// The record's engine-wide order number.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Record::Episode(e) => e.seq,
+            Record::Associate { seq, .. } | Record::Forget { seq, .. } => *seq,
+        }
+    }
+
     /// Appends this record's encoding to `out`.
     ///
     /// # Errors
     /// [`DurabilityError::InvalidRecord`] if the record breaks `limits` (wrong dimension, payload or
-    /// link list too long); nothing is appended then.
+    /// link list too long, a name over 255 bytes); nothing is appended then.
     pub fn encode_into(&self, limits: &RecordLimits, out: &mut Vec<u8>) -> Result<(), DurabilityError> {
         match self {
             Record::Episode(e) => {
@@ -126,6 +189,15 @@ impl Record {
                         "episode {} space name is {} bytes, the limit is 255",
                         e.id,
                         e.space.len()
+                    )));
+                }
+                if let Some(s) = &e.stream
+                    && s.len() > 255
+                {
+                    return Err(invalid(format!(
+                        "episode {} stream name is {} bytes, the limit is 255",
+                        e.id,
+                        s.len()
                     )));
                 }
                 if e.payload.len() > limits.max_payload as usize {
@@ -146,14 +218,17 @@ impl Record {
                 }
                 out.reserve(self.encoded_len());
                 out.push(TAG_EPISODE);
+                out.extend_from_slice(&e.seq.to_le_bytes());
                 out.extend_from_slice(&e.id.to_le_bytes());
                 // Fits: checked against 255 above.
                 out.push(e.space.len() as u8);
                 out.extend_from_slice(e.space.as_bytes());
-                match e.stream {
+                match &e.stream {
                     Some(s) => {
                         out.push(1);
-                        out.extend_from_slice(&s.to_le_bytes());
+                        // Fits: checked against 255 above.
+                        out.push(s.len() as u8);
+                        out.extend_from_slice(s.as_bytes());
                     }
                     None => out.push(0),
                 }
@@ -166,19 +241,23 @@ impl Record {
                 out.extend_from_slice(&(e.payload.len() as u32).to_le_bytes());
                 out.extend_from_slice(&e.payload);
                 out.extend_from_slice(&(e.links.len() as u32).to_le_bytes());
-                for (t, w) in &e.links {
-                    out.extend_from_slice(&t.to_le_bytes());
-                    out.extend_from_slice(&w.to_le_bytes());
+                for l in &e.links {
+                    out.extend_from_slice(&l.target.to_le_bytes());
+                    out.extend_from_slice(&l.weight.to_le_bytes());
+                    out.push(l.direction.code());
                 }
             }
-            Record::Associate { a, b, w } => {
+            Record::Associate { seq, a, b, w, both } => {
                 out.push(TAG_ASSOCIATE);
+                out.extend_from_slice(&seq.to_le_bytes());
                 out.extend_from_slice(&a.to_le_bytes());
                 out.extend_from_slice(&b.to_le_bytes());
                 out.extend_from_slice(&w.to_le_bytes());
+                out.push(u8::from(*both));
             }
-            Record::Forget { id } => {
+            Record::Forget { seq, id } => {
                 out.push(TAG_FORGET);
+                out.extend_from_slice(&seq.to_le_bytes());
                 out.extend_from_slice(&id.to_le_bytes());
             }
         }
@@ -190,20 +269,21 @@ impl Record {
         match self {
             Record::Episode(e) => {
                 1 + 8
+                    + 8
                     + 1
                     + e.space.len()
                     + 1
-                    + if e.stream.is_some() { 8 } else { 0 }
+                    + e.stream.as_ref().map_or(0, |s| 1 + s.len())
                     + 8
                     + 4
                     + 4 * e.embedding.len()
                     + 4
                     + e.payload.len()
                     + 4
-                    + 12 * e.links.len()
+                    + 13 * e.links.len()
             }
-            Record::Associate { .. } => 1 + 8 + 8 + 4,
-            Record::Forget { .. } => 1 + 8,
+            Record::Associate { .. } => 1 + 8 + 8 + 8 + 4 + 1,
+            Record::Forget { .. } => 1 + 8 + 8,
         }
     }
 
@@ -211,19 +291,17 @@ impl Record {
     ///
     /// # Errors
     /// [`DurabilityError::InvalidRecord`] if the bytes end early, a count exceeds what remains or
-    /// `limits`, the tag is unknown, or bytes are left over.
+    /// `limits`, the tag or a flag is unknown, or bytes are left over.
     pub fn decode(bytes: &[u8], limits: &RecordLimits) -> Result<Record, DurabilityError> {
         let mut r = Reader { bytes, pos: 0 };
         let record = match r.u8("tag")? {
             TAG_EPISODE => {
+                let seq = r.u64("seq")?;
                 let id = r.u64("id")?;
-                let space_len = r.u8("space length")?;
-                let space = std::str::from_utf8(r.take(space_len as usize, "space")?)
-                    .map_err(|_| invalid(format!("episode {id} space name is not UTF-8")))?
-                    .to_string();
+                let space = r.name("space")?;
                 let stream = match r.u8("stream flag")? {
                     0 => None,
-                    1 => Some(r.u64("stream")?),
+                    1 => Some(r.name("stream")?),
                     other => return Err(invalid(format!("stream flag is {other}, not 0 or 1"))),
                 };
                 let timestamp = r.u64("timestamp")?;
@@ -251,14 +329,22 @@ impl Record {
                 if link_count > limits.max_links {
                     return Err(invalid(format!("{link_count} links exceed {}", limits.max_links)));
                 }
-                r.need(link_count as usize, 12, "links")?;
+                r.need(link_count as usize, 13, "links")?;
                 let mut links = Vec::with_capacity(link_count as usize);
                 for _ in 0..link_count {
-                    let t = r.u64("link target")?;
-                    let w = r.f32("link weight")?;
-                    links.push((t, w));
+                    let target = r.u64("link target")?;
+                    let weight = r.f32("link weight")?;
+                    let code = r.u8("link direction")?;
+                    let direction = LinkKind::from_code(code)
+                        .ok_or_else(|| invalid(format!("link direction {code} is not 0, 1 or 2")))?;
+                    links.push(LinkRecord {
+                        target,
+                        weight,
+                        direction,
+                    });
                 }
                 Record::Episode(EpisodeRecord {
+                    seq,
                     id,
                     space,
                     stream,
@@ -269,11 +355,20 @@ impl Record {
                 })
             }
             TAG_ASSOCIATE => Record::Associate {
+                seq: r.u64("seq")?,
                 a: r.u64("a")?,
                 b: r.u64("b")?,
                 w: r.f32("w")?,
+                both: match r.u8("both")? {
+                    0 => false,
+                    1 => true,
+                    other => return Err(invalid(format!("association flag is {other}, not 0 or 1"))),
+                },
             },
-            TAG_FORGET => Record::Forget { id: r.u64("id")? },
+            TAG_FORGET => Record::Forget {
+                seq: r.u64("seq")?,
+                id: r.u64("id")?,
+            },
             tag => return Err(invalid(format!("unknown record tag {tag}"))),
         };
         if r.pos != bytes.len() {
@@ -326,6 +421,14 @@ impl<'a> Reader<'a> {
         Ok(self.array::<1>(what)?[0])
     }
 
+    /// A length-prefixed (u8) UTF-8 name.
+    fn name(&mut self, what: &str) -> Result<String, DurabilityError> {
+        let len = self.u8(what)?;
+        std::str::from_utf8(self.take(len as usize, what)?)
+            .map(str::to_string)
+            .map_err(|_| invalid(format!("{what} name is not UTF-8")))
+    }
+
     fn u32(&mut self, what: &str) -> Result<u32, DurabilityError> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
@@ -345,13 +448,25 @@ mod tests {
 
     fn episode(dim: usize) -> Record {
         Record::Episode(EpisodeRecord {
+            seq: 3,
             id: 7,
             space: "tenant-a".into(),
-            stream: Some(9),
+            stream: Some("stream-9".into()),
             timestamp: 1234,
             embedding: (0..dim).map(|i| i as f32 * 0.5).collect(),
             payload: b"hello".to_vec(),
-            links: vec![(1, 0.25), (2, -1.0)],
+            links: vec![
+                LinkRecord {
+                    target: 1,
+                    weight: 0.25,
+                    direction: LinkKind::Both,
+                },
+                LinkRecord {
+                    target: 2,
+                    weight: -1.0,
+                    direction: LinkKind::In,
+                },
+            ],
         })
     }
 
@@ -360,8 +475,21 @@ mod tests {
         let limits = RecordLimits::new(4);
         for rec in [
             episode(4),
-            Record::Associate { a: 1, b: 2, w: 0.5 },
-            Record::Forget { id: 99 },
+            Record::Associate {
+                seq: 4,
+                a: 1,
+                b: 2,
+                w: 0.5,
+                both: true,
+            },
+            Record::Associate {
+                seq: 5,
+                a: 2,
+                b: 1,
+                w: 0.5,
+                both: false,
+            },
+            Record::Forget { seq: 6, id: 99 },
         ] {
             let mut buf = Vec::new();
             rec.encode_into(&limits, &mut buf).unwrap();
@@ -391,11 +519,23 @@ mod tests {
         };
         let mut buf = Vec::new();
         episode(4).encode_into(&limits, &mut buf).unwrap();
-        // payload_len sits after tag, id, space length + name, flag, stream, timestamp, dim, embedding.
-        let at = 1 + 8 + 1 + "tenant-a".len() + 1 + 8 + 8 + 4 + 16;
+        // payload_len sits after tag, seq, id, space length + name, flag, stream length + name,
+        // timestamp, dim, embedding.
+        let at = 1 + 8 + 8 + 1 + "tenant-a".len() + 1 + 1 + "stream-9".len() + 8 + 4 + 16;
         buf[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         let err = Record::decode(&buf, &limits).unwrap_err();
         assert!(err.to_string().contains("payload"), "{err}");
+    }
+
+    #[test]
+    fn unknown_link_direction_is_refused() {
+        let limits = RecordLimits::new(4);
+        let mut buf = Vec::new();
+        episode(4).encode_into(&limits, &mut buf).unwrap();
+        let last = buf.len() - 1;
+        buf[last] = 7;
+        let err = Record::decode(&buf, &limits).unwrap_err();
+        assert!(err.to_string().contains("direction"), "{err}");
     }
 
     #[test]

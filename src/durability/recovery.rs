@@ -108,6 +108,59 @@ impl ShardReplay {
     }
 }
 
+impl ShardReplay {
+    /// The records `from..to` of `shard`'s log in `dir` while the log is in use (for a
+    /// snapshot that folds the log into itself): `to` must not exceed what
+    /// [`ShardWal::flush`](super::ShardWal::flush) returned, so every record read is whole.
+    ///
+    /// # Errors
+    /// I/O errors listing or reading segment headers; [`DurabilityError::WalGap`] if no segment
+    /// holds `from`.
+    pub fn range(
+        dir: &Path,
+        shard: u32,
+        limits: RecordLimits,
+        from: u64,
+        to: u64,
+    ) -> Result<ShardReplay, DurabilityError> {
+        let listed = segment::list(dir, shard)?;
+        let mut segments = Vec::new();
+        if from < to {
+            let mut headers = Vec::with_capacity(listed.len());
+            for (_, path) in &listed {
+                headers.push(read_header(path, shard, limits.dim)?);
+            }
+            let first = (0..listed.len())
+                .find(|&i| i + 1 == listed.len() || headers[i + 1].first_lsn > from)
+                .ok_or(DurabilityError::WalGap {
+                    shard,
+                    expected: from,
+                    found: u64::MAX,
+                })?;
+            if headers[first].first_lsn > from {
+                return Err(DurabilityError::WalGap {
+                    shard,
+                    expected: from,
+                    found: headers[first].first_lsn,
+                });
+            }
+            segments = listed[first..]
+                .iter()
+                .zip(&headers[first..])
+                .take_while(|(_, h)| h.first_lsn < to)
+                .map(|((_, p), _)| p.clone())
+                .collect();
+        }
+        Ok(ShardReplay {
+            shard,
+            from_lsn: from,
+            end_lsn: to,
+            segments,
+            limits,
+        })
+    }
+}
+
 /// Iterator over a shard's replayed records (see [`ShardReplay::records`]).
 #[derive(Debug)]
 pub struct ReplayIter {

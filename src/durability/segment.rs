@@ -24,7 +24,7 @@ use super::DurabilityError;
 use super::fsutil::sync_dir;
 
 /// The format version this build writes and reads (segments, snapshots, manifest).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes of a segment header.
 pub(crate) const HEADER_LEN: usize = 48;
 const MAGIC: &[u8; 8] = b"LOCUSWAL";

@@ -35,6 +35,19 @@ use super::scan::{read_segment, scan_segment};
 use super::segment::{self, HEADER_LEN, SegmentHeader};
 use super::snapshot::SnapshotInfo;
 
+/// Where an enqueued record waits: see [`ShardWal::enqueue`] and [`ShardWal::wait`].
+#[derive(Debug)]
+#[must_use = "a ticket must be passed to ShardWal::wait"]
+pub struct Ticket(TicketKind);
+
+#[derive(Debug, Clone, Copy)]
+enum TicketKind {
+    /// In group `batch`, at `index` within it.
+    Group { batch: u64, index: u64 },
+    /// `EveryMs`: flushed in the background within this period.
+    Pending { within: Duration },
+}
+
 /// Counters of a shard's log, for benchmarks and metrics.
 #[derive(Debug, Clone)]
 pub struct WalStats {
@@ -315,12 +328,45 @@ impl ShardWal {
     /// the log; retry later); [`WalBroken`](DurabilityError::WalBroken) after an fsync failure;
     /// [`Closed`](DurabilityError::Closed) after [`close`](Self::close).
     pub fn append(&self, record: &Record) -> Result<Durable, DurabilityError> {
+        let ticket = self.enqueue(record)?;
+        self.wait(ticket)
+    }
+
+    /// The first half of [`append`](Self::append): encodes `record` and adds it to the group
+    /// being formed, without writing or syncing (with [`SyncPolicy::EveryMs`] it may wait while
+    /// the buffer is over [`WalOptions::max_pending_bytes`]). Call it inside the critical section
+    /// that orders records; call [`wait`](Self::wait) with the ticket *outside* it, so that
+    /// appenders behind it join the same group instead of queueing behind a write and fsync.
+    ///
+    /// Every group ticket must be passed to [`wait`](Self::wait) once (its group's outcome is
+    /// kept until all its tickets have read it).
+    ///
+    /// # Errors
+    /// As [`append`](Self::append), for what can be known before the write.
+    pub fn enqueue(&self, record: &Record) -> Result<Ticket, DurabilityError> {
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             scratch.clear();
             frame::push_unsealed(record, &self.inner.options.limits, &mut scratch)?;
-            self.inner.append_frame(&scratch)
+            self.inner.enqueue_frame(&scratch)
         })
+    }
+
+    /// The second half of [`append`](Self::append): waits until the group holding the record
+    /// of `ticket` is written (and fsynced with [`SyncPolicy::EveryBatch`]), writing it itself
+    /// when no write is in progress, and returns the record's guarantee.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append): the record is not in the log if this fails.
+    pub fn wait(&self, ticket: Ticket) -> Result<Durable, DurabilityError> {
+        self.inner.wait(ticket)
+    }
+
+    /// The sequence number the next record written will get (records enqueued and not yet
+    /// written come first). Not a durability point: see [`flush`](Self::flush).
+    pub fn next_lsn(&self) -> u64 {
+        let st = lock(&self.inner.state);
+        st.next_lsn + st.pending_records
     }
 
     /// Writes and fsyncs everything appended so far and returns the sequence number the next
@@ -434,7 +480,10 @@ impl Inner {
         st.stalled.as_ref().map(Failure::to_error)
     }
 
-    fn append_frame(&self, frame: &[u8]) -> Result<Durable, DurabilityError> {
+    /// Adds a frame to the pending group (or, with `EveryMs`, to the background flush's buffer)
+    /// and says where it is. Never writes or syncs, except that with `EveryMs` it waits (and may
+    /// write a group itself) while the buffer is over `max_pending_bytes`.
+    fn enqueue_frame(&self, frame: &[u8]) -> Result<Ticket, DurabilityError> {
         let mut st = lock(&self.state);
         if let Some(e) = self.refuse(&st) {
             return Err(e);
@@ -453,16 +502,27 @@ impl Inner {
             }
             st.pending.extend_from_slice(frame);
             st.pending_records += 1;
-            return Ok(Durable::Pending {
+            return Ok(Ticket(TicketKind::Pending {
                 within: Duration::from_millis(ms),
-            });
+            }));
         }
         let batch = st.open_batch;
         let index = st.pending_records;
         st.pending.extend_from_slice(frame);
         st.pending_records += 1;
         st.pending_waiters += 1;
+        Ok(Ticket(TicketKind::Group { batch, index }))
+    }
+
+    /// Waits until the group of `ticket` is written (and synced with `EveryBatch`), leading it
+    /// if no write is in progress.
+    fn wait(&self, ticket: Ticket) -> Result<Durable, DurabilityError> {
+        let (batch, index) = match ticket.0 {
+            TicketKind::Pending { within } => return Ok(Durable::Pending { within }),
+            TicketKind::Group { batch, index } => (batch, index),
+        };
         let sync = self.options.policy == SyncPolicy::EveryBatch;
+        let mut st = lock(&self.state);
         loop {
             if st.done_batch > batch {
                 let pos = st.outcomes.iter().position(|o| o.batch == batch);

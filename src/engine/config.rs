@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::error::EngineError;
+use crate::durability::SyncPolicy;
 use crate::index::Quantization;
 use crate::topology::PlacementPlan;
 
@@ -116,6 +117,39 @@ impl Default for AdmissionLimits {
     }
 }
 
+/// How an engine opened with [`EngineBuilder::open_in`] keeps its episodes on disk.
+#[derive(Debug, Clone)]
+pub struct DurabilityOptions {
+    /// When the write-ahead log is fsynced, and so when `observe` returns: `None` (written to
+    /// the OS; survives a process kill, not a power loss), `EveryBatch` (returns after the group
+    /// holding it is fsynced) or `EveryMs(n)` (returns at once; at most the last `n` ms plus one
+    /// group's write are lost in a crash).
+    pub policy: SyncPolicy,
+    /// Take a snapshot in the background after this many logged records (episodes,
+    /// associations, forgets) since the last one (`None`: only [`Engine::snapshot`](super::Engine::snapshot)).
+    pub snapshot_every: Option<u64>,
+    /// Also take one in the background when a change is logged this long after the last
+    /// snapshot began (`None`: no time policy).
+    pub snapshot_interval: Option<Duration>,
+    /// Size at which a log segment is sealed and a new one started, in bytes (at least 4096).
+    pub segment_bytes: u64,
+    /// Disk failures injected into every shard's log writes and fsyncs (ENOSPC, EIO), for
+    /// tests of the failure paths; `None` in production.
+    pub faults: Option<std::sync::Arc<dyn crate::durability::FaultInjector>>,
+}
+
+impl Default for DurabilityOptions {
+    fn default() -> Self {
+        Self {
+            policy: SyncPolicy::EveryBatch,
+            snapshot_every: Some(1 << 20),
+            snapshot_interval: None,
+            segment_bytes: 64 << 20,
+            faults: None,
+        }
+    }
+}
+
 /// A space (tenant) and its quota.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SpaceSpec {
@@ -141,6 +175,8 @@ pub struct EngineBuilder {
     pub(crate) admission: AdmissionLimits,
     pub(crate) plan: Option<PlacementPlan>,
     pub(crate) pin: bool,
+    pub(crate) durability: DurabilityOptions,
+    pub(crate) dir: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineBuilder {
@@ -156,6 +192,8 @@ impl Default for EngineBuilder {
             admission: AdmissionLimits::default(),
             plan: None,
             pin: true,
+            durability: DurabilityOptions::default(),
+            dir: None,
         }
     }
 }
@@ -225,6 +263,29 @@ impl EngineBuilder {
         self
     }
 
+    /// How [`open_in`](Self::open_in) keeps episodes on disk (default: `EveryBatch`, a
+    /// snapshot every 2^20 records, 64 MiB segments). Ignored by [`open`](Self::open).
+    pub fn durability(mut self, options: DurabilityOptions) -> Self {
+        self.durability = options;
+        self
+    }
+
+    /// Opens a durable engine whose state lives in `dir` (created if missing): every accepted
+    /// episode, association and forget is logged per shard, and what `dir` holds from an earlier
+    /// run (a snapshot and each shard's log after it) is recovered first, through the normal
+    /// store path on each shard's own workers. See `docs/durability.md`.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open); [`EngineError::Durability`] if `dir` cannot be written, holds
+    /// another format version, dimension or shard count, or is damaged before a log's tail
+    /// (nothing is loaded then); [`EngineError::UnknownSpace`] if it holds episodes of a space
+    /// this builder does not declare.
+    pub fn open_in(mut self, dir: impl AsRef<std::path::Path>) -> Result<super::Engine, EngineError> {
+        self.dir = Some(dir.as_ref().to_path_buf());
+        self.validate()?;
+        super::Engine::open(self)
+    }
+
     /// Opens the engine.
     ///
     /// # Errors
@@ -282,6 +343,13 @@ impl EngineBuilder {
         }
         if a.max_episodes_per_shard == 0 || a.max_episodes_per_shard >= u32::MAX as usize - 1 {
             return bad("associations.max_episodes_per_shard", "must be in 1..2^32-2");
+        }
+        let du = &self.durability;
+        if du.segment_bytes < 4096 || du.snapshot_every == Some(0) || du.policy == SyncPolicy::EveryMs(0) {
+            return bad(
+                "durability",
+                "segments of at least 4096 bytes, snapshot_every and EveryMs at least 1",
+            );
         }
         let ad = &self.admission;
         if ad.max_unindexed == 0 || ad.queue_capacity.contains(&0) {

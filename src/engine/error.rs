@@ -132,6 +132,19 @@ pub enum EngineError {
         #[source]
         source: ExecError,
     },
+    /// The write-ahead log or the durable directory failed: an observation, association or
+    /// forget whose record could not be written (disk full, I/O error, a log stopped after a
+    /// failed fsync; nothing of it was kept), or a directory that recovery refuses (another
+    /// format version, dimension or shard count, corruption before a log's tail). The source
+    /// says which and what to do; the engine keeps serving recalls.
+    #[error("durability (shard {shard:?}): {source}")]
+    Durability {
+        /// The shard whose log failed, where one is concerned.
+        shard: Option<usize>,
+        /// What the durability module reported.
+        #[source]
+        source: crate::durability::DurabilityError,
+    },
     /// The machine's topology or placement plan could not be read.
     #[error("topology: {source}")]
     Topology {

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::config::{DEFAULT_SPACE, EngineBuilder, ShardCount};
+use super::durable::{RecoveryReport, SnapshotReport, Store, replay};
 use super::error::EngineError;
-use super::log::NoLog;
+use super::log::{Guarantee, NoLog};
 use super::metrics::{EngineMetrics, OpRecorder, RejectReason, ShardSnapshot, SpaceShardMetrics, render};
 use super::outbox::{self, Edge};
 use super::requests;
@@ -21,7 +22,8 @@ use super::task::{EngineHandler, Task};
 use super::types::{Completion, Cue, Episode, EpisodeId, EpisodeRecord, Hit, RecallResult, ShardTiming};
 use crate::alloc::{MemPolicy, PageSample, placement_of};
 use crate::exec::{
-    ExecError, Executor, Missing, PinPolicy, Priority, Rejected, Submitter, WorkerPoolConfig, gather, oneshot,
+    ExecError, Executor, Missing, PinPolicy, Priority, Rejected, StealPolicy, Submitter, WorkerPoolConfig,
+    gather, oneshot,
 };
 use crate::index::Kernels;
 use crate::metrics::Counter;
@@ -64,6 +66,8 @@ pub(crate) struct Inner {
     /// Whether the index absorbs the append buffer ([`Engine::set_absorption`]).
     pub(crate) absorbing: AtomicBool,
     pub(crate) degradations: Mutex<Vec<String>>,
+    /// The directory and logs of an engine opened with `open_in`.
+    pub(crate) durable: Option<Arc<Store>>,
 }
 
 impl Inner {
@@ -287,6 +291,10 @@ impl Engine {
             ShardCount::PerNode(n) => n,
             ShardCount::Exactly(_) => 1,
         };
+        let prepared = match &config.dir {
+            Some(dir) => Some(Store::prepare(dir, &config, count)?),
+            None => None,
+        };
         let mut spaces = vec![SpaceInfo {
             name: DEFAULT_SPACE.into(),
             quota: config.default_quota,
@@ -316,7 +324,10 @@ impl Engine {
                     spaces.len(),
                     config.dimension,
                     &config.associations,
-                    Box::new(NoLog),
+                    match &prepared {
+                        Some((store, ..)) => store.log_for(i),
+                        None => Box::new(NoLog),
+                    },
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -329,6 +340,9 @@ impl Engine {
             } else {
                 PinPolicy::Skip
             },
+            // A shard's tasks read and write its node's memory: a worker of another node never
+            // runs one (cross-node traffic is only the counted messages; see the module docs).
+            steal: StealPolicy::WithinNode,
             ..WorkerPoolConfig::for_plan(&plan)
         };
         let inner = Arc::new(Inner {
@@ -346,6 +360,7 @@ impl Engine {
             opened: Instant::now(),
             absorbing: AtomicBool::new(true),
             degradations: Mutex::new(Vec::new()),
+            durable: prepared.as_ref().map(|p| p.0.clone()),
             config,
         });
         let exec = Executor::start_with(&plan, pool, EngineHandler { inner: inner.clone() })
@@ -353,7 +368,13 @@ impl Engine {
         degradations.extend(exec.degradations().iter().map(|d| format!("exec: {d:?}")));
         *inner.degradations.lock().unwrap_or_else(|p| p.into_inner()) = degradations;
         let _ = inner.submitter.set(exec.submitter());
-        Ok(Self { inner, exec })
+        let engine = Self { inner, exec };
+        if let Some((store, state, checked)) = prepared {
+            let (report, next_seq) = replay::recover(&engine.inner, &store, state, checked)?;
+            store.attach(next_seq)?;
+            let _ = store.recovery.set(report);
+        }
+        Ok(engine)
     }
 
     /// The embedding dimension.
@@ -395,6 +416,22 @@ impl Engine {
     /// [`EngineError::TimedOut`] (outcome unknown: check with [`Engine::get`]),
     /// [`EngineError::Closed`].
     pub fn observe(&self, ep: Episode) -> Result<EpisodeId, EngineError> {
+        self.observe_durable(ep).map(|(id, _)| id)
+    }
+
+    /// As [`Engine::observe`], and says which guarantee the episode has when it returns: kept
+    /// in memory only (an engine opened with `open`), or in its shard's write-ahead log with
+    /// the policy's [`Durable`](crate::durability::Durable) guarantee (`open_in`). The wait for
+    /// the log's write and fsync happens here, on the calling thread, outside every lock of the
+    /// engine, so concurrent observers of a shard share one group commit.
+    ///
+    /// If the log's write fails after the episode was stored (disk full, I/O error), the
+    /// episode is forgotten again and the error returned: a recall running meanwhile may have
+    /// seen it, no later one will, and its quota is released (its id stays taken until restart).
+    ///
+    /// # Errors
+    /// As [`Engine::observe`], and [`EngineError::Durability`] when the log refuses or fails.
+    pub fn observe_durable(&self, ep: Episode) -> Result<(EpisodeId, Guarantee), EngineError> {
         let started = Instant::now();
         let eng = &*self.inner;
         let space = self.space_id(ep.space.as_deref())?;
@@ -518,9 +555,23 @@ impl Engine {
         }
         match answer.wait_one(started + limits.observe_deadline) {
             Ok(Ok(id)) => {
+                // Outside every lock: observers of this shard meanwhile join the same group.
+                let guarantee = match shard.log.settle(id) {
+                    Ok(g) => g,
+                    Err(e) => {
+                        if let Some(space) = shard.forget(id.0) {
+                            eng.spaces[space as usize].live.fetch_sub(1, Ordering::AcqRel);
+                        }
+                        shard.metrics.reject(space, RejectReason::Invalid);
+                        return Err(e);
+                    }
+                };
                 shard.metrics.accepted[space as usize].inc();
                 shard.metrics.observe.record(started.elapsed());
-                Ok(id)
+                if let Some(store) = &eng.durable {
+                    store.maybe_snapshot();
+                }
+                Ok((id, guarantee))
             }
             Ok(Err(e)) => {
                 release();
@@ -869,6 +920,7 @@ impl Engine {
     pub fn associate(&self, a: EpisodeId, b: EpisodeId, weight: f32) -> Result<(), EngineError> {
         let deadline = Instant::now() + self.inner.config.admission.observe_deadline;
         self.check_pair(a, b, weight, deadline)?;
+        self.log_association(a, b, weight, true)?;
         let edge = |source: EpisodeId, target: EpisodeId| Edge {
             source: source.0,
             target: target.0,
@@ -890,12 +942,31 @@ impl Engine {
                 what: format!("association {a} → {a} (a directed association needs two episodes)"),
             });
         }
+        self.log_association(a, b, weight, false)?;
         let edge = Edge {
             source: a.0,
             target: b.0,
             weight,
         };
         requests::store_edges(&self.inner, vec![edge], deadline)
+    }
+
+    /// Logs an explicit association on `a`'s shard (durable engines) and waits for it, outside
+    /// every lock, before it is applied.
+    fn log_association(&self, a: EpisodeId, b: EpisodeId, w: f32, both: bool) -> Result<(), EngineError> {
+        if let Some(store) = &self.inner.durable {
+            store.log_change(self.inner.shard_of(a.0), |seq| {
+                crate::durability::Record::Associate {
+                    seq,
+                    a: a.0,
+                    b: b.0,
+                    w,
+                    both,
+                }
+            })?;
+            store.maybe_snapshot();
+        }
+        Ok(())
     }
 
     /// Checks an association's weight, then that both episodes are live and in one space (asked
@@ -1034,6 +1105,15 @@ impl Engine {
     pub fn forget(&self, id: EpisodeId) -> Result<(), EngineError> {
         let eng = &*self.inner;
         let deadline = Instant::now() + eng.config.admission.observe_deadline;
+        if let Some(store) = &eng.durable {
+            // Logged before it is applied, and only for a live episode (asked of its shard).
+            if !requests::locate(eng, &[id.0], deadline)?.contains_key(&id.0) {
+                return Err(EngineError::UnknownEpisode { id: id.0 });
+            }
+            let shard = eng.shard_of(id.0);
+            store.log_change(shard, |seq| crate::durability::Record::Forget { seq, id: id.0 })?;
+            store.maybe_snapshot();
+        }
         let parts = vec![(eng.shard_of(id.0), id.0)];
         let answers = requests::ask(eng, parts, deadline, |shard, id, reply| Task::Forget {
             shard,
@@ -1047,6 +1127,50 @@ impl Engine {
             .ok_or(EngineError::UnknownEpisode { id: id.0 })?;
         eng.spaces[space as usize].live.fetch_sub(1, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// What recovery found and did when this engine was opened with
+    /// [`open_in`](super::EngineBuilder::open_in) (`None` for an engine without a directory).
+    pub fn recovery_report(&self) -> Option<&RecoveryReport> {
+        self.inner.durable.as_ref().and_then(|s| s.recovery.get())
+    }
+
+    /// Takes a snapshot of a durable engine now and deletes the log segments it covers (see
+    /// `src/engine/durable/snapshot.rs`: the logs are folded into the previous snapshot, so
+    /// observe and recall go on meanwhile). Waits for a background snapshot in progress first.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidInput`] for an engine without a directory;
+    /// [`EngineError::Durability`] if the snapshot cannot be written (the previous one stays
+    /// current and no segment is deleted).
+    pub fn snapshot(&self) -> Result<SnapshotReport, EngineError> {
+        let Some(store) = &self.inner.durable else {
+            return Err(EngineError::InvalidInput {
+                what: "snapshot needs an engine opened with open_in(dir)".into(),
+            });
+        };
+        store.snapshot(store.limits)
+    }
+
+    /// The outcome of the last background snapshot (taken by the `snapshot_every` policy), if
+    /// one ran: its report, or its error in words.
+    pub fn last_background_snapshot(&self) -> Option<Result<SnapshotReport, String>> {
+        let store = self.inner.durable.as_ref()?;
+        store.wait_snapshot(Duration::ZERO);
+        store
+            .last_snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Each shard's write-ahead-log counters (records, groups, fsyncs and their latency
+    /// histogram); empty for an engine without a directory.
+    pub fn wal_stats(&self) -> Vec<crate::durability::WalStats> {
+        self.inner
+            .durable
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.wal_stats())
     }
 
     /// The stored episode `id`, or `None` if it is not live.
@@ -1270,8 +1394,13 @@ impl Engine {
         render(&self.metrics_snapshot())
     }
 
-    /// Stops the workers after they finish the work already queued.
+    /// Stops the workers after they finish the work already queued; a durable engine also
+    /// waits for a background snapshot in progress (so that the directory can be reopened at
+    /// once). The logs are flushed and closed when the engine is dropped.
     pub fn shutdown(self) {
         let _ = self.exec.shutdown();
+        if let Some(store) = &self.inner.durable {
+            store.join_snapshot();
+        }
     }
 }

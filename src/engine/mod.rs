@@ -24,7 +24,9 @@
 //!   append buffer, which recall scans exactly (with the SIMD kernels of [`crate::index`]) until
 //!   the index absorbs it (see the `shard` module docs, `src/engine/shard.rs`, for why nothing
 //!   falls between the two). Every accepted episode passes the shard's [`ShardLog`] first (the
-//!   write-ahead-log seam; [`NoLog`] for now).
+//!   write-ahead-log seam: [`NoLog`] with `open`; with [`EngineBuilder::open_in`] a per-shard
+//!   write-ahead log whose fsync the observer waits for outside every lock, recovery and
+//!   snapshots — see `docs/durability.md` and [`Engine::observe_durable`]).
 //! - **Growth.** Each index segment holds a fixed number of episodes; a shard opens a new one
 //!   when its newest is full, and recall searches all of them.
 //! - **Associations.** Explicit links, the previous episode of the same stream, and the
@@ -102,6 +104,7 @@
 //! ```
 
 mod config;
+mod durable;
 mod error;
 mod facade;
 mod log;
@@ -113,16 +116,19 @@ pub mod route;
 mod rows;
 mod shard;
 mod shard_reads;
+mod shard_state;
 mod spread;
 mod task;
 mod types;
 
 pub use config::{
-    AdmissionLimits, AssociationParams, DEFAULT_SPACE, EngineBuilder, IndexParams, ShardCount, SpaceSpec,
+    AdmissionLimits, AssociationParams, DEFAULT_SPACE, DurabilityOptions, EngineBuilder, IndexParams,
+    ShardCount, SpaceSpec,
 };
+pub use durable::{DroppedTail, RecoveryReport, SnapshotReport};
 pub use error::EngineError;
 pub use facade::{Engine, EngineStats, ShardPlacement};
-pub use log::{LogRecord, NoLog, ShardLog};
+pub use log::{Guarantee, LogRecord, NoLog, ShardLog};
 pub use metrics::{EngineMetrics, MessageKind, OpSnapshot, RejectReason, ShardSnapshot, SpaceShardMetrics};
 pub use route::shard_of;
 pub use spread::SpreadParams;

@@ -263,7 +263,9 @@ impl Shard {
                 embedding: &ep.embedding,
                 payload: &ep.payload,
                 timestamp: ep.timestamp,
-            });
+                stream: ep.stream.as_deref(),
+                links: &ep.links,
+            })?;
             let slot = d.rows.push(&ep.embedding);
             d.meta.push(Meta {
                 id: ep.id,

@@ -2,23 +2,32 @@
 //! their id, so a recovered record can be checked as intact.
 #![allow(dead_code)]
 
-use locus::durability::{EpisodeRecord, Record, Recovery};
+use locus::durability::{EpisodeRecord, LinkKind, LinkRecord, Record, Recovery};
 use std::path::Path;
 
 /// An episode whose every field is derived from `id`.
 pub fn episode(id: u64, dim: usize) -> Record {
     let seed = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     Record::Episode(EpisodeRecord {
+        seq: id,
         id,
         space: format!("space-{}", id % 3),
-        stream: if id % 2 == 0 { Some(id / 2) } else { None },
+        stream: if id % 2 == 0 {
+            Some(format!("stream-{}", id / 2))
+        } else {
+            None
+        },
         timestamp: id * 10,
         embedding: (0..dim)
             .map(|i| ((seed >> (i % 48)) & 0xFFFF) as f32 / 65536.0 + i as f32)
             .collect(),
         payload: id.to_le_bytes().repeat((id % 4) as usize + 1),
         links: (0..(id % 3))
-            .map(|k| (id.wrapping_sub(k + 1), 0.5 + k as f32))
+            .map(|k| LinkRecord {
+                target: id.wrapping_sub(k + 1),
+                weight: 0.5 + k as f32,
+                direction: [LinkKind::Both, LinkKind::Out, LinkKind::In][(k % 3) as usize],
+            })
             .collect(),
     })
 }

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use locus::durability::{
-    EpisodeRecord, Record, Recovery, ShardWal, SnapshotWriter, SyncPolicy, WalOptions, load_current_snapshot,
+    EpisodeRecord, LinkKind, LinkRecord, Record, Recovery, ShardWal, SnapshotWriter, SyncPolicy, WalOptions,
+    load_current_snapshot,
 };
 
 /// Arguments of `locus bench-wal`.
@@ -45,15 +46,22 @@ fn record_pool(dim: u32, n: u64) -> Vec<Record> {
     (0..n)
         .map(|id| {
             Record::Episode(EpisodeRecord {
+                seq: id,
                 id,
                 space: "default".into(),
-                stream: Some(id / 16),
+                stream: Some(format!("s{}", id / 16)),
                 timestamp: id,
                 embedding: (0..dim)
                     .map(|i| ((id * 31 + u64::from(i)) % 1000) as f32 / 1000.0)
                     .collect(),
                 payload: vec![b'p'; 64],
-                links: (0..4).map(|k| (id.wrapping_sub(k + 1), 0.5)).collect(),
+                links: (0..4)
+                    .map(|k| LinkRecord {
+                        target: id.wrapping_sub(k + 1),
+                        weight: 0.5,
+                        direction: LinkKind::Both,
+                    })
+                    .collect(),
             })
         })
         .collect()

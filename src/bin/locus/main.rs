@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench_durable;
 mod bench_engine;
 mod bench_index;
 mod bench_spread;
@@ -44,6 +45,9 @@ enum Command {
     /// Measure the write-ahead log: append throughput and latency per sync policy, fsync
     /// latency, bytes per episode, recovery time.
     BenchWal(bench_wal::Args),
+    /// Measure what durability costs the engine: observe throughput and latency per sync
+    /// policy, fsync latency, snapshot time and pause, recovery vs index rebuild.
+    BenchDurable(bench_durable::Args),
     /// Measure spreading activation on scale-free graphs, or replay a graphpeers trace's spreads.
     BenchSpread(bench_spread::Args),
     /// Run a load-test scenario (the embedded default without one) and report its latencies.
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Memory(args) => memory::run(args),
         Command::BenchIndex(args) => bench_index::run(args),
         Command::BenchWal(args) => bench_wal::run(args),
+        Command::BenchDurable(args) => bench_durable::run(args),
         Command::EngineStatus(args) => engine_status::run(args),
         Command::BenchEngine(args) => bench_engine::run(args),
         Command::BenchSpread(args) => bench_spread::run(args),

@@ -1,0 +1,360 @@
+//! `locus bench-durable`: what durability costs the engine, side by side in one run, through
+//! the public API (`Engine::builder()…open_in(dir)`):
+//!
+//! 1. Observe throughput and latency (P50/P99/max) with several concurrent observers, for an
+//!    engine without a directory (memory) and each sync policy (none, every batch, every 1 ms),
+//!    with the group sizes and fsync latency behind them and the bytes on disk per episode.
+//!    Index absorption is switched off while observing, so the figures are the store + log
+//!    path, not the HNSW insertion competing for the same cores.
+//! 2. A snapshot taken while observers go on: its time, and the observe latency during it
+//!    against before it.
+//! 3. Recovery: a directory of `--recovery-episodes` episodes (a snapshot of half, the rest in
+//!    the log) reopened — the time until the engine serves (every episode recallable by exact
+//!    scan) — against the time the index then takes to absorb them all (the rebuild; the
+//!    snapshot holds no index).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use locus::durability::SyncPolicy;
+use locus::engine::{AdmissionLimits, DurabilityOptions, Engine, EngineBuilder, Episode, ShardCount};
+
+/// Arguments of `locus bench-durable`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Directory for the engines' data (a fresh subdirectory per case, removed afterwards);
+    /// default: the system temporary directory. Put it on the disk you want to measure.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Embedding dimension.
+    #[arg(long, default_value_t = 768)]
+    dim: usize,
+    /// Episodes observed per policy case (all observers together).
+    #[arg(long, default_value_t = 8_000)]
+    episodes: u64,
+    /// Concurrent observer threads.
+    #[arg(long, default_value_t = 8)]
+    observers: u64,
+    /// Shards (default: one per NUMA node).
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Episodes in the directory whose recovery is timed (0: skip).
+    #[arg(long, default_value_t = 20_000)]
+    recovery_episodes: u64,
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+fn builder(args: &Args) -> EngineBuilder {
+    let b = Engine::builder().dimension(args.dim).admission(AdmissionLimits {
+        max_unindexed: usize::MAX / 2,
+        ..AdmissionLimits::default()
+    });
+    match args.shards {
+        Some(n) => b.shards(ShardCount::Exactly(n)),
+        None => b,
+    }
+}
+
+fn options(policy: SyncPolicy) -> DurabilityOptions {
+    DurabilityOptions {
+        policy,
+        snapshot_every: None,
+        ..DurabilityOptions::default()
+    }
+}
+
+/// A pool of distinct embeddings, generated once outside the timing.
+fn pool(dim: usize, n: usize) -> Arc<Vec<Vec<f32>>> {
+    let mut s = 0x9E37_79B9_7F4A_7C15u64;
+    Arc::new(
+        (0..n)
+            .map(|_| {
+                (0..dim)
+                    .map(|_| {
+                        s ^= s >> 12;
+                        s ^= s << 25;
+                        s ^= s >> 27;
+                        ((s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+                    })
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
+fn hist() -> Result<Histogram<u64>, BoxError> {
+    Ok(Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)?)
+}
+
+fn us(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+/// Observes `n` episodes from `observers` threads; returns (throughput, latency histogram).
+fn observe_all(
+    engine: &Engine,
+    pool: &Arc<Vec<Vec<f32>>>,
+    observers: u64,
+    n: u64,
+    stop: Option<&AtomicBool>,
+) -> Result<(f64, Histogram<u64>, u64), BoxError> {
+    let per = n / observers;
+    let start = Instant::now();
+    let results: Vec<Result<(Histogram<u64>, u64), String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..observers)
+            .map(|t| {
+                s.spawn(move || -> Result<(Histogram<u64>, u64), String> {
+                    let mut h = hist().map_err(|e| e.to_string())?;
+                    let mut done = 0;
+                    for i in 0..per {
+                        if stop.is_some_and(|s| s.load(Ordering::Acquire)) {
+                            break;
+                        }
+                        let v = pool[((t * per + i) as usize) % pool.len()].clone();
+                        let ep = Episode::new(v)
+                            .with_payload(vec![b'p'; 64])
+                            .in_stream(format!("s{t}"));
+                        let t0 = Instant::now();
+                        engine.observe(ep).map_err(|e| e.to_string())?;
+                        h.saturating_record(t0.elapsed().as_nanos() as u64);
+                        done += 1;
+                    }
+                    Ok((h, done))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("observer panicked".into())))
+            .collect()
+    });
+    let mut all = hist()?;
+    let mut done = 0;
+    for r in results {
+        let (h, d) = r?;
+        all.add(&h)?;
+        done += d;
+    }
+    Ok((done as f64 / start.elapsed().as_secs_f64(), all, done))
+}
+
+/// A scratch directory removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the `locus bench-durable` subcommand.
+pub fn run(args: Args) -> Result<(), BoxError> {
+    let base = Scratch(
+        args.dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
+            .join(format!("locus-bench-durable-{}", std::process::id())),
+    );
+    std::fs::create_dir_all(base.path())?;
+    let pool = pool(args.dim, 4096);
+    println!(
+        "bench-durable: {} episodes of {} dims per case from {} observers, index absorption off while observing",
+        args.episodes, args.dim, args.observers
+    );
+    println!(
+        "{:<12} {:>6} {:>10} {:>9} {:>9} {:>10} {:>8} {:>8} {:>10} {:>10} {:>8}",
+        "policy",
+        "shards",
+        "obs/s",
+        "p50_us",
+        "p99_us",
+        "max_us",
+        "syncs",
+        "group",
+        "fsync_p50",
+        "fsync_p99",
+        "B/ep"
+    );
+    let mut fsync_all = hist()?;
+    let mut memory_rate = 0.0;
+    let mut batch_rate = 0.0;
+    let cases: [(&str, Option<SyncPolicy>); 4] = [
+        ("memory", None),
+        ("none", Some(SyncPolicy::None)),
+        ("every-batch", Some(SyncPolicy::EveryBatch)),
+        ("every-1ms", Some(SyncPolicy::EveryMs(1))),
+    ];
+    for (name, policy) in cases {
+        let dir = base.path().join(name);
+        let engine = match policy {
+            None => builder(&args).open()?,
+            Some(p) => builder(&args).durability(options(p)).open_in(&dir)?,
+        };
+        engine.set_absorption(false);
+        let (rate, lat, done) = observe_all(&engine, &pool, args.observers, args.episodes, None)?;
+        let stats = engine.wal_stats();
+        let (mut syncs, mut records, mut batches) = (0, 0, 0);
+        let mut fsync = hist()?;
+        for s in &stats {
+            syncs += s.syncs;
+            records += s.records;
+            batches += s.batches;
+            fsync.add(&s.sync_micros)?;
+        }
+        fsync_all.add(&fsync)?;
+        let shards = engine.shard_count();
+        engine.shutdown();
+        let bytes = if policy.is_some() {
+            dir_bytes(&dir) as f64 / done as f64
+        } else {
+            0.0
+        };
+        let fq = |q: f64| {
+            if fsync.is_empty() {
+                0
+            } else {
+                fsync.value_at_quantile(q)
+            }
+        };
+        println!(
+            "{:<12} {:>6} {:>10.0} {:>9.1} {:>9.1} {:>10.1} {:>8} {:>8.1} {:>10} {:>10} {:>8.0}",
+            name,
+            shards,
+            rate,
+            us(&lat, 0.5),
+            us(&lat, 0.99),
+            lat.max() as f64 / 1000.0,
+            syncs,
+            if batches > 0 {
+                records as f64 / batches as f64
+            } else {
+                0.0
+            },
+            fq(0.5),
+            fq(0.99),
+            bytes
+        );
+        match name {
+            "memory" => memory_rate = rate,
+            "every-batch" => batch_rate = rate,
+            _ => {}
+        }
+    }
+    if batch_rate > 0.0 {
+        println!(
+            "every-batch costs {:.2}x the throughput of memory (no log) with {} observers (goal < 2x)",
+            memory_rate / batch_rate,
+            args.observers
+        );
+    }
+    if !fsync_all.is_empty() {
+        println!(
+            "fsync latency over all cases (us): n={} p50={} p90={} p99={} p99.9={} max={}",
+            fsync_all.len(),
+            fsync_all.value_at_quantile(0.5),
+            fsync_all.value_at_quantile(0.9),
+            fsync_all.value_at_quantile(0.99),
+            fsync_all.value_at_quantile(0.999),
+            fsync_all.max()
+        );
+    }
+
+    // 2. A snapshot while observers go on (every batch).
+    let dir = base.path().join("snapshot");
+    let engine = builder(&args)
+        .durability(options(SyncPolicy::EveryBatch))
+        .open_in(&dir)?;
+    engine.set_absorption(false);
+    observe_all(&engine, &pool, args.observers, args.episodes, None)?;
+    let (_, before, _) = observe_all(&engine, &pool, args.observers, args.episodes / 4, None)?;
+    let stop = AtomicBool::new(false);
+    let (report, during) = std::thread::scope(|s| -> Result<_, BoxError> {
+        let obs = s.spawn(|| {
+            observe_all(&engine, &pool, args.observers, u64::MAX / 2, Some(&stop)).map_err(|e| e.to_string())
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        let report = engine.snapshot();
+        stop.store(true, Ordering::Release);
+        let during = obs
+            .join()
+            .map_err(|_| "observers panicked")?
+            .map_err(|e| e.to_string())?;
+        Ok((report?, during))
+    })?;
+    println!(
+        "snapshot of {} records ({:.1} MiB): {:.3} s total, of which {:.1} ms flushing the logs; {} segments deleted",
+        report.records,
+        report.bytes as f64 / (1 << 20) as f64,
+        report.elapsed.as_secs_f64(),
+        report.flush.as_secs_f64() * 1e3,
+        report.segments_deleted
+    );
+    println!(
+        "observe during the snapshot: {} episodes, p50 {:.1} us, p99 {:.1} us, max {:.1} us (before it: p99 {:.1} us, max {:.1} us)",
+        during.2,
+        us(&during.1, 0.5),
+        us(&during.1, 0.99),
+        during.1.max() as f64 / 1000.0,
+        us(&before, 0.99),
+        before.max() as f64 / 1000.0
+    );
+    engine.shutdown();
+
+    // 3. Recovery of a snapshot + log tail against the index rebuild.
+    if args.recovery_episodes > 0 {
+        let dir = base.path().join("recovery");
+        let n = args.recovery_episodes;
+        let engine = builder(&args)
+            .durability(options(SyncPolicy::None))
+            .open_in(&dir)?;
+        engine.set_absorption(false);
+        observe_all(&engine, &pool, args.observers, n / 2, None)?;
+        engine.snapshot()?;
+        observe_all(&engine, &pool, args.observers, n - n / 2, None)?;
+        let len = engine.len();
+        engine.shutdown();
+        let bytes = dir_bytes(&dir);
+        let t0 = Instant::now();
+        let engine = builder(&args)
+            .durability(options(SyncPolicy::None))
+            .open_in(&dir)?;
+        let open = t0.elapsed();
+        let report = engine.recovery_report().cloned().ok_or("no recovery report")?;
+        let t1 = Instant::now();
+        let indexed = engine.wait_indexed(Duration::from_secs(3600));
+        let rebuild = t1.elapsed();
+        println!(
+            "recovery: {} episodes ({} from the snapshot, {} log records; {:.1} MiB on disk, {:.0} B/episode): \
+             open {:.2} s (check {:.2} s + replay {:.2} s), serving by exact scan from then; \
+             index rebuild after it {:.2} s{}",
+            len,
+            report.snapshot_records,
+            report.log_records,
+            bytes as f64 / (1 << 20) as f64,
+            bytes as f64 / len.max(1) as f64,
+            open.as_secs_f64(),
+            report.check.as_secs_f64(),
+            report.replay.as_secs_f64(),
+            rebuild.as_secs_f64(),
+            if indexed { "" } else { " (not finished)" }
+        );
+        engine.shutdown();
+    }
+    Ok(())
+}

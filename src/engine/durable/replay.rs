@@ -1,0 +1,385 @@
+//! Recovery into a running engine: the snapshot's records, then each shard's log after it, all
+//! through the normal store path.
+//!
+//! 1. Every episode record is stored by a worker of its own shard (a normal `Observe` task,
+//!    with its links and stream held back), so its row is first touched on the shard's node and
+//!    its index and graph memory come from the shard's bound arenas, as at open. Shards replay
+//!    in parallel; within a shard, in log order.
+//! 2. Then links, stream associations, explicit associations and forgets are applied in the
+//!    engine-wide `seq` order of their records, as `observe`, `associate` and `forget` applied
+//!    them. A link whose target is not there (its record was in a torn tail) is counted in the
+//!    report, never silently dropped.
+//! 3. The recovered episodes sit in their shards' append buffers (recall scans them exactly)
+//!    until the index absorbs them in the background: the index is rebuilt, not loaded.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::super::error::EngineError;
+use super::super::facade::Inner;
+use super::super::outbox::Edge;
+use super::super::requests;
+use super::super::shard::Prepared;
+use super::super::task::Task;
+use super::super::types::{EpisodeId, Link, LinkDirection};
+use super::{Store, durability_err, snapshot};
+use crate::durability::{LinkKind, Record, RecoveredState};
+use crate::exec::{ExecError, Gather, Priority, Rejected, oneshot};
+
+/// A torn record dropped from the end of a shard's log (the crash case).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DroppedTail {
+    /// The shard.
+    pub shard: usize,
+    /// The segment file.
+    pub path: PathBuf,
+    /// Where the dropped bytes began.
+    pub offset: u64,
+    /// How many bytes were dropped (none of them held an episode acknowledged under `every
+    /// batch`).
+    pub bytes: u64,
+    /// Why the first dropped record was not intact.
+    pub reason: String,
+}
+
+/// What recovery found and did when a durable engine opened
+/// ([`Engine::recovery_report`](crate::engine::Engine::recovery_report)).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecoveryReport {
+    /// The snapshot file loaded, if any.
+    pub snapshot: Option<String>,
+    /// Records read from the snapshot.
+    pub snapshot_records: u64,
+    /// Records replayed from the logs after it.
+    pub log_records: u64,
+    /// Episodes restored (forgotten ones included: their ids stay taken).
+    pub episodes: u64,
+    /// Explicit associations re-applied.
+    pub associations: u64,
+    /// Forgets re-applied.
+    pub forgets: u64,
+    /// Links and associations that could not be re-applied (an endpoint missing or forgotten):
+    /// each one was also refused or lost while the engine ran, or its target's record was in a
+    /// dropped tail.
+    pub links_not_restored: u64,
+    /// Torn tails dropped, per shard.
+    pub dropped: Vec<DroppedTail>,
+    /// Leftover temporary files removed.
+    pub removed_temp_files: Vec<String>,
+    /// Time spent checking the directory (checksums of every record to replay).
+    pub check: Duration,
+    /// Time spent storing the episodes on their shards and re-applying the rest.
+    pub replay: Duration,
+}
+
+/// What phase 2 applies, in `seq` order.
+enum Event {
+    Episode {
+        id: u64,
+        space: u16,
+        stream: Option<String>,
+        links: Vec<Link>,
+    },
+    Associate {
+        a: u64,
+        b: u64,
+        w: f32,
+        both: bool,
+    },
+    Forget {
+        id: u64,
+    },
+}
+
+/// One shard's store tasks in flight: (episode id, its answer).
+type Window = VecDeque<(u64, Gather<Result<EpisodeId, EngineError>>)>;
+
+/// Most store tasks of recovery in flight per shard: bounds the memory recovery holds and keeps
+/// the shard's queue below its admission limit. (The engine's workers steal only within their
+/// node, so a store task always first-touches its rows on the shard's node; before that was so,
+/// a window of 1024 let another node's workers steal them in the emulated 4-node machine.)
+const WINDOW: usize = 128;
+
+/// Replays `state` into the engine; returns the report and one past the largest `seq` found.
+pub(crate) fn recover(
+    eng: &Inner,
+    store: &Store,
+    state: RecoveredState,
+    checked: crate::durability::RecoveryReport,
+) -> Result<(RecoveryReport, u64), EngineError> {
+    let started = Instant::now();
+    let mut report = RecoveryReport {
+        snapshot: checked.snapshot.as_ref().map(|s| s.1.clone()),
+        snapshot_records: 0,
+        log_records: 0,
+        episodes: 0,
+        associations: 0,
+        forgets: 0,
+        links_not_restored: 0,
+        dropped: checked
+            .shards
+            .iter()
+            .filter_map(|s| {
+                s.torn_tail.as_ref().map(|t| DroppedTail {
+                    shard: s.shard as usize,
+                    path: t.path.clone(),
+                    offset: t.offset,
+                    bytes: t.dropped_bytes,
+                    reason: t.reason.clone(),
+                })
+            })
+            .collect(),
+        removed_temp_files: checked.removed_temp_files.clone(),
+        check: checked.elapsed,
+        replay: Duration::ZERO,
+    };
+    let limits = super::limits(&eng.config, store.dim);
+    let mut events: Vec<(u64, Event)> = Vec::new();
+    let mut inflight: Vec<Window> = (0..state.shards.len()).map(|_| VecDeque::new()).collect();
+    let mut next_seq = 0u64;
+    type Records = Box<dyn Iterator<Item = Result<Record, crate::durability::DurabilityError>>>;
+    let mut sources: Vec<Records> = Vec::with_capacity(state.shards.len());
+    for (s, replay) in state.shards.iter().enumerate() {
+        let from_snapshot = match &state.snapshot {
+            Some(snap) => {
+                snapshot::decode_section(snap.section(&snapshot::section_name(s)).unwrap_or(&[]), &limits)
+                    .map_err(durability_err(Some(s)))?
+            }
+            None => Vec::new(),
+        };
+        report.snapshot_records += from_snapshot.len() as u64;
+        report.log_records += replay.end_lsn - replay.from_lsn;
+        let logged = replay.records().map(|r| r.map(|(_, rec)| rec));
+        sources.push(Box::new(from_snapshot.into_iter().map(Ok).chain(logged)));
+    }
+    // Round robin over the shards, so that they store in parallel on their own workers.
+    let mut live: Vec<usize> = (0..sources.len()).collect();
+    while !live.is_empty() {
+        let mut next_live = Vec::with_capacity(live.len());
+        for &s in &live {
+            let Some(rec) = sources[s].next() else {
+                continue;
+            };
+            next_live.push(s);
+            let rec = rec.map_err(durability_err(Some(s)))?;
+            next_seq = next_seq.max(rec.seq().saturating_add(1));
+            match rec {
+                Record::Episode(e) => {
+                    let space = *eng
+                        .space_ids
+                        .get(&e.space)
+                        .ok_or_else(|| EngineError::UnknownSpace {
+                            space: e.space.clone(),
+                        })?;
+                    if eng.shard_of(e.id) != s {
+                        return Err(EngineError::Durability {
+                            shard: Some(s),
+                            source: crate::durability::DurabilityError::InvalidRecord {
+                                what: format!(
+                                    "episode {} is in the log of shard {s}, but routes to shard {}",
+                                    e.id,
+                                    eng.shard_of(e.id)
+                                ),
+                            },
+                        });
+                    }
+                    let links = e
+                        .links
+                        .iter()
+                        .map(|l| Link {
+                            target: l.target,
+                            weight: l.weight,
+                            direction: match l.direction {
+                                LinkKind::Both => LinkDirection::Both,
+                                LinkKind::Out => LinkDirection::Out,
+                                LinkKind::In => LinkDirection::In,
+                            },
+                        })
+                        .collect();
+                    events.push((
+                        e.seq,
+                        Event::Episode {
+                            id: e.id,
+                            space,
+                            stream: e.stream,
+                            links,
+                        },
+                    ));
+                    eng.next_id.fetch_max(e.id.saturating_add(1), Ordering::AcqRel);
+                    eng.spaces[space as usize].live.fetch_add(1, Ordering::AcqRel);
+                    let prepared = Prepared {
+                        id: e.id,
+                        space,
+                        embedding: e.embedding,
+                        payload: e.payload,
+                        timestamp: e.timestamp,
+                        links: Vec::new(),
+                        stream: None,
+                    };
+                    if inflight[s].len() >= WINDOW
+                        && let Some((id, answer)) = inflight[s].pop_front()
+                    {
+                        settle(eng, id, answer)?;
+                    }
+                    let answer = submit(eng, s, space, prepared, &mut inflight[s])?;
+                    inflight[s].push_back((e.id, answer));
+                    report.episodes += 1;
+                }
+                Record::Associate { seq, a, b, w, both } => {
+                    events.push((seq, Event::Associate { a, b, w, both }));
+                    report.associations += 1;
+                }
+                Record::Forget { seq, id } => {
+                    events.push((seq, Event::Forget { id }));
+                    report.forgets += 1;
+                }
+            }
+        }
+        live = next_live;
+    }
+    for queue in &mut inflight {
+        while let Some((id, answer)) = queue.pop_front() {
+            settle(eng, id, answer)?;
+        }
+    }
+    events.sort_unstable_by_key(|e| e.0);
+    for (_, ev) in events {
+        report.links_not_restored += apply(eng, ev);
+    }
+    report.replay = started.elapsed();
+    Ok((report, next_seq))
+}
+
+/// Submits one store task to shard `s`, waiting for in-flight ones while the queue is full.
+fn submit(
+    eng: &Inner,
+    s: usize,
+    space: u16,
+    prepared: Prepared,
+    inflight: &mut Window,
+) -> Result<Gather<Result<EpisodeId, EngineError>>, EngineError> {
+    let sub = eng.submitter.get().ok_or(EngineError::Closed)?;
+    let shard = &eng.shards[s];
+    let (reply, answer) = oneshot();
+    let mut task = Task::Observe {
+        shard: s,
+        ep: prepared,
+        reply,
+    };
+    loop {
+        shard.replay_submitted(space);
+        match sub.submit(shard.node, Priority::Normal, task) {
+            Ok(()) => return Ok(answer),
+            Err(Rejected { error, item }) => {
+                shard.replay_refused(space);
+                match error {
+                    ExecError::Overloaded { .. } => {
+                        task = item;
+                        match inflight.pop_front() {
+                            Some((id, a)) => settle(eng, id, a)?,
+                            None => std::thread::sleep(Duration::from_millis(1)),
+                        }
+                    }
+                    _ => return Err(EngineError::Closed),
+                }
+            }
+        }
+    }
+}
+
+/// Waits for one recovered episode to be stored; a refusal is an error of the whole recovery.
+fn settle(eng: &Inner, id: u64, answer: Gather<Result<EpisodeId, EngineError>>) -> Result<(), EngineError> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    match answer.wait_one(deadline) {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e),
+        Err(ExecError::DeadlineExceeded { waited }) => Err(EngineError::TimedOut {
+            shard: eng.shard_of(id),
+            waited,
+            id: Some(id),
+        }),
+        Err(_) => Err(EngineError::Closed),
+    }
+}
+
+/// Applies one phase-2 event as the live engine did, through the same messages: every edge is
+/// written by its source shard's workers and the forget by the episode's shard
+/// ([`requests`](super::super::requests)). Returns how many links it could not restore: the
+/// edges of an event whose store was refused or timed out (all of them, since the reply names
+/// only the first refusal).
+fn apply(eng: &Inner, ev: Event) -> u64 {
+    let deadline = || Instant::now() + Duration::from_secs(60);
+    let edge = |source: u64, target: u64, weight: f32| Edge {
+        source,
+        target,
+        weight,
+    };
+    let mut edges = Vec::new();
+    match ev {
+        Event::Episode {
+            id,
+            space,
+            stream,
+            links,
+        } => {
+            for l in links {
+                let (a, b) = (id, l.target);
+                match l.direction {
+                    LinkDirection::Both => edges.extend([edge(a, b, l.weight), edge(b, a, l.weight)]),
+                    LinkDirection::Out => edges.push(edge(a, b, l.weight)),
+                    LinkDirection::In => edges.push(edge(b, a, l.weight)),
+                }
+            }
+            if let Some(stream) = &stream {
+                eng.shards[eng.shard_of(id)].restore_stream(id, stream);
+            }
+            let w = eng.config.associations.stream_weight;
+            if let Some(stream) = stream
+                && w > 0.0
+            {
+                let prev = eng
+                    .streams
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert((space, stream), id);
+                if let Some(prev) = prev {
+                    edges.extend([edge(id, prev, w), edge(prev, id, w)]);
+                }
+            }
+        }
+        Event::Associate { a, b, w, both } => {
+            edges.push(edge(a, b, w));
+            if both {
+                edges.push(edge(b, a, w));
+            }
+        }
+        Event::Forget { id } => {
+            let parts = vec![(eng.shard_of(id), id)];
+            let space = requests::ask(eng, parts, deadline(), |shard, id, reply| Task::Forget {
+                shard,
+                id,
+                reply,
+            })
+            .and_then(|a| a.complete())
+            .ok()
+            .and_then(|mut a| a.pop())
+            .and_then(|a| a.1);
+            if let Some(space) = space {
+                eng.spaces[space as usize].live.fetch_sub(1, Ordering::AcqRel);
+            }
+            return 0;
+        }
+    }
+    let n = edges.len() as u64;
+    if n == 0 {
+        return 0;
+    }
+    match requests::store_edges(eng, edges, deadline()) {
+        Ok(()) => 0,
+        Err(_) => n,
+    }
+}
