@@ -107,14 +107,16 @@ impl Inner {
         }
     }
 
-    /// Queues an absorption task for (`shard`, `space`) unless one is queued.
+    /// Queues an absorption task for (`shard`, `space`) unless as many as it may run
+    /// ([`IndexParams::absorbers`](super::IndexParams::absorbers)) are queued or running.
     pub(crate) fn schedule_absorb(&self, shard: usize, space: u16) {
-        let sp = &self.shards[shard].spaces[space as usize];
-        if !self.absorbing.load(Ordering::Acquire) || sp.absorb_queued.swap(true, Ordering::AcqRel) {
+        let sh = &self.shards[shard];
+        let sp = &sh.spaces[space as usize];
+        if !self.absorbing.load(Ordering::Acquire) || !sp.try_add_absorber(sh.max_absorbers(self)) {
             return;
         }
         let Some(sub) = self.submitter.get() else {
-            sp.absorb_queued.store(false, Ordering::Release);
+            sp.absorber_done();
             return;
         };
         if sub
@@ -126,7 +128,7 @@ impl Inner {
             .is_err()
         {
             // Full or closing: the next observation of this space tries again.
-            sp.absorb_queued.store(false, Ordering::Release);
+            sp.absorber_done();
         }
     }
 
@@ -196,7 +198,8 @@ pub struct EngineStats {
     pub segments: usize,
     /// Association edges (each direction counted).
     pub edges: usize,
-    /// Bytes of episode rows held (whole chunks).
+    /// Bytes of episode rows held (f32, each row once: in its index segment, whose
+    /// `index_bytes` include them).
     pub row_bytes: usize,
     /// Bytes the index segments reserve (see [`HnswIndex::memory_bytes`](crate::index::HnswIndex::memory_bytes)).
     pub index_bytes: usize,
@@ -1057,7 +1060,7 @@ impl Engine {
                 let segs = sp.segments();
                 st.segments += segs.len();
                 st.index_bytes += segs.iter().map(|s| s.index.memory_bytes()).sum::<usize>();
-                st.row_bytes += sp.read().rows.bytes();
+                st.row_bytes += sp.row_bytes(eng.dim);
             }
         }
         st

@@ -4,9 +4,9 @@
 //!
 //! ```text
 //!  observe(Episode) ── validate ── shard_of(id) ──► Shard s (its node's pinned workers, normal)
-//!                                                   ├─ rows + metadata by slot (append only)
-//!                                                   ├─ append buffer = slots not yet indexed
-//!                                                   │    └─ absorbed into HNSW segments (low)
+//!                                                   ├─ rows staged in HNSW segments, once
+//!                                                   ├─ append buffer = staged, not yet linked
+//!                                                   │    └─ linked by parallel absorbers (low)
 //!                                                   ├─ association graph (crate::spread)
 //!                                                   └─ spaces: each its own slots and segments
 //!  recall(Cue) ── one task per shard (high) ── each: segments + exact scan of its buffer
@@ -25,12 +25,19 @@
 //!   the index absorbs it (see the `shard` module docs, `src/engine/shard.rs`, for why nothing
 //!   falls between the two). Every accepted episode passes the shard's [`ShardLog`] first (the
 //!   write-ahead-log seam; [`NoLog`] for now).
+//! - **One copy of each row.** An accepted episode's row is written once, straight into its
+//!   index segment's node-bound rows (f32 and int8; *staged*, not yet linked); the buffer scan,
+//!   [`Engine::get`], completion and absorption read it there. Up to one absorber per worker
+//!   of the shard links a space's staged rows concurrently ([`IndexParams::absorbers`]).
 //! - **Growth.** Each index segment holds a fixed number of episodes; a shard opens a new one
 //!   when its newest is full, and recall searches all of them.
 //! - **Associations.** Explicit links, the previous episode of the same stream, and the
-//!   `similar` most similar episodes of the shard found when the index absorbs an episode (one
-//!   extra search per insert: with `similar = 4` it roughly halved the insert rate at 768
-//!   dimensions in `locus bench-engine`), kept in each shard's
+//!   `similar` most similar episodes found when the index absorbs an episode: the nearest
+//!   live neighbours of the insertion's own level-0 walk
+//!   ([`HnswIndex::link_staged`](crate::index::HnswIndex::link_staged), exact-re-ranked, weight
+//!   = similarity, only those ≥ `min_similarity`), so they cost no extra search. They are drawn
+//!   from the episode's own segment (the `segment_capacity` episodes around it), not from older
+//!   segments. Kept in each shard's
 //!   [`AssocGraph`](crate::spread::AssocGraph) in an arena bound to the shard's node
 //!   ([`AssociationParams`]; both off with `stream_weight = 0` and `similar = 0`). Associations
 //!   are directed edges stored on their source's shard: [`Engine::associate`], the automatic
@@ -86,7 +93,6 @@ mod log;
 pub mod metrics;
 mod regions;
 pub mod route;
-mod rows;
 mod shard;
 mod spread;
 mod task;

@@ -49,11 +49,9 @@ pub(crate) enum Task {
     },
 }
 
-/// What each worker keeps for itself (created on its pinned thread).
-pub(crate) struct WorkerLocal {
-    /// Rows copied out of the append buffer for absorption.
-    absorb_rows: Vec<f32>,
-}
+/// What each worker keeps for itself (created on its pinned thread). Nothing yet: absorption
+/// links rows where they are staged, without a copy.
+pub(crate) struct WorkerLocal;
 
 /// Runs [`Task`]s against the engine's shards.
 pub(crate) struct EngineHandler {
@@ -64,14 +62,10 @@ impl WorkerHandler<Task> for EngineHandler {
     type Local = WorkerLocal;
 
     fn init(&self, _: &WorkerContext) -> WorkerLocal {
-        let n = self.inner.config.index.absorb_batch * self.inner.dim;
-        // Written here, on the pinned worker, so its pages are first touched on its node.
-        WorkerLocal {
-            absorb_rows: vec![0.0; n],
-        }
+        WorkerLocal
     }
 
-    fn handle(&self, local: &mut WorkerLocal, _: &WorkerContext, _: Priority, batch: &mut Vec<Task>) {
+    fn handle(&self, _: &mut WorkerLocal, _: &WorkerContext, _: Priority, batch: &mut Vec<Task>) {
         let eng = &*self.inner;
         for task in batch.drain(..) {
             match task {
@@ -86,16 +80,19 @@ impl WorkerHandler<Task> for EngineHandler {
                     reply.send(out);
                 }
                 Task::Absorb { shard, space } => {
-                    let sp = &eng.shards[shard].spaces[space as usize];
-                    sp.absorb_queued.store(false, Ordering::Release);
-                    if !eng.absorbing.load(Ordering::Acquire) {
-                        continue;
+                    let sh = &eng.shards[shard];
+                    let sp = &sh.spaces[space as usize];
+                    if eng.absorbing.load(Ordering::Acquire)
+                        && let Err(e) = sh.absorb(eng, space)
+                    {
+                        // The batch's slots stay unindexed (scanned by every recall, and
+                        // counted by admission control); later slots are still absorbed.
+                        eng.note_degradation(format!("shard {shard}: absorption failed: {e}"));
                     }
-                    match eng.shards[shard].absorb(eng, space, &mut local.absorb_rows) {
-                        Ok(true) => eng.schedule_absorb(shard, space),
-                        Ok(false) => {}
-                        // The next observation of this space schedules another try.
-                        Err(e) => eng.note_degradation(format!("shard {shard}: absorption stopped: {e}")),
+                    // Leave the count first, then look: see `SpaceShard::has_unclaimed`.
+                    sp.absorber_done();
+                    if sp.has_unclaimed() {
+                        eng.schedule_absorb(shard, space);
                     }
                 }
                 Task::Search {

@@ -45,6 +45,11 @@ pub(crate) const DELETED: u8 = 2;
 ///
 /// [`HnswIndex::insert_reserved`]: super::HnswIndex::insert_reserved
 pub(crate) const TAKEN: u8 = 4;
+/// Flag: the node's vector is written ([`HnswIndex::stage`]), whether or not it is linked yet
+/// (never saved in a snapshot).
+///
+/// [`HnswIndex::stage`]: super::HnswIndex::stage
+pub(crate) const STAGED: u8 = 8;
 
 /// Link lists, levels, flags and locks of up to `capacity` nodes, every part in a region from
 /// the index's [`RegionSource`] (so a node-bound index has all of them on its node).

@@ -85,7 +85,7 @@ impl HnswIndex {
     }
 
     /// The best `k` live nodes of an insertion's level-0 walk, with exact distances.
-    fn nearest_of_walk(&self, p: &Prepared, mut found: Vec<Cand>, k: usize) -> Vec<Neighbor> {
+    pub(crate) fn nearest_of_walk(&self, p: &Prepared, mut found: Vec<Cand>, k: usize) -> Vec<Neighbor> {
         found.retain(|c| self.graph.flags(c.id) & (READY | DELETED) == READY);
         self.finish(p, found, k)
     }
@@ -156,11 +156,16 @@ impl HnswIndex {
     /// candidates of its level-0 walk, closest first by walk distance (not filtered: some may
     /// be unfinished or deleted), empty for the first node.
     pub(crate) fn insert_prepared(&self, id: u32, p: &Prepared, s: &mut Scratch) -> Vec<Cand> {
-        // The drawn level, or 0 if the reserved upper-level blocks ran out (see `graph`).
-        let level = self.graph.init_node(id, self.level_for(id));
         // SAFETY: `id` was claimed by this call's caller and is not yet linked anywhere, so no
         // other thread reads or writes its row.
         unsafe { self.space.write(id, p) };
+        self.link_prepared(id, p, s)
+    }
+
+    /// [`insert_prepared`](Self::insert_prepared) for a node whose row is already written.
+    pub(crate) fn link_prepared(&self, id: u32, p: &Prepared, s: &mut Scratch) -> Vec<Cand> {
+        // The drawn level, or 0 if the reserved upper-level blocks ran out (see `graph`).
+        let level = self.graph.init_node(id, self.level_for(id));
 
         // A node that will become the new top holds the grow lock for its whole insertion, so
         // two such nodes never race to replace the entry point.
