@@ -55,7 +55,8 @@
 //! - **Admission control.** A full queue, or an append buffer holding
 //!   [`AdmissionLimits::max_unindexed`] episodes, refuses at once with
 //!   [`EngineError::Overloaded`] (with a `retry_after`); nothing blocks past its deadline, and
-//!   nothing accepted is dropped.
+//!   nothing accepted is dropped. [`Engine::observe_batch`] admits many episodes with one task
+//!   per shard (results per episode), for bursts that one handoff per episode cannot carry.
 //! - **Metrics.** [`Engine::metrics_text`] (Prometheus) and [`Engine::metrics_snapshot`]
 //!   (serde); recording never waits for a scrape ([`metrics`]).
 //!
@@ -86,6 +87,7 @@
 //! # }
 //! ```
 
+mod batch;
 mod config;
 mod error;
 mod facade;

@@ -171,7 +171,7 @@ impl SpaceShard {
 
     /// The row of an accepted `slot`, from `segs` (a copy of the segment list taken after
     /// `slot` was seen accepted, so its segment is in it).
-    pub(crate) fn row<'a>(segs: &'a [Arc<Segment>], slot: usize) -> Option<&'a [f32]> {
+    pub(crate) fn row(segs: &[Arc<Segment>], slot: usize) -> Option<&[f32]> {
         let cap = segs.first()?.index.capacity();
         let seg = segs.get(slot / cap)?;
         seg.index.row((slot - seg.base) as u32).ok()
@@ -669,4 +669,99 @@ pub(crate) fn top_k(mut hits: Vec<(u64, f32)>, k: usize) -> Vec<(u64, f32)> {
     hits.retain(|h| seen.insert(h.0));
     hits.truncate(k);
     hits
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Barrier;
+    use std::sync::atomic::AtomicBool;
+
+    use crate::engine::{AssociationParams, Cue, Engine, Episode, IndexParams, ShardCount};
+
+    fn vector(seed: u64, dim: usize) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..dim)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    /// Two absorbers link one space's buffer at once (the engine's own absorption is off, so
+    /// these two threads are the only ones), across segment rollovers, while a third thread
+    /// observes and checks read-your-writes; afterwards every episode is indexed and found.
+    #[test]
+    fn two_absorbers_at_once_lose_nothing_and_recall_misses_nothing() {
+        let dim = 16;
+        let engine = Engine::builder()
+            .dimension(dim)
+            .shards(ShardCount::Exactly(1))
+            .index(IndexParams {
+                segment_capacity: 256,
+                absorb_batch: 4,
+                ef_search: 128,
+                ..IndexParams::default()
+            })
+            .associations(AssociationParams {
+                similar: 2,
+                min_similarity: -1.0,
+                max_episodes_per_shard: 1 << 12,
+                ..AssociationParams::default()
+            })
+            .pin_workers(false)
+            .open()
+            .unwrap();
+        engine.set_absorption(false);
+        let (before, during) = (600u64, 400u64);
+        for i in 0..before {
+            engine.observe(Episode::new(vector(i, dim)).with_id(i)).unwrap();
+        }
+        let eng = &*engine.inner;
+        let sh = &eng.shards[0];
+        let start = Barrier::new(3);
+        let observing = AtomicBool::new(true);
+        let batches: Vec<usize> = std::thread::scope(|s| {
+            let absorbers: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        let mut n = 0;
+                        loop {
+                            let more = sh.absorb(eng, 0).unwrap();
+                            n += 1;
+                            if !more && !observing.load(super::Ordering::Acquire) && !sh.spaces[0].has_unclaimed() {
+                                return n;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            start.wait();
+            for i in before..before + during {
+                let v = vector(i, dim);
+                let id = engine.observe(Episode::new(v.clone()).with_id(i)).unwrap();
+                let hits = engine.recall(&Cue::new(v, 3)).unwrap().hits;
+                assert!(hits.iter().any(|h| h.id == id), "{id} not recalled after observe returned");
+            }
+            observing.store(false, super::Ordering::Release);
+            absorbers.into_iter().map(|a| a.join().unwrap()).collect()
+        });
+        assert!(batches.iter().all(|&n| n > 1), "both absorbers linked batches: {batches:?}");
+        let sp = &sh.spaces[0];
+        let total = (before + during) as usize;
+        assert_eq!(sp.len.load(super::Ordering::Acquire), total);
+        assert_eq!(sp.absorbed.load(super::Ordering::Acquire), total, "absorbed is the whole prefix");
+        let segs = sp.segments();
+        assert_eq!(segs.len(), total.div_ceil(256));
+        assert_eq!(segs.iter().map(|s| s.index.len()).sum::<usize>(), total, "each slot linked once");
+        for i in 0..before + during {
+            let r = engine.recall(&Cue::new(vector(i, dim), 3)).unwrap();
+            assert_eq!(r.shards[0].scanned, 0, "nothing left in the buffer");
+            assert!(r.hits.iter().any(|h| h.id.0 == i), "{i} not found in the index");
+        }
+        assert!(engine.stats().edges > 0, "the insertion walk gave similar associations");
+    }
 }

@@ -23,6 +23,13 @@ pub(crate) enum Task {
         ep: Prepared,
         reply: ReplySlot<Result<EpisodeId, EngineError>>,
     },
+    /// Store episodes (one batch of [`Engine::observe_batch`](super::Engine::observe_batch)),
+    /// in order; one result each.
+    ObserveBatch {
+        shard: usize,
+        eps: Vec<Prepared>,
+        reply: ReplySlot<Vec<Result<EpisodeId, EngineError>>>,
+    },
     /// Move a batch of the append buffer of `space` into the index.
     Absorb { shard: usize, space: u16 },
     /// Search one shard.
@@ -75,6 +82,26 @@ impl WorkerHandler<Task> for EngineHandler {
                     let out = sh.observe(eng, ep);
                     sh.spaces[space as usize].pending.fetch_sub(1, Ordering::AcqRel);
                     if out.is_ok() {
+                        eng.schedule_absorb(shard, space);
+                    }
+                    reply.send(out);
+                }
+                Task::ObserveBatch { shard, eps, reply } => {
+                    let sh = &eng.shards[shard];
+                    let mut spaces = Vec::new();
+                    let out = eps
+                        .into_iter()
+                        .map(|ep| {
+                            let space = ep.space;
+                            let r = sh.observe(eng, ep);
+                            sh.spaces[space as usize].pending.fetch_sub(1, Ordering::AcqRel);
+                            if r.is_ok() && !spaces.contains(&space) {
+                                spaces.push(space);
+                            }
+                            r
+                        })
+                        .collect();
+                    for space in spaces {
                         eng.schedule_absorb(shard, space);
                     }
                     reply.send(out);
