@@ -967,7 +967,7 @@ impl Engine {
     }
 
     /// Switches index absorption off or on (on at open). While off, accepted episodes stay in
-    /// the append buffer (recall scans them exactly) until admission control refuses more
+    /// the append buffer (recall scans every one of them) until admission control refuses more
     /// ([`AdmissionLimits::max_unindexed`](super::AdmissionLimits::max_unindexed)); use it to
     /// keep a bulk load's index work for later, or to measure the buffer alone. Switching it on
     /// schedules absorption of every buffer at once.

@@ -21,8 +21,9 @@
 //! - **Routing.** Episode `id` lives on shard [`shard_of`]`(id, shards)` (a hash; see [`route`]).
 //! - **Accepted = visible.** [`Engine::observe`] returns once a worker of the episode's shard
 //!   has stored it; every recall that starts afterwards finds it: in an index segment, or in the
-//!   append buffer, which recall scans exactly (with the SIMD kernels of [`crate::index`]) until
-//!   the index absorbs it (see the `shard` module docs, `src/engine/shard.rs`, for why nothing
+//!   append buffer, whose every row recall scans (int8 codes with the SIMD kernels of
+//!   [`crate::index`], the best `max(4k, 64)` re-ranked with exact f32) until the index absorbs
+//!   it (see the `shard` module docs, `src/engine/shard.rs`, for why nothing
 //!   falls between the two). Every accepted episode passes the shard's [`ShardLog`] first (the
 //!   write-ahead-log seam; [`NoLog`] for now).
 //! - **One copy of each row.** An accepted episode's row is written once, straight into its

@@ -24,7 +24,8 @@
 //! `fetch_max`, so any absorber may advance it past slots another finished).
 //!
 //! **Visibility.** A search reads `absorbed` *first*, then searches the segments, then scans
-//! `absorbed..len` exactly: every slot below the `absorbed` it read was linked (and flagged)
+//! every row of `absorbed..len` ([`HnswIndex::scan`]: int8 distances, the best
+//! `max(4k, 64)` re-ranked with exact f32): every slot below the `absorbed` it read was linked (and flagged)
 //! before the search began, so the index finds it; every slot from it up is scanned; so nothing
 //! accepted before the search began is missed. A slot linked meanwhile may be seen twice; hits
 //! are deduplicated by id. Segment rollover needs no lock against absorbers: a slot's segment
@@ -83,7 +84,7 @@ pub(crate) struct SpaceData {
 /// takes new rows; its staged nodes are linked by concurrent absorbers while searches run
 /// (the index links a node bottom up and never moves a kept link, so a search never misses a
 /// node linked before it began (the index links a new node bottom up and
-/// 
+///
 /// `tests/index_concurrent_search.rs`, `tests/engine_concurrency.rs`).
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -223,6 +224,14 @@ pub(crate) struct Shard {
     pub(crate) absorb_ns: AtomicU64,
 }
 
+/// Buffer rows kept per wanted hit by the int8 pass of the append-buffer scan, for the exact
+/// f32 re-rank (at least [`BUFFER_SHORTLIST_MIN`]). A guess: int8 (one scale per vector)
+/// rarely moves a true top-k row this far down.
+const BUFFER_SHORTLIST_PER_HIT: usize = 4;
+
+/// The smallest shortlist of the append-buffer scan.
+const BUFFER_SHORTLIST_MIN: usize = 64;
+
 /// Similarity of unit vectors from the index's inner-product distance.
 fn similarity(distance: f32) -> f32 {
     1.0 - distance
@@ -325,7 +334,10 @@ impl Shard {
             });
             let slot = d.meta.len();
             // Cannot fail: validated by the facade, and `segment_for` left room for `slot`.
-            let node = seg.index.stage(&ep.embedding).map_err(|source| self.index_error(source))?;
+            let node = seg
+                .index
+                .stage(&ep.embedding)
+                .map_err(|source| self.index_error(source))?;
             debug_assert_eq!((slot, node as usize), (next, slot - seg.base));
             d.meta.push(Meta {
                 id: ep.id,
@@ -380,10 +392,9 @@ impl Shard {
         let sp = &self.spaces[space as usize];
         let t = sp.len.load(Ordering::SeqCst);
         let batch = eng.config.index.absorb_batch;
-        let Ok(start) = sp
-            .claimed
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| (c < t).then(|| (c + batch).min(t)))
-        else {
+        let Ok(start) = sp.claimed.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
+            (c < t).then(|| (c + batch).min(t))
+        }) else {
             return Ok(false);
         };
         let end = (start + batch).min(t);
@@ -392,9 +403,8 @@ impl Shard {
         let assoc = &eng.config.associations;
         let started = Instant::now();
         for slot in start..end {
-            let seg = Self::segment_of(&segs, slot).ok_or_else(|| {
-                self.index_error(IndexError::UnknownId { id: slot as u32 })
-            })?;
+            let seg = Self::segment_of(&segs, slot)
+                .ok_or_else(|| self.index_error(IndexError::UnknownId { id: slot as u32 }))?;
             let node = (slot - seg.base) as u32;
             let near = seg
                 .index
@@ -522,7 +532,7 @@ impl Shard {
     }
 
     /// The `k` live episodes of `space` most similar to `q` (unit): segments, then the append
-    /// buffer scanned exactly (see the module docs for why nothing is missed).
+    /// buffer scanned row by row (see the module docs for why nothing is missed).
     pub(crate) fn search(&self, eng: &Inner, space: u16, q: &[f32], k: usize) -> ShardHits {
         let sp = &self.spaces[space as usize];
         let a = sp.absorbed.load(Ordering::SeqCst);
@@ -531,12 +541,20 @@ impl Shard {
         let d = sp.read();
         let segs = sp.segments();
         let t = d.meta.len();
-        for slot in a.min(t)..t {
-            let m = &d.meta[slot];
-            if !m.forgotten
-                && let Some(row) = SpaceShard::row(&segs, slot)
-            {
-                hits.push((m.id, eng.kernels.dot(q, row)));
+        let shortlist = (BUFFER_SHORTLIST_PER_HIT * k).max(BUFFER_SHORTLIST_MIN);
+        for seg in &segs {
+            let (lo, hi) = (a.max(seg.base), t.min(seg.base + seg.index.capacity()));
+            if lo >= hi {
+                continue;
+            }
+            let local = (lo - seg.base) as u32..(hi - seg.base) as u32;
+            let keep = |node: u32| !d.meta[seg.base + node as usize].forgotten;
+            if let Ok(found) = seg.index.scan(q, local, k, shortlist, keep) {
+                hits.extend(
+                    found
+                        .iter()
+                        .map(|n| (d.meta[seg.base + n.id as usize].id, similarity(n.distance))),
+                );
             }
         }
         drop(d);
@@ -732,7 +750,10 @@ mod tests {
                         loop {
                             let more = sh.absorb(eng, 0).unwrap();
                             n += 1;
-                            if !more && !observing.load(super::Ordering::Acquire) && !sh.spaces[0].has_unclaimed() {
+                            if !more
+                                && !observing.load(super::Ordering::Acquire)
+                                && !sh.spaces[0].has_unclaimed()
+                            {
                                 return n;
                             }
                         }
@@ -744,24 +765,41 @@ mod tests {
                 let v = vector(i, dim);
                 let id = engine.observe(Episode::new(v.clone()).with_id(i)).unwrap();
                 let hits = engine.recall(&Cue::new(v, 3)).unwrap().hits;
-                assert!(hits.iter().any(|h| h.id == id), "{id} not recalled after observe returned");
+                assert!(
+                    hits.iter().any(|h| h.id == id),
+                    "{id} not recalled after observe returned"
+                );
             }
             observing.store(false, super::Ordering::Release);
             absorbers.into_iter().map(|a| a.join().unwrap()).collect()
         });
-        assert!(batches.iter().all(|&n| n > 1), "both absorbers linked batches: {batches:?}");
+        assert!(
+            batches.iter().all(|&n| n > 1),
+            "both absorbers linked batches: {batches:?}"
+        );
         let sp = &sh.spaces[0];
         let total = (before + during) as usize;
         assert_eq!(sp.len.load(super::Ordering::Acquire), total);
-        assert_eq!(sp.absorbed.load(super::Ordering::Acquire), total, "absorbed is the whole prefix");
+        assert_eq!(
+            sp.absorbed.load(super::Ordering::Acquire),
+            total,
+            "absorbed is the whole prefix"
+        );
         let segs = sp.segments();
         assert_eq!(segs.len(), total.div_ceil(256));
-        assert_eq!(segs.iter().map(|s| s.index.len()).sum::<usize>(), total, "each slot linked once");
+        assert_eq!(
+            segs.iter().map(|s| s.index.len()).sum::<usize>(),
+            total,
+            "each slot linked once"
+        );
         for i in 0..before + during {
             let r = engine.recall(&Cue::new(vector(i, dim), 3)).unwrap();
             assert_eq!(r.shards[0].scanned, 0, "nothing left in the buffer");
             assert!(r.hits.iter().any(|h| h.id.0 == i), "{i} not found in the index");
         }
-        assert!(engine.stats().edges > 0, "the insertion walk gave similar associations");
+        assert!(
+            engine.stats().edges > 0,
+            "the insertion walk gave similar associations"
+        );
     }
 }

@@ -38,7 +38,7 @@ pub struct Args {
     /// Embedding dimension (ignored with --fvecs, which gives its own).
     #[arg(long, default_value_t = 768)]
     dimension: usize,
-    /// Offered observation rates (per second), one ramp step each (empty: no ramp).
+    /// Offered observation rates (per second), one ramp step each (0: no ramp).
     #[arg(long, value_delimiter = ',', default_value = "10000,50000,100000,200000")]
     rates: Vec<u64>,
     /// Seconds per ramp step.
@@ -460,7 +460,11 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut steps = Vec::new();
     let (mut burst, mut sustained, mut loaded) = (None, None, None);
     if args.load {
-        let n = if args.fvecs.is_some() { vectors.n } else { args.episodes };
+        let n = if args.fvecs.is_some() {
+            vectors.n
+        } else {
+            args.episodes
+        };
         let l = load(&engine, &vectors, &args, n);
         println!(
             "load: {} episodes accepted in {:.2} s, indexed after {} s: {} episodes/s ({} refusals retried, load {})",
@@ -473,7 +477,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         );
         loaded = Some(l);
     } else {
-        for &rate in &args.rates {
+        for &rate in args.rates.iter().filter(|&&r| r > 0) {
             let s = step(&engine, &vectors, &args, rate, args.seconds);
             print_step("ramp", &s);
             steps.push(s);
@@ -508,7 +512,10 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "memory: {episodes} episodes, raw f32 {:.1} MiB, RSS growth {} ({}), index caught up {} s after the last step",
         raw as f64 / (1 << 20) as f64,
-        growth.map_or("unknown".into(), |r| format!("{:.1} MiB", r as f64 / (1 << 20) as f64)),
+        growth.map_or("unknown".into(), |r| format!(
+            "{:.1} MiB",
+            r as f64 / (1 << 20) as f64
+        )),
         memory
             .rss_growth_over_raw
             .map_or("-".into(), |r| format!("{r:.2}x raw")),

@@ -37,7 +37,11 @@ impl HnswIndex {
     ///
     /// # Errors
     /// As for [`HnswIndex::insert`].
-    pub fn insert_returning_neighbors(&self, vector: &[f32], k: usize) -> Result<(u32, Vec<Neighbor>), IndexError> {
+    pub fn insert_returning_neighbors(
+        &self,
+        vector: &[f32],
+        k: usize,
+    ) -> Result<(u32, Vec<Neighbor>), IndexError> {
         self.space.validate(vector)?;
         let id = self.claim(1)?.start;
         let p = self.space.prepare(vector);
