@@ -46,6 +46,12 @@ impl Engine {
         let eng = &*self.inner;
         let space = self.space_id(ep.space.as_deref())?;
         let shard_hint = ep.id.map(|id| eng.shard_of(id)).unwrap_or(0);
+        // Refused before any work when every shard's buffer of this space is full (whichever
+        // shard the episode goes to would refuse it): under overload a refusal must be cheap.
+        let limits = &eng.config.admission;
+        if let Some(full) = self.all_buffers_full(space) {
+            return Err(full);
+        }
         let invalid = |e: EngineError| {
             eng.shards[shard_hint]
                 .metrics
@@ -53,7 +59,6 @@ impl Engine {
             e
         };
         let embedding = checked_unit(&ep.embedding, eng.dim).map_err(invalid)?;
-        let limits = &eng.config.admission;
         if ep.payload.len() > limits.max_payload || ep.links.len() > limits.max_links {
             return Err(invalid(EngineError::InvalidInput {
                 what: format!(
@@ -139,6 +144,30 @@ impl Engine {
             timestamp: ep.timestamp,
             links: ep.links,
             stream: ep.stream,
+        })
+    }
+
+    /// [`EngineError::Overloaded`] (for the least full shard) if every shard's append buffer
+    /// of `space` is at the limit, counted as an index-lag refusal there.
+    fn all_buffers_full(&self, space: u16) -> Option<EngineError> {
+        let eng = &*self.inner;
+        let max = eng.config.admission.max_unindexed;
+        let (s, lag) = eng
+            .shards
+            .iter()
+            .enumerate()
+            .map(|(s, sh)| (s, sh.spaces[space as usize].lag()))
+            .min_by_key(|&(_, lag)| lag)?;
+        if lag < max {
+            return None;
+        }
+        let shard = &eng.shards[s];
+        shard.metrics.reject(space, RejectReason::IndexLag);
+        eng.schedule_absorb(s, space);
+        Some(EngineError::Overloaded {
+            shard: s,
+            depth: lag,
+            retry_after: retry_after(lag - max + 1, shard.absorb_ns.load(Ordering::Relaxed)),
         })
     }
 
