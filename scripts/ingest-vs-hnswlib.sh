@@ -28,7 +28,7 @@ echo "== hnswlib ($N x $DIM, M $M, ef_construction $EFC, $THREADS threads); load
 python3 "$PEERS/peer_bench.py" --libs hnswlib --n "$N" --dim "$DIM" --M "$M" \
     --ef-construction "$EFC" --threads "$THREADS" --queries 100 --efs 64 --min-batch-s 0.2 \
     --data-dir "$DATA" --out "$DATA/hnswlib.json" >"$DATA/hnswlib.log"
-grep -E "build|inserts" "$DATA/hnswlib.log" | head -3 || true
+grep -A1 "build s" "$DATA/hnswlib.log" || true
 
 echo "== locus engine (same base.fvecs, similar $SIMILAR); load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$LOCUS" bench-engine --fvecs "$DATA/base.fvecs" --load --observers 2 --batch 256 \

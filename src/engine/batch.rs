@@ -119,9 +119,7 @@ impl Engine {
         // Counted as pending at once, so that the observations of one batch count against
         // `max_unindexed` before any of them is stored.
         let lag = sp.pending.fetch_add(1, Ordering::AcqRel)
-            + sp.len
-                .load(Ordering::Acquire)
-                .saturating_sub(sp.absorbed.load(Ordering::Acquire));
+            + sp.len.load(Ordering::Acquire).saturating_sub(sp.absorbed());
         if lag >= limits.max_unindexed {
             sp.pending.fetch_sub(1, Ordering::AcqRel);
             info.live.fetch_sub(1, Ordering::AcqRel);

@@ -94,6 +94,7 @@ mod error;
 mod facade;
 mod log;
 pub mod metrics;
+mod progress;
 mod regions;
 pub mod route;
 mod shard;

@@ -42,6 +42,7 @@ use super::error::EngineError;
 use super::facade::Inner;
 use super::log::{LogRecord, ShardLog};
 use super::metrics::ShardMetrics;
+use super::progress::AbsorbProgress;
 use super::regions::TrackedRegions;
 use super::types::{EpisodeId, EpisodeRecord, Link, LinkDirection};
 use crate::alloc::{ArenaOptions, MemPolicy, NodeArena};
@@ -99,14 +100,10 @@ pub(crate) struct SpaceShard {
     pub(crate) segments: RwLock<Vec<Arc<Segment>>>,
     /// Accepted slots.
     pub(crate) len: AtomicUsize,
-    /// Slots the index has linked (a prefix).
-    pub(crate) absorbed: AtomicUsize,
-    /// Slots handed to absorbers (linked or being linked).
-    pub(crate) claimed: AtomicUsize,
+    /// Slots claimed by absorbers, slots linked (`absorbed`), absorbers at work.
+    pub(crate) progress: AbsorbProgress,
     /// Observations submitted to this shard and space and not yet stored or refused.
     pub(crate) pending: AtomicUsize,
-    /// Absorption tasks queued or running.
-    pub(crate) absorbers: AtomicUsize,
     /// Slots forgotten (so live = `len - forgotten` without a scan).
     pub(crate) forgotten: AtomicUsize,
 }
@@ -117,33 +114,31 @@ impl SpaceShard {
             data: RwLock::new(SpaceData { meta: Vec::new() }),
             segments: RwLock::new(Vec::new()),
             len: AtomicUsize::new(0),
-            absorbed: AtomicUsize::new(0),
-            claimed: AtomicUsize::new(0),
+            progress: AbsorbProgress::new(),
             pending: AtomicUsize::new(0),
-            absorbers: AtomicUsize::new(0),
             forgotten: AtomicUsize::new(0),
         }
     }
 
-    /// Counts one more absorption task unless `max` are queued or running; returns whether it
-    /// did (the caller then queues one, or calls [`absorber_done`](Self::absorber_done)).
+    /// See [`AbsorbProgress::try_add_absorber`].
     pub(crate) fn try_add_absorber(&self, max: usize) -> bool {
-        self.absorbers
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1))
-            .is_ok()
+        self.progress.try_add_absorber(max)
     }
 
-    /// An absorption task finished (or was never queued).
+    /// See [`AbsorbProgress::absorber_done`].
     pub(crate) fn absorber_done(&self) {
-        self.absorbers.fetch_sub(1, Ordering::SeqCst);
+        self.progress.absorber_done();
     }
 
-    /// Whether accepted slots wait for an absorber. SeqCst, like `len`'s store in `observe`
-    /// and the counter in [`try_add_absorber`](Self::try_add_absorber): a finishing absorber
-    /// that checks this after leaving the count sees every slot whose observer found the
-    /// count full, so no slot waits for an absorber that is never queued.
+    /// Whether accepted slots wait for an absorber (see [`AbsorbProgress::has_unclaimed`]:
+    /// `len` is stored SeqCst by `observe`).
     pub(crate) fn has_unclaimed(&self) -> bool {
-        self.claimed.load(Ordering::SeqCst) < self.len.load(Ordering::SeqCst)
+        self.progress.has_unclaimed(self.len.load(Ordering::SeqCst))
+    }
+
+    /// Slots the index has linked (a prefix).
+    pub(crate) fn absorbed(&self) -> usize {
+        self.progress.absorbed()
     }
 
     /// Bytes of f32 rows of the accepted episodes (each held once, in its segment).
@@ -181,12 +176,12 @@ impl SpaceShard {
     /// Episodes accepted (or in flight) that the index has not absorbed.
     pub(crate) fn lag(&self) -> usize {
         (self.len.load(Ordering::Acquire) + self.pending.load(Ordering::Acquire))
-            .saturating_sub(self.absorbed.load(Ordering::Acquire))
+            .saturating_sub(self.absorbed())
     }
 
     /// Age of the oldest episode the index has not absorbed.
     pub(crate) fn lag_age(&self) -> Duration {
-        let a = self.absorbed.load(Ordering::Acquire);
+        let a = self.absorbed();
         let d = self.read();
         d.meta.get(a).map(|m| m.accepted.elapsed()).unwrap_or_default()
     }
@@ -392,12 +387,10 @@ impl Shard {
         let sp = &self.spaces[space as usize];
         let t = sp.len.load(Ordering::SeqCst);
         let batch = eng.config.index.absorb_batch;
-        let Ok(start) = sp.claimed.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
-            (c < t).then(|| (c + batch).min(t))
-        }) else {
+        let Some(claim) = sp.progress.claim(t, batch) else {
             return Ok(false);
         };
-        let end = (start + batch).min(t);
+        let (start, end) = (claim.start, claim.end);
         // Taken after `len` was loaded: holds the segment of every slot below `t`.
         let segs = sp.segments();
         let assoc = &eng.config.associations;
@@ -447,11 +440,8 @@ impl Shard {
     /// `fetch_max`, so concurrent absorbers never lower it).
     fn advance_absorbed(&self, sp: &SpaceShard) {
         let d = sp.read();
-        let mut a = sp.absorbed.load(Ordering::SeqCst);
-        while d.meta.get(a).is_some_and(|m| m.indexed.load(Ordering::SeqCst)) {
-            a += 1;
-        }
-        sp.absorbed.fetch_max(a, Ordering::SeqCst);
+        sp.progress
+            .advance(|slot| d.meta.get(slot).is_some_and(|m| m.indexed.load(Ordering::SeqCst)));
     }
 
     /// The segment holding `slot`, from a segment list that includes it.
@@ -535,7 +525,7 @@ impl Shard {
     /// buffer scanned row by row (see the module docs for why nothing is missed).
     pub(crate) fn search(&self, eng: &Inner, space: u16, q: &[f32], k: usize) -> ShardHits {
         let sp = &self.spaces[space as usize];
-        let a = sp.absorbed.load(Ordering::SeqCst);
+        let a = sp.absorbed();
         let mut segments = 0;
         let mut hits = self.search_segments(sp, q, k, eng.config.index.ef_search, &mut segments);
         let d = sp.read();
@@ -780,11 +770,7 @@ mod tests {
         let sp = &sh.spaces[0];
         let total = (before + during) as usize;
         assert_eq!(sp.len.load(super::Ordering::Acquire), total);
-        assert_eq!(
-            sp.absorbed.load(super::Ordering::Acquire),
-            total,
-            "absorbed is the whole prefix"
-        );
+        assert_eq!(sp.absorbed(), total, "absorbed is the whole prefix");
         let segs = sp.segments();
         assert_eq!(segs.len(), total.div_ceil(256));
         assert_eq!(
