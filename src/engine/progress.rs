@@ -6,10 +6,13 @@
 
 use std::ops::Range;
 
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{AtomicUsize, Ordering, fence};
 
-/// See the module docs. Every access is SeqCst: the no-lost-absorber argument of
-/// [`has_unclaimed`](Self::has_unclaimed) is a store-buffering pattern.
+/// See the module docs. Both hand-offs here are store-buffering patterns (each side writes one
+/// location, then reads the other's), which need sequential consistency: each side has a
+/// `fence(SeqCst)` between its write and its read (inside these methods), so the argument
+/// holds in the C11 model itself, not only for SeqCst accesses (which loom checks only as
+/// AcqRel: without the fences, loom finds both failures).
 #[derive(Debug)]
 pub(crate) struct AbsorbProgress {
     /// Slots linked: a prefix, only raised.
@@ -37,6 +40,8 @@ impl AbsorbProgress {
     /// Counts one more absorption task unless `max` are queued or running; returns whether it
     /// did (the caller then queues one, or calls [`absorber_done`](Self::absorber_done)).
     pub(crate) fn try_add_absorber(&self, max: usize) -> bool {
+        // An observer's `len` store (before this call) is ordered before its read of the count.
+        fence(Ordering::SeqCst);
         self.absorbers
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1))
             .is_ok()
@@ -45,6 +50,8 @@ impl AbsorbProgress {
     /// An absorption task finished (or was never queued).
     pub(crate) fn absorber_done(&self) {
         self.absorbers.fetch_sub(1, Ordering::SeqCst);
+        // Ordered before the caller's read of `len` for `has_unclaimed`.
+        fence(Ordering::SeqCst);
     }
 
     /// Whether slots below `len` (loaded SeqCst *after* [`absorber_done`](Self::absorber_done))
@@ -71,6 +78,9 @@ impl AbsorbProgress {
     /// are only ever set), with `fetch_max`, so concurrent callers never lower it and any of
     /// them may carry it past slots another linked.
     pub(crate) fn advance(&self, indexed: impl Fn(usize) -> bool) {
+        // The caller's flag stores are ordered before the flags read here: of two absorbers
+        // that each set a flag and then advance, at least one sees both.
+        fence(Ordering::SeqCst);
         let mut a = self.absorbed.load(Ordering::SeqCst);
         while indexed(a) {
             a += 1;
@@ -85,13 +95,14 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::sync::atomic::AtomicBool;
 
-    /// Two absorbers claim and link three slots (one per claim) while a reader reads
+    /// Two absorbers claim and link two slots (one per claim) while a reader reads
     /// `absorbed`: each slot is claimed once, every slot below any `absorbed` the reader sees
-    /// is linked, and at the end `absorbed` covers all three.
+    /// is linked, and at the end `absorbed` covers both (without the fence in `advance`, loom
+    /// finds an end with one: each absorber missed the flag the other had just set).
     #[test]
     fn absorbed_is_always_a_linked_prefix() {
         loom::model(|| {
-            const LEN: usize = 3;
+            const LEN: usize = 2;
             let p = Arc::new(AbsorbProgress::new());
             let linked: Arc<Vec<AtomicBool>> = Arc::new((0..LEN).map(|_| AtomicBool::new(false)).collect());
             let claims: Arc<Vec<AtomicUsize>> = Arc::new((0..LEN).map(|_| AtomicUsize::new(0)).collect());
