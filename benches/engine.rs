@@ -1,10 +1,10 @@
 //! The engine's ingestion and recall (768 dimensions, one shard):
 //!
-//! - `engine_ingest/absorbers=N`: `observe_batch` of 2000 episodes into a fresh engine and wait
+//! - `engine_ingest/absorbers=N`: `observe_batch` of 1000 episodes into a fresh engine and wait
 //!   until the index has linked them all (observe + absorb, with `similar = 4` associations
 //!   from the insertion walk); throughput in episodes. N = 1 and 2 absorbers per space: the
 //!   worker scaling of absorption.
-//! - `engine_recall/buffer=B`: one recall (k = 10) against 5000 indexed episodes plus an
+//! - `engine_recall/buffer=B`: one recall (k = 10) against 2000 indexed episodes plus an
 //!   append buffer of B episodes that recall scans exactly (absorption switched off).
 //!
 //! Short settings (10 samples, 2 s): `cargo bench --bench engine`.
@@ -44,7 +44,7 @@ fn engine(absorbers: usize) -> Engine {
 }
 
 fn ingest(c: &mut Criterion) {
-    const N: u64 = 2000;
+    const N: u64 = 1000;
     let vectors: Vec<Vec<f32>> = (0..N).map(vector).collect();
     let mut g = c.benchmark_group("engine_ingest");
     g.throughput(Throughput::Elements(N));
@@ -75,13 +75,13 @@ fn recall(c: &mut Criterion) {
     let mut g = c.benchmark_group("engine_recall");
     for buffer in [0u64, 1000, 10_000] {
         let e = engine(0);
-        let indexed: Vec<Episode> = (0..5000).map(|i| Episode::new(vector(i))).collect();
+        let indexed: Vec<Episode> = (0..2000).map(|i| Episode::new(vector(i))).collect();
         for chunk in indexed.chunks(256) {
             e.observe_batch(chunk.to_vec());
         }
         assert!(e.wait_indexed(Duration::from_secs(600)));
         e.set_absorption(false);
-        let buffered: Vec<Episode> = (5000..5000 + buffer).map(|i| Episode::new(vector(i))).collect();
+        let buffered: Vec<Episode> = (2000..2000 + buffer).map(|i| Episode::new(vector(i))).collect();
         for chunk in buffered.chunks(256) {
             e.observe_batch(chunk.to_vec());
         }
@@ -89,7 +89,7 @@ fn recall(c: &mut Criterion) {
         let mut q = 0u64;
         g.bench_with_input(BenchmarkId::new("buffer", buffer), &buffer, |b, _| {
             b.iter(|| {
-                q = (q + 7919) % (5000 + buffer);
+                q = (q + 7919) % (2000 + buffer);
                 let r = e.recall(&Cue::new(vector(q), 10)).expect("recall");
                 assert_eq!(r.shards[0].scanned as u64, buffer);
                 r
