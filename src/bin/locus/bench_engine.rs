@@ -14,7 +14,8 @@
 //! generated, against the raw f32 bytes of the episodes.
 //!
 //! **Load** (`--load`): closed-loop ingestion of `--episodes` episodes (or every vector of
-//! `--fvecs`) as fast as the engine admits them (a refused batch part is retried after 1 ms),
+//! `--fvecs`) as fast as the engine admits them (a refused batch part is retried after the
+//! refusal's `retry_after`, within 1..=50 ms),
 //! until the index holds them all: episodes per second from the first observe to the last
 //! episode indexed, and memory as above. `scripts/ingest-vs-hnswlib.sh` runs this next to
 //! hnswlib on the same `base.fvecs`.
@@ -353,15 +354,24 @@ fn load(engine: &Arc<Engine>, vectors: &Arc<Vectors>, args: &Args, n: usize) -> 
                     while !todo.is_empty() {
                         let eps = todo.iter().map(|&k| Episode::new(vectors.get(k))).collect();
                         let results = engine.observe_batch(eps);
+                        let mut wait = Duration::ZERO;
                         let refused: Vec<u64> = todo
                             .iter()
                             .zip(&results)
-                            .filter(|(_, r)| matches!(r, Err(EngineError::Overloaded { .. })))
-                            .map(|(&k, _)| k)
+                            .filter_map(|(&k, r)| match r {
+                                Err(EngineError::Overloaded { retry_after, .. }) => {
+                                    wait = wait.max(*retry_after);
+                                    Some(k)
+                                }
+                                _ => None,
+                            })
                             .collect();
                         if !refused.is_empty() {
                             retried += refused.len() as u64;
-                            std::thread::sleep(Duration::from_millis(1));
+                            // As the refusal advises, within 1..=50 ms.
+                            std::thread::sleep(
+                                wait.clamp(Duration::from_millis(1), Duration::from_millis(50)),
+                            );
                         }
                         todo = refused;
                     }
