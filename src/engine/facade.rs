@@ -372,8 +372,11 @@ impl Engine {
     /// starts sees it (in the append buffer until the index absorbs it), and it is never lost or
     /// duplicated while the process lives.
     ///
-    /// Validation comes first, and on any error nothing is stored. The episode goes to shard
-    /// [`shard_of`](super::shard_of)`(id)`, where one of that shard's workers stores it.
+    /// Validation comes first, and on any error nothing is stored (when every shard's append
+    /// buffer of the space is full, the refusal, [`EngineError::Overloaded`], comes even
+    /// before validation, so that refusing under overload costs almost nothing). The episode
+    /// goes to shard [`shard_of`](super::shard_of)`(id)`, where one of that shard's workers
+    /// stores it.
     ///
     /// # Errors
     /// [`EngineError::DimensionMismatch`], [`EngineError::NonFinite`], [`EngineError::ZeroVector`],
