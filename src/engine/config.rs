@@ -38,6 +38,9 @@ pub struct IndexParams {
     /// Episodes one absorption task moves from the append buffer into the index before it
     /// yields the worker (a guess balancing recall latency against absorption overhead).
     pub absorb_batch: usize,
+    /// Absorption tasks that may link one space's append buffer into its segment at once
+    /// (each on its own worker, at low priority); 0: as many as the shard has workers.
+    pub absorbers: usize,
 }
 
 impl Default for IndexParams {
@@ -49,6 +52,7 @@ impl Default for IndexParams {
             ef_search: 64,
             quantization: Quantization::Int8,
             absorb_batch: 8,
+            absorbers: 0,
         }
     }
 }

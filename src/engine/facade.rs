@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::batch::Answer;
 use super::config::{DEFAULT_SPACE, EngineBuilder, ShardCount};
 use super::durable::{RecoveryReport, SnapshotReport, Store, replay};
 use super::error::EngineError;
@@ -16,7 +17,7 @@ use super::metrics::{EngineMetrics, OpRecorder, RejectReason, ShardSnapshot, Spa
 use super::outbox::{self, Edge};
 use super::requests;
 use super::route::shard_of;
-use super::shard::{Prepared, Shard, ShardHits, top_k};
+use super::shard::{Shard, ShardHits, top_k};
 use super::spread::{SpreadParams, WorkerHops, delivered};
 use super::task::{EngineHandler, Task};
 use super::types::{Completion, Cue, Episode, EpisodeId, EpisodeRecord, Hit, RecallResult, ShardTiming};
@@ -127,14 +128,16 @@ impl Inner {
         self.associate_one(b, a, weight);
     }
 
-    /// Queues an absorption task for (`shard`, `space`) unless one is queued.
+    /// Queues an absorption task for (`shard`, `space`) unless as many as it may run
+    /// ([`IndexParams::absorbers`](super::IndexParams::absorbers)) are queued or running.
     pub(crate) fn schedule_absorb(&self, shard: usize, space: u16) {
-        let sp = &self.shards[shard].spaces[space as usize];
-        if !self.absorbing.load(Ordering::Acquire) || sp.absorb_queued.swap(true, Ordering::AcqRel) {
+        let sh = &self.shards[shard];
+        let sp = &sh.spaces[space as usize];
+        if !self.absorbing.load(Ordering::Acquire) || !sp.try_add_absorber(sh.max_absorbers(self)) {
             return;
         }
         let Some(sub) = self.submitter.get() else {
-            sp.absorb_queued.store(false, Ordering::Release);
+            sp.absorber_done();
             return;
         };
         if sub
@@ -146,7 +149,7 @@ impl Inner {
             .is_err()
         {
             // Full or closing: the next observation of this space tries again.
-            sp.absorb_queued.store(false, Ordering::Release);
+            sp.absorber_done();
         }
     }
 
@@ -164,7 +167,7 @@ impl Inner {
 
 /// The associative memory: one shard per NUMA node (see the [module docs](super)).
 pub struct Engine {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
     exec: Executor<Task>,
 }
 
@@ -216,7 +219,8 @@ pub struct EngineStats {
     pub segments: usize,
     /// Association edges (each direction counted).
     pub edges: usize,
-    /// Bytes of episode rows held (whole chunks).
+    /// Bytes of episode rows held (f32, each row once: in its index segment, whose
+    /// `index_bytes` include them).
     pub row_bytes: usize,
     /// Bytes the index segments reserve (see [`HnswIndex::memory_bytes`](crate::index::HnswIndex::memory_bytes)).
     pub index_bytes: usize,
@@ -227,7 +231,7 @@ pub struct EngineStats {
 type FanOut = (Vec<(u64, f32)>, Vec<ShardTiming>, bool);
 
 /// Unit-normalises `v` after checking it (dimension, finite, not zero).
-fn checked_unit(v: &[f32], dim: usize) -> Result<Vec<f32>, EngineError> {
+pub(super) fn checked_unit(v: &[f32], dim: usize) -> Result<Vec<f32>, EngineError> {
     if v.len() != dim {
         return Err(EngineError::DimensionMismatch {
             expected: dim,
@@ -248,7 +252,7 @@ fn checked_unit(v: &[f32], dim: usize) -> Result<Vec<f32>, EngineError> {
     Ok(v.iter().map(|x| (f64::from(*x) / norm) as f32).collect())
 }
 
-fn retry_after(depth: usize, per_item_ns: u64) -> Duration {
+pub(super) fn retry_after(depth: usize, per_item_ns: u64) -> Duration {
     // Without a measurement yet, assume 100 µs per item (a guess: an HNSW insert at 768 dims).
     let per = if per_item_ns == 0 { 100_000 } else { per_item_ns };
     Duration::from_nanos(per.saturating_mul(depth as u64).min(10_000_000_000))
@@ -392,7 +396,7 @@ impl Engine {
         self.inner.shard_of(id.0)
     }
 
-    fn space_id(&self, name: Option<&str>) -> Result<u16, EngineError> {
+    pub(super) fn space_id(&self, name: Option<&str>) -> Result<u16, EngineError> {
         let name = name.unwrap_or(DEFAULT_SPACE);
         self.inner
             .space_ids
@@ -405,8 +409,11 @@ impl Engine {
     /// starts sees it (in the append buffer until the index absorbs it), and it is never lost or
     /// duplicated while the process lives.
     ///
-    /// Validation comes first, and on any error nothing is stored. The episode goes to shard
-    /// [`shard_of`](super::shard_of)`(id)`, where one of that shard's workers stores it.
+    /// Validation comes first, and on any error nothing is stored (when every shard's append
+    /// buffer of the space is full, the refusal, [`EngineError::Overloaded`], comes even
+    /// before validation, so that refusing under overload costs almost nothing). The episode
+    /// goes to shard [`shard_of`](super::shard_of)`(id)`, where one of that shard's workers
+    /// stores it.
     ///
     /// # Errors
     /// [`EngineError::DimensionMismatch`], [`EngineError::NonFinite`], [`EngineError::ZeroVector`],
@@ -434,169 +441,29 @@ impl Engine {
     pub fn observe_durable(&self, ep: Episode) -> Result<(EpisodeId, Guarantee), EngineError> {
         let started = Instant::now();
         let eng = &*self.inner;
-        let space = self.space_id(ep.space.as_deref())?;
-        let shard_hint = ep.id.map(|id| eng.shard_of(id)).unwrap_or(0);
-        let invalid = |e: EngineError| {
-            eng.shards[shard_hint]
-                .metrics
-                .reject(space, RejectReason::Invalid);
-            e
-        };
-        let embedding = checked_unit(&ep.embedding, eng.dim).map_err(invalid)?;
-        let limits = &eng.config.admission;
-        if ep.payload.len() > limits.max_payload || ep.links.len() > limits.max_links {
-            return Err(invalid(EngineError::InvalidInput {
-                what: format!(
-                    "payload of {} bytes (max {}) or {} links (max {})",
-                    ep.payload.len(),
-                    limits.max_payload,
-                    ep.links.len(),
-                    limits.max_links
-                ),
-            }));
-        }
-        for l in &ep.links {
-            if !l.weight.is_finite() || l.weight <= 0.0 {
-                return Err(invalid(EngineError::InvalidInput {
-                    what: format!("link weight {} (must be finite and > 0)", l.weight),
-                }));
-            }
-            match eng.shards[eng.shard_of(l.target)].locate(l.target) {
-                Some((s, _)) if s == space => {}
-                _ => return Err(invalid(EngineError::UnknownEpisode { id: l.target })),
-            }
-        }
-        let id = match ep.id {
-            Some(id) => {
-                if eng.shards[eng.shard_of(id)].ids().contains_key(&id) {
-                    eng.shards[eng.shard_of(id)]
-                        .metrics
-                        .reject(space, RejectReason::Duplicate);
-                    return Err(EngineError::DuplicateId { id });
-                }
-                eng.next_id.fetch_max(id.saturating_add(1), Ordering::AcqRel);
-                id
-            }
-            None => loop {
-                let id = eng.next_id.fetch_add(1, Ordering::AcqRel);
-                if !eng.shards[eng.shard_of(id)].ids().contains_key(&id) {
-                    break id;
-                }
-            },
-        };
+        // Validation, id, quota and index lag: see `batch.rs`.
+        let prepared = self.admit(ep)?;
+        let (id, space) = (prepared.id, prepared.space);
         let s = eng.shard_of(id);
-        let shard = &eng.shards[s];
-        let info = &eng.spaces[space as usize];
-        if info
-            .live
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                (v < info.quota).then_some(v + 1)
-            })
-            .is_err()
-        {
-            shard.metrics.reject(space, RejectReason::Quota);
-            return Err(EngineError::QuotaExceeded {
-                space: info.name.clone(),
-                quota: info.quota,
-            });
-        }
-        let release = || {
-            info.live.fetch_sub(1, Ordering::AcqRel);
+        let Some(sub) = eng.submitter.get() else {
+            self.unadmit(space, id);
+            return Err(EngineError::Closed);
         };
-        let sp = &shard.spaces[space as usize];
-        let lag = sp.lag();
-        if lag >= limits.max_unindexed {
-            release();
-            shard.metrics.reject(space, RejectReason::IndexLag);
-            eng.schedule_absorb(s, space);
-            return Err(EngineError::Overloaded {
-                shard: s,
-                depth: lag,
-                retry_after: retry_after(
-                    lag - limits.max_unindexed + 1,
-                    shard.absorb_ns.load(Ordering::Relaxed),
-                ),
-            });
-        }
-        let sub = eng.submitter()?;
-        sp.pending.fetch_add(1, Ordering::AcqRel);
         let (reply, answer) = oneshot();
-        let prepared = Prepared {
-            id,
-            space,
-            embedding,
-            payload: ep.payload,
-            timestamp: ep.timestamp,
-            links: ep.links,
-            stream: ep.stream,
+        let task = Task::Observe {
+            shard: s,
+            ep: prepared,
+            reply,
         };
-        if let Err(Rejected { error, .. }) = sub.submit(
-            shard.node,
-            Priority::Normal,
-            Task::Observe {
-                shard: s,
-                ep: prepared,
-                reply,
-            },
-        ) {
-            sp.pending.fetch_sub(1, Ordering::AcqRel);
-            release();
-            return Err(match error {
-                ExecError::Overloaded { depth, .. } => {
-                    shard.metrics.reject(space, RejectReason::Queue);
-                    EngineError::Overloaded {
-                        shard: s,
-                        depth,
-                        retry_after: retry_after(depth / shard.workers.max(1), 20_000),
-                    }
-                }
-                _ => EngineError::Closed,
-            });
+        if let Err(Rejected { error, .. }) = sub.submit(eng.shards[s].node, Priority::Normal, task) {
+            self.unadmit(space, id);
+            return Err(self.refused(s, space, &error));
         }
-        match answer.wait_one(started + limits.observe_deadline) {
-            Ok(Ok(id)) => {
-                // Outside every lock: observers of this shard meanwhile join the same group.
-                let guarantee = match shard.log.settle(id) {
-                    Ok(g) => g,
-                    Err(e) => {
-                        if let Some(space) = shard.forget(id.0) {
-                            eng.spaces[space as usize].live.fetch_sub(1, Ordering::AcqRel);
-                        }
-                        shard.metrics.reject(space, RejectReason::Invalid);
-                        return Err(e);
-                    }
-                };
-                shard.metrics.accepted[space as usize].inc();
-                shard.metrics.observe.record(started.elapsed());
-                if let Some(store) = &eng.durable {
-                    store.maybe_snapshot();
-                }
-                Ok((id, guarantee))
-            }
-            Ok(Err(e)) => {
-                release();
-                shard.metrics.reject(
-                    space,
-                    match e {
-                        EngineError::DuplicateId { .. } => RejectReason::Duplicate,
-                        _ => RejectReason::Invalid,
-                    },
-                );
-                Err(e)
-            }
-            Err(ExecError::DeadlineExceeded { waited }) => {
-                shard.metrics.reject(space, RejectReason::Timeout);
-                Err(EngineError::TimedOut {
-                    shard: s,
-                    waited,
-                    id: Some(id),
-                })
-            }
-            Err(_) => {
-                release();
-                Err(EngineError::Closed)
-            }
-        }
+        let answer = match answer.wait_one(started + eng.config.admission.observe_deadline) {
+            Ok(r) => Answer::Stored(r),
+            Err(e) => Answer::from_wait(&e),
+        };
+        self.settle(s, space, id, started, answer)
     }
 
     /// Searches every shard (one high-priority task each, on its own workers) and merges.
@@ -1221,7 +1088,7 @@ impl Engine {
                 let segs = sp.segments();
                 st.segments += segs.len();
                 st.index_bytes += segs.iter().map(|s| s.index.memory_bytes()).sum::<usize>();
-                st.row_bytes += sp.read().rows.bytes();
+                st.row_bytes += sp.row_bytes(eng.dim);
             }
         }
         st
@@ -1253,7 +1120,7 @@ impl Engine {
     }
 
     /// Switches index absorption off or on (on at open). While off, accepted episodes stay in
-    /// the append buffer (recall scans them exactly) until admission control refuses more
+    /// the append buffer (recall scans every one of them) until admission control refuses more
     /// ([`AdmissionLimits::max_unindexed`](super::AdmissionLimits::max_unindexed)); use it to
     /// keep a bulk load's index work for later, or to measure the buffer alone. Switching it on
     /// schedules absorption of every buffer at once.

@@ -4,9 +4,9 @@
 //!
 //! ```text
 //!  observe(Episode) ── validate ── shard_of(id) ──► Shard s (its node's pinned workers, normal)
-//!                                                   ├─ rows + metadata by slot (append only)
-//!                                                   ├─ append buffer = slots not yet indexed
-//!                                                   │    └─ absorbed into HNSW segments (low)
+//!                                                   ├─ rows staged in HNSW segments, once
+//!                                                   ├─ append buffer = staged, not yet linked
+//!                                                   │    └─ linked by parallel absorbers (low)
 //!                                                   ├─ association graph (crate::spread)
 //!                                                   └─ spaces: each its own slots and segments
 //!  recall(Cue) ── one task per shard (high) ── each: segments + exact scan of its buffer
@@ -21,18 +21,26 @@
 //! - **Routing.** Episode `id` lives on shard [`shard_of`]`(id, shards)` (a hash; see [`route`]).
 //! - **Accepted = visible.** [`Engine::observe`] returns once a worker of the episode's shard
 //!   has stored it; every recall that starts afterwards finds it: in an index segment, or in the
-//!   append buffer, which recall scans exactly (with the SIMD kernels of [`crate::index`]) until
-//!   the index absorbs it (see the `shard` module docs, `src/engine/shard.rs`, for why nothing
+//!   append buffer, whose every row recall scans (int8 codes with the SIMD kernels of
+//!   [`crate::index`], the best `max(4k, 64)` re-ranked with exact f32) until the index absorbs
+//!   it (see the `shard` module docs, `src/engine/shard.rs`, for why nothing
 //!   falls between the two). Every accepted episode passes the shard's [`ShardLog`] first (the
 //!   write-ahead-log seam: [`NoLog`] with `open`; with [`EngineBuilder::open_in`] a per-shard
 //!   write-ahead log whose fsync the observer waits for outside every lock, recovery and
 //!   snapshots — see `docs/durability.md` and [`Engine::observe_durable`]).
+//! - **One copy of each row.** An accepted episode's row is written once, straight into its
+//!   index segment's node-bound rows (f32 and int8; *staged*, not yet linked); the buffer scan,
+//!   [`Engine::get`], completion and absorption read it there. Up to one absorber per worker
+//!   of the shard links a space's staged rows concurrently ([`IndexParams::absorbers`]).
 //! - **Growth.** Each index segment holds a fixed number of episodes; a shard opens a new one
 //!   when its newest is full, and recall searches all of them.
 //! - **Associations.** Explicit links, the previous episode of the same stream, and the
-//!   `similar` most similar episodes of the shard found when the index absorbs an episode (one
-//!   extra search per insert: with `similar = 4` it roughly halved the insert rate at 768
-//!   dimensions in `locus bench-engine`), kept in each shard's
+//!   `similar` most similar episodes found when the index absorbs an episode: the nearest
+//!   live neighbours of the insertion's own level-0 walk
+//!   ([`HnswIndex::link_staged`](crate::index::HnswIndex::link_staged), exact-re-ranked, weight
+//!   = similarity, only those ≥ `min_similarity`), so they cost no extra search. They are drawn
+//!   from the episode's own segment (the `segment_capacity` episodes around it), not from older
+//!   segments. Kept in each shard's
 //!   [`AssocGraph`](crate::spread::AssocGraph) in an arena bound to the shard's node
 //!   ([`AssociationParams`]; both off with `stream_weight = 0` and `similar = 0`). Associations
 //!   are directed edges stored on their source's shard: [`Engine::associate`], the automatic
@@ -50,7 +58,8 @@
 //! - **Admission control.** A full queue, or an append buffer holding
 //!   [`AdmissionLimits::max_unindexed`] episodes, refuses at once with
 //!   [`EngineError::Overloaded`] (with a `retry_after`); nothing blocks past its deadline, and
-//!   nothing accepted is dropped.
+//!   nothing accepted is dropped. [`Engine::observe_batch`] admits many episodes with one task
+//!   per shard (results per episode), for bursts that one handoff per episode cannot carry.
 //! - **Messages.** A shard's rows, metadata and graph are read and written only by its own
 //!   workers; everything else reaches a shard as a task on its queue, a *message*, counted on
 //!   arrival by kind ([`MessageKind`]; `locus_engine_messages_total{shard,node,kind}`, and
@@ -103,6 +112,7 @@
 //! # }
 //! ```
 
+mod batch;
 mod config;
 mod durable;
 mod error;
@@ -110,10 +120,10 @@ mod facade;
 mod log;
 pub mod metrics;
 mod outbox;
+mod progress;
 mod regions;
 mod requests;
 pub mod route;
-mod rows;
 mod shard;
 mod shard_reads;
 mod shard_state;

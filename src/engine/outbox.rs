@@ -96,11 +96,20 @@ impl Drop for Scope {
     }
 }
 
-/// An observation's reply slot and the answer to send it, once its edges are written.
-pub(crate) type HeldReply = (
-    ReplySlot<Result<EpisodeId, EngineError>>,
-    Result<EpisodeId, EngineError>,
-);
+/// An observation's reply slot and the answer to send it, once its edges are written: one
+/// episode's ([`Task::Observe`]) or a batch's ([`Task::ObserveBatch`], one result per episode).
+pub(crate) enum HeldReply {
+    /// One episode.
+    One(
+        ReplySlot<Result<EpisodeId, EngineError>>,
+        Result<EpisodeId, EngineError>,
+    ),
+    /// A batch.
+    Batch(
+        ReplySlot<Vec<Result<EpisodeId, EngineError>>>,
+        Vec<Result<EpisodeId, EngineError>>,
+    ),
+}
 
 /// What a [`Join`] hands over once every part has arrived.
 pub(crate) trait Deliver {
@@ -110,7 +119,10 @@ pub(crate) trait Deliver {
 
 impl Deliver for HeldReply {
     fn deliver(self) {
-        self.0.send(self.1);
+        match self {
+            HeldReply::One(slot, out) => slot.send(out),
+            HeldReply::Batch(slot, out) => slot.send(out),
+        }
     }
 }
 
@@ -174,8 +186,8 @@ pub(crate) fn write_edges(inner: &Inner, shard: usize, edges: &[Edge]) -> Vec<Re
 /// the task's observation reply, if it has one, once they are all written (see the module docs).
 pub(crate) fn dispatch(inner: &Inner, from: usize, outbox: Vec<(usize, Edge)>, reply: Option<HeldReply>) {
     if outbox.is_empty() {
-        if let Some((slot, out)) = reply {
-            slot.send(out);
+        if let Some(held) = reply {
+            held.deliver();
         }
         return;
     }

@@ -4,18 +4,37 @@
 //! # Visibility: the append buffer and the index
 //!
 //! Each space of a shard numbers its episodes by *slot* (0, 1, 2, … in acceptance order).
-//! `len` is the number of accepted slots, `absorbed` the number the index holds; slots
-//! `absorbed..len` are the **append buffer**. An episode is accepted by writing its row and
-//! metadata under the space's write lock and raising `len`; the absorber inserts slots into the
-//! newest segment in slot order and raises `absorbed` only after the insert has finished (the
-//! node is then searchable). A search reads `absorbed` *first*, then searches the segments, then
-//! scans `absorbed..len` exactly: every slot below the `absorbed` it read is in a segment, every
-//! slot from it up is scanned, so nothing accepted before the search began is missed. A slot
-//! absorbed meanwhile may be seen twice; hits are deduplicated by id.
+//! Slot `s` lives in segment `s / segment_capacity` as its node `s % segment_capacity`.
+//! `len` is the number of accepted slots, `absorbed` the number the index has linked (a
+//! prefix); slots `absorbed..len` are the **append buffer**.
+//!
+//! **One copy of each row.** An episode is accepted by *staging* its row in its segment
+//! ([`HnswIndex::stage`]: node id claimed, f32 and int8 rows written, not linked) and pushing its
+//! metadata under the space's write lock, then raising `len`. The row is never copied again:
+//! the buffer scan, `get`, completion and spreading read it from the segment
+//! ([`HnswIndex::row`]), and absorption links the staged node in place
+//! ([`HnswIndex::link_staged`]). Rows are written by the shard's workers into the segment's
+//! node-bound regions.
+//!
+//! **Parallel absorption.** Up to `IndexParams::absorbers` absorption tasks per space (by
+//! default one per worker of the shard) run at once: each claims a batch of slots from the
+//! `claimed` counter, links them (concurrent inserts into one segment are safe; the index
+//! links any staged node in any order), and sets each slot's `indexed` flag once its node is
+//! searchable. `absorbed` then advances over the contiguous prefix of `indexed` slots (a
+//! `fetch_max`, so any absorber may advance it past slots another finished).
+//!
+//! **Visibility.** A search reads `absorbed` *first*, then searches the segments, then scans
+//! every row of `absorbed..len` ([`HnswIndex::scan`]: int8 distances, the best
+//! `max(4k, 64)` re-ranked with exact f32): every slot below the `absorbed` it read was linked (and flagged)
+//! before the search began, so the index finds it; every slot from it up is scanned; so nothing
+//! accepted before the search began is missed. A slot linked meanwhile may be seen twice; hits
+//! are deduplicated by id. Segment rollover needs no lock against absorbers: a slot's segment
+//! exists before the slot is accepted (it is created by the observer that fills the previous
+//! one), and an absorber reads only slots below the `len` it loaded.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use super::config::AssociationParams;
@@ -23,11 +42,11 @@ use super::error::EngineError;
 use super::facade::Inner;
 use super::log::{LogRecord, ShardLog};
 use super::metrics::ShardMetrics;
+use super::progress::AbsorbProgress;
 use super::regions::TrackedRegions;
-use super::rows::RowChunks;
 use super::types::{EpisodeId, EpisodeRecord, Link, LinkDirection};
 use crate::alloc::{ArenaOptions, MemPolicy, NodeArena};
-use crate::index::{HnswConfig, HnswIndex, Metric};
+use crate::index::{HnswConfig, HnswIndex, IndexError, Metric};
 use crate::spread::{AssocGraph, GraphConfig, ScratchPool, SpreadError, SpreadScratch};
 
 /// An episode that passed validation, ready to store.
@@ -52,18 +71,21 @@ pub(crate) struct Meta {
     pub(crate) stream: Option<Arc<str>>,
     pub(crate) payload: Box<[u8]>,
     pub(crate) forgotten: bool,
+    /// Set (under the space's read lock) once the episode's node is linked and searchable.
+    pub(crate) indexed: AtomicBool,
 }
 
-/// Rows and metadata of one space on one shard, by slot.
+/// Metadata of one space on one shard, by slot (the rows are in the segments).
 #[derive(Debug)]
 pub(crate) struct SpaceData {
-    pub(crate) rows: RowChunks,
     pub(crate) meta: Vec<Meta>,
 }
 
 /// One fixed-capacity HNSW index holding slots `base..base + capacity`. Only the newest segment
-/// takes inserts; searches run concurrently with them (the index links a new node bottom up and
-/// never moves a kept link, so a search never misses a node indexed before it began:
+/// takes new rows; its staged nodes are linked by concurrent absorbers while searches run
+/// (the index links a node bottom up and never moves a kept link, so a search never misses a
+/// node linked before it began (the index links a new node bottom up and
+///
 /// `tests/index_concurrent_search.rs`, `tests/engine_concurrency.rs`).
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -78,33 +100,50 @@ pub(crate) struct SpaceShard {
     pub(crate) segments: RwLock<Vec<Arc<Segment>>>,
     /// Accepted slots.
     pub(crate) len: AtomicUsize,
-    /// Slots the index holds (a prefix).
-    pub(crate) absorbed: AtomicUsize,
+    /// Slots claimed by absorbers, slots linked (`absorbed`), absorbers at work.
+    pub(crate) progress: AbsorbProgress,
     /// Observations submitted to this shard and space and not yet stored or refused.
     pub(crate) pending: AtomicUsize,
-    /// Whether an absorption task is queued.
-    pub(crate) absorb_queued: AtomicBool,
-    /// Held by the one absorber at work.
-    pub(crate) absorb_lock: Mutex<()>,
     /// Slots forgotten (so live = `len - forgotten` without a scan).
     pub(crate) forgotten: AtomicUsize,
 }
 
 impl SpaceShard {
-    fn new(dim: usize) -> Self {
+    fn new() -> Self {
         Self {
-            data: RwLock::new(SpaceData {
-                rows: RowChunks::new(dim),
-                meta: Vec::new(),
-            }),
+            data: RwLock::new(SpaceData { meta: Vec::new() }),
             segments: RwLock::new(Vec::new()),
             len: AtomicUsize::new(0),
-            absorbed: AtomicUsize::new(0),
+            progress: AbsorbProgress::new(),
             pending: AtomicUsize::new(0),
-            absorb_queued: AtomicBool::new(false),
-            absorb_lock: Mutex::new(()),
             forgotten: AtomicUsize::new(0),
         }
+    }
+
+    /// See [`AbsorbProgress::try_add_absorber`].
+    pub(crate) fn try_add_absorber(&self, max: usize) -> bool {
+        self.progress.try_add_absorber(max)
+    }
+
+    /// See [`AbsorbProgress::absorber_done`].
+    pub(crate) fn absorber_done(&self) {
+        self.progress.absorber_done();
+    }
+
+    /// Whether accepted slots wait for an absorber (see [`AbsorbProgress::has_unclaimed`]:
+    /// `len` is stored SeqCst by `observe`).
+    pub(crate) fn has_unclaimed(&self) -> bool {
+        self.progress.has_unclaimed(self.len.load(Ordering::SeqCst))
+    }
+
+    /// Slots the index has linked (a prefix).
+    pub(crate) fn absorbed(&self) -> usize {
+        self.progress.absorbed()
+    }
+
+    /// Bytes of f32 rows of the accepted episodes (each held once, in its segment).
+    pub(crate) fn row_bytes(&self, dim: usize) -> usize {
+        self.len.load(Ordering::Acquire) * dim * 4
     }
 
     /// Live episodes of this space on this shard.
@@ -126,15 +165,23 @@ impl SpaceShard {
         self.segments.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The row of an accepted `slot`, from `segs` (a copy of the segment list taken after
+    /// `slot` was seen accepted, so its segment is in it).
+    pub(crate) fn row(segs: &[Arc<Segment>], slot: usize) -> Option<&[f32]> {
+        let cap = segs.first()?.index.capacity();
+        let seg = segs.get(slot / cap)?;
+        seg.index.row((slot - seg.base) as u32).ok()
+    }
+
     /// Episodes accepted (or in flight) that the index has not absorbed.
     pub(crate) fn lag(&self) -> usize {
         (self.len.load(Ordering::Acquire) + self.pending.load(Ordering::Acquire))
-            .saturating_sub(self.absorbed.load(Ordering::Acquire))
+            .saturating_sub(self.absorbed())
     }
 
     /// Age of the oldest episode the index has not absorbed.
     pub(crate) fn lag_age(&self) -> Duration {
-        let a = self.absorbed.load(Ordering::Acquire);
+        let a = self.absorbed();
         let d = self.read();
         d.meta.get(a).map(|m| m.accepted.elapsed()).unwrap_or_default()
     }
@@ -156,6 +203,8 @@ pub(crate) struct Shard {
     pub(crate) node: u32,
     pub(crate) memory_node: u32,
     pub(crate) workers: usize,
+    /// The embedding dimension.
+    pub(crate) dim: usize,
     pub(crate) spaces: Vec<SpaceShard>,
     /// Episode id → (space, slot).
     pub(crate) ids: RwLock<HashMap<u64, (u16, u32)>>,
@@ -169,6 +218,14 @@ pub(crate) struct Shard {
     /// Moving average of the time to absorb one episode (ns), for `retry_after`.
     pub(crate) absorb_ns: AtomicU64,
 }
+
+/// Buffer rows kept per wanted hit by the int8 pass of the append-buffer scan, for the exact
+/// f32 re-rank (at least [`BUFFER_SHORTLIST_MIN`]). A guess: int8 (one scale per vector)
+/// rarely moves a true top-k row this far down.
+const BUFFER_SHORTLIST_PER_HIT: usize = 4;
+
+/// The smallest shortlist of the append-buffer scan.
+const BUFFER_SHORTLIST_MIN: usize = 64;
 
 /// Similarity of unit vectors from the index's inner-product distance.
 fn similarity(distance: f32) -> f32 {
@@ -206,7 +263,8 @@ impl Shard {
             node,
             memory_node,
             workers,
-            spaces: (0..spaces).map(|_| SpaceShard::new(dim)).collect(),
+            dim,
+            spaces: (0..spaces).map(|_| SpaceShard::new()).collect(),
             ids: RwLock::new(HashMap::new()),
             graph,
             scratches: ScratchPool::new(),
@@ -235,10 +293,15 @@ impl Shard {
     /// under the id map's write lock, so two observations of one id cannot both succeed.
     pub(crate) fn observe(&self, eng: &Inner, ep: Prepared) -> Result<EpisodeId, EngineError> {
         let sp = &self.spaces[ep.space as usize];
+        debug_assert_eq!(ep.embedding.len(), self.dim);
         let mut ids = self.ids.write().unwrap_or_else(|p| p.into_inner());
         if ids.contains_key(&ep.id) {
             return Err(EngineError::DuplicateId { id: ep.id });
         }
+        // The segment of the next slot, opened before anything changes (only observers, all
+        // holding `ids`, raise `len`, so the next slot is this one).
+        let next = sp.len.load(Ordering::Acquire);
+        let seg = self.segment_for(eng, sp, next)?;
         match self.graph.add_node(ep.id) {
             Ok(_) => {}
             Err(SpreadError::GraphFull { .. }) => {
@@ -266,7 +329,15 @@ impl Shard {
                 stream: ep.stream.as_deref(),
                 links: &ep.links,
             })?;
-            let slot = d.rows.push(&ep.embedding);
+            let slot = d.meta.len();
+            // Cannot fail: validated by the facade, and `segment_for` left room for `slot`. (The
+            // log record is added first: a refused log stores nothing, and staging claims the
+            // segment's next node, which must stay in step with `meta`.)
+            let node = seg
+                .index
+                .stage(&ep.embedding)
+                .map_err(|source| self.index_error(source))?;
+            debug_assert_eq!((slot, node as usize), (next, slot - seg.base));
             d.meta.push(Meta {
                 id: ep.id,
                 timestamp: ep.timestamp,
@@ -274,8 +345,9 @@ impl Shard {
                 stream: ep.stream.as_deref().map(Arc::from),
                 payload: ep.payload.into_boxed_slice(),
                 forgotten: false,
+                indexed: AtomicBool::new(false),
             });
-            sp.len.store(slot + 1, Ordering::Release);
+            sp.len.store(slot + 1, Ordering::SeqCst);
             slot
         };
         // Slots are bounded by the quota check and u32 ids: a space holds < 2^32 episodes per shard.
@@ -304,78 +376,101 @@ impl Shard {
         Ok(EpisodeId(ep.id))
     }
 
-    /// Moves up to one batch of the append buffer of `space` into the index; returns whether
-    /// more remain. Only one absorber works on a space at a time (`absorb_lock`); a second
-    /// returns `Err(())` at once so its task can be retried.
-    pub(crate) fn absorb(
-        &self,
-        eng: &Inner,
-        space: u16,
-        scratch: &mut Vec<f32>,
-    ) -> Result<bool, EngineError> {
+    /// How many absorption tasks may work on one space of this shard at once.
+    pub(crate) fn max_absorbers(&self, eng: &Inner) -> usize {
+        match eng.config.index.absorbers {
+            0 => self.workers.max(1),
+            n => n,
+        }
+    }
+
+    /// Links one batch of the append buffer of `space` into the index (the caller counted
+    /// itself in `absorbers`); returns whether unclaimed slots remain. Several absorbers run at
+    /// once: see the module docs.
+    pub(crate) fn absorb(&self, eng: &Inner, space: u16) -> Result<bool, EngineError> {
         let sp = &self.spaces[space as usize];
-        let Ok(_only) = sp.absorb_lock.try_lock() else {
-            return Ok(true);
-        };
-        let dim = eng.dim;
-        let a = sp.absorbed.load(Ordering::Acquire);
-        let t = sp.len.load(Ordering::Acquire);
-        let n = (t - a).min(eng.config.index.absorb_batch);
-        if n == 0 {
+        let t = sp.len.load(Ordering::SeqCst);
+        let batch = eng.config.index.absorb_batch;
+        let Some(claim) = sp.progress.claim(t, batch) else {
             return Ok(false);
-        }
-        let mut ids = Vec::with_capacity(n);
-        scratch.clear();
-        {
-            let d = sp.read();
-            for slot in a..a + n {
-                scratch.extend_from_slice(d.rows.row(slot));
-                ids.push(d.meta[slot].id);
-            }
-        }
-        let started = Instant::now();
+        };
+        let (start, end) = (claim.start, claim.end);
+        // Taken after `len` was loaded: holds the segment of every slot below `t`.
+        let segs = sp.segments();
         let assoc = &eng.config.associations;
-        for (i, row) in scratch.chunks_exact(dim).enumerate() {
-            let slot = a + i;
-            let seg = self.segment_for(eng, sp, slot)?;
-            if assoc.similar > 0 {
-                // A narrow walk (4 candidates per association wanted): the associations need
-                // good neighbours, not the exact best, and this search runs once per insert.
-                let ef = (assoc.similar * 4).max(16);
-                for (other, sim) in self.search_segments(sp, row, assoc.similar, ef, &mut 0) {
-                    if sim >= assoc.min_similarity {
-                        eng.associate_auto(ids[i], other, sim);
-                    }
-                }
-            }
-            let got = seg.index.insert(row).map_err(|source| EngineError::Index {
-                shard: self.index,
-                source,
-            })?;
-            debug_assert_eq!(got as usize, slot - seg.base);
-            sp.absorbed.store(slot + 1, Ordering::SeqCst);
-            let forgotten = sp.read().meta[slot].forgotten;
+        let started = Instant::now();
+        for slot in start..end {
+            let seg = Self::segment_of(&segs, slot)
+                .ok_or_else(|| self.index_error(IndexError::UnknownId { id: slot as u32 }))?;
+            let node = (slot - seg.base) as u32;
+            let near = seg
+                .index
+                .link_staged(node, assoc.similar)
+                .map_err(|source| self.index_error(source))?;
+            let (me, forgotten, similar) = {
+                let d = sp.read();
+                let m = &d.meta[slot];
+                // Under the read lock: `forget` sets `forgotten` and reads this flag under the
+                // write lock, so exactly one of the two sees the other and deletes the node.
+                m.indexed.store(true, Ordering::SeqCst);
+                let similar: Vec<(u64, f32)> = near
+                    .iter()
+                    .map(|n| (seg.base + n.id as usize, similarity(n.distance)))
+                    .filter(|&(_, sim)| sim >= assoc.min_similarity)
+                    .filter_map(|(s, sim)| d.meta.get(s).filter(|m| !m.forgotten).map(|m| (m.id, sim)))
+                    .collect();
+                (m.id, m.forgotten, similar)
+            };
             if forgotten {
-                let _ = seg.index.delete(got);
+                let _ = seg.index.delete(node);
+            }
+            // The `similar` associations come from the insertion walk itself: no extra search.
+            for (other, sim) in similar {
+                eng.associate_auto(me, other, sim);
             }
         }
-        let per = started.elapsed().as_nanos() as u64 / n as u64;
+        self.advance_absorbed(sp);
+        let per = started.elapsed().as_nanos() as u64 / (end - start) as u64;
         let old = self.absorb_ns.load(Ordering::Relaxed);
         self.absorb_ns.store(
             if old == 0 { per } else { (old * 7 + per) / 8 },
             Ordering::Relaxed,
         );
-        self.metrics.absorbed.add(n as u64);
-        Ok(sp.absorbed.load(Ordering::Acquire) < sp.len.load(Ordering::Acquire))
+        self.metrics.absorbed.add((end - start) as u64);
+        Ok(sp.has_unclaimed())
     }
 
-    /// The segment that will hold `slot`: the newest, or a new one when it is full.
+    /// Raises `absorbed` over the slots linked since (a contiguous prefix of `indexed` flags;
+    /// `fetch_max`, so concurrent absorbers never lower it).
+    fn advance_absorbed(&self, sp: &SpaceShard) {
+        let d = sp.read();
+        sp.progress
+            .advance(|slot| d.meta.get(slot).is_some_and(|m| m.indexed.load(Ordering::SeqCst)));
+    }
+
+    /// The segment holding `slot`, from a segment list that includes it.
+    fn segment_of(segs: &[Arc<Segment>], slot: usize) -> Option<&Arc<Segment>> {
+        let cap = segs.first()?.index.capacity();
+        segs.get(slot / cap)
+    }
+
+    fn index_error(&self, source: IndexError) -> EngineError {
+        EngineError::Index {
+            shard: self.index,
+            source,
+        }
+    }
+
+    /// The segment that will hold the next slot, `slot`: the newest, or a new one when it is
+    /// full (every segment holds `segment_capacity` slots, so segment `i` starts at slot
+    /// `i × segment_capacity`). Called by observers only, under the shard's id lock.
     fn segment_for(&self, eng: &Inner, sp: &SpaceShard, slot: usize) -> Result<Arc<Segment>, EngineError> {
         if let Some(last) = sp.segments.read().unwrap_or_else(|p| p.into_inner()).last()
             && slot < last.base + last.index.capacity()
         {
             return Ok(last.clone());
         }
+        debug_assert_eq!(slot % eng.config.index.segment_capacity, 0);
         let ix = &eng.config.index;
         let mut cfg = HnswConfig::new(eng.dim, ix.segment_capacity, Metric::InnerProduct);
         cfg.m = ix.m;
@@ -407,12 +502,14 @@ impl Shard {
         count: &mut usize,
     ) -> Vec<(u64, f32)> {
         let segs = sp.segments();
-        *count = segs.len();
+        *count = 0;
         let mut found = Vec::new();
         for seg in &segs {
+            // Nothing linked yet (only staged rows, which the buffer scan covers): not searched.
             if seg.index.is_empty() {
                 continue;
             }
+            *count += 1;
             let res = seg.index.search(q, k, ef.max(k));
             if let Ok(ns) = res {
                 found.extend(
@@ -429,18 +526,29 @@ impl Shard {
     }
 
     /// The `k` live episodes of `space` most similar to `q` (unit): segments, then the append
-    /// buffer scanned exactly (see the module docs for why nothing is missed).
+    /// buffer scanned row by row (see the module docs for why nothing is missed).
     pub(crate) fn search(&self, eng: &Inner, space: u16, q: &[f32], k: usize) -> ShardHits {
         let sp = &self.spaces[space as usize];
-        let a = sp.absorbed.load(Ordering::SeqCst);
+        let a = sp.absorbed();
         let mut segments = 0;
         let mut hits = self.search_segments(sp, q, k, eng.config.index.ef_search, &mut segments);
         let d = sp.read();
+        let segs = sp.segments();
         let t = d.meta.len();
-        for slot in a.min(t)..t {
-            let m = &d.meta[slot];
-            if !m.forgotten {
-                hits.push((m.id, eng.kernels.dot(q, d.rows.row(slot))));
+        let shortlist = (BUFFER_SHORTLIST_PER_HIT * k).max(BUFFER_SHORTLIST_MIN);
+        for seg in &segs {
+            let (lo, hi) = (a.max(seg.base), t.min(seg.base + seg.index.capacity()));
+            if lo >= hi {
+                continue;
+            }
+            let local = (lo - seg.base) as u32..(hi - seg.base) as u32;
+            let keep = |node: u32| !d.meta[seg.base + node as usize].forgotten;
+            if let Ok(found) = seg.index.scan(q, local, k, shortlist, keep) {
+                hits.extend(
+                    found
+                        .iter()
+                        .map(|n| (d.meta[seg.base + n.id as usize].id, similarity(n.distance))),
+                );
             }
         }
         drop(d);
@@ -468,12 +576,14 @@ impl Shard {
             .sum::<f32>()
             .sqrt();
         let map = self.ids();
-        let d = self.spaces[space as usize].read();
+        let sp = &self.spaces[space as usize];
+        let d = sp.read();
+        let segs = sp.segments();
         ids.iter()
             .filter_map(|id| {
                 let &(s, slot) = map.get(id)?;
                 let m = d.meta.get(slot as usize).filter(|m| s == space && !m.forgotten)?;
-                let row = d.rows.row(slot as usize);
+                let row = SpaceShard::row(&segs, slot as usize)?;
                 let (mut dot, mut nn) = (0.0f32, 0.0f32);
                 for ((x, y), &on) in q.iter().zip(row).zip(mask) {
                     if on {
@@ -490,12 +600,14 @@ impl Shard {
     /// Rows of live episodes of `space` among `ids`.
     pub(crate) fn rows(&self, space: u16, ids: &[u64]) -> Vec<(u64, Vec<f32>)> {
         let map = self.ids();
-        let d = self.spaces[space as usize].read();
+        let sp = &self.spaces[space as usize];
+        let d = sp.read();
+        let segs = sp.segments();
         ids.iter()
             .filter_map(|id| {
                 let &(s, slot) = map.get(id)?;
                 d.meta.get(slot as usize).filter(|m| s == space && !m.forgotten)?;
-                Some((*id, d.rows.row(slot as usize).to_vec()))
+                Some((*id, SpaceShard::row(&segs, slot as usize)?.to_vec()))
             })
             .collect()
     }
@@ -512,16 +624,17 @@ impl Shard {
             .map(|(t, w)| (EpisodeId(t), w))
             .collect();
         let d = sp.read();
+        let segs = sp.segments();
         let m = &d.meta[slot as usize];
         Some(EpisodeRecord {
             id: EpisodeId(id),
-            embedding: d.rows.row(slot as usize).to_vec(),
+            embedding: SpaceShard::row(&segs, slot as usize)?.to_vec(),
             payload: m.payload.to_vec(),
             timestamp: m.timestamp,
             space: eng.spaces[space as usize].name.clone(),
             stream: m.stream.as_deref().map(str::to_owned),
             links,
-            indexed: (slot as usize) < sp.absorbed.load(Ordering::Acquire),
+            indexed: m.indexed.load(Ordering::Acquire),
         })
     }
 
@@ -530,7 +643,7 @@ impl Shard {
     pub(crate) fn forget(&self, id: u64) -> Option<u16> {
         let (space, slot) = self.locate(id)?;
         let sp = &self.spaces[space as usize];
-        {
+        let indexed = {
             let mut d = sp.write();
             let m = &mut d.meta[slot as usize];
             if m.forgotten {
@@ -538,13 +651,14 @@ impl Shard {
             }
             m.forgotten = true;
             sp.forgotten.fetch_add(1, Ordering::AcqRel);
-        }
+            m.indexed.load(Ordering::SeqCst)
+        };
         // Tombstoned: it no longer propagates nor appears in a spread (already checked live).
         let _ = self.graph.forget(id);
         let slot = slot as usize;
-        // Pairs with the absorber's SeqCst store: if it absorbed the slot after our flag was
-        // set, it deletes the node itself (see `absorb`).
-        if slot < sp.absorbed.load(Ordering::SeqCst) {
+        // If the node was not linked yet, its absorber sees `forgotten` and deletes it (see
+        // `absorb`: the flags are read and written under the space's lock).
+        if indexed {
             for seg in sp.segments() {
                 if (seg.base..seg.base + seg.index.capacity()).contains(&slot) {
                     let _ = seg.index.delete((slot - seg.base) as u32);
@@ -554,13 +668,9 @@ impl Shard {
         Some(space)
     }
 
-    /// `(address, bytes)` of the shard's memory: rows and index regions.
+    /// `(address, bytes)` of the shard's memory: the index regions (rows included).
     pub(crate) fn extents(&self) -> Vec<(usize, usize)> {
-        let mut out = self.regions.extents();
-        for sp in &self.spaces {
-            out.extend(sp.read().rows.extents());
-        }
-        out
+        self.regions.extents()
     }
 }
 
@@ -571,4 +681,115 @@ pub(crate) fn top_k(mut hits: Vec<(u64, f32)>, k: usize) -> Vec<(u64, f32)> {
     hits.retain(|h| seen.insert(h.0));
     hits.truncate(k);
     hits
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Barrier;
+    use std::sync::atomic::AtomicBool;
+
+    use crate::engine::{AssociationParams, Cue, Engine, Episode, IndexParams, ShardCount};
+
+    fn vector(seed: u64, dim: usize) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..dim)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    /// Two absorbers link one space's buffer at once (the engine's own absorption is off, so
+    /// these two threads are the only ones), across segment rollovers, while a third thread
+    /// observes and checks read-your-writes; afterwards every episode is indexed and found.
+    #[test]
+    fn two_absorbers_at_once_lose_nothing_and_recall_misses_nothing() {
+        let dim = 16;
+        let engine = Engine::builder()
+            .dimension(dim)
+            .shards(ShardCount::Exactly(1))
+            .index(IndexParams {
+                segment_capacity: 256,
+                absorb_batch: 4,
+                ef_search: 128,
+                ..IndexParams::default()
+            })
+            .associations(AssociationParams {
+                similar: 2,
+                min_similarity: -1.0,
+                max_episodes_per_shard: 1 << 12,
+                ..AssociationParams::default()
+            })
+            .pin_workers(false)
+            .open()
+            .unwrap();
+        engine.set_absorption(false);
+        let (before, during) = (600u64, 400u64);
+        for i in 0..before {
+            engine.observe(Episode::new(vector(i, dim)).with_id(i)).unwrap();
+        }
+        let eng = &*engine.inner;
+        let sh = &eng.shards[0];
+        let start = Barrier::new(3);
+        let observing = AtomicBool::new(true);
+        let batches: Vec<usize> = std::thread::scope(|s| {
+            let absorbers: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        let mut n = 0;
+                        loop {
+                            let more = sh.absorb(eng, 0).unwrap();
+                            n += 1;
+                            if !more
+                                && !observing.load(super::Ordering::Acquire)
+                                && !sh.spaces[0].has_unclaimed()
+                            {
+                                return n;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            start.wait();
+            for i in before..before + during {
+                let v = vector(i, dim);
+                let id = engine.observe(Episode::new(v.clone()).with_id(i)).unwrap();
+                let hits = engine.recall(&Cue::new(v, 3)).unwrap().hits;
+                assert!(
+                    hits.iter().any(|h| h.id == id),
+                    "{id} not recalled after observe returned"
+                );
+            }
+            observing.store(false, super::Ordering::Release);
+            absorbers.into_iter().map(|a| a.join().unwrap()).collect()
+        });
+        assert!(
+            batches.iter().all(|&n| n > 1),
+            "both absorbers linked batches: {batches:?}"
+        );
+        let sp = &sh.spaces[0];
+        let total = (before + during) as usize;
+        assert_eq!(sp.len.load(super::Ordering::Acquire), total);
+        assert_eq!(sp.absorbed(), total, "absorbed is the whole prefix");
+        let segs = sp.segments();
+        assert_eq!(segs.len(), total.div_ceil(256));
+        assert_eq!(
+            segs.iter().map(|s| s.index.len()).sum::<usize>(),
+            total,
+            "each slot linked once"
+        );
+        for i in 0..before + during {
+            let r = engine.recall(&Cue::new(vector(i, dim), 3)).unwrap();
+            assert_eq!(r.shards[0].scanned, 0, "nothing left in the buffer");
+            assert!(r.hits.iter().any(|h| h.id.0 == i), "{i} not found in the index");
+        }
+        assert!(
+            engine.stats().edges > 0,
+            "the insertion walk gave similar associations"
+        );
+    }
 }

@@ -25,6 +25,13 @@ pub(crate) enum Task {
         ep: Prepared,
         reply: ReplySlot<Result<EpisodeId, EngineError>>,
     },
+    /// Store episodes (one batch of [`Engine::observe_batch`](super::Engine::observe_batch)),
+    /// in order; one result each.
+    ObserveBatch {
+        shard: usize,
+        eps: Vec<Prepared>,
+        reply: ReplySlot<Vec<Result<EpisodeId, EngineError>>>,
+    },
     /// Move a batch of the append buffer of `space` into the index.
     Absorb { shard: usize, space: u16 },
     /// Search one shard.
@@ -91,6 +98,7 @@ impl Task {
     pub(crate) fn shard(&self) -> usize {
         match self {
             Task::Observe { shard, .. }
+            | Task::ObserveBatch { shard, .. }
             | Task::Absorb { shard, .. }
             | Task::Search { shard, .. }
             | Task::Spread { shard, .. }
@@ -107,7 +115,7 @@ impl Task {
     /// itself and which carries no data).
     pub(crate) fn kind(&self) -> Option<MessageKind> {
         Some(match self {
-            Task::Observe { .. } => MessageKind::Observe,
+            Task::Observe { .. } | Task::ObserveBatch { .. } => MessageKind::Observe,
             Task::Absorb { .. } => return None,
             Task::Search { .. } => MessageKind::Search,
             Task::Spread { .. } => MessageKind::Spread,
@@ -121,11 +129,9 @@ impl Task {
     }
 }
 
-/// What each worker keeps for itself (created on its pinned thread).
-pub(crate) struct WorkerLocal {
-    /// Rows copied out of the append buffer for absorption.
-    absorb_rows: Vec<f32>,
-}
+/// What each worker keeps for itself (created on its pinned thread). Nothing yet: absorption
+/// links rows where they are staged, without a copy.
+pub(crate) struct WorkerLocal;
 
 /// Runs [`Task`]s against the engine's shards.
 pub(crate) struct EngineHandler {
@@ -136,11 +142,7 @@ impl WorkerHandler<Task> for EngineHandler {
     type Local = WorkerLocal;
 
     fn init(&self, _: &WorkerContext) -> WorkerLocal {
-        let n = self.inner.config.index.absorb_batch * self.inner.dim;
-        // Written here, on the pinned worker, so its pages are first touched on its node.
-        WorkerLocal {
-            absorb_rows: vec![0.0; n],
-        }
+        WorkerLocal
     }
 
     fn handle(&self, local: &mut WorkerLocal, ctx: &WorkerContext, _: Priority, batch: &mut Vec<Task>) {
@@ -164,7 +166,7 @@ impl WorkerHandler<Task> for EngineHandler {
 
 impl EngineHandler {
     /// Runs one task; an observation's reply comes back to be sent after its edges.
-    fn run(&self, local: &mut WorkerLocal, task: Task) -> Option<HeldReply> {
+    fn run(&self, _: &mut WorkerLocal, task: Task) -> Option<HeldReply> {
         let eng = &*self.inner;
         {
             match task {
@@ -176,19 +178,42 @@ impl EngineHandler {
                     if out.is_ok() {
                         eng.schedule_absorb(shard, space);
                     }
-                    return Some((reply, out));
+                    return Some(HeldReply::One(reply, out));
+                }
+                Task::ObserveBatch { shard, eps, reply } => {
+                    let sh = &eng.shards[shard];
+                    let mut spaces = Vec::new();
+                    let out = eps
+                        .into_iter()
+                        .map(|ep| {
+                            let space = ep.space;
+                            let r = sh.observe(eng, ep);
+                            sh.spaces[space as usize].pending.fetch_sub(1, Ordering::AcqRel);
+                            if r.is_ok() && !spaces.contains(&space) {
+                                spaces.push(space);
+                            }
+                            r
+                        })
+                        .collect();
+                    for space in spaces {
+                        eng.schedule_absorb(shard, space);
+                    }
+                    return Some(HeldReply::Batch(reply, out));
                 }
                 Task::Absorb { shard, space } => {
-                    let sp = &eng.shards[shard].spaces[space as usize];
-                    sp.absorb_queued.store(false, Ordering::Release);
-                    if !eng.absorbing.load(Ordering::Acquire) {
-                        return None;
+                    let sh = &eng.shards[shard];
+                    let sp = &sh.spaces[space as usize];
+                    if eng.absorbing.load(Ordering::Acquire)
+                        && let Err(e) = sh.absorb(eng, space)
+                    {
+                        // The batch's slots stay unindexed (scanned by every recall, and
+                        // counted by admission control); later slots are still absorbed.
+                        eng.note_degradation(format!("shard {shard}: absorption failed: {e}"));
                     }
-                    match eng.shards[shard].absorb(eng, space, &mut local.absorb_rows) {
-                        Ok(true) => eng.schedule_absorb(shard, space),
-                        Ok(false) => {}
-                        // The next observation of this space schedules another try.
-                        Err(e) => eng.note_degradation(format!("shard {shard}: absorption stopped: {e}")),
+                    // Leave the count first, then look: see `SpaceShard::has_unclaimed`.
+                    sp.absorber_done();
+                    if sp.has_unclaimed() {
+                        eng.schedule_absorb(shard, space);
                     }
                 }
                 Task::Search {

@@ -1,12 +1,32 @@
-//! `locus bench-engine`: a streaming ramp against the engine. For each offered observation
-//! rate, `--observers` threads observe on an open-loop schedule (latency measured from each
-//! operation's *intended* start, so a stall counts against every operation it delayed) while one
-//! thread recalls at `--recall-rate`; then a one-second burst. Prints per step the accepted
-//! rate, refusals, the index lag, and observe / recall P50, P99, P99.9; then memory (RSS) against
-//! the raw f32 bytes of the episodes. The last stdout line is the whole result as JSON.
+//! `locus bench-engine`: streaming ingestion and recall against the engine.
+//!
+//! **Ramp** (the default). For each offered observation rate, `--observers` threads observe on
+//! an open-loop schedule: every episode has an *intended* time, each thread hands all episodes
+//! that are due to [`Engine::observe_batch`] at once (at most `--batch`; 1 uses
+//! [`Engine::observe`]), and latency is measured from each episode's intended time, so a stall
+//! counts against every episode it delayed. A refusal ([`EngineError::Overloaded`]) comes back
+//! at once and is counted, never retried. Meanwhile one thread recalls at `--recall-rate`, each
+//! recall with the vector of the last episode accepted before it started, and counts the
+//! recalls that miss it (read-your-writes, measured, not asserted). Then a one-second burst at
+//! `--burst-rate`, then `--sustain-seconds` at `--sustain-rate`. Per step: accepted rate,
+//! refusals, index lag (max sampled every 20 ms, and at the end), observe and recall P50 / P99 /
+//! P99.9, and the machine's load average. Finally memory: RSS growth since the vectors were
+//! generated, against the raw f32 bytes of the episodes.
+//!
+//! **Load** (`--load`): closed-loop ingestion of `--episodes` episodes (or every vector of
+//! `--fvecs`) as fast as the engine admits them (a refused batch part is retried after the
+//! refusal's `retry_after`, within 1..=50 ms),
+//! until the index holds them all: episodes per second from the first observe to the last
+//! episode indexed, and memory as above. `scripts/ingest-vs-hnswlib.sh` runs this next to
+//! hnswlib on the same `base.fvecs`.
+//!
+//! Vectors: `--fvecs FILE`, or 16384 generated pseudo-random ones. Past the end of the pool an
+//! episode reuses a pool vector with two coordinates shifted (by round), so no two episodes
+//! are identical. The last stdout line is the whole result as JSON.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use locus::engine::{AdmissionLimits, AssociationParams, Cue, Engine, EngineError, Episode, IndexParams};
@@ -16,33 +36,57 @@ use serde::Serialize;
 /// Arguments of `locus bench-engine`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Embedding dimension.
+    /// Embedding dimension (ignored with --fvecs, which gives its own).
     #[arg(long, default_value_t = 768)]
     dimension: usize,
-    /// Offered observation rates (per second), one step each.
+    /// Offered observation rates (per second), one ramp step each (0: no ramp).
     #[arg(long, value_delimiter = ',', default_value = "10000,50000,100000,200000")]
     rates: Vec<u64>,
-    /// Seconds per step.
+    /// Seconds per ramp step.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
     /// Recalls per second during each step (0: none).
     #[arg(long, default_value_t = 1000)]
     recall_rate: u64,
-    /// Offered rate of the final one-second burst (0: no burst).
+    /// Offered rate of the one-second burst after the ramp (0: no burst).
     #[arg(long, default_value_t = 100_000)]
     burst_rate: u64,
+    /// Offered rate of the sustained step after the burst.
+    #[arg(long, default_value_t = 20_000)]
+    sustain_rate: u64,
+    /// Seconds of the sustained step (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    sustain_seconds: f64,
     /// Observing threads.
     #[arg(long, default_value_t = 2)]
     observers: usize,
+    /// Most episodes per `observe_batch` call (1: one `observe` per episode).
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
     /// Append-buffer limit per shard (admission control).
     #[arg(long, default_value_t = 20_000)]
     max_unindexed: usize,
+    /// HNSW M.
+    #[arg(long, default_value_t = 16)]
+    m: usize,
     /// HNSW ef of construction.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 100)]
     ef_construction: usize,
     /// Similar episodes each new one is associated with when indexed (0: off).
     #[arg(long, default_value_t = 4)]
     similar: usize,
+    /// Absorbers per shard and space (0: one per worker).
+    #[arg(long, default_value_t = 0)]
+    absorbers: usize,
+    /// Vectors from this texmex .fvecs file instead of generated ones.
+    #[arg(long)]
+    fvecs: Option<PathBuf>,
+    /// Closed-loop ingestion of `--episodes` (or the whole --fvecs file) instead of the ramp.
+    #[arg(long)]
+    load: bool,
+    /// Episodes for --load without --fvecs.
+    #[arg(long, default_value_t = 100_000)]
+    episodes: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +103,31 @@ struct Step {
     recalls: u64,
     recall_ns: Quantiles,
     recalls_partial: u64,
+    /// Recalls that did not return the last episode accepted before they started.
+    recall_misses_of_last_accepted: u64,
+    loadavg_1m: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Load {
+    episodes: usize,
+    observers: usize,
+    batch: usize,
+    refusals_retried: u64,
+    accepted_after_s: f64,
+    indexed_after_s: Option<f64>,
+    indexed_per_s: Option<f64>,
+    loadavg_1m: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Memory {
+    episodes: usize,
+    raw_f32_bytes: usize,
+    rss_growth_bytes: Option<usize>,
+    rss_growth_over_raw: Option<f64>,
+    index_reserved_bytes: usize,
+    association_edges: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -66,13 +135,16 @@ struct Report {
     dimension: usize,
     shards: usize,
     kernels: String,
+    m: usize,
+    ef_construction: usize,
+    similar: usize,
+    batch: usize,
     steps: Vec<Step>,
     burst: Option<Step>,
-    episodes: usize,
-    raw_f32_bytes: usize,
-    rss_bytes: Option<usize>,
-    rss_over_raw: Option<f64>,
+    sustained: Option<Step>,
+    load: Option<Load>,
     indexed_after_s: Option<f64>,
+    memory: Memory,
 }
 
 fn rss_bytes() -> Option<usize> {
@@ -81,67 +153,119 @@ fn rss_bytes() -> Option<usize> {
     Some(pages * 4096)
 }
 
-/// A pool of pseudo-random unit-ish vectors, reused round-robin (generating 768 floats per
-/// observation would measure the generator).
-fn pool(dim: usize, n: usize) -> Arc<Vec<Vec<f32>>> {
-    let mut s = 0x9E37_79B9_7F4A_7C15_u64;
-    Arc::new(
-        (0..n)
-            .map(|_| {
-                (0..dim)
-                    .map(|_| {
-                        s ^= s << 13;
-                        s ^= s >> 7;
-                        s ^= s << 17;
-                        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                    })
-                    .collect()
-            })
-            .collect(),
-    )
+fn loadavg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
-fn step(engine: &Arc<Engine>, vectors: &Arc<Vec<Vec<f32>>>, args: &Args, rate: u64, seconds: f64) -> Step {
+/// The episodes' vectors: a pool, reused with shifted coordinates past its end.
+struct Vectors {
+    dim: usize,
+    pool: Vec<f32>,
+    n: usize,
+}
+
+impl Vectors {
+    fn generated(dim: usize, n: usize) -> Self {
+        let mut s = 0x9E37_79B9_7F4A_7C15_u64;
+        let pool = (0..n * dim)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect();
+        Self { dim, pool, n }
+    }
+
+    fn get(&self, i: u64) -> Vec<f32> {
+        let (j, round) = ((i % self.n as u64) as usize, (i / self.n as u64) as usize);
+        let mut v = self.pool[j * self.dim..(j + 1) * self.dim].to_vec();
+        if round > 0 {
+            v[round % self.dim] += 0.25;
+            v[(round * 7 + 3) % self.dim] -= 0.25;
+        }
+        v
+    }
+}
+
+/// What each observer thread of a step returns.
+type ObserverTally = (LatencyHistogram, u64, u64, u64);
+
+fn step(engine: &Arc<Engine>, vectors: &Arc<Vectors>, args: &Args, rate: u64, seconds: f64) -> Step {
     let dur = Duration::from_secs_f64(seconds);
     let start = Instant::now() + Duration::from_millis(5);
     let stop = Arc::new(AtomicBool::new(false));
     let max_lag = Arc::new(AtomicUsize::new(0));
+    // The last accepted (episode id, vector index), for the recaller's read-your-writes check.
+    let last: Arc<Mutex<Option<(u64, u64)>>> = Arc::new(Mutex::new(None));
+    let next_vector = Arc::new(AtomicU64::new(0));
+    let base = engine.len() as u64;
     let observers: Vec<_> = (0..args.observers)
-        .map(|t| {
-            let (engine, vectors) = (engine.clone(), vectors.clone());
+        .map(|_| {
+            let (engine, vectors, last) = (engine.clone(), vectors.clone(), last.clone());
             let per_thread = rate as f64 / args.observers as f64;
-            std::thread::spawn(move || {
+            let batch = args.batch.max(1);
+            let next_vector = next_vector.clone();
+            std::thread::spawn(move || -> ObserverTally {
                 let mut h = LatencyHistogram::new();
                 let (mut ok, mut over, mut other) = (0u64, 0u64, 0u64);
                 let total = (per_thread * dur.as_secs_f64()) as u64;
-                for i in 0..total {
-                    let intended = start + Duration::from_secs_f64(i as f64 / per_thread);
+                let intended = |i: u64| start + Duration::from_secs_f64(i as f64 / per_thread);
+                let mut i = 0u64;
+                while i < total {
                     let now = Instant::now();
-                    if intended > now {
-                        std::thread::sleep(intended - now);
+                    let first = intended(i);
+                    if first > now {
+                        std::thread::sleep(first - now);
+                        continue;
                     }
-                    let v = vectors[(i as usize * args_threads_stride(t)) % vectors.len()].clone();
-                    match engine.observe(Episode::new(v)) {
-                        Ok(_) => {
-                            ok += 1;
-                            h.record_duration(intended.elapsed());
+                    let due = ((now - start).as_secs_f64() * per_thread) as u64 + 1;
+                    let n = due.min(total).saturating_sub(i).clamp(1, batch as u64);
+                    let idx: Vec<u64> = (0..n)
+                        .map(|_| base + next_vector.fetch_add(1, Ordering::Relaxed))
+                        .collect();
+                    let eps: Vec<Episode> = idx.iter().map(|&k| Episode::new(vectors.get(k))).collect();
+                    let results = if batch == 1 {
+                        eps.into_iter().map(|e| engine.observe(e)).collect()
+                    } else {
+                        engine.observe_batch(eps)
+                    };
+                    let done = Instant::now();
+                    let mut newest = None;
+                    for (k, r) in results.into_iter().enumerate() {
+                        match r {
+                            Ok(id) => {
+                                ok += 1;
+                                h.record_duration(done.saturating_duration_since(intended(i + k as u64)));
+                                newest = Some((id.0, idx[k]));
+                            }
+                            Err(EngineError::Overloaded { .. }) => over += 1,
+                            Err(_) => other += 1,
                         }
-                        Err(EngineError::Overloaded { .. }) => over += 1,
-                        Err(_) => other += 1,
                     }
+                    if newest.is_some() {
+                        *last.lock().unwrap_or_else(|p| p.into_inner()) = newest;
+                    }
+                    i += n;
                 }
                 (h, ok, over, other)
             })
         })
         .collect();
     let recaller = {
-        let (engine, vectors, stop) = (engine.clone(), vectors.clone(), stop.clone());
+        let (engine, vectors, stop, last) = (engine.clone(), vectors.clone(), stop.clone(), last.clone());
         let rate = args.recall_rate;
         std::thread::spawn(move || {
             let mut h = LatencyHistogram::new();
-            let (mut n, mut partial) = (0u64, 0u64);
+            let (mut n, mut partial, mut misses) = (0u64, 0u64, 0u64);
             if rate == 0 {
-                return (h, n, partial);
+                return (h, n, partial, misses);
             }
             let mut i = 0u64;
             while !stop.load(Ordering::Acquire) {
@@ -151,14 +275,23 @@ fn step(engine: &Arc<Engine>, vectors: &Arc<Vec<Vec<f32>>>, args: &Args, rate: u
                 if intended > now {
                     std::thread::sleep(intended - now);
                 }
-                let q = vectors[(i as usize * 7919) % vectors.len()].clone();
+                let target = *last.lock().unwrap_or_else(|p| p.into_inner());
+                let q = match target {
+                    Some((_, k)) => vectors.get(k),
+                    None => vectors.get(i.wrapping_mul(7919)),
+                };
                 if let Ok(r) = engine.recall(&Cue::new(q, 10)) {
                     h.record_duration(intended.elapsed());
                     n += 1;
                     partial += u64::from(r.partial);
+                    if let Some((id, _)) = target
+                        && !r.hits.iter().any(|x| x.id.0 == id)
+                    {
+                        misses += 1;
+                    }
                 }
             }
-            (h, n, partial)
+            (h, n, partial, misses)
         })
     };
     let sampler = {
@@ -182,7 +315,7 @@ fn step(engine: &Arc<Engine>, vectors: &Arc<Vec<Vec<f32>>>, args: &Args, rate: u
     }
     let elapsed = start.elapsed().as_secs_f64();
     stop.store(true, Ordering::Release);
-    let (recall, recalls, partial) = recaller.join().unwrap_or_default();
+    let (recall, recalls, partial, misses) = recaller.join().unwrap_or_default();
     let _ = sampler.join();
     Step {
         offered_per_s: rate,
@@ -197,18 +330,75 @@ fn step(engine: &Arc<Engine>, vectors: &Arc<Vec<Vec<f32>>>, args: &Args, rate: u
         recalls,
         recall_ns: recall.quantiles(),
         recalls_partial: partial,
+        recall_misses_of_last_accepted: misses,
+        loadavg_1m: loadavg(),
     }
 }
 
-/// Stride through the vector pool per observer thread (co-prime with the pool size).
-fn args_threads_stride(t: usize) -> usize {
-    [1, 3, 5, 7, 11, 13, 17, 19][t % 8]
+/// Closed-loop ingestion of episodes `0..n` until the index holds them all.
+fn load(engine: &Arc<Engine>, vectors: &Arc<Vectors>, args: &Args, n: usize) -> Load {
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let batch = args.batch.max(1);
+    let threads: Vec<_> = (0..args.observers)
+        .map(|_| {
+            let (engine, vectors, next) = (engine.clone(), vectors.clone(), next.clone());
+            std::thread::spawn(move || {
+                let mut retried = 0u64;
+                loop {
+                    let from = next.fetch_add(batch, Ordering::Relaxed);
+                    if from >= n {
+                        return retried;
+                    }
+                    let mut todo: Vec<u64> = (from as u64..(from + batch).min(n) as u64).collect();
+                    while !todo.is_empty() {
+                        let eps = todo.iter().map(|&k| Episode::new(vectors.get(k))).collect();
+                        let results = engine.observe_batch(eps);
+                        let mut wait = Duration::ZERO;
+                        let refused: Vec<u64> = todo
+                            .iter()
+                            .zip(&results)
+                            .filter_map(|(&k, r)| match r {
+                                Err(EngineError::Overloaded { retry_after, .. }) => {
+                                    wait = wait.max(*retry_after);
+                                    Some(k)
+                                }
+                                _ => None,
+                            })
+                            .collect();
+                        if !refused.is_empty() {
+                            retried += refused.len() as u64;
+                            // As the refusal advises, within 1..=50 ms.
+                            std::thread::sleep(
+                                wait.clamp(Duration::from_millis(1), Duration::from_millis(50)),
+                            );
+                        }
+                        todo = refused;
+                    }
+                }
+            })
+        })
+        .collect();
+    let retried = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+    let accepted_after_s = started.elapsed().as_secs_f64();
+    let indexed = engine.wait_indexed(Duration::from_secs(3600));
+    let indexed_after_s = indexed.then(|| started.elapsed().as_secs_f64());
+    Load {
+        episodes: n,
+        observers: args.observers,
+        batch,
+        refusals_retried: retried,
+        accepted_after_s,
+        indexed_after_s,
+        indexed_per_s: indexed_after_s.map(|s| n as f64 / s),
+        loadavg_1m: loadavg(),
+    }
 }
 
 fn print_step(name: &str, s: &Step) {
     let ms = |ns: u64| ns as f64 / 1e6;
     println!(
-        "{name:>10} offered {:>7}/s accepted {:>9.0}/s refused {:>7} (+{} other)  lag max {:>6} end {:>6}  observe p50 {:.3} p99 {:.3} p99.9 {:.3} ms  recall({}) p50 {:.3} p99 {:.3} p99.9 {:.3} ms",
+        "{name:>10} offered {:>7}/s accepted {:>8.0}/s refused {:>7} (+{} other)  lag max {:>6} end {:>6}  observe p50 {:.3} p99 {:.3} p99.9 {:.3} ms  recall({}, {} missed last accepted) p50 {:.3} p99 {:.3} p99.9 {:.3} ms  load {}",
         s.offered_per_s,
         s.accepted_per_s,
         s.refused_overloaded,
@@ -219,9 +409,11 @@ fn print_step(name: &str, s: &Step) {
         ms(s.observe_ns.p99),
         ms(s.observe_ns.p999),
         s.recalls,
+        s.recall_misses_of_last_accepted,
         ms(s.recall_ns.p50),
         ms(s.recall_ns.p99),
         ms(s.recall_ns.p999),
+        s.loadavg_1m.map_or("?".into(), |l| format!("{l:.2}")),
     );
 }
 
@@ -230,11 +422,26 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.observers == 0 || args.seconds <= 0.0 || args.dimension == 0 {
         return Err("observers, seconds and dimension must be > 0".into());
     }
+    let vectors = Arc::new(match &args.fvecs {
+        Some(path) => {
+            let (pool, dim) = crate::bench_index::read_fvecs(path)?;
+            if dim == 0 || pool.is_empty() {
+                return Err(format!("{}: no vectors", path.display()).into());
+            }
+            let n = pool.len() / dim;
+            Vectors { dim, pool, n }
+        }
+        None => Vectors::generated(args.dimension, 16_384),
+    });
+    let dim = vectors.dim;
+    let rss_base = rss_bytes();
     let engine = Arc::new(
         Engine::builder()
-            .dimension(args.dimension)
+            .dimension(dim)
             .index(IndexParams {
+                m: args.m,
                 ef_construction: args.ef_construction,
+                absorbers: args.absorbers,
                 ..IndexParams::default()
             })
             .admission(AdmissionLimits {
@@ -243,60 +450,101 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             })
             .associations(AssociationParams {
                 similar: args.similar,
+                max_episodes_per_shard: (1 << 20).max(args.episodes.saturating_add(1 << 16)),
                 ..AssociationParams::default()
             })
             .open()?,
     );
-    let vectors = pool(args.dimension, 4096);
     println!(
-        "bench-engine: {} shard(s), dimension {}, kernels {}, {} observer thread(s), recalls at {}/s",
+        "bench-engine: {} shard(s), dimension {dim}, kernels {}, {} observer thread(s), batch {}, M {}, ef_construction {}, similar {}, recalls at {}/s, load {}",
         engine.shard_count(),
-        args.dimension,
         engine.kernels(),
         args.observers,
-        args.recall_rate
+        args.batch,
+        args.m,
+        args.ef_construction,
+        args.similar,
+        args.recall_rate,
+        loadavg().map_or("?".into(), |l| format!("{l:.2}")),
     );
     let mut steps = Vec::new();
-    for &rate in &args.rates {
-        let s = step(&engine, &vectors, &args, rate, args.seconds);
-        print_step("ramp", &s);
-        steps.push(s);
+    let (mut burst, mut sustained, mut loaded) = (None, None, None);
+    if args.load {
+        let n = if args.fvecs.is_some() {
+            vectors.n
+        } else {
+            args.episodes
+        };
+        let l = load(&engine, &vectors, &args, n);
+        println!(
+            "load: {} episodes accepted in {:.2} s, indexed after {} s: {} episodes/s ({} refusals retried, load {})",
+            l.episodes,
+            l.accepted_after_s,
+            l.indexed_after_s.map_or("never".into(), |s| format!("{s:.2}")),
+            l.indexed_per_s.map_or("-".into(), |r| format!("{r:.0}")),
+            l.refusals_retried,
+            l.loadavg_1m.map_or("?".into(), |l| format!("{l:.2}")),
+        );
+        loaded = Some(l);
+    } else {
+        for &rate in args.rates.iter().filter(|&&r| r > 0) {
+            let s = step(&engine, &vectors, &args, rate, args.seconds);
+            print_step("ramp", &s);
+            steps.push(s);
+        }
+        if args.burst_rate > 0 {
+            let s = step(&engine, &vectors, &args, args.burst_rate, 1.0);
+            print_step("burst 1 s", &s);
+            burst = Some(s);
+        }
+        if args.sustain_seconds > 0.0 {
+            let s = step(&engine, &vectors, &args, args.sustain_rate, args.sustain_seconds);
+            print_step("sustained", &s);
+            sustained = Some(s);
+        }
     }
-    let burst = (args.burst_rate > 0).then(|| {
-        let s = step(&engine, &vectors, &args, args.burst_rate, 1.0);
-        print_step("burst 1 s", &s);
-        s
-    });
     let t = Instant::now();
-    let indexed = engine.wait_indexed(Duration::from_secs(600));
-    let indexed_after_s = indexed.then(|| t.elapsed().as_secs_f64());
-    let episodes = engine.len();
-    let raw = episodes * args.dimension * 4;
-    let rss = rss_bytes();
+    let indexed_after_s = engine
+        .wait_indexed(Duration::from_secs(3600))
+        .then(|| t.elapsed().as_secs_f64());
+    let stats = engine.stats();
+    let episodes = stats.episodes;
+    let raw = episodes * dim * 4;
+    let growth = rss_bytes().zip(rss_base).map(|(r, b)| r.saturating_sub(b));
+    let memory = Memory {
+        episodes,
+        raw_f32_bytes: raw,
+        rss_growth_bytes: growth,
+        rss_growth_over_raw: growth.map(|g| g as f64 / raw.max(1) as f64),
+        index_reserved_bytes: stats.index_bytes,
+        association_edges: stats.edges,
+    };
     println!(
-        "memory: {episodes} episodes, raw f32 {:.1} MiB, RSS {} ({}), index caught up {} s after the last step",
+        "memory: {episodes} episodes, raw f32 {:.1} MiB, RSS growth {} ({}), index caught up {} s after the last step",
         raw as f64 / (1 << 20) as f64,
-        rss.map_or("unknown".into(), |r| format!(
+        growth.map_or("unknown".into(), |r| format!(
             "{:.1} MiB",
             r as f64 / (1 << 20) as f64
         )),
-        rss.map_or("-".into(), |r| format!(
-            "{:.2}x raw",
-            r as f64 / raw.max(1) as f64
-        )),
-        indexed_after_s.map_or("never (600 s)".into(), |s| format!("{s:.1}")),
+        memory
+            .rss_growth_over_raw
+            .map_or("-".into(), |r| format!("{r:.2}x raw")),
+        indexed_after_s.map_or("never (3600 s)".into(), |s| format!("{s:.1}")),
     );
     let report = Report {
-        dimension: args.dimension,
+        dimension: dim,
         shards: engine.shard_count(),
         kernels: engine.kernels().into(),
+        m: args.m,
+        ef_construction: args.ef_construction,
+        similar: args.similar,
+        batch: args.batch,
         steps,
         burst,
-        episodes,
-        raw_f32_bytes: raw,
-        rss_bytes: rss,
-        rss_over_raw: rss.map(|r| r as f64 / raw.max(1) as f64),
+        sustained,
+        load: loaded,
         indexed_after_s,
+        memory,
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())

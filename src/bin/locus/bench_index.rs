@@ -84,7 +84,7 @@ fn read_vecs(path: &Path) -> Result<(Vec<[u8; 4]>, usize), BoxError> {
     Ok((words, dim.unwrap_or(0)))
 }
 
-fn read_fvecs(path: &Path) -> Result<(Vec<f32>, usize), BoxError> {
+pub(crate) fn read_fvecs(path: &Path) -> Result<(Vec<f32>, usize), BoxError> {
     let (w, d) = read_vecs(path)?;
     Ok((w.into_iter().map(f32::from_le_bytes).collect(), d))
 }

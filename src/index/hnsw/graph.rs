@@ -40,6 +40,16 @@ const VACANT: u32 = 0;
 pub(crate) const READY: u8 = 1;
 /// Flag: the node was deleted (a tombstone): searched through, never returned.
 pub(crate) const DELETED: u8 = 2;
+/// Flag: the node's id was handed to an insertion (set by [`HnswIndex::insert_reserved`] so a
+/// reserved id is linked at most once; never saved in a snapshot).
+///
+/// [`HnswIndex::insert_reserved`]: super::HnswIndex::insert_reserved
+pub(crate) const TAKEN: u8 = 4;
+/// Flag: the node's vector is written ([`HnswIndex::stage`]), whether or not it is linked yet
+/// (never saved in a snapshot).
+///
+/// [`HnswIndex::stage`]: super::HnswIndex::stage
+pub(crate) const STAGED: u8 = 8;
 
 /// Link lists, levels, flags and locks of up to `capacity` nodes, every part in a region from
 /// the index's [`RegionSource`] (so a node-bound index has all of them on its node).

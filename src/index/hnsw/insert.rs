@@ -6,9 +6,9 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::graph::READY;
+use super::graph::{DELETED, READY, TAKEN};
 use super::search::{Cand, Scratch};
-use super::{HnswIndex, NO_ENTRY};
+use super::{HnswIndex, NO_ENTRY, Neighbor};
 use crate::index::IndexError;
 use crate::index::space::Prepared;
 
@@ -27,6 +27,71 @@ impl HnswIndex {
         self.insert_prepared(id, &p, &mut s);
         self.release(s);
         Ok(id)
+    }
+
+    /// Inserts one vector like [`HnswIndex::insert`] and also returns up to `k` of its nearest
+    /// neighbours among the nodes already indexed (live, not deleted), closest first, with exact
+    /// f32 distances. They come from the level-0 walk the insertion does anyway (its
+    /// `ef_construction` closest candidates, re-ranked), so they cost no extra search; they are
+    /// as good as a search with `ef = ef_construction` from the same entry.
+    ///
+    /// # Errors
+    /// As for [`HnswIndex::insert`].
+    pub fn insert_returning_neighbors(
+        &self,
+        vector: &[f32],
+        k: usize,
+    ) -> Result<(u32, Vec<Neighbor>), IndexError> {
+        self.space.validate(vector)?;
+        let id = self.claim(1)?.start;
+        let p = self.space.prepare(vector);
+        let mut s = self.scratch();
+        let found = self.insert_prepared(id, &p, &mut s);
+        self.release(s);
+        Ok((id, self.nearest_of_walk(&p, found, k)))
+    }
+
+    /// Reserves `n` consecutive ids without inserting anything: the caller links each later
+    /// with [`HnswIndex::insert_reserved`], in any order and from any threads. Until then a
+    /// reserved id is a hole (never returned by a search; [`HnswIndex::vector`] says
+    /// [`IndexError::UnknownId`]). Lets a caller fix the ids of vectors that several threads
+    /// insert concurrently.
+    ///
+    /// # Errors
+    /// [`IndexError::CapacityExceeded`] if fewer than `n` ids are left (nothing is reserved).
+    pub fn reserve(&self, n: usize) -> Result<Range<u32>, IndexError> {
+        self.claim(n)
+    }
+
+    /// Inserts `vector` as the reserved node `id` and returns up to `k` of its nearest
+    /// neighbours, as [`HnswIndex::insert_returning_neighbors`] does.
+    ///
+    /// # Errors
+    /// [`IndexError::UnknownId`] if `id` was not reserved; [`IndexError::InvalidInput`] if it was
+    /// already inserted (each reserved id is linked once); otherwise as for
+    /// [`HnswIndex::insert`]. On error nothing changes (the id stays reserved, except after the
+    /// "already inserted" error).
+    pub fn insert_reserved(&self, id: u32, vector: &[f32], k: usize) -> Result<Vec<Neighbor>, IndexError> {
+        if id as usize >= self.ids_used() {
+            return Err(IndexError::UnknownId { id });
+        }
+        self.space.validate(vector)?;
+        if self.graph.set_flags(id, TAKEN) & (TAKEN | READY) != 0 {
+            return Err(IndexError::InvalidInput {
+                what: format!("node {id} was already inserted"),
+            });
+        }
+        let p = self.space.prepare(vector);
+        let mut s = self.scratch();
+        let found = self.insert_prepared(id, &p, &mut s);
+        self.release(s);
+        Ok(self.nearest_of_walk(&p, found, k))
+    }
+
+    /// The best `k` live nodes of an insertion's level-0 walk, with exact distances.
+    pub(crate) fn nearest_of_walk(&self, p: &Prepared, mut found: Vec<Cand>, k: usize) -> Vec<Neighbor> {
+        found.retain(|c| self.graph.flags(c.id) & (READY | DELETED) == READY);
+        self.finish(p, found, k)
     }
 
     /// Inserts `vectors` (concatenated: `n × dim` floats) on `threads` threads (1 if 0) and
@@ -91,13 +156,20 @@ impl HnswIndex {
         }
     }
 
-    /// Links the claimed node `id` holding `p` into the graph and marks it READY.
-    pub(crate) fn insert_prepared(&self, id: u32, p: &Prepared, s: &mut Scratch) {
-        // The drawn level, or 0 if the reserved upper-level blocks ran out (see `graph`).
-        let level = self.graph.init_node(id, self.level_for(id));
+    /// Links the claimed node `id` holding `p` into the graph and marks it READY. Returns the
+    /// candidates of its level-0 walk, closest first by walk distance (not filtered: some may
+    /// be unfinished or deleted), empty for the first node.
+    pub(crate) fn insert_prepared(&self, id: u32, p: &Prepared, s: &mut Scratch) -> Vec<Cand> {
         // SAFETY: `id` was claimed by this call's caller and is not yet linked anywhere, so no
         // other thread reads or writes its row.
         unsafe { self.space.write(id, p) };
+        self.link_prepared(id, p, s)
+    }
+
+    /// [`insert_prepared`](Self::insert_prepared) for a node whose row is already written.
+    pub(crate) fn link_prepared(&self, id: u32, p: &Prepared, s: &mut Scratch) -> Vec<Cand> {
+        // The drawn level, or 0 if the reserved upper-level blocks ran out (see `graph`).
+        let level = self.graph.init_node(id, self.level_for(id));
 
         // A node that will become the new top holds the grow lock for its whole insertion, so
         // two such nodes never race to replace the entry point.
@@ -112,7 +184,7 @@ impl HnswIndex {
         let Some((ep, top)) = self.entry_point() else {
             self.set_entry_point(id, level);
             self.mark_ready(id);
-            return;
+            return Vec::new();
         };
 
         let mut cur = Cand {
@@ -131,6 +203,7 @@ impl HnswIndex {
         // level while its level-0 list was still empty and end with nothing — a miss of nodes
         // indexed long before the search began.
         let mut chosen_per_level: Vec<Vec<u32>> = Vec::with_capacity(level.min(top) + 1);
+        let mut level0 = Vec::new();
         for l in (0..=level.min(top)).rev() {
             let mut found = self.search_level(p, &[cur], ef, l, false, s);
             found.retain(|c| c.id != id);
@@ -138,6 +211,9 @@ impl HnswIndex {
                 cur = closest;
             }
             chosen_per_level.push(self.select_neighbors(&found, m));
+            if l == 0 {
+                level0 = found;
+            }
         }
         // `chosen_per_level` runs from the top level down. Every own list of `id` (level 0 first)
         // is written before the first back-link names `id`: each back-link is stored with
@@ -156,6 +232,7 @@ impl HnswIndex {
         }
         self.mark_ready(id);
         drop(grow_guard);
+        level0
     }
 
     fn mark_ready(&self, id: u32) {

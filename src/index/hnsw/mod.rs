@@ -32,6 +32,7 @@ mod insert;
 mod placement;
 mod search;
 mod snapshot;
+mod stage;
 #[cfg(test)]
 mod tests;
 mod visited;

@@ -195,7 +195,7 @@ impl HnswIndex {
     }
 
     /// Turns walk results into the answer: exact f32 re-ranking if the walk was quantised.
-    fn finish(&self, p: &Prepared, mut found: Vec<Cand>, k: usize) -> Vec<Neighbor> {
+    pub(crate) fn finish(&self, p: &Prepared, mut found: Vec<Cand>, k: usize) -> Vec<Neighbor> {
         if self.space.quantization() == Quantization::Int8 {
             for c in &found {
                 self.space.prefetch_exact(c.id, PREFETCH_LINES);
