@@ -8,8 +8,8 @@
 //!    path, not the HNSW insertion competing for the same cores.
 //! 2. A snapshot taken while observers go on: its time, and the observe latency during it
 //!    against before it.
-//! 3. Recovery: a directory of `--recovery-episodes` episodes (a snapshot of half, the rest in
-//!    the log) reopened — the time until the engine serves (every episode recallable by exact
+//! 3. Recovery: a directory of `--recovery-episodes` episodes (a snapshot, then
+//!    `--recovery-tail` of them, by default half, in the log) reopened — the time until the engine serves (every episode recallable by exact
 //!    scan) — against the time the index then takes to absorb them all (the rebuild; the
 //!    snapshot holds no index).
 
@@ -48,6 +48,9 @@ pub struct Args {
     /// Episodes in the directory whose recovery is timed (0: skip).
     #[arg(long, default_value_t = 20_000)]
     recovery_episodes: u64,
+    /// Of those, how many are in the log after the snapshot (default: half).
+    #[arg(long)]
+    recovery_tail: Option<u64>,
 }
 
 type BoxError = Box<dyn std::error::Error>;
@@ -104,13 +107,14 @@ fn dir_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Observes `n` episodes from `observers` threads, `batch` per call; returns (throughput, latency
+/// Observes `n` episodes (pool entries from `first` on) from `observers` threads, `batch` per call; returns (throughput, latency
 /// histogram per call, episodes done).
 fn observe_all(
     engine: &Engine,
     pool: &Arc<Vec<Vec<f32>>>,
     observers: u64,
     batch: u64,
+    first: u64,
     n: u64,
     stop: Option<&AtomicBool>,
 ) -> Result<(f64, Histogram<u64>, u64), BoxError> {
@@ -124,7 +128,7 @@ fn observe_all(
                     let mut h = hist().map_err(|e| e.to_string())?;
                     let mut done = 0;
                     let episode = |i: u64| {
-                        let v = pool[((t * per + i) as usize) % pool.len()].clone();
+                        let v = pool[((first + t * per + i) as usize) % pool.len()].clone();
                         Episode::new(v)
                             .with_payload(vec![b'p'; 64])
                             .in_stream(format!("s{t}"))
@@ -227,7 +231,8 @@ pub fn run(args: Args) -> Result<(), BoxError> {
             Some(p) => builder(&args).durability(options(p)).open_in(&dir)?,
         };
         engine.set_absorption(false);
-        let (rate, lat, done) = observe_all(&engine, &pool, args.observers, args.batch, args.episodes, None)?;
+        let (rate, lat, done) =
+            observe_all(&engine, &pool, args.observers, args.batch, 0, args.episodes, None)?;
         let stats = engine.wal_stats();
         let (mut syncs, mut records, mut batches) = (0, 0, 0);
         let mut fsync = hist()?;
@@ -304,12 +309,13 @@ pub fn run(args: Args) -> Result<(), BoxError> {
         .durability(options(SyncPolicy::EveryBatch))
         .open_in(&dir)?;
     engine.set_absorption(false);
-    observe_all(&engine, &pool, args.observers, args.batch, args.episodes, None)?;
+    observe_all(&engine, &pool, args.observers, args.batch, 0, args.episodes, None)?;
     let (_, before, _) = observe_all(
         &engine,
         &pool,
         args.observers,
         args.batch,
+        0,
         args.episodes / 4,
         None,
     )?;
@@ -321,6 +327,7 @@ pub fn run(args: Args) -> Result<(), BoxError> {
                 &pool,
                 args.observers,
                 args.batch,
+                0,
                 u64::MAX / 2,
                 Some(&stop),
             )
@@ -358,13 +365,23 @@ pub fn run(args: Args) -> Result<(), BoxError> {
     if args.recovery_episodes > 0 {
         let dir = base.path().join("recovery");
         let n = args.recovery_episodes;
+        let tail = args.recovery_tail.unwrap_or(n / 2).min(n);
+        // Distinct rows (up to 1M), so the rebuild indexes realistic data, not a few repeats.
+        let pool = self::pool(args.dim, n.min(1 << 20) as usize);
         let engine = builder(&args)
             .durability(options(SyncPolicy::None))
             .open_in(&dir)?;
         engine.set_absorption(false);
-        observe_all(&engine, &pool, args.observers, args.batch, n / 2, None)?;
-        engine.snapshot()?;
-        observe_all(&engine, &pool, args.observers, args.batch, n - n / 2, None)?;
+        observe_all(&engine, &pool, args.observers, args.batch, 0, n - tail, None)?;
+        let snap = engine.snapshot()?;
+        println!(
+            "snapshot before the tail: {} records, {:.1} MiB, {:.2} s (flush {:.1} ms)",
+            snap.records,
+            snap.bytes as f64 / (1 << 20) as f64,
+            snap.elapsed.as_secs_f64(),
+            snap.flush.as_secs_f64() * 1e3
+        );
+        observe_all(&engine, &pool, args.observers, args.batch, n - tail, tail, None)?;
         let len = engine.len();
         engine.shutdown();
         let bytes = dir_bytes(&dir);
