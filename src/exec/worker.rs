@@ -175,6 +175,12 @@ pub(crate) fn run<T: Send + 'static, H: WorkerHandler<T>>(
         if shared.closing() {
             continue;
         }
+        if !fold_spill(me, &mut buf) {
+            // A scrape holds the histograms and samples wait in the spill: look again shortly
+            // instead of parking, or they would stay unseen until this worker's next batch.
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            continue;
+        }
         for _ in 0..cfg.spin_before_park {
             std::hint::spin_loop();
             if !me.queues.is_empty() {
@@ -226,8 +232,9 @@ fn run_batch<T: Send + 'static, H: WorkerHandler<T>>(
 /// The shared histograms sit behind a mutex that only this worker and a metrics snapshot take.
 /// The worker only *tries* it: if a snapshot holds it (merging large histograms), this batch's
 /// samples go to a worker-local spill, folded into the shared histograms at the next batch that
-/// gets the lock. A scrape thus delays what it sees by at most one batch and never stalls the
-/// worker.
+/// gets the lock, or before the worker parks ([`fold_spill`]; an idle worker with a spill it
+/// cannot fold looks again every 200 µs instead of parking). A scrape thus delays what it sees
+/// by at most one batch or 200 µs of idleness, and never stalls the worker.
 fn record<T>(me: &super::pool::WorkerShared<T>, buf: &mut Buffers<T>, start: Instant, end: Instant, n: u64) {
     let fill = |h: &mut WorkerHistograms, stamps: &[Instant]| {
         for &s in stamps {
@@ -251,6 +258,23 @@ fn record<T>(me: &super::pool::WorkerShared<T>, buf: &mut Buffers<T>, start: Ins
         }
         None => fill(buf.spill.get_or_insert_with(Box::default), &buf.stamps),
     }
+}
+
+/// Folds the spill, if any, into the shared histograms when no reader holds them; returns
+/// whether nothing is left in the spill. Never waits.
+fn fold_spill<T>(me: &super::pool::WorkerShared<T>, buf: &mut Buffers<T>) -> bool {
+    if buf.spill.is_none() {
+        return true;
+    }
+    let mut h = match me.hist.try_lock() {
+        Ok(g) => g,
+        Err(TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(TryLockError::WouldBlock) => return false,
+    };
+    if let Some(spill) = buf.spill.take() {
+        h.merge(&spill);
+    }
+    true
 }
 
 #[cfg(test)]
