@@ -180,13 +180,7 @@ pub(crate) fn locate(
 /// still be written later); [`EngineError::InvalidInput`] or [`EngineError::Spread`] for the
 /// first edge a graph refused (the others of the call are stored).
 pub(crate) fn store_edges(inner: &Inner, edges: Vec<Edge>, deadline: Instant) -> Result<(), EngineError> {
-    let parts = by_owner(inner, edges, |e| e.source);
-    let a = ask(inner, parts, deadline, |shard, edges, reply| Task::Edges {
-        shard,
-        edges,
-        done: Some(EdgesDone::Reply(reply)),
-    })?;
-    for (shard, results) in a.complete()? {
+    for (shard, results) in store_edges_each(inner, edges, deadline)? {
         if let Some(e) = results.into_iter().find_map(Result::err) {
             return Err(match e {
                 SpreadError::InvalidInput { what } => EngineError::InvalidInput { what },
@@ -198,4 +192,34 @@ pub(crate) fn store_edges(inner: &Inner, edges: Vec<Edge>, deadline: Instant) ->
         }
     }
     Ok(())
+}
+
+/// As [`store_edges`], but returns how many of `edges` the graphs refused instead of the first
+/// refusal (for recovery, which counts the links it could not restore).
+///
+/// # Errors
+/// As [`ask`]; [`EngineError::TimedOut`] if a shard did not answer by `deadline`.
+pub(crate) fn store_edges_counting(
+    inner: &Inner,
+    edges: Vec<Edge>,
+    deadline: Instant,
+) -> Result<u64, EngineError> {
+    let each = store_edges_each(inner, edges, deadline)?;
+    Ok(each.iter().flat_map(|(_, r)| r).filter(|r| r.is_err()).count() as u64)
+}
+
+/// Sends `edges` to their source shards (one message per shard) and gathers each shard's
+/// per-edge results.
+fn store_edges_each(
+    inner: &Inner,
+    edges: Vec<Edge>,
+    deadline: Instant,
+) -> Result<Vec<(usize, Vec<Result<(), SpreadError>>)>, EngineError> {
+    let parts = by_owner(inner, edges, |e| e.source);
+    let a = ask(inner, parts, deadline, |shard, edges, reply| Task::Edges {
+        shard,
+        edges,
+        done: Some(EdgesDone::Reply(reply)),
+    })?;
+    a.complete()
 }

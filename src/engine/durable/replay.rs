@@ -247,9 +247,11 @@ pub(crate) fn recover(
         }
     }
     events.sort_unstable_by_key(|e| e.0);
+    let mut edges = Vec::new();
     for (_, ev) in events {
-        report.links_not_restored += apply(eng, ev);
+        report.links_not_restored += apply(eng, ev, &mut edges);
     }
+    report.links_not_restored += flush_edges(eng, &mut edges);
     report.replay = started.elapsed();
     Ok((report, next_seq))
 }
@@ -306,19 +308,21 @@ fn settle(eng: &Inner, id: u64, answer: Gather<Result<EpisodeId, EngineError>>) 
     }
 }
 
+/// Edges recovery sends in one round (one message per shard): large enough that a million
+/// recovered stream associations cost a few hundred round trips, not a million.
+const EDGE_BATCH: usize = 8192;
+
 /// Applies one phase-2 event as the live engine did, through the same messages: every edge is
-/// written by its source shard's workers and the forget by the episode's shard
-/// ([`requests`](super::super::requests)). Returns how many links it could not restore: the
-/// edges of an event whose store was refused or timed out (all of them, since the reply names
-/// only the first refusal).
-fn apply(eng: &Inner, ev: Event) -> u64 {
-    let deadline = || Instant::now() + Duration::from_secs(60);
+/// written by its source shard's workers (`edges`, batched in `pending` and sent every
+/// [`EDGE_BATCH`] and before any forget, so a forget still comes after every edge logged before
+/// it) and each forget by the episode's shard (`forget`). Returns how many links it could not
+/// restore.
+fn apply(eng: &Inner, ev: Event, pending: &mut Vec<Edge>) -> u64 {
     let edge = |source: u64, target: u64, weight: f32| Edge {
         source,
         target,
         weight,
     };
-    let mut edges = Vec::new();
     match ev {
         Event::Episode {
             id,
@@ -329,9 +333,9 @@ fn apply(eng: &Inner, ev: Event) -> u64 {
             for l in links {
                 let (a, b) = (id, l.target);
                 match l.direction {
-                    LinkDirection::Both => edges.extend([edge(a, b, l.weight), edge(b, a, l.weight)]),
-                    LinkDirection::Out => edges.push(edge(a, b, l.weight)),
-                    LinkDirection::In => edges.push(edge(b, a, l.weight)),
+                    LinkDirection::Both => pending.extend([edge(a, b, l.weight), edge(b, a, l.weight)]),
+                    LinkDirection::Out => pending.push(edge(a, b, l.weight)),
+                    LinkDirection::In => pending.push(edge(b, a, l.weight)),
                 }
             }
             if let Some(stream) = &stream {
@@ -347,19 +351,21 @@ fn apply(eng: &Inner, ev: Event) -> u64 {
                     .unwrap_or_else(|p| p.into_inner())
                     .insert((space, stream), id);
                 if let Some(prev) = prev {
-                    edges.extend([edge(id, prev, w), edge(prev, id, w)]);
+                    pending.extend([edge(id, prev, w), edge(prev, id, w)]);
                 }
             }
         }
         Event::Associate { a, b, w, both } => {
-            edges.push(edge(a, b, w));
+            pending.push(edge(a, b, w));
             if both {
-                edges.push(edge(b, a, w));
+                pending.push(edge(b, a, w));
             }
         }
         Event::Forget { id } => {
+            let lost = flush_edges(eng, pending);
             let parts = vec![(eng.shard_of(id), id)];
-            let space = requests::ask(eng, parts, deadline(), |shard, id, reply| Task::Forget {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let space = requests::ask(eng, parts, deadline, |shard, id, reply| Task::Forget {
                 shard,
                 id,
                 reply,
@@ -371,15 +377,23 @@ fn apply(eng: &Inner, ev: Event) -> u64 {
             if let Some(space) = space {
                 eng.spaces[space as usize].live.fetch_sub(1, Ordering::AcqRel);
             }
-            return 0;
+            return lost;
         }
     }
-    let n = edges.len() as u64;
-    if n == 0 {
+    if pending.len() >= EDGE_BATCH {
+        flush_edges(eng, pending)
+    } else {
+        0
+    }
+}
+
+/// Sends the pending edges and waits for them; returns how many were not stored (all of them if
+/// the round failed: a shard closed or missed the deadline).
+fn flush_edges(eng: &Inner, pending: &mut Vec<Edge>) -> u64 {
+    if pending.is_empty() {
         return 0;
     }
-    match requests::store_edges(eng, edges, deadline()) {
-        Ok(()) => 0,
-        Err(_) => n,
-    }
+    let edges = std::mem::take(pending);
+    let n = edges.len() as u64;
+    requests::store_edges_counting(eng, edges, Instant::now() + Duration::from_secs(60)).unwrap_or(n)
 }
