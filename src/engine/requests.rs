@@ -208,13 +208,16 @@ pub(crate) fn store_edges_counting(
     Ok(each.iter().flat_map(|(_, r)| r).filter(|r| r.is_err()).count() as u64)
 }
 
+/// One shard's answer to an `edges` message: a result per edge, in order.
+type EdgeResults = Vec<Result<(), SpreadError>>;
+
 /// Sends `edges` to their source shards (one message per shard) and gathers each shard's
 /// per-edge results.
 fn store_edges_each(
     inner: &Inner,
     edges: Vec<Edge>,
     deadline: Instant,
-) -> Result<Vec<(usize, Vec<Result<(), SpreadError>>)>, EngineError> {
+) -> Result<Vec<(usize, EdgeResults)>, EngineError> {
     let parts = by_owner(inner, edges, |e| e.source);
     let a = ask(inner, parts, deadline, |shard, edges, reply| Task::Edges {
         shard,
