@@ -12,16 +12,16 @@
 //! over the snapshot's section and the replayed log together.
 #![cfg(target_os = "linux")]
 
+mod crash_support;
 mod durability_support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use crash_support::{Run, next_rand, now_micros, policy_from, seed};
 use durability_support::{episode, id_of};
 use locus::durability::{Durable, Recovery, ShardWal, SnapshotWriter, SyncPolicy, WalOptions};
 
@@ -32,19 +32,6 @@ const SEGMENT_BYTES: u64 = 32 * 1024;
 const EVERY_MS_ALLOWANCE_MS: u64 = 1000;
 /// How often the `EveryBatch` child takes a snapshot.
 const SNAPSHOT_EVERY_MS: u64 = 20;
-
-fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
-fn policy_from(s: &str) -> SyncPolicy {
-    match s {
-        "batch" => SyncPolicy::EveryBatch,
-        ms => SyncPolicy::EveryMs(ms.parse().expect("policy")),
-    }
-}
 
 /// Child mode: recover, then append from `threads` threads forever, printing `ACK id micros`.
 fn child(spec: &str) -> ! {
@@ -148,64 +135,6 @@ fn ids_of_section(bytes: &[u8]) -> Vec<u64> {
         .collect()
 }
 
-struct Run {
-    acked: Vec<(u64, u64)>,
-    kill_micros: u64,
-}
-
-/// Starts a child, waits for its first acknowledgement, lets it run `ms` more, SIGKILLs it.
-fn run_child(test: &str, dir: &Path, policy: &str, run: u64, threads: u64, ms: u64) -> Run {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut child = Command::new(exe)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, format!("{}|{policy}|{run}|{threads}", dir.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn child");
-    let stdout = child.stdout.take().expect("stdout");
-    let (first_tx, first_rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut acked = Vec::new();
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let mut f = line.split(' ');
-            if f.next() != Some("ACK") {
-                continue;
-            }
-            let (Some(Ok(id)), Some(Ok(t))) =
-                (f.next().map(str::parse::<u64>), f.next().map(str::parse::<u64>))
-            else {
-                continue;
-            };
-            if acked.is_empty() {
-                let _ = first_tx.send(());
-            }
-            acked.push((id, t));
-        }
-        acked
-    });
-    if first_rx.recv_timeout(Duration::from_secs(30)).is_err() {
-        let _ = child.kill();
-        panic!(
-            "child {run} acknowledged nothing in 30 s (status {:?})",
-            child.wait()
-        );
-    }
-    std::thread::sleep(Duration::from_millis(ms));
-    child.kill().expect("SIGKILL");
-    let kill_micros = now_micros();
-    let status = child.wait().expect("wait");
-    assert!(
-        status.code().is_none(),
-        "the child must die by the signal, not exit: {status:?}"
-    );
-    Run {
-        acked: reader.join().expect("reader"),
-        kill_micros,
-    }
-}
-
 /// Recovers `dir` and returns id → count, checking every record intact; also whether recovery
 /// removed a temporary file and dropped a torn tail.
 fn recover(dir: &Path) -> (HashMap<u64, u32>, bool, bool) {
@@ -229,19 +158,10 @@ fn recover(dir: &Path) -> (HashMap<u64, u32>, bool, bool) {
     )
 }
 
-fn seed() -> u64 {
-    std::env::var("LOCUS_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| now_micros() | 1)
-}
-
-fn next_rand(state: &mut u64) -> u64 {
-    // xorshift64*: enough to spread kill moments.
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+/// Runs this file's child `test` for `policy`, SIGKILLed `ms` after its first acknowledgement.
+fn run_child(test: &str, dir: &Path, policy: &str, run: u64, threads: u64, ms: u64) -> Run {
+    let spec = format!("{}|{policy}|{run}|{threads}", dir.display());
+    crash_support::run_child(test, CHILD_ENV, spec, run, ms, Duration::from_secs(30))
 }
 
 #[test]

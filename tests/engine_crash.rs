@@ -16,15 +16,15 @@
 //! kill moments.
 #![cfg(target_os = "linux")]
 
+mod crash_support;
 mod engine_support;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use crash_support::{Run, next_rand, now_micros, policy_from, seed};
 use engine_support::small;
 use locus::durability::{Durable, SyncPolicy};
 use locus::engine::{
@@ -36,12 +36,6 @@ const DIM: usize = 32;
 const THREADS: u64 = 4;
 /// Allowance on top of N ms for the flusher's write + fsync and scheduling on a shared machine.
 const EVERY_MS_ALLOWANCE_MS: u64 = 1000;
-
-fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
 
 fn builder(policy: SyncPolicy) -> EngineBuilder {
     small(DIM)
@@ -94,13 +88,6 @@ fn episode(run: u64, thread: u64, n: u64) -> Episode {
     ep
 }
 
-fn policy_from(s: &str) -> SyncPolicy {
-    match s {
-        "batch" => SyncPolicy::EveryBatch,
-        ms => SyncPolicy::EveryMs(ms.parse().expect("policy")),
-    }
-}
-
 /// Child mode: open (recovering), then observe from `THREADS` threads forever, printing
 /// `ACK id micros` after each acknowledgement.
 fn child(spec: &str) -> ! {
@@ -131,79 +118,6 @@ fn child(spec: &str) -> ! {
     unreachable!("observer threads never finish")
 }
 
-struct Run {
-    /// (id, acknowledgement time in µs), in acknowledgement order.
-    acked: Vec<(u64, u64)>,
-    kill_micros: u64,
-}
-
-/// Starts a child, waits for its first acknowledgement, lets it run `ms` more, SIGKILLs it.
-fn run_child(test: &str, dir: &Path, policy: &str, run: u64, ms: u64) -> Run {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut child = Command::new(exe)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, format!("{}|{policy}|{run}", dir.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn child");
-    let stdout = child.stdout.take().expect("stdout");
-    let (first_tx, first_rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut acked = Vec::new();
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let mut f = line.split(' ');
-            if f.next() != Some("ACK") {
-                continue;
-            }
-            let (Some(Ok(id)), Some(Ok(t))) =
-                (f.next().map(str::parse::<u64>), f.next().map(str::parse::<u64>))
-            else {
-                continue;
-            };
-            if acked.is_empty() {
-                let _ = first_tx.send(());
-            }
-            acked.push((id, t));
-        }
-        acked
-    });
-    if first_rx.recv_timeout(Duration::from_secs(60)).is_err() {
-        let _ = child.kill();
-        panic!(
-            "child {run} acknowledged nothing in 60 s (status {:?})",
-            child.wait()
-        );
-    }
-    std::thread::sleep(Duration::from_millis(ms));
-    child.kill().expect("SIGKILL");
-    let kill_micros = now_micros();
-    let status = child.wait().expect("wait");
-    assert!(
-        status.code().is_none(),
-        "the child must die by the signal: {status:?}"
-    );
-    Run {
-        acked: reader.join().expect("reader"),
-        kill_micros,
-    }
-}
-
-fn seed() -> u64 {
-    std::env::var("LOCUS_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| now_micros() | 1)
-}
-
-fn next_rand(state: &mut u64) -> u64 {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    state.wrapping_mul(0x2545_F491_4F6C_DD1D)
-}
-
 /// Checks a recovered episode against what its id says it must be.
 fn check_intact(e: &Engine, id: u64, what: &str) {
     let r = e
@@ -225,6 +139,12 @@ fn check_intact(e: &Engine, id: u64, what: &str) {
             r.links
         );
     }
+}
+
+/// Runs this file's child `test` for `policy`, SIGKILLed `ms` after its first acknowledgement.
+fn run_child(test: &str, dir: &Path, policy: &str, run: u64, ms: u64) -> Run {
+    let spec = format!("{}|{policy}|{run}", dir.display());
+    crash_support::run_child(test, CHILD_ENV, spec, run, ms, Duration::from_secs(60))
 }
 
 #[test]

@@ -11,14 +11,13 @@
 //! observation's edges for other shards arrive as `edges` messages, and a debug build panics on
 //! any graph write by a thread not running the owning shard's task).
 
+mod engine_support;
 mod vm_support;
 
 use std::time::Duration;
 
-use locus::engine::{
-    AdmissionLimits, AssociationParams, Cue, Engine, EngineMetrics, Episode, EpisodeId, IndexParams,
-    MessageKind, ShardCount, SpreadParams,
-};
+use engine_support::emulated;
+use locus::engine::{Cue, Engine, EngineMetrics, Episode, EpisodeId, MessageKind, ShardCount, SpreadParams};
 use locus::topology::{PlacementPlan, PlanOptions, Topology};
 use vm_support::require_nodes;
 
@@ -39,24 +38,7 @@ fn total(m: &EngineMetrics, kind: MessageKind) -> u64 {
 }
 
 fn engine(shards: Option<usize>) -> Engine {
-    let mut b = Engine::builder()
-        .dimension(64)
-        .index(IndexParams {
-            segment_capacity: 2048,
-            ef_construction: 40,
-            ..IndexParams::default()
-        })
-        .associations(AssociationParams {
-            similar: 0,
-            max_episodes_per_shard: 1 << 16,
-            ..AssociationParams::default()
-        })
-        // Software emulation is slow: these checks are about answers and placement, not latency.
-        .admission(AdmissionLimits {
-            recall_deadline: Duration::from_secs(300),
-            observe_deadline: Duration::from_secs(300),
-            ..AdmissionLimits::default()
-        });
+    let mut b = emulated();
     if let Some(n) = shards {
         b = b.shards(ShardCount::Exactly(n));
     }

@@ -13,15 +13,14 @@
 //! process as a restarted service's would: in one process, the second engine's workers reuse
 //! the malloc arenas the first one's workers left, pages already placed on their nodes.)
 
+mod engine_support;
 mod vm_support;
 
 use std::time::Duration;
 
+use engine_support::emulated;
 use locus::durability::SyncPolicy;
-use locus::engine::{
-    AdmissionLimits, AssociationParams, Cue, DurabilityOptions, Engine, EngineBuilder, Episode, EpisodeId,
-    IndexParams,
-};
+use locus::engine::{Cue, DurabilityOptions, EngineBuilder, Episode, EpisodeId};
 use vm_support::require_nodes;
 
 fn vector(state: &mut u64, dim: usize) -> Vec<f32> {
@@ -36,29 +35,11 @@ fn vector(state: &mut u64, dim: usize) -> Vec<f32> {
 }
 
 fn builder() -> EngineBuilder {
-    Engine::builder()
-        .dimension(64)
-        .index(IndexParams {
-            segment_capacity: 2048,
-            ef_construction: 40,
-            ..IndexParams::default()
-        })
-        .associations(AssociationParams {
-            similar: 0,
-            max_episodes_per_shard: 1 << 16,
-            ..AssociationParams::default()
-        })
-        // Software emulation is slow: these checks are about placement, not latency.
-        .admission(AdmissionLimits {
-            recall_deadline: Duration::from_secs(300),
-            observe_deadline: Duration::from_secs(300),
-            ..AdmissionLimits::default()
-        })
-        .durability(DurabilityOptions {
-            policy: SyncPolicy::EveryBatch,
-            snapshot_every: None,
-            ..DurabilityOptions::default()
-        })
+    emulated().durability(DurabilityOptions {
+        policy: SyncPolicy::EveryBatch,
+        snapshot_every: None,
+        ..DurabilityOptions::default()
+    })
 }
 
 const CHILD_ENV: &str = "LOCUS_VM_RECOVERY_POPULATE";

@@ -70,3 +70,26 @@ pub fn small(dim: usize) -> EngineBuilder {
             ..AdmissionLimits::default()
         })
 }
+
+/// An engine of 64 dimensions for the emulated multi-node machine (`tests/numa_engine*.rs`):
+/// small segments, no `similar` associations, and deadlines long enough for software emulation
+/// (these tests check answers and placement, not latency).
+pub fn emulated() -> EngineBuilder {
+    Engine::builder()
+        .dimension(64)
+        .index(IndexParams {
+            segment_capacity: 2048,
+            ef_construction: 40,
+            ..IndexParams::default()
+        })
+        .associations(AssociationParams {
+            similar: 0,
+            max_episodes_per_shard: 1 << 16,
+            ..AssociationParams::default()
+        })
+        .admission(AdmissionLimits {
+            recall_deadline: std::time::Duration::from_secs(300),
+            observe_deadline: std::time::Duration::from_secs(300),
+            ..AdmissionLimits::default()
+        })
+}
