@@ -143,3 +143,63 @@ fn bad_seeds_and_associations_are_typed_errors() {
     assert!(e.get(EpisodeId(7)).is_none());
     e.shutdown();
 }
+
+#[test]
+fn a_batch_of_directed_associations_equals_one_call_each_and_a_bad_one_stores_none() {
+    let unit = |i: usize| {
+        let mut v = vec![0.0f32; 8];
+        v[i] = 1.0;
+        v
+    };
+    let edges = [
+        (0, 1, 0.5),
+        (1, 2, 0.8),
+        (0, 2, 0.4),
+        (2, 3, 0.9),
+        (3, 0, 0.7),
+        (0, 1, 0.25),
+    ];
+    let seeds = [(0u64, 1.0f32)];
+    for shards in [1, 3] {
+        let one = small(8).shards(ShardCount::Exactly(shards)).open().unwrap();
+        let many = small(8).shards(ShardCount::Exactly(shards)).open().unwrap();
+        for e in [&one, &many] {
+            for i in 0..4u64 {
+                e.observe(Episode::new(unit(i as usize)).with_id(i)).unwrap();
+            }
+        }
+        for &(a, b, w) in &edges {
+            one.associate_directed(EpisodeId(a), EpisodeId(b), w).unwrap();
+        }
+        let batch: Vec<_> = edges
+            .iter()
+            .map(|&(a, b, w)| (EpisodeId(a), EpisodeId(b), w))
+            .collect();
+        many.associate_directed_many(&batch).unwrap();
+        let p = params(3, false);
+        assert_eq!(
+            ids_and_activations(&one, &seeds, &p),
+            ids_and_activations(&many, &seeds, &p),
+            "{shards} shard(s)"
+        );
+        // One unknown episode, one self-loop, one bad weight: each refuses the whole batch.
+        for bad in [(1, 99, 0.5), (2, 2, 0.5), (1, 3, f32::NAN)] {
+            let mut b = vec![(EpisodeId(1), EpisodeId(3), 0.5)];
+            b.push((EpisodeId(bad.0), EpisodeId(bad.1), bad.2));
+            assert!(many.associate_directed_many(&b).is_err(), "{bad:?}");
+        }
+        // Nothing of the refused batches was stored: 1 → 3 is still absent.
+        assert_eq!(
+            ids_and_activations(&one, &seeds, &p),
+            ids_and_activations(&many, &seeds, &p),
+            "{shards} shard(s), after the refused batches"
+        );
+        assert!(
+            many.get(EpisodeId(1))
+                .unwrap()
+                .links
+                .iter()
+                .all(|&(t, _)| t != EpisodeId(3))
+        );
+    }
+}

@@ -818,6 +818,57 @@ impl Engine {
         requests::store_edges(&self.inner, vec![edge], deadline)
     }
 
+    /// Adds many directed associations `a → b` at `weight` at once: what
+    /// [`Engine::associate_directed`] does for each, with one `locate` message per shard for the
+    /// whole batch and one `edges` message per source shard, instead of two round trips per
+    /// association (for loading a graph). Every association is checked before any is stored: a
+    /// bad one (weight, `a == b`, an episode not live, two spaces) fails the call and stores
+    /// nothing. On a durable engine each is logged, and waited for, before the batch is applied.
+    ///
+    /// # Errors
+    /// As [`Engine::associate_directed`], for the first bad association.
+    pub fn associate_directed_many(&self, edges: &[(EpisodeId, EpisodeId, f32)]) -> Result<(), EngineError> {
+        if edges.is_empty() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + self.inner.config.admission.observe_deadline;
+        for &(a, b, weight) in edges {
+            if !weight.is_finite() || weight <= 0.0 {
+                return Err(EngineError::InvalidInput {
+                    what: format!("association weight {weight} (must be finite and > 0)"),
+                });
+            }
+            if a == b {
+                return Err(EngineError::InvalidInput {
+                    what: format!("association {a} → {a} (a directed association needs two episodes)"),
+                });
+            }
+        }
+        let mut ids: Vec<u64> = edges.iter().flat_map(|&(a, b, _)| [a.0, b.0]).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let live = requests::locate(&self.inner, &ids, deadline)?;
+        for &(a, b, _) in edges {
+            let sa = live.get(&a.0).ok_or(EngineError::UnknownEpisode { id: a.0 })?;
+            let sb = live.get(&b.0).ok_or(EngineError::UnknownEpisode { id: b.0 })?;
+            if sa != sb {
+                return Err(EngineError::UnknownEpisode { id: b.0 });
+            }
+        }
+        for &(a, b, weight) in edges {
+            self.log_association(a, b, weight, false)?;
+        }
+        let edges = edges
+            .iter()
+            .map(|&(a, b, weight)| Edge {
+                source: a.0,
+                target: b.0,
+                weight,
+            })
+            .collect();
+        requests::store_edges(&self.inner, edges, deadline)
+    }
+
     /// Logs an explicit association on `a`'s shard (durable engines) and waits for it, outside
     /// every lock, before it is applied.
     fn log_association(&self, a: EpisodeId, b: EpisodeId, w: f32, both: bool) -> Result<(), EngineError> {

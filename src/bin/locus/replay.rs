@@ -6,7 +6,7 @@
 //! is exactly the trace's directed graph):
 //!
 //! - Load (timed as `load_s`): every base vector observed with its node id (threads in
-//!   parallel), every base edge `src → dst` with [`Engine::associate_directed`], then a wait until
+//!   parallel), every base edge `src → dst` with [`Engine::associate_directed_many`] (8192 a call), then a wait until
 //!   the index has absorbed the vectors.
 //! - `store`: one `observe` of the new node with its edges as directed links
 //!   ([`Episode::with_link_to`] for `id → dst`, [`Episode::with_link_from`] for `src → id`).
@@ -195,10 +195,16 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let observe_s = t_load.elapsed().as_secs_f64();
     let t_edges = Instant::now();
+    let mut batch = Vec::with_capacity(8192);
     for (e, wt) in w.edges.data.chunks_exact(2).zip(&w.weights.data) {
         let (src, dst) = (u64::try_from(e[0])?, u64::try_from(e[1])?);
-        engine.associate_directed(EpisodeId(src), EpisodeId(dst), *wt)?;
+        batch.push((EpisodeId(src), EpisodeId(dst), *wt));
+        if batch.len() == 8192 {
+            engine.associate_directed_many(&batch)?;
+            batch.clear();
+        }
     }
+    engine.associate_directed_many(&batch)?;
     let edges_s = t_edges.elapsed().as_secs_f64();
     let t_index = Instant::now();
     let indexed = engine.wait_indexed(Duration::from_secs(3600));
@@ -350,7 +356,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "quantization": format!("{:?}", index.quantization),
         "shards": engine.shard_count(), "kernels": engine.kernels(),
         "vectors": "locus::engine::Engine::observe (id = row), Engine::recall",
-        "graph": "in the engine: base edges by Engine::associate_directed, store edges as directed links of the observe (with_link_to / with_link_from); automatic associations off",
+        "graph": "in the engine: base edges by Engine::associate_directed_many, store edges as directed links of the observe (with_link_to / with_link_from); automatic associations off",
         "spread": "Engine::spread from the seeds at 1.0 on the shards' workers, propagation threshold 0, no fan-out cap, result threshold = the op's",
         "complete": "Engine::recall top-k, then a one-hop Engine::spread seeded with the hits' similarities, seeds included (= the README's score)",
     });
