@@ -71,7 +71,7 @@
 //!   | [`Engine::recall`] | `search` to every shard; with spread, `hop` to each shard reached per hop, then `score` to each shard holding a candidate |
 //!   | [`Engine::complete`] | `search` to every shard, `score` to the owners of the candidates, `hop` for its one-hop spread, `score` to the owners of the episodes it reached, `rows` to the owners of the best `k` |
 //!   | [`Engine::spread`] | `locate` to the seeds' shards; then one `spread` (one shard) or `hop` per shard reached per hop |
-//!   | [`Engine::associate`], [`Engine::associate_directed`] | `locate` to both episodes' shards, then `edges` to each source's shard |
+//!   | [`Engine::associate`], [`Engine::associate_directed`], [`Engine::associate_directed_many`] | `locate` to the episodes' shards, then `edges` to each source's shard (one of each per shard for a whole `_many` batch) |
 //!   | [`Engine::forget`] | `forget` to the episode's shard |
 //!
 //!   No worker ever waits for another shard: a worker's edges for other shards leave after its
