@@ -9,6 +9,8 @@
 //!
 //! Short settings (10 samples, 2 s): `cargo bench --bench engine`.
 
+mod engine_support;
+
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -16,16 +18,9 @@ use locus::engine::{AdmissionLimits, Cue, Engine, Episode, IndexParams};
 
 const DIM: usize = 768;
 
+/// A seeded embedding of `DIM` floats (`engine_support::vector`).
 fn vector(i: u64) -> Vec<f32> {
-    let mut s = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..DIM)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect()
+    engine_support::vector(i, DIM)
 }
 
 fn engine(absorbers: usize) -> Engine {

@@ -7,6 +7,8 @@
 //! - `complete`: pattern completion on 5 000 episodes, scoring and rows asked of each shard by
 //!   message, one shard against four.
 
+mod engine_support;
+
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -34,16 +36,9 @@ fn engine(shards: usize) -> Engine {
     e
 }
 
+/// A seeded embedding of `DIM` floats (`engine_support::vector`).
 fn vector(seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..DIM)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect()
+    engine_support::vector(seed, DIM)
 }
 
 /// The next id after `*id` that lives on `shard`.
