@@ -1,11 +1,12 @@
 //! `locus engine-status`: opens an engine on this machine, fills it with synthetic episodes, and
-//! prints per shard its node, workers, where its pages are, the distance kernels and every
-//! degradation; or the metrics as JSON or Prometheus text.
+//! prints per shard its node, workers, where its pages are, the messages its workers received
+//! (after a few recalls with spread), the distance kernels and every degradation; or the metrics
+//! as JSON or Prometheus text.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use locus::engine::{Engine, Episode, ShardCount};
+use locus::engine::{Cue, Engine, Episode, MessageKind, ShardCount, SpreadParams};
 
 /// Arguments of `locus engine-status`.
 #[derive(clap::Args)]
@@ -19,6 +20,10 @@ pub struct Args {
     /// Shards (default: one per NUMA node).
     #[arg(long, value_name = "N")]
     shards: Option<usize>,
+    /// Recalls (with spread) to run after the episodes are indexed, so the message counters show
+    /// search and spread traffic too.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    recalls: usize,
     /// Print the metrics snapshot as JSON instead of the table.
     #[arg(long, conflicts_with = "prometheus")]
     json: bool,
@@ -60,6 +65,10 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let observed_in = started.elapsed();
     let indexed = engine.wait_indexed(Duration::from_secs(600));
+    for _ in 0..args.recalls {
+        let cue = Cue::new(vector(&mut state, args.dimension), 10).with_spread(SpreadParams::default());
+        engine.recall(&cue)?;
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(
@@ -113,6 +122,25 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             home,
             p.per_node,
             p.error.as_ref().map_or(String::new(), |e| format!("  ({e})"))
+        )?;
+    }
+    writeln!(
+        out,
+        "messages received per shard (after {} recalls with spread):",
+        args.recalls
+    )?;
+    for s in &m.shards {
+        let kinds: Vec<String> = MessageKind::ALL
+            .iter()
+            .map(|k| format!("{} {}", k.as_str(), s.messages.get(k).copied().unwrap_or(0)))
+            .collect();
+        writeln!(
+            out,
+            "  shard {}: {}; tasks run off node {}; edges lost {}",
+            s.shard,
+            kinds.join(", "),
+            s.tasks_off_node,
+            s.edges_lost
         )?;
     }
     if m.degradations.is_empty() {
