@@ -138,6 +138,13 @@ pub enum DurabilityError {
     /// The log was closed; no more appends are accepted.
     #[error("the write-ahead log is closed")]
     Closed,
+    /// Another open engine (in this process or another) holds the directory's lock file. Close
+    /// that engine first, or use another directory; a crashed process holds no lock.
+    #[error("{path} is locked: another engine has this directory open")]
+    DirectoryLocked {
+        /// The lock file.
+        path: PathBuf,
+    },
 }
 
 impl DurabilityError {

@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+mod dir_lock;
 mod error;
 mod frame;
 pub(crate) mod fsutil;
@@ -47,6 +48,7 @@ mod segment;
 mod snapshot;
 mod wal;
 
+pub use dir_lock::{DirLock, LOCK_NAME};
 pub use error::DurabilityError;
 pub use manifest::MANIFEST_NAME;
 pub use policy::{Durable, FaultInjector, SyncPolicy, WalOptions, WriteFault};

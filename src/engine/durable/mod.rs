@@ -23,8 +23,8 @@ use super::error::EngineError;
 use super::log::{Guarantee, LogRecord, ShardLog};
 use super::types::{EpisodeId, LinkDirection};
 use crate::durability::{
-    DurabilityError, EpisodeRecord, LinkKind, LinkRecord, Record, RecordLimits, RecoveredState, Recovery,
-    ShardWal, Ticket, WalOptions, WalStats,
+    DirLock, DurabilityError, EpisodeRecord, LinkKind, LinkRecord, Record, RecordLimits, RecoveredState,
+    Recovery, ShardWal, Ticket, WalOptions, WalStats,
 };
 
 pub use replay::{DroppedTail, RecoveryReport};
@@ -160,6 +160,8 @@ pub(crate) struct Store {
     last_snapshot_at: Mutex<std::time::Instant>,
     /// The last background snapshot's outcome.
     pub(crate) last_snapshot: Mutex<Option<Result<SnapshotReport, String>>>,
+    /// The directory's lock, held while the store lives (one engine per directory).
+    _dir_lock: DirLock,
 }
 
 impl Store {
@@ -180,6 +182,7 @@ impl Store {
             reason: "too many shards for a durable engine".into(),
         })?;
         std::fs::create_dir_all(dir).map_err(|e| err(DurabilityError::from_io("create_dir", dir, e)))?;
+        let dir_lock = DirLock::acquire(dir).map_err(durability_err(None))?;
         meta::check_or_write(dir, dim, count).map_err(durability_err(None))?;
         let (state, report) =
             Recovery::open_with(dir, limits(config, dim), count).map_err(durability_err(None))?;
@@ -209,6 +212,7 @@ impl Store {
             snapshot_thread: Mutex::new(None),
             last_snapshot_at: Mutex::new(std::time::Instant::now()),
             last_snapshot: Mutex::new(None),
+            _dir_lock: dir_lock,
         };
         Ok((Arc::new(store), state, report))
     }
