@@ -387,19 +387,38 @@ impl Shard {
     /// Links one batch of the append buffer of `space` into the index (the caller counted
     /// itself in `absorbers`); returns whether unclaimed slots remain. Several absorbers run at
     /// once: see the module docs.
+    #[cfg(test)]
     pub(crate) fn absorb(&self, eng: &Inner, space: u16) -> Result<bool, EngineError> {
+        self.absorb_until(eng, space, || false)
+    }
+
+    /// As [`absorb`](Self::absorb), but stops early, after at least one insert, as soon as
+    /// `yield_now` says so (checked between inserts; counted in the shard's `absorb_yields`).
+    /// Slots are claimed one at a time, so stopping leaves no claimed slot unlinked.
+    pub(crate) fn absorb_until(
+        &self,
+        eng: &Inner,
+        space: u16,
+        yield_now: impl Fn() -> bool,
+    ) -> Result<bool, EngineError> {
         let sp = &self.spaces[space as usize];
         let t = sp.len.load(Ordering::SeqCst);
         let batch = eng.config.index.absorb_batch;
-        let Some(claim) = sp.progress.claim(t, batch) else {
-            return Ok(false);
-        };
-        let (start, end) = (claim.start, claim.end);
         // Taken after `len` was loaded: holds the segment of every slot below `t`.
         let segs = sp.segments();
         let assoc = &eng.config.associations;
         let started = Instant::now();
-        for slot in start..end {
+        let mut linked = 0usize;
+        while linked < batch {
+            if linked > 0 && yield_now() {
+                self.metrics.absorb_yields.inc();
+                break;
+            }
+            let Some(claim) = sp.progress.claim(t, 1) else {
+                break;
+            };
+            let slot = claim.start;
+            linked += 1;
             let seg = Self::segment_of(&segs, slot)
                 .ok_or_else(|| self.index_error(IndexError::UnknownId { id: slot as u32 }))?;
             let node = (slot - seg.base) as u32;
@@ -429,14 +448,17 @@ impl Shard {
                 eng.associate_auto(me, other, sim);
             }
         }
+        if linked == 0 {
+            return Ok(false);
+        }
         self.advance_absorbed(sp);
-        let per = started.elapsed().as_nanos() as u64 / (end - start) as u64;
+        let per = started.elapsed().as_nanos() as u64 / linked as u64;
         let old = self.absorb_ns.load(Ordering::Relaxed);
         self.absorb_ns.store(
             if old == 0 { per } else { (old * 7 + per) / 8 },
             Ordering::Relaxed,
         );
-        self.metrics.absorbed.add((end - start) as u64);
+        self.metrics.absorbed.add(linked as u64);
         Ok(sp.has_unclaimed())
     }
 
