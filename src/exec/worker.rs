@@ -151,8 +151,14 @@ pub(crate) fn run<T: Send + 'static, H: WorkerHandler<T>>(
         // take it before this worker's own normal or low work.
         if lens[0] == 0
             && lens[1] + lens[2] > 0
-            && let Steal::Success { class, source } =
-                steal_sibling(&shared, pool, local, Priority::High, cfg.max_batch, &mut buf.envelopes)
+            && let Steal::Success { class, source } = steal_sibling(
+                &shared,
+                pool,
+                local,
+                Priority::High,
+                cfg.max_batch,
+                &mut buf.envelopes,
+            )
         {
             count_steal(me, source, buf.envelopes.len());
             ctx.source = source;
@@ -238,7 +244,11 @@ fn run_batch<T: Send + 'static, H: WorkerHandler<T>>(
     }
     let n = buf.items.len() as u64;
     let items = &mut buf.items;
-    if catch_unwind(AssertUnwindSafe(|| handler.handle_with(state, ctx, class, items, urgent))).is_err() {
+    if catch_unwind(AssertUnwindSafe(|| {
+        handler.handle_with(state, ctx, class, items, urgent)
+    }))
+    .is_err()
+    {
         me.stats.handler_panics.add(1);
     }
     buf.items.clear();
