@@ -148,9 +148,12 @@ pub(crate) fn run<T: Send + 'static, H: WorkerHandler<T>>(
         }
         let lens = Priority::ALL.map(|c| me.queues.len(c));
         // No high item of its own, but a sibling has one (it is busy, or about to take it):
-        // take it before this worker's own normal or low work.
+        // take it before this worker's own normal or low work — unless low's turn has come
+        // (`low_share` holds here too: a stolen high batch counts like one of its own).
+        let low_due = lens[2] > 0 && since_low + 1 >= cfg.low_share;
         if lens[0] == 0
             && lens[1] + lens[2] > 0
+            && !low_due
             && let Steal::Success { class, source } = steal_sibling(
                 &shared,
                 pool,
@@ -160,6 +163,9 @@ pub(crate) fn run<T: Send + 'static, H: WorkerHandler<T>>(
                 &mut buf.envelopes,
             )
         {
+            if lens[2] > 0 {
+                since_low += 1;
+            }
             count_steal(me, source, buf.envelopes.len());
             ctx.source = source;
             run_batch(handler, &mut state, me, &ctx, class, &mut buf, &urgent);
