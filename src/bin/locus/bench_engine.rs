@@ -122,6 +122,9 @@ struct Step {
     recall_queued_ns: Quantiles,
     /// Of `recall_ns`: the shard's search itself (index segments + append-buffer scan).
     recall_search_ns: Quantiles,
+    /// Of `recall_ns`: the rest of the call (validation, submit, and waking the caller with the
+    /// answer): the recall's wall time minus its slowest shard's submit-to-answer time.
+    recall_handoff_ns: Quantiles,
     /// Rows of the append buffer a recall scanned (mean).
     recall_scanned_mean: f64,
     /// Absorption tasks that stopped early for a waiting recall during the step.
@@ -229,6 +232,8 @@ struct RecallTally {
     queued: LatencyHistogram,
     /// Per shard: the search itself.
     search: LatencyHistogram,
+    /// The call minus its slowest shard.
+    handoff: LatencyHistogram,
     n: u64,
     partial: u64,
     misses: u64,
@@ -241,6 +246,7 @@ impl RecallTally {
         let _ = self.lag.merge(&o.lag);
         let _ = self.queued.merge(&o.queued);
         let _ = self.search.merge(&o.search);
+        let _ = self.handoff.merge(&o.handoff);
         self.n += o.n;
         self.partial += o.partial;
         self.misses += o.misses;
@@ -349,6 +355,9 @@ fn step(engine: &Arc<Engine>, vectors: &Arc<Vectors>, args: &Args, rate: u64, se
                     if let Ok(r) = engine.recall(&Cue::new(q, 10)) {
                         t.total.record_duration(intended.elapsed());
                         t.lag.record_duration(called.saturating_duration_since(intended));
+                        let slowest = r.shards.iter().filter_map(|s| s.elapsed).max();
+                        t.handoff
+                            .record_duration(r.elapsed.saturating_sub(slowest.unwrap_or_default()));
                         for sh in &r.shards {
                             if let (Some(e), Some(w)) = (sh.elapsed, sh.queued) {
                                 t.queued.record_duration(w);
@@ -412,6 +421,7 @@ fn step(engine: &Arc<Engine>, vectors: &Arc<Vectors>, args: &Args, rate: u64, se
         recall_client_lag_ns: rt.lag.quantiles(),
         recall_queued_ns: rt.queued.quantiles(),
         recall_search_ns: rt.search.quantiles(),
+        recall_handoff_ns: rt.handoff.quantiles(),
         recall_scanned_mean: rt.scanned as f64 / rt.n.max(1) as f64,
         absorb_yields: absorb_yields(engine).saturating_sub(yields_before),
         recalls_partial: rt.partial,
@@ -483,7 +493,7 @@ fn load(engine: &Arc<Engine>, vectors: &Arc<Vectors>, args: &Args, n: usize) -> 
 fn print_step(name: &str, s: &Step) {
     let ms = |ns: u64| ns as f64 / 1e6;
     println!(
-        "{name:>10} offered {:>7}/s accepted {:>8.0}/s refused {:>7} (+{} other)  lag max {:>6} end {:>6}  observe p50 {:.3} p99 {:.3} p99.9 {:.3} ms  recall({}, {} missed last accepted) p50 {:.3} p99 {:.3} p99.9 {:.3} ms [client lag p50 {:.3} p99 {:.3}; queued p50 {:.3} p99 {:.3}; search p50 {:.3} p99 {:.3} ms; scanned {:.0}; absorb yields {}]  load {}",
+        "{name:>10} offered {:>7}/s accepted {:>8.0}/s refused {:>7} (+{} other)  lag max {:>6} end {:>6}  observe p50 {:.3} p99 {:.3} p99.9 {:.3} ms  recall({}, {} missed last accepted) p50 {:.3} p99 {:.3} p99.9 {:.3} ms [client lag p50 {:.3} p99 {:.3}; queued p50 {:.3} p99 {:.3}; search p50 {:.3} p99 {:.3}; hand-off p50 {:.3} p99 {:.3} ms; scanned {:.0}; absorb yields {}]  load {}",
         s.offered_per_s,
         s.accepted_per_s,
         s.refused_overloaded,
@@ -504,6 +514,8 @@ fn print_step(name: &str, s: &Step) {
         ms(s.recall_queued_ns.p99),
         ms(s.recall_search_ns.p50),
         ms(s.recall_search_ns.p99),
+        ms(s.recall_handoff_ns.p50),
+        ms(s.recall_handoff_ns.p99),
         s.recall_scanned_mean,
         s.absorb_yields,
         s.loadavg_1m.map_or("?".into(), |l| format!("{l:.2}")),
