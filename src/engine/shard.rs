@@ -384,17 +384,18 @@ impl Shard {
         }
     }
 
-    /// Links one batch of the append buffer of `space` into the index (the caller counted
-    /// itself in `absorbers`); returns whether unclaimed slots remain. Several absorbers run at
-    /// once: see the module docs.
+    /// [`absorb_until`](Self::absorb_until) that never stops early (for tests).
     #[cfg(test)]
     pub(crate) fn absorb(&self, eng: &Inner, space: u16) -> Result<bool, EngineError> {
         self.absorb_until(eng, space, || false)
     }
 
-    /// As [`absorb`](Self::absorb), but stops early, after at least one insert, as soon as
-    /// `yield_now` says so (checked between inserts; counted in the shard's `absorb_yields`).
-    /// Slots are claimed one at a time, so stopping leaves no claimed slot unlinked.
+    /// Links one batch (`absorb_batch` slots) of the append buffer of `space` into the index
+    /// (the caller counted itself in `absorbers`); returns whether unclaimed slots remain.
+    /// Several absorbers run at once: see the module docs. Stops early, after at least one
+    /// insert, as soon as `yield_now` says so (asked between inserts; counted in the shard's
+    /// `absorb_yields`). Slots are claimed one at a time, so stopping leaves no claimed slot
+    /// unlinked.
     pub(crate) fn absorb_until(
         &self,
         eng: &Inner,
