@@ -38,6 +38,11 @@ pub struct IndexParams {
     /// Episodes one absorption task moves from the append buffer into the index before it
     /// yields the worker (a guess balancing recall latency against absorption overhead).
     pub absorb_batch: usize,
+    /// Whether an absorption task stops early, after the insert in hand, when a high-priority
+    /// task (a recall) waits on the shard's node, and queues itself again (at least one insert
+    /// per task, so absorption always advances). A recall then waits for at most one HNSW
+    /// insert instead of a whole `absorb_batch`.
+    pub absorb_yields: bool,
     /// Absorption tasks that may link one space's append buffer into its segment at once
     /// (each on its own worker, at low priority); 0: as many as the shard has workers.
     pub absorbers: usize,
@@ -52,6 +57,7 @@ impl Default for IndexParams {
             ef_search: 64,
             quantization: Quantization::Int8,
             absorb_batch: 8,
+            absorb_yields: true,
             absorbers: 0,
         }
     }

@@ -512,6 +512,7 @@ impl Engine {
                         scanned,
                         segments,
                     },
+                    queued,
                     elapsed,
                 )) => {
                     all.extend(hits);
@@ -519,6 +520,7 @@ impl Engine {
                         shard,
                         node,
                         elapsed: Some(elapsed),
+                        queued: Some(queued),
                         scanned,
                         segments,
                     });
@@ -527,6 +529,7 @@ impl Engine {
                     shard,
                     node,
                     elapsed: None,
+                    queued: None,
                     scanned: 0,
                     segments: 0,
                 }),
@@ -1269,12 +1272,14 @@ impl Engine {
                 workers: sh.workers,
                 queue_depth: Priority::ALL.map(|c| sub.map_or(0, |s| s.depth(sh.node, c))),
                 absorbed_total: sh.metrics.absorbed.get(),
+                absorb_yields_total: sh.metrics.absorb_yields.get(),
                 edges: sh.graph.edge_count() as usize,
                 messages: sh.metrics.messages(),
                 edges_lost: sh.metrics.edges_lost.get(),
                 tasks_off_node: sh.metrics.off_node.get(),
                 observe: sh.metrics.observe.snapshot(),
                 search: sh.metrics.search.snapshot(),
+                search_queued: sh.metrics.search_queued.snapshot(),
                 spaces: sh
                     .spaces
                     .iter()

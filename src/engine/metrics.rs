@@ -240,9 +240,13 @@ impl MessageKind {
 pub(crate) struct ShardMetrics {
     pub(crate) observe: OpRecorder,
     pub(crate) search: OpRecorder,
+    /// Time a search task waited in a queue before a worker took it.
+    pub(crate) search_queued: OpRecorder,
     pub(crate) accepted: Vec<Counter>,
     pub(crate) rejected: Vec<[Counter; 6]>,
     pub(crate) absorbed: Counter,
+    /// Absorption tasks that stopped early because a recall waited.
+    pub(crate) absorb_yields: Counter,
     /// Messages received, by [`MessageKind`].
     pub(crate) messages: [Counter; MessageKind::ALL.len()],
     /// Association edges for this shard lost because it refused their message.
@@ -257,11 +261,13 @@ impl ShardMetrics {
         Self {
             observe: OpRecorder::default(),
             search: OpRecorder::default(),
+            search_queued: OpRecorder::default(),
             accepted: (0..spaces).map(|_| Counter::new()).collect(),
             rejected: (0..spaces)
                 .map(|_| std::array::from_fn(|_| Counter::new()))
                 .collect(),
             absorbed: Counter::new(),
+            absorb_yields: Counter::new(),
             messages: std::array::from_fn(|_| Counter::new()),
             edges_lost: Counter::new(),
             off_node: Counter::new(),
@@ -356,6 +362,9 @@ pub struct ShardSnapshot {
     pub queue_depth: [usize; 3],
     /// Episodes absorbed by the index so far.
     pub absorbed_total: u64,
+    /// Absorption tasks that stopped early, after an insert, because a recall waited
+    /// ([`IndexParams::absorb_yields`](super::IndexParams::absorb_yields)).
+    pub absorb_yields_total: u64,
     /// Association edges.
     pub edges: usize,
     /// Messages this shard's workers received, by kind (every kind present).
@@ -369,6 +378,8 @@ pub struct ShardSnapshot {
     pub observe: OpSnapshot,
     /// Search latency of this shard (on its worker).
     pub search: OpSnapshot,
+    /// Time this shard's search tasks waited in a queue before a worker took them.
+    pub search_queued: OpSnapshot,
     /// Per space.
     pub spaces: Vec<SpaceShardMetrics>,
     /// Fraction of the shard's present pages on its memory node (`None` where `move_pages` is
@@ -521,6 +532,20 @@ pub(crate) fn render(m: &EngineMetrics) -> String {
     }
     fam(
         &mut o,
+        "locus_engine_absorb_yields_total",
+        "counter",
+        "Absorption tasks that stopped early because a recall waited.",
+    );
+    for s in &m.shards {
+        let _ = writeln!(
+            o,
+            "locus_engine_absorb_yields_total{{{}}} {}",
+            shard_labels(s),
+            s.absorb_yields_total
+        );
+    }
+    fam(
+        &mut o,
         "locus_engine_messages_total",
         "counter",
         "Messages the shard's workers received (from the caller or another shard), by kind.",
@@ -616,6 +641,12 @@ pub(crate) fn render(m: &EngineMetrics) -> String {
         "locus_engine_shard_search_duration_seconds",
         "One shard's search, on its worker.",
         &per_shard(|s| &s.search),
+    );
+    hist(
+        &mut o,
+        "locus_engine_shard_search_queued_seconds",
+        "Time one shard's search task waited in a queue before a worker took it.",
+        &per_shard(|s| &s.search_queued),
     );
     hist(
         &mut o,

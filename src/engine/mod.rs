@@ -31,7 +31,10 @@
 //! - **One copy of each row.** An accepted episode's row is written once, straight into its
 //!   index segment's node-bound rows (f32 and int8; *staged*, not yet linked); the buffer scan,
 //!   [`Engine::get`], completion and absorption read it there. Up to one absorber per worker
-//!   of the shard links a space's staged rows concurrently ([`IndexParams::absorbers`]).
+//!   of the shard links a space's staged rows concurrently ([`IndexParams::absorbers`]), at low
+//!   priority; an absorber stops after the insert in hand when a recall waits on its node and
+//!   queues itself again ([`IndexParams::absorb_yields`]), so a recall waits for at most one
+//!   HNSW insert of absorption (`docs/engine-benchmark.md` measures it).
 //! - **Growth.** Each index segment holds a fixed number of episodes; a shard opens a new one
 //!   when its newest is full, and recall searches all of them.
 //! - **Associations.** Explicit links, the previous episode of the same stream, and the

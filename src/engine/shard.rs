@@ -384,22 +384,42 @@ impl Shard {
         }
     }
 
-    /// Links one batch of the append buffer of `space` into the index (the caller counted
-    /// itself in `absorbers`); returns whether unclaimed slots remain. Several absorbers run at
-    /// once: see the module docs.
+    /// [`absorb_until`](Self::absorb_until) that never stops early (for tests).
+    #[cfg(test)]
     pub(crate) fn absorb(&self, eng: &Inner, space: u16) -> Result<bool, EngineError> {
+        self.absorb_until(eng, space, || false)
+    }
+
+    /// Links one batch (`absorb_batch` slots) of the append buffer of `space` into the index
+    /// (the caller counted itself in `absorbers`); returns whether unclaimed slots remain.
+    /// Several absorbers run at once: see the module docs. Stops early, after at least one
+    /// insert, as soon as `yield_now` says so (asked between inserts; counted in the shard's
+    /// `absorb_yields`). Slots are claimed one at a time, so stopping leaves no claimed slot
+    /// unlinked.
+    pub(crate) fn absorb_until(
+        &self,
+        eng: &Inner,
+        space: u16,
+        yield_now: impl Fn() -> bool,
+    ) -> Result<bool, EngineError> {
         let sp = &self.spaces[space as usize];
         let t = sp.len.load(Ordering::SeqCst);
         let batch = eng.config.index.absorb_batch;
-        let Some(claim) = sp.progress.claim(t, batch) else {
-            return Ok(false);
-        };
-        let (start, end) = (claim.start, claim.end);
         // Taken after `len` was loaded: holds the segment of every slot below `t`.
         let segs = sp.segments();
         let assoc = &eng.config.associations;
         let started = Instant::now();
-        for slot in start..end {
+        let mut linked = 0usize;
+        while linked < batch {
+            if linked > 0 && yield_now() {
+                self.metrics.absorb_yields.inc();
+                break;
+            }
+            let Some(claim) = sp.progress.claim(t, 1) else {
+                break;
+            };
+            let slot = claim.start;
+            linked += 1;
             let seg = Self::segment_of(&segs, slot)
                 .ok_or_else(|| self.index_error(IndexError::UnknownId { id: slot as u32 }))?;
             let node = (slot - seg.base) as u32;
@@ -429,14 +449,17 @@ impl Shard {
                 eng.associate_auto(me, other, sim);
             }
         }
+        if linked == 0 {
+            return Ok(false);
+        }
         self.advance_absorbed(sp);
-        let per = started.elapsed().as_nanos() as u64 / (end - start) as u64;
+        let per = started.elapsed().as_nanos() as u64 / linked as u64;
         let old = self.absorb_ns.load(Ordering::Relaxed);
         self.absorb_ns.store(
             if old == 0 { per } else { (old * 7 + per) / 8 },
             Ordering::Relaxed,
         );
-        self.metrics.absorbed.add((end - start) as u64);
+        self.metrics.absorbed.add(linked as u64);
         Ok(sp.has_unclaimed())
     }
 
@@ -688,7 +711,7 @@ mod tests {
     use std::sync::Barrier;
     use std::sync::atomic::AtomicBool;
 
-    use crate::engine::{AssociationParams, Cue, Engine, Episode, IndexParams, ShardCount};
+    use crate::engine::{AdmissionLimits, AssociationParams, Cue, Engine, Episode, IndexParams, ShardCount};
 
     fn vector(seed: u64, dim: usize) -> Vec<f32> {
         let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -790,6 +813,101 @@ mod tests {
         assert!(
             engine.stats().edges > 0,
             "the insertion walk gave similar associations"
+        );
+    }
+
+    /// One shard with `workers` workers, `n` episodes in its append buffer, absorption off.
+    fn buffered_engine(dim: usize, n: u64, absorb_batch: usize, workers: usize) -> Engine {
+        let engine = Engine::builder()
+            .dimension(dim)
+            .shards(ShardCount::Exactly(1))
+            .workers_per_node(workers)
+            .index(IndexParams {
+                absorb_batch,
+                ef_search: 128,
+                ..IndexParams::default()
+            })
+            .admission(AdmissionLimits {
+                max_unindexed: n as usize + 1,
+                ..AdmissionLimits::default()
+            })
+            .pin_workers(false)
+            .open()
+            .unwrap();
+        engine.set_absorption(false);
+        for i in 0..n {
+            engine.observe(Episode::new(vector(i, dim)).with_id(i)).unwrap();
+        }
+        engine
+    }
+
+    /// `absorb_until` asks only after an insert, stops at the first yes (counted), leaves no
+    /// claimed slot unlinked, and the next absorber goes on from there.
+    #[test]
+    fn absorb_until_stops_after_the_insert_in_hand_and_loses_nothing() {
+        let dim = 16;
+        let engine = buffered_engine(dim, 50, 8, 2);
+        let eng = &*engine.inner;
+        let sh = &eng.shards[0];
+        let sp = &sh.spaces[0];
+        let asked = std::cell::Cell::new(0);
+        let more = sh
+            .absorb_until(eng, 0, || {
+                asked.set(asked.get() + 1);
+                true
+            })
+            .unwrap();
+        assert!(more);
+        assert_eq!(asked.get(), 1, "asked once, after the first insert");
+        assert_eq!(sp.absorbed(), 1, "one insert, then it stopped");
+        assert_eq!(sh.metrics.absorb_yields.get(), 1);
+        assert!(sh.absorb_until(eng, 0, || false).unwrap());
+        assert_eq!(sp.absorbed(), 9, "a whole batch when nothing waits");
+        while sh.absorb_until(eng, 0, || false).unwrap() {}
+        assert_eq!(sp.absorbed(), 50);
+        assert_eq!(sp.segments()[0].index.len(), 50, "each slot linked once");
+        assert_eq!(sh.metrics.absorb_yields.get(), 1);
+        for i in 0..50 {
+            let r = engine.recall(&Cue::new(vector(i, dim), 3)).unwrap();
+            assert_eq!(r.shards[0].scanned, 0);
+            assert!(r.hits.iter().any(|h| h.id.0 == i), "{i} not found in the index");
+        }
+    }
+
+    /// One worker, in an absorption task that would link the whole buffer: a recall submitted
+    /// meanwhile runs after the insert in hand (so it still scans most of the buffer), not after
+    /// the buffer is absorbed (it would scan nothing). Ordering, not timing: the recall is sent
+    /// once the task has linked its first node.
+    #[test]
+    fn a_recall_waits_for_one_insert_of_absorption_not_a_whole_task() {
+        let (dim, n) = (64, 4000u64);
+        let engine = buffered_engine(dim, n, 1 << 20, 1);
+        let sh = &engine.inner.shards[0];
+        engine.set_absorption(true);
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while sh.spaces[0].segments()[0].index.is_empty() {
+            assert!(std::time::Instant::now() < until, "absorption never started");
+            std::thread::yield_now();
+        }
+        // A budget long enough that even a recall waiting for the whole task gets its answer.
+        let cue = Cue::new(vector(7, dim), 3).with_budget(std::time::Duration::from_secs(120));
+        let r = engine.recall(&cue).unwrap();
+        assert!(!r.partial && r.hits.iter().any(|h| h.id.0 == 7));
+        assert!(
+            r.shards[0].scanned > n as usize / 2,
+            "the recall ran after {} of {n} episodes were absorbed",
+            n as usize - r.shards[0].scanned
+        );
+        assert!(
+            sh.metrics.absorb_yields.get() >= 1,
+            "the absorber stopped for the recall"
+        );
+        assert!(engine.wait_indexed(std::time::Duration::from_secs(120)));
+        assert_eq!(sh.spaces[0].absorbed(), n as usize);
+        assert_eq!(
+            sh.spaces[0].segments()[0].index.len(),
+            n as usize,
+            "each slot linked once"
         );
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! Priorities follow `../shared/DESIGN.md`: recall (search and spread hops) is **high**,
 //! observation **normal**, index absorption **low** (it still gets one batch in every
-//! `low_share`, so the append buffer drains while observations stream in).
+//! `low_share`, so the append buffer drains while observations stream in). An absorption task
+//! also stops after the insert in hand when a recall waits on its node (`Urgency`), and
+//! queues itself again: a recall waits for at most one HNSW insert of absorption.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,7 +16,7 @@ use super::metrics::MessageKind;
 use super::outbox::{self, Edge, EdgesDone, HeldReply, Scope};
 use super::shard::{Prepared, ShardHits};
 use super::types::EpisodeId;
-use crate::exec::{Priority, ReplySlot, WorkerContext, WorkerHandler};
+use crate::exec::{Priority, ReplySlot, Urgency, WorkerContext, WorkerHandler};
 use crate::spread::{HopReply, HopRequest, SpreadError, SpreadParams, SpreadResult};
 
 /// One unit of shard work.
@@ -41,7 +43,9 @@ pub(crate) enum Task {
         query: Arc<[f32]>,
         k: usize,
         sent: Instant,
-        reply: ReplySlot<(ShardHits, Duration)>,
+        /// Answered with the hits, the time the task waited in a queue, and the time from
+        /// `sent` to the answer.
+        reply: ReplySlot<(ShardHits, Duration, Duration)>,
     },
     /// A whole spread on a one-shard engine's graph (no messages to exchange between hops).
     Spread {
@@ -145,7 +149,18 @@ impl WorkerHandler<Task> for EngineHandler {
         WorkerLocal
     }
 
-    fn handle(&self, local: &mut WorkerLocal, ctx: &WorkerContext, _: Priority, batch: &mut Vec<Task>) {
+    fn handle(&self, local: &mut WorkerLocal, ctx: &WorkerContext, class: Priority, batch: &mut Vec<Task>) {
+        self.handle_with(local, ctx, class, batch, &Urgency::never());
+    }
+
+    fn handle_with(
+        &self,
+        local: &mut WorkerLocal,
+        ctx: &WorkerContext,
+        _: Priority,
+        batch: &mut Vec<Task>,
+        urgency: &Urgency<'_>,
+    ) {
         let eng = &*self.inner;
         for task in batch.drain(..) {
             let shard = task.shard();
@@ -158,15 +173,17 @@ impl WorkerHandler<Task> for EngineHandler {
             // While the task runs, this thread works for `shard` only: edges for other shards
             // wait in the scope's outbox and leave as messages afterwards.
             let scope = Scope::enter(shard);
-            let held = self.run(local, task);
+            let held = self.run(local, task, urgency);
             outbox::dispatch(eng, shard, scope.leave(), held);
         }
     }
 }
 
 impl EngineHandler {
-    /// Runs one task; an observation's reply comes back to be sent after its edges.
-    fn run(&self, _: &mut WorkerLocal, task: Task) -> Option<HeldReply> {
+    /// Runs one task; an observation's reply comes back to be sent after its edges. An
+    /// absorption stops early when `urgency` reports a waiting recall (and
+    /// [`IndexParams::absorb_yields`](super::IndexParams::absorb_yields) is on).
+    fn run(&self, _: &mut WorkerLocal, task: Task, urgency: &Urgency<'_>) -> Option<HeldReply> {
         let eng = &*self.inner;
         {
             match task {
@@ -203,8 +220,9 @@ impl EngineHandler {
                 Task::Absorb { shard, space } => {
                     let sh = &eng.shards[shard];
                     let sp = &sh.spaces[space as usize];
+                    let yields = eng.config.index.absorb_yields;
                     if eng.absorbing.load(Ordering::Acquire)
-                        && let Err(e) = sh.absorb(eng, space)
+                        && let Err(e) = sh.absorb_until(eng, space, || yields && urgency.high_waiting())
                     {
                         // The batch's slots stay unindexed (scanned by every recall, and
                         // counted by admission control); later slots are still absorbed.
@@ -225,9 +243,12 @@ impl EngineHandler {
                     reply,
                 } => {
                     let started = Instant::now();
-                    let hits = eng.shards[shard].search(eng, space, &query, k);
-                    eng.shards[shard].metrics.search.record(started.elapsed());
-                    reply.send((hits, sent.elapsed()));
+                    let queued = started.saturating_duration_since(sent);
+                    let sh = &eng.shards[shard];
+                    sh.metrics.search_queued.record(queued);
+                    let hits = sh.search(eng, space, &query, k);
+                    sh.metrics.search.record(started.elapsed());
+                    reply.send((hits, queued, sent.elapsed()));
                 }
                 Task::Spread {
                     shard,

@@ -214,6 +214,9 @@ pub struct ShardTiming {
     pub node: u32,
     /// Time from submit to its answer (`None` if it did not answer in time).
     pub elapsed: Option<Duration>,
+    /// Of `elapsed`, the time its task waited in a queue before a worker took it (the rest is
+    /// the search itself); `None` if it did not answer in time.
+    pub queued: Option<Duration>,
     /// Episodes it scanned exactly in its append buffer.
     pub scanned: usize,
     /// Index segments it searched.

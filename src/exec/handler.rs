@@ -83,6 +83,57 @@ pub trait WorkerHandler<T>: Send + Sync + 'static {
     /// items left in `batch` are dropped afterwards, and a panic is caught and counted (the state
     /// is kept as the panic left it).
     fn handle(&self, local: &mut Self::Local, ctx: &WorkerContext, class: Priority, batch: &mut Vec<T>);
+
+    /// As [`WorkerHandler::handle`], with a way to ask whether latency-critical work waits
+    /// ([`Urgency::high_waiting`]), so a long low-priority task can stop at a safe point and
+    /// queue its rest again. The worker calls this one; by default it ignores `urgency` and
+    /// calls [`WorkerHandler::handle`].
+    fn handle_with(
+        &self,
+        local: &mut Self::Local,
+        ctx: &WorkerContext,
+        class: Priority,
+        batch: &mut Vec<T>,
+        urgency: &Urgency<'_>,
+    ) {
+        let _ = urgency;
+        self.handle(local, ctx, class, batch)
+    }
+}
+
+/// What a running handler may ask about the work waiting behind it (see
+/// [`WorkerHandler::handle_with`]).
+pub struct Urgency<'a> {
+    probe: &'a dyn Fn() -> bool,
+}
+
+impl<'a> Urgency<'a> {
+    /// Urgency as `probe` reports it: whether a high-priority item waits.
+    pub fn new(probe: &'a dyn Fn() -> bool) -> Self {
+        Self { probe }
+    }
+
+    /// Whether a high-priority item waits in a queue of the running worker's node pool (its own
+    /// or a sibling's: the worker takes it next, from a sibling by stealing). Two atomic loads
+    /// per worker of the pool; cheap enough to ask between any two steps that take
+    /// microseconds.
+    #[inline]
+    pub fn high_waiting(&self) -> bool {
+        (self.probe)()
+    }
+}
+
+impl Urgency<'static> {
+    /// An urgency that never reports waiting work (for calling a handler outside a worker).
+    pub fn never() -> Self {
+        Self { probe: &|| false }
+    }
+}
+
+impl std::fmt::Debug for Urgency<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Urgency").finish_non_exhaustive()
+    }
 }
 
 /// Adapts a stateless [`BatchHandler`] to [`WorkerHandler`] (with `Local = ()`).

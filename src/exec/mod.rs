@@ -22,7 +22,9 @@
 //!   [`ExecError::Overloaded`] at once, handing the item back ([`Rejected`]): nothing blocks,
 //!   nothing is dropped.
 //! - **Service order.** High first; low gets at least one batch in every `low_share`
-//!   ([`worker`] describes the loop).
+//!   ([`worker`] describes the loop). A worker with no high item of its own takes a sibling's
+//!   before its own normal or low work, and a running handler can ask whether high work waits
+//!   ([`Urgency`]) to cut a long low-priority task short.
 //! - **Batches.** A worker drains up to a batch of one class at once; the size follows the
 //!   backlog through a damped controller ([`batch`]). A lone item is never held back.
 //! - **Stealing.** An idle worker steals from its own node first, from another node only past
@@ -95,7 +97,7 @@ pub use config::{PinPolicy, ShutdownMode, StealPolicy, WorkerPoolConfig};
 pub use degradation::ExecDegradation;
 pub use error::{ExecError, Rejected};
 pub use executor::{Executor, MAX_PLAN_NODE, ShutdownReport};
-pub use handler::{BatchHandler, BatchSource, Stateless, WorkerContext, WorkerHandler};
+pub use handler::{BatchHandler, BatchSource, Stateless, Urgency, WorkerContext, WorkerHandler};
 pub use metrics::{DepthStats, ExecMetrics, NodeMetrics, WorkerMetrics};
 pub use pool::{NodePool, PinStatus};
 pub use queue::Priority;

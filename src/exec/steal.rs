@@ -4,7 +4,9 @@
 //!
 //! 1. **Its own node.** For each class, highest first, it finds the sibling whose queue of that
 //!    class is fullest, and takes half of it (at most `max_batch`). Siblings share the node's
-//!    memory and usually its last-level cache, so a local steal is cheap.
+//!    memory and usually its last-level cache, so a local steal is cheap. (High items are also
+//!    taken from a sibling by a worker that is *not* idle, before its own normal or low work:
+//!    see [`super::worker`].)
 //! 2. **Other nodes**, only under [`StealPolicy::CrossNode`], and only from a victim whose
 //!    backlog (all classes) exceeds `threshold`: the fullest such victim, from its highest
 //!    non-empty class, at most half of that queue and at most `max_batch` items.
@@ -34,6 +36,47 @@ pub(crate) enum Steal {
     },
 }
 
+/// Takes items of `class` from the sibling (same node pool) of worker (`pool`, `local`) whose
+/// queue of that class is fullest: half of it, at most `max_batch`, into `out` (empty on entry).
+/// Honours [`StealPolicy::Off`]. The worker loop also calls it for [`Priority::High`] while it
+/// still has lower-priority work of its own, so a high item never waits behind a sibling's long
+/// task when another worker of the node could run it.
+pub(crate) fn steal_sibling<T>(
+    shared: &Shared<T>,
+    pool: usize,
+    local: usize,
+    class: Priority,
+    max_batch: usize,
+    out: &mut Vec<Envelope<T>>,
+) -> Steal {
+    if shared.config.steal == StealPolicy::Off {
+        return Steal::Empty;
+    }
+    let home = &shared.pools[pool];
+    let victim = home
+        .workers
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != local)
+        .map(|(i, w)| (w.queues.len(class), i))
+        .max();
+    if let Some((len, i)) = victim
+        && len > 0
+    {
+        let w = &home.workers[i];
+        let n = w.queues.pop_into(class, len.div_ceil(2).min(max_batch), out);
+        if n > 0 {
+            return Steal::Success {
+                class,
+                source: BatchSource::StolenLocal {
+                    from_worker: w.slot.index,
+                },
+            };
+        }
+    }
+    Steal::Empty
+}
+
 /// Tries to steal for worker (`pool`, `local`) into `out` (empty on entry).
 pub(crate) fn steal<T>(
     shared: &Shared<T>,
@@ -46,28 +89,9 @@ pub(crate) fn steal<T>(
     if policy == StealPolicy::Off {
         return Steal::Empty;
     }
-    let home = &shared.pools[pool];
     for class in Priority::ALL {
-        let victim = home
-            .workers
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| i != local)
-            .map(|(i, w)| (w.queues.len(class), i))
-            .max();
-        if let Some((len, i)) = victim
-            && len > 0
-        {
-            let w = &home.workers[i];
-            let n = w.queues.pop_into(class, len.div_ceil(2).min(max_batch), out);
-            if n > 0 {
-                return Steal::Success {
-                    class,
-                    source: BatchSource::StolenLocal {
-                        from_worker: w.slot.index,
-                    },
-                };
-            }
+        if let found @ Steal::Success { .. } = steal_sibling(shared, pool, local, class, max_batch, out) {
+            return found;
         }
     }
     let StealPolicy::CrossNode { threshold } = policy else {

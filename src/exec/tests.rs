@@ -791,3 +791,134 @@ fn a_scrape_holding_the_histograms_does_not_stall_workers() {
         assert_eq!(settled(51), 51);
     });
 }
+
+/// Items of the two service-order tests below.
+enum Job {
+    /// Reports (its worker, `id`) on `started`, then waits for `release`.
+    Block {
+        id: usize,
+        started: mpsc::Sender<(usize, usize)>,
+        release: mpsc::Receiver<()>,
+    },
+    /// Logs its name.
+    Mark(&'static str),
+    /// Reports on `started`, then polls [`Urgency::high_waiting`] (up to 10 s) and logs whether
+    /// it saw high work wait.
+    PollUrgency(mpsc::Sender<usize>),
+}
+
+struct JobHandler {
+    log: Arc<Mutex<Vec<&'static str>>>,
+}
+
+impl WorkerHandler<Job> for JobHandler {
+    type Local = ();
+
+    fn init(&self, _: &WorkerContext) {}
+
+    fn handle(&self, local: &mut (), ctx: &WorkerContext, class: Priority, batch: &mut Vec<Job>) {
+        self.handle_with(local, ctx, class, batch, &Urgency::never());
+    }
+
+    fn handle_with(
+        &self,
+        _: &mut (),
+        ctx: &WorkerContext,
+        _: Priority,
+        batch: &mut Vec<Job>,
+        urgency: &Urgency<'_>,
+    ) {
+        for job in batch.drain(..) {
+            match job {
+                Job::Block { id, started, release } => {
+                    let _ = started.send((ctx.worker, id));
+                    let _ = release.recv_timeout(Duration::from_secs(30));
+                }
+                Job::Mark(name) => self.log.lock().unwrap().push(name),
+                Job::PollUrgency(started) => {
+                    let _ = started.send(ctx.worker);
+                    let until = std::time::Instant::now() + Duration::from_secs(10);
+                    let seen = loop {
+                        if urgency.high_waiting() {
+                            break "low saw high waiting";
+                        }
+                        if std::time::Instant::now() > until {
+                            break "low never saw high waiting";
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    };
+                    self.log.lock().unwrap().push(seen);
+                }
+            }
+        }
+    }
+}
+
+/// A running low task sees a high item submitted meanwhile (so it can end early), and the high
+/// item runs right after it.
+#[test]
+fn a_running_task_sees_high_work_waiting() {
+    within(Duration::from_secs(60), || {
+        let plan = fake_plan(1, 1);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let exec = Executor::start_with(&plan, config(&plan), JobHandler { log: log.clone() }).unwrap();
+        let (tx, rx) = mpsc::channel();
+        exec.submit_to_worker(0, Priority::Low, Job::PollUrgency(tx))
+            .map_err(|r| r.error)
+            .unwrap();
+        rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        exec.submit_to_worker(0, Priority::High, Job::Mark("high"))
+            .map_err(|r| r.error)
+            .unwrap();
+        exec.shutdown();
+        assert_eq!(*log.lock().unwrap(), ["low saw high waiting", "high"]);
+    });
+}
+
+/// A worker with low work of its own takes a busy sibling's high item first.
+#[test]
+fn a_worker_takes_a_busy_siblings_high_item_before_its_own_low_work() {
+    within(Duration::from_secs(60), || {
+        let plan = fake_plan(1, 2);
+        let cfg = WorkerPoolConfig {
+            steal: StealPolicy::WithinNode,
+            ..config(&plan)
+        };
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let exec = Executor::start_with(&plan, cfg, JobHandler { log: log.clone() }).unwrap();
+        // Both workers busy, each in a block of its own (whichever worker ends up running it).
+        let (started_tx, started) = mpsc::channel();
+        let mut releases = Vec::new();
+        for w in 0..2 {
+            let (tx, release) = mpsc::channel();
+            releases.push(tx);
+            let job = Job::Block {
+                id: w,
+                started: started_tx.clone(),
+                release,
+            };
+            exec.submit_to_worker(w, Priority::Normal, job)
+                .map_err(|r| r.error)
+                .unwrap();
+        }
+        let (a, block_a) = started.recv_timeout(Duration::from_secs(30)).unwrap();
+        let (b, block_b) = started.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_ne!(a, b);
+        // The high item waits on `a` (busy), the low one on `b`; then only `b` is freed: it
+        // must run `a`'s high item before its own low one.
+        exec.submit_to_worker(a, Priority::High, Job::Mark("high"))
+            .map_err(|r| r.error)
+            .unwrap();
+        exec.submit_to_worker(b, Priority::Low, Job::Mark("low"))
+            .map_err(|r| r.error)
+            .unwrap();
+        releases[block_b].send(()).unwrap();
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        while log.lock().unwrap().len() < 2 && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(*log.lock().unwrap(), ["high", "low"]);
+        releases[block_a].send(()).unwrap();
+        exec.shutdown();
+    });
+}

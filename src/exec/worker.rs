@@ -9,6 +9,10 @@
 //!    low goes next (so low gets at least one batch in every `low_share`). Ask that class's
 //!    [`BatchController`] for a size from the backlog, pop up to that many items (never waiting
 //!    for more), run them as one batch.
+//!    Before that, a worker with no high item of its own but normal or low ones takes high
+//!    items from the sibling with the most (a steal), so a high item waits for the shortest
+//!    running task of the node, not for a given worker's. The handler can ask whether high
+//!    items wait ([`Urgency`], given to [`WorkerHandler::handle_with`]) to end a long task early.
 //! 2. **Steal** ([`super::steal`]) when its own queues are empty: own node first, another node
 //!    only past the threshold.
 //! 3. **Idle**: spin `spin_before_park` times re-checking its queues, then park
@@ -36,11 +40,11 @@ use std::time::Instant;
 
 use super::batch::BatchController;
 use super::config::ShutdownMode;
-use super::handler::{BatchSource, WorkerContext, WorkerHandler};
+use super::handler::{BatchSource, Urgency, WorkerContext, WorkerHandler};
 use super::pool::{PinStatus, Shared};
 use super::queue::{Envelope, Priority};
 use super::stats::WorkerHistograms;
-use super::steal::{Steal, steal};
+use super::steal::{Steal, steal, steal_sibling};
 use crate::topology::{CpuLocation, TopologyError};
 
 /// Records where the worker runs, as seen after pinning.
@@ -131,6 +135,9 @@ pub(crate) fn run<T: Send + 'static, H: WorkerHandler<T>>(
         spill: None,
     };
     let mut since_low = 0u32;
+    let home = &shared.pools[pool];
+    let high_waiting = || home.workers.iter().any(|w| w.queues.len(Priority::High) > 0);
+    let urgent = Urgency::new(&high_waiting);
     'outer: loop {
         if shared.closing() && (cfg.shutdown == ShutdownMode::HandBack || me.queues.is_empty()) {
             break;
@@ -140,6 +147,30 @@ pub(crate) fn run<T: Send + 'static, H: WorkerHandler<T>>(
             continue;
         }
         let lens = Priority::ALL.map(|c| me.queues.len(c));
+        // No high item of its own, but a sibling has one (it is busy, or about to take it):
+        // take it before this worker's own normal or low work — unless low's turn has come
+        // (`low_share` holds here too: a stolen high batch counts like one of its own).
+        let low_due = lens[2] > 0 && since_low + 1 >= cfg.low_share;
+        if lens[0] == 0
+            && lens[1] + lens[2] > 0
+            && !low_due
+            && let Steal::Success { class, source } = steal_sibling(
+                &shared,
+                pool,
+                local,
+                Priority::High,
+                cfg.max_batch,
+                &mut buf.envelopes,
+            )
+        {
+            if lens[2] > 0 {
+                since_low += 1;
+            }
+            count_steal(me, source, buf.envelopes.len());
+            ctx.source = source;
+            run_batch(handler, &mut state, me, &ctx, class, &mut buf, &urgent);
+            continue;
+        }
         if let Some(class) = pick_class(lens, &mut since_low, cfg.low_share) {
             for c in Priority::ALL {
                 me.stats.depth[c.index()].sample(lens[c.index()]);
@@ -150,26 +181,16 @@ pub(crate) fn run<T: Send + 'static, H: WorkerHandler<T>>(
             if me.queues.pop_into(class, size, &mut buf.envelopes) > 0 {
                 shared.wake_helper(pool, local, me.queues.len(class));
                 ctx.source = BatchSource::Own;
-                run_batch(handler, &mut state, me, &ctx, class, &mut buf);
+                run_batch(handler, &mut state, me, &ctx, class, &mut buf, &urgent);
             }
             continue;
         }
         if let Steal::Success { class, source } =
             steal(&shared, pool, local, cfg.max_batch, &mut buf.envelopes)
         {
-            let n = buf.envelopes.len() as u64;
-            match source {
-                BatchSource::StolenRemote { .. } => {
-                    me.stats.steals_remote.add(1);
-                    me.stats.stolen_items_remote.add(n);
-                }
-                _ => {
-                    me.stats.steals_local.add(1);
-                    me.stats.stolen_items_local.add(n);
-                }
-            }
+            count_steal(me, source, buf.envelopes.len());
             ctx.source = source;
-            run_batch(handler, &mut state, me, &ctx, class, &mut buf);
+            run_batch(handler, &mut state, me, &ctx, class, &mut buf, &urgent);
             continue;
         }
         if shared.closing() {
@@ -196,6 +217,21 @@ pub(crate) fn run<T: Send + 'static, H: WorkerHandler<T>>(
     }
 }
 
+/// Counts a steal of `n` items in the thief's stats.
+fn count_steal<T>(me: &super::pool::WorkerShared<T>, source: BatchSource, n: usize) {
+    let n = n as u64;
+    match source {
+        BatchSource::StolenRemote { .. } => {
+            me.stats.steals_remote.add(1);
+            me.stats.stolen_items_remote.add(n);
+        }
+        _ => {
+            me.stats.steals_local.add(1);
+            me.stats.stolen_items_local.add(n);
+        }
+    }
+}
+
 fn run_batch<T: Send + 'static, H: WorkerHandler<T>>(
     handler: &H,
     state: &mut H::Local,
@@ -203,6 +239,7 @@ fn run_batch<T: Send + 'static, H: WorkerHandler<T>>(
     ctx: &WorkerContext,
     class: Priority,
     buf: &mut Buffers<T>,
+    urgent: &Urgency<'_>,
 ) {
     let start = Instant::now();
     buf.items.clear();
@@ -213,7 +250,11 @@ fn run_batch<T: Send + 'static, H: WorkerHandler<T>>(
     }
     let n = buf.items.len() as u64;
     let items = &mut buf.items;
-    if catch_unwind(AssertUnwindSafe(|| handler.handle(state, ctx, class, items))).is_err() {
+    if catch_unwind(AssertUnwindSafe(|| {
+        handler.handle_with(state, ctx, class, items, urgent)
+    }))
+    .is_err()
+    {
         me.stats.handler_panics.add(1);
     }
     buf.items.clear();

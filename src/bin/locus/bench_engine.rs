@@ -5,9 +5,13 @@
 //! that are due to [`Engine::observe_batch`] at once (at most `--batch`; 1 uses
 //! [`Engine::observe`]), and latency is measured from each episode's intended time, so a stall
 //! counts against every episode it delayed. A refusal ([`EngineError::Overloaded`]) comes back
-//! at once and is counted, never retried. Meanwhile one thread recalls at `--recall-rate`, each
-//! recall with the vector of the last episode accepted before it started, and counts the
-//! recalls that miss it (read-your-writes, measured, not asserted). Then a one-second burst at
+//! at once and is counted, never retried. Meanwhile `--recallers` threads recall at
+//! `--recall-rate` in all, on an open-loop schedule too (recall `i` is due at `i / rate` and
+//! timed from then, so a late recaller counts its lateness), each recall with the vector of the
+//! last episode accepted before it started, and count the recalls that miss it
+//! (read-your-writes, measured, not asserted). Each recall's latency is split into the
+//! recaller's own lateness (client lag), the shard search task's queue wait, and the search
+//! itself (the engine's per-shard timings); the rest is the hand-off back to the caller. Then a one-second burst at
 //! `--burst-rate`, then `--sustain-seconds` at `--sustain-rate`. Per step: accepted rate,
 //! refusals, index lag (max sampled every 20 ms, and at the end), observe and recall P50 / P99 /
 //! P99.9, and the machine's load average. Finally memory: RSS growth since the vectors were
@@ -78,6 +82,15 @@ pub struct Args {
     /// Absorbers per shard and space (0: one per worker).
     #[arg(long, default_value_t = 0)]
     absorbers: usize,
+    /// Recalling threads: recall `i` of the schedule is sent by thread `i mod recallers`, each
+    /// synchronously (1: one recall in flight at a time, so a recall slower than the schedule
+    /// delays the next ones, and that wait counts in their latency).
+    #[arg(long, default_value_t = 1)]
+    recallers: usize,
+    /// Absorption does not stop early for a waiting recall (`IndexParams::absorb_yields` off:
+    /// the behaviour before it existed, for before/after comparisons in one binary).
+    #[arg(long)]
+    no_absorb_yield: bool,
     /// Vectors from this texmex .fvecs file instead of generated ones.
     #[arg(long)]
     fvecs: Option<PathBuf>,
@@ -102,6 +115,20 @@ struct Step {
     observe_ns: Quantiles,
     recalls: u64,
     recall_ns: Quantiles,
+    /// Of `recall_ns`: from the intended start to the actual call (the recaller thread was late:
+    /// its previous recall ran past this one's time, or it was not scheduled).
+    recall_client_lag_ns: Quantiles,
+    /// Of `recall_ns`: the shard's search task waiting in a worker queue.
+    recall_queued_ns: Quantiles,
+    /// Of `recall_ns`: the shard's search itself (index segments + append-buffer scan).
+    recall_search_ns: Quantiles,
+    /// Of `recall_ns`: the rest of the call (validation, submit, and waking the caller with the
+    /// answer): the recall's wall time minus its slowest shard's submit-to-answer time.
+    recall_handoff_ns: Quantiles,
+    /// Rows of the append buffer a recall scanned (mean).
+    recall_scanned_mean: f64,
+    /// Absorption tasks that stopped early for a waiting recall during the step.
+    absorb_yields: u64,
     recalls_partial: u64,
     /// Recalls that did not return the last episode accepted before they started.
     recall_misses_of_last_accepted: u64,
@@ -194,6 +221,49 @@ impl Vectors {
     }
 }
 
+/// What each recaller thread of a step measured.
+#[derive(Default)]
+struct RecallTally {
+    /// Intended start → answer.
+    total: LatencyHistogram,
+    /// Intended start → call.
+    lag: LatencyHistogram,
+    /// Per shard: the search task's queue wait.
+    queued: LatencyHistogram,
+    /// Per shard: the search itself.
+    search: LatencyHistogram,
+    /// The call minus its slowest shard.
+    handoff: LatencyHistogram,
+    n: u64,
+    partial: u64,
+    misses: u64,
+    scanned: u64,
+}
+
+impl RecallTally {
+    fn merge(&mut self, o: &RecallTally) {
+        let _ = self.total.merge(&o.total);
+        let _ = self.lag.merge(&o.lag);
+        let _ = self.queued.merge(&o.queued);
+        let _ = self.search.merge(&o.search);
+        let _ = self.handoff.merge(&o.handoff);
+        self.n += o.n;
+        self.partial += o.partial;
+        self.misses += o.misses;
+        self.scanned += o.scanned;
+    }
+}
+
+/// Absorption tasks that stopped early for a recall, all shards.
+fn absorb_yields(engine: &Engine) -> u64 {
+    engine
+        .metrics_snapshot()
+        .shards
+        .iter()
+        .map(|s| s.absorb_yields_total)
+        .sum()
+}
+
 /// What each observer thread of a step returns.
 type ObserverTally = (LatencyHistogram, u64, u64, u64);
 
@@ -258,42 +328,56 @@ fn step(engine: &Arc<Engine>, vectors: &Arc<Vectors>, args: &Args, rate: u64, se
             })
         })
         .collect();
-    let recaller = {
-        let (engine, vectors, stop, last) = (engine.clone(), vectors.clone(), stop.clone(), last.clone());
-        let rate = args.recall_rate;
-        std::thread::spawn(move || {
-            let mut h = LatencyHistogram::new();
-            let (mut n, mut partial, mut misses) = (0u64, 0u64, 0u64);
-            if rate == 0 {
-                return (h, n, partial, misses);
-            }
-            let mut i = 0u64;
-            while !stop.load(Ordering::Acquire) {
-                let intended = start + Duration::from_secs_f64(i as f64 / rate as f64);
-                i += 1;
-                let now = Instant::now();
-                if intended > now {
-                    std::thread::sleep(intended - now);
+    let yields_before = absorb_yields(engine);
+    let recallers: Vec<_> = (0..args.recallers.max(1) as u64)
+        .map(|thread| {
+            let (engine, vectors, stop, last) = (engine.clone(), vectors.clone(), stop.clone(), last.clone());
+            let (rate, threads) = (args.recall_rate, args.recallers.max(1) as u64);
+            std::thread::spawn(move || {
+                let mut t = RecallTally::default();
+                if rate == 0 {
+                    return t;
                 }
-                let target = *last.lock().unwrap_or_else(|p| p.into_inner());
-                let q = match target {
-                    Some((_, k)) => vectors.get(k),
-                    None => vectors.get(i.wrapping_mul(7919)),
-                };
-                if let Ok(r) = engine.recall(&Cue::new(q, 10)) {
-                    h.record_duration(intended.elapsed());
-                    n += 1;
-                    partial += u64::from(r.partial);
-                    if let Some((id, _)) = target
-                        && !r.hits.iter().any(|x| x.id.0 == id)
-                    {
-                        misses += 1;
+                let mut i = thread;
+                while !stop.load(Ordering::Acquire) {
+                    let intended = start + Duration::from_secs_f64(i as f64 / rate as f64);
+                    i += threads;
+                    let now = Instant::now();
+                    if intended > now {
+                        std::thread::sleep(intended - now);
+                    }
+                    let target = *last.lock().unwrap_or_else(|p| p.into_inner());
+                    let q = match target {
+                        Some((_, k)) => vectors.get(k),
+                        None => vectors.get(i.wrapping_mul(7919)),
+                    };
+                    let called = Instant::now();
+                    if let Ok(r) = engine.recall(&Cue::new(q, 10)) {
+                        t.total.record_duration(intended.elapsed());
+                        t.lag.record_duration(called.saturating_duration_since(intended));
+                        let slowest = r.shards.iter().filter_map(|s| s.elapsed).max();
+                        t.handoff
+                            .record_duration(r.elapsed.saturating_sub(slowest.unwrap_or_default()));
+                        for sh in &r.shards {
+                            if let (Some(e), Some(w)) = (sh.elapsed, sh.queued) {
+                                t.queued.record_duration(w);
+                                t.search.record_duration(e.saturating_sub(w));
+                            }
+                            t.scanned += sh.scanned as u64;
+                        }
+                        t.n += 1;
+                        t.partial += u64::from(r.partial);
+                        if let Some((id, _)) = target
+                            && !r.hits.iter().any(|x| x.id.0 == id)
+                        {
+                            t.misses += 1;
+                        }
                     }
                 }
-            }
-            (h, n, partial, misses)
+                t
+            })
         })
-    };
+        .collect();
     let sampler = {
         let (engine, stop, max_lag) = (engine.clone(), stop.clone(), max_lag.clone());
         std::thread::spawn(move || {
@@ -315,7 +399,12 @@ fn step(engine: &Arc<Engine>, vectors: &Arc<Vectors>, args: &Args, rate: u64, se
     }
     let elapsed = start.elapsed().as_secs_f64();
     stop.store(true, Ordering::Release);
-    let (recall, recalls, partial, misses) = recaller.join().unwrap_or_default();
+    let mut rt = RecallTally::default();
+    for r in recallers {
+        if let Ok(t) = r.join() {
+            rt.merge(&t);
+        }
+    }
     let _ = sampler.join();
     Step {
         offered_per_s: rate,
@@ -327,10 +416,16 @@ fn step(engine: &Arc<Engine>, vectors: &Arc<Vectors>, args: &Args, rate: u64, se
         max_index_lag: max_lag.load(Ordering::Relaxed),
         index_lag_at_end: engine.stats().unindexed,
         observe_ns: observe.quantiles(),
-        recalls,
-        recall_ns: recall.quantiles(),
-        recalls_partial: partial,
-        recall_misses_of_last_accepted: misses,
+        recalls: rt.n,
+        recall_ns: rt.total.quantiles(),
+        recall_client_lag_ns: rt.lag.quantiles(),
+        recall_queued_ns: rt.queued.quantiles(),
+        recall_search_ns: rt.search.quantiles(),
+        recall_handoff_ns: rt.handoff.quantiles(),
+        recall_scanned_mean: rt.scanned as f64 / rt.n.max(1) as f64,
+        absorb_yields: absorb_yields(engine).saturating_sub(yields_before),
+        recalls_partial: rt.partial,
+        recall_misses_of_last_accepted: rt.misses,
         loadavg_1m: loadavg(),
     }
 }
@@ -398,7 +493,7 @@ fn load(engine: &Arc<Engine>, vectors: &Arc<Vectors>, args: &Args, n: usize) -> 
 fn print_step(name: &str, s: &Step) {
     let ms = |ns: u64| ns as f64 / 1e6;
     println!(
-        "{name:>10} offered {:>7}/s accepted {:>8.0}/s refused {:>7} (+{} other)  lag max {:>6} end {:>6}  observe p50 {:.3} p99 {:.3} p99.9 {:.3} ms  recall({}, {} missed last accepted) p50 {:.3} p99 {:.3} p99.9 {:.3} ms  load {}",
+        "{name:>10} offered {:>7}/s accepted {:>8.0}/s refused {:>7} (+{} other)  lag max {:>6} end {:>6}  observe p50 {:.3} p99 {:.3} p99.9 {:.3} ms  recall({}, {} missed last accepted) p50 {:.3} p99 {:.3} p99.9 {:.3} ms [client lag p50 {:.3} p99 {:.3}; queued p50 {:.3} p99 {:.3}; search p50 {:.3} p99 {:.3}; hand-off p50 {:.3} p99 {:.3} ms; scanned {:.0}; absorb yields {}]  load {}",
         s.offered_per_s,
         s.accepted_per_s,
         s.refused_overloaded,
@@ -413,14 +508,24 @@ fn print_step(name: &str, s: &Step) {
         ms(s.recall_ns.p50),
         ms(s.recall_ns.p99),
         ms(s.recall_ns.p999),
+        ms(s.recall_client_lag_ns.p50),
+        ms(s.recall_client_lag_ns.p99),
+        ms(s.recall_queued_ns.p50),
+        ms(s.recall_queued_ns.p99),
+        ms(s.recall_search_ns.p50),
+        ms(s.recall_search_ns.p99),
+        ms(s.recall_handoff_ns.p50),
+        ms(s.recall_handoff_ns.p99),
+        s.recall_scanned_mean,
+        s.absorb_yields,
         s.loadavg_1m.map_or("?".into(), |l| format!("{l:.2}")),
     );
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    if args.observers == 0 || args.seconds <= 0.0 || args.dimension == 0 {
-        return Err("observers, seconds and dimension must be > 0".into());
+    if args.observers == 0 || args.recallers == 0 || args.seconds <= 0.0 || args.dimension == 0 {
+        return Err("observers, recallers, seconds and dimension must be > 0".into());
     }
     let vectors = Arc::new(match &args.fvecs {
         Some(path) => {
@@ -442,6 +547,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 m: args.m,
                 ef_construction: args.ef_construction,
                 absorbers: args.absorbers,
+                absorb_yields: !args.no_absorb_yield,
                 ..IndexParams::default()
             })
             .admission(AdmissionLimits {
@@ -456,7 +562,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .open()?,
     );
     println!(
-        "bench-engine: {} shard(s), dimension {dim}, kernels {}, {} observer thread(s), batch {}, M {}, ef_construction {}, similar {}, recalls at {}/s, load {}",
+        "bench-engine: {} shard(s), dimension {dim}, kernels {}, {} observer thread(s), batch {}, M {}, ef_construction {}, similar {}, recalls at {}/s by {} thread(s), absorption yields to recall: {}, load {}",
         engine.shard_count(),
         engine.kernels(),
         args.observers,
@@ -465,6 +571,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         args.ef_construction,
         args.similar,
         args.recall_rate,
+        args.recallers,
+        !args.no_absorb_yield,
         loadavg().map_or("?".into(), |l| format!("{l:.2}")),
     );
     let mut steps = Vec::new();
