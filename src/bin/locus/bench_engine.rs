@@ -34,8 +34,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use locus::engine::{AdmissionLimits, AssociationParams, Cue, Engine, EngineError, Episode, IndexParams};
+use locus::index::Quantization;
 use locus::metrics::{LatencyHistogram, Quantiles};
 use serde::Serialize;
+
+/// `--quantization`: the index's walk vectors.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum WalkQuantization {
+    /// Int8 codes beside the f32 rows.
+    Int8,
+    /// F32 rows only.
+    None,
+}
 
 /// Arguments of `locus bench-engine`.
 #[derive(clap::Args)]
@@ -91,6 +101,10 @@ pub struct Args {
     /// the behaviour before it existed, for before/after comparisons in one binary).
     #[arg(long)]
     no_absorb_yield: bool,
+    /// The index walk's vectors: `int8` (the default: an int8 copy of every row beside the f32
+    /// one, a quarter of the memory traffic) or `none` (f32 only: less memory, slower walks).
+    #[arg(long, value_enum, default_value = "int8")]
+    quantization: WalkQuantization,
     /// Vectors from this texmex .fvecs file instead of generated ones.
     #[arg(long)]
     fvecs: Option<PathBuf>,
@@ -548,6 +562,10 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 ef_construction: args.ef_construction,
                 absorbers: args.absorbers,
                 absorb_yields: !args.no_absorb_yield,
+                quantization: match args.quantization {
+                    WalkQuantization::Int8 => Quantization::Int8,
+                    WalkQuantization::None => Quantization::None,
+                },
                 ..IndexParams::default()
             })
             .admission(AdmissionLimits {
