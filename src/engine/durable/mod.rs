@@ -8,6 +8,7 @@
 //! larger `seq` because the episode it depends on was logged before it became visible. Replay
 //! applies the records of all shards in `seq` order, so the graph is rebuilt as it was built.
 
+pub(crate) mod index_files;
 mod meta;
 pub(crate) mod replay;
 pub(crate) mod snapshot;
@@ -160,6 +161,9 @@ pub(crate) struct Store {
     last_snapshot_at: Mutex<std::time::Instant>,
     /// The last background snapshot's outcome.
     pub(crate) last_snapshot: Mutex<Option<Result<SnapshotReport, String>>>,
+    /// The engine, once recovered: snapshots save its index segments (weak: the engine owns
+    /// the store).
+    pub(crate) engine: OnceLock<std::sync::Weak<super::facade::Inner>>,
 }
 
 impl Store {
@@ -209,6 +213,7 @@ impl Store {
             snapshot_thread: Mutex::new(None),
             last_snapshot_at: Mutex::new(std::time::Instant::now()),
             last_snapshot: Mutex::new(None),
+            engine: OnceLock::new(),
         };
         Ok((Arc::new(store), state, report))
     }
