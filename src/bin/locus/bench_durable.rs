@@ -450,9 +450,7 @@ fn print_index(r: &locus::engine::SnapshotReport) {
 /// Reopens `dir`, times it until it serves and until every episode is indexed, and prints it.
 fn recover(args: &Args, dir: &Path, what: &str) -> Result<(), BoxError> {
     let t0 = Instant::now();
-    let engine = builder(args)
-        .durability(options(SyncPolicy::None))
-        .open_in(dir)?;
+    let engine = builder(args).durability(options(SyncPolicy::None)).open_in(dir)?;
     let open = t0.elapsed();
     let report = engine.recovery_report().cloned().ok_or("no recovery report")?;
     let t1 = Instant::now();

@@ -451,3 +451,67 @@ impl Reader<'_> {
         Ok(index)
     }
 }
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::super::{HnswConfig, HnswIndex};
+    use crate::index::{IndexError, Metric};
+
+    fn vector(seed: u64, dim: usize) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..dim)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    /// 80 staged nodes, the first 50 linked: the prefix of 50 saves and loads with the same
+    /// answers and stages its next node at 50; a prefix holding an unlinked node, or whose
+    /// nodes link past it, is refused.
+    #[test]
+    fn a_linked_prefix_saves_and_loads_and_anything_else_is_refused() {
+        let dim = 8;
+        let index = HnswIndex::new(HnswConfig::new(dim, 128, Metric::InnerProduct)).unwrap();
+        for i in 0..80 {
+            index.stage(&vector(i, dim)).unwrap();
+        }
+        for i in 0..50 {
+            index.link_staged(i, 0).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.hnsw");
+        let (len, crc) = index.save_linked_prefix(&path, 50).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len() as u64, len);
+        assert_eq!(bytes[bytes.len() - 4..], crc.to_le_bytes());
+        let loaded = HnswIndex::load(&path).unwrap();
+        assert_eq!(
+            (loaded.ids_used(), loaded.len(), loaded.capacity()),
+            (50, 50, 128)
+        );
+        for q in 100..120 {
+            let q = vector(q, dim);
+            let a: Vec<u32> = index.search(&q, 5, 64).unwrap().iter().map(|n| n.id).collect();
+            let b: Vec<u32> = loaded.search(&q, 5, 64).unwrap().iter().map(|n| n.id).collect();
+            assert_eq!(a, b);
+        }
+        assert_eq!(loaded.stage(&vector(50, dim)).unwrap(), 50);
+        loaded.link_staged(50, 0).unwrap();
+
+        let refused = |r: Result<(u64, u32), IndexError>| matches!(r, Err(IndexError::InvalidInput { .. }));
+        assert!(
+            refused(index.save_linked_prefix(&path, 51)),
+            "node 50 is not linked"
+        );
+        assert!(refused(index.save_linked_prefix(&path, 81)), "past the ids used");
+        index.link_staged(70, 0).unwrap();
+        assert!(
+            refused(index.save_linked_prefix(&path, 50)),
+            "node 70 is linked: prefix nodes link to it"
+        );
+    }
+}
