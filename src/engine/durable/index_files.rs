@@ -462,8 +462,6 @@ fn load_space(
             sp.ids[k]
         ));
     }
-    let shard = &eng.shards[s];
-    let mut segments = Vec::with_capacity(sp.segments.len());
     for (i, f) in sp.segments.iter().enumerate() {
         if !checked_name(&f.name) {
             return Err(format!("file name {:?} is not an index file's", f.name));
@@ -472,9 +470,32 @@ fn load_space(
         if f.nodes != want {
             return Err(format!("{}: {} nodes recorded, {want} expected", f.name, f.nodes));
         }
-        let path = dir.join(&f.name);
-        check_file(&path, f)?;
-        let index = HnswIndex::load_with_regions(&path, &shard.regions).map_err(|e| e.to_string())?;
+        check_file(&dir.join(&f.name), f)?;
+    }
+    // The files load in parallel (decoding and quantising rows is CPU work); the regions are
+    // bound to the shard's node, so placement does not depend on the loading thread.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(sp.segments.len())
+        .max(1);
+    let mut results: Vec<Option<Result<HnswIndex, String>>> = (0..sp.segments.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let chunk = sp.segments.len().div_ceil(threads).max(1);
+        for (files, out) in sp.segments.chunks(chunk).zip(results.chunks_mut(chunk)) {
+            scope.spawn(move || {
+                for (f, slot) in files.iter().zip(out) {
+                    *slot = Some(
+                        HnswIndex::load_with_regions(&dir.join(&f.name), &eng.shards[s].regions)
+                            .map_err(|e| e.to_string()),
+                    );
+                }
+            });
+        }
+    });
+    let mut segments = Vec::with_capacity(sp.segments.len());
+    for (i, (f, r)) in sp.segments.iter().zip(results).enumerate() {
+        let want = (linked - i as u64 * cap).min(cap);
+        let index = r.ok_or_else(|| format!("{}: its loading thread did not finish", f.name))??;
         let c = index.config();
         if c.dim != eng.dim
             || c.capacity != ix.segment_capacity
