@@ -56,6 +56,9 @@ pub(crate) fn section_name(s: usize) -> String {
     format!("index-{s}")
 }
 
+/// `similar` associations of one slot: (other episode, weight).
+pub(crate) type SimilarList = Box<[(u64, f32)]>;
+
 /// One saved segment file.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SegmentFile {
@@ -296,7 +299,12 @@ pub(crate) fn save_all(eng: &Inner, dir: &Path, id: u64) -> Result<Saved, Engine
             let mut partial = None;
             let result = (|| -> Result<(), EngineError> {
                 if linked % cap != 0 {
-                    let seg = segs.get(full).ok_or_else(|| EngineError::Closed)?;
+                    let seg = segs.get(full).ok_or_else(|| EngineError::Durability {
+                        shard: Some(s),
+                        source: DurabilityError::InvalidInput {
+                            what: format!("slot {linked} is linked but segment {full} does not exist"),
+                        },
+                    })?;
                     partial = Some(save_segment(
                         dir,
                         &file_name(id, s, x, full),

@@ -167,7 +167,7 @@ pub(crate) fn recover(
     type Records = Box<dyn Iterator<Item = Result<Record, crate::durability::DurabilityError>>>;
     let mut sources: Vec<Records> = Vec::with_capacity(state.shards.len());
     // Per shard: episodes attached to loaded index nodes, with their saved `similar` lists.
-    let mut attached: Vec<HashMap<u64, Box<[(u64, f32)]>>> =
+    let mut attached: Vec<HashMap<u64, index_files::SimilarList>> =
         (0..state.shards.len()).map(|_| HashMap::new()).collect();
     for (s, replay) in state.shards.iter().enumerate() {
         let from_snapshot = match &state.snapshot {
