@@ -238,6 +238,14 @@ fn index_err(shard: usize) -> impl Fn(crate::index::IndexError) -> EngineError {
     move |source| EngineError::Index { shard, source }
 }
 
+/// Queues the absorbers of a space whose pause ended (as many as it may run: absorbers that
+/// found it paused queued no successor).
+fn resume(eng: &Inner, s: usize, space: u16) {
+    for _ in 0..eng.shards[s].max_absorbers(eng) {
+        eng.schedule_absorb(s, space);
+    }
+}
+
 /// Saves one segment's first `nodes` nodes as `dir/name` (temp, fsync, rename).
 fn save_segment(
     dir: &Path,
@@ -283,7 +291,7 @@ pub(crate) fn save_all(eng: &Inner, dir: &Path, id: u64) -> Result<Saved, Engine
             if linked == 0 || claimed != linked {
                 drop(pause);
                 saved.pause_total += paused_at.elapsed();
-                eng.schedule_absorb(s, x as u16);
+                resume(eng, s, x as u16);
                 if claimed != linked {
                     saved.skipped.push(format!(
                         "shard {s} space {}: {claimed} slots claimed but {linked} linked (an absorber failed)",
@@ -319,7 +327,7 @@ pub(crate) fn save_all(eng: &Inner, dir: &Path, id: u64) -> Result<Saved, Engine
             let pause = paused_at.elapsed();
             saved.pause_max = saved.pause_max.max(pause);
             saved.pause_total += pause;
-            eng.schedule_absorb(s, x as u16);
+            resume(eng, s, x as u16);
             result?;
             for (i, seg) in segs.iter().take(full).enumerate() {
                 files.push(save_segment(dir, &file_name(id, s, x, i), seg, cap, s)?);
