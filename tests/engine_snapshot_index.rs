@@ -154,6 +154,12 @@ fn the_index_is_loaded_not_rebuilt_and_answers_as_before() {
     let e = open(dir.path());
     assert_eq!(e.recovery_report().unwrap().episodes_loaded_indexed, 300);
     assert_eq!(answers(&e, &queries), recalled);
+    let again: Vec<_> = ids.iter().map(|(id, ..)| state(&e, *id)).collect();
+    assert!(
+        again == before,
+        "episodes (links included) differ after the second load"
+    );
+    assert_eq!(e.stats().edges, edges);
     e.shutdown();
 }
 
@@ -175,13 +181,26 @@ fn the_episodes_after_the_saved_index_are_reabsorbed() {
     e.set_absorption(true);
     fill(&e, &mut rng, 40, &mut ids);
     assert!(e.wait_indexed(Duration::from_secs(60)));
+    // A forget in the log tail of an episode whose node is in the saved index.
+    let gone = ids.remove(7);
+    e.forget(gone.0).unwrap();
     e.shutdown();
 
     let e = open(dir.path());
     let report = e.recovery_report().unwrap().clone();
     assert_eq!(report.episodes_loaded_indexed, 200, "{report:?}");
     assert_eq!(report.episodes_reabsorbed, 90, "{report:?}");
+    assert_eq!(report.forgets, 1, "{report:?}");
     assert!(e.wait_indexed(Duration::from_secs(60)));
+    assert!(e.get(gone.0).is_none(), "the forgotten episode came back");
+    let hits = e
+        .recall(&Cue::new(gone.1.clone(), 3).in_space(gone.2))
+        .unwrap()
+        .hits;
+    assert!(
+        hits.iter().all(|h| h.id != gone.0),
+        "the forgotten episode is recalled"
+    );
     for (i, (id, v, space)) in ids.iter().enumerate() {
         let r = e.get(*id).unwrap_or_else(|| panic!("episode {i} lost"));
         assert!(r.payload.starts_with(b"p"), "episode {i}'s payload");
