@@ -141,14 +141,23 @@ fn the_index_is_loaded_not_rebuilt_and_answers_as_before() {
         assert_ne!(r.id, ids[10].0, "a forgotten episode came back");
     }
 
-    // A second snapshot after the load saves the loaded nodes again and removes the old files.
+    // A second snapshot after the load saves the loaded nodes again: the full segments' files
+    // are named again, the partial ones written anew, and the files no longer named removed.
     let old = index_files(dir.path());
     let snap2 = e.snapshot().unwrap();
     assert_eq!(snap2.indexed_episodes, 300, "{snap2:?}");
+    assert!(snap2.index_files_reused > 0, "{snap2:?}");
+    assert!(snap2.index_files_reused < snap2.index_files, "{snap2:?}");
     let new = index_files(dir.path());
-    assert!(
-        old.iter().all(|f| !new.contains(f)),
-        "old index files removed: {old:?} {new:?}"
+    assert_eq!(
+        new.len(),
+        snap2.index_files,
+        "only the named files are left: {new:?}"
+    );
+    assert_eq!(
+        old.iter().filter(|f| new.contains(f)).count(),
+        snap2.index_files_reused,
+        "old files kept are the reused ones: {old:?} {new:?}"
     );
     e.shutdown();
     let e = open(dir.path());

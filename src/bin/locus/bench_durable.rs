@@ -432,8 +432,9 @@ pub fn run(args: Args) -> Result<(), BoxError> {
 /// Prints what a snapshot saved of the index.
 fn print_index(r: &locus::engine::SnapshotReport) {
     println!(
-        "  index: {} files, {:.1} MiB, {} episodes' nodes, saved in {:.2} s; absorption paused {:.1} ms at most ({:.1} ms in all){}",
+        "  index: {} files ({} reused from the previous snapshot), {:.1} MiB, {} episodes' nodes, saved in {:.2} s; absorption paused {:.1} ms at most ({:.1} ms in all){}",
         r.index_files,
+        r.index_files_reused,
         r.index_bytes as f64 / (1 << 20) as f64,
         r.indexed_episodes,
         r.index_save.as_secs_f64(),

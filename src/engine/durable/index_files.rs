@@ -19,8 +19,10 @@
 //!
 //! **Files.** `snap-<id>.<shard>.<space>.<segment>.hnsw`, in [`HnswIndex`]'s snapshot format
 //! (its own CRC-32 over the whole file): written as `….tmp`, fsynced, renamed, and the
-//! directory fsynced before the snapshot that names them is committed. Files of older
-//! snapshots are removed once the new one is committed.
+//! directory fsynced before the snapshot that names them is committed. A full segment's file
+//! (all its nodes linked: no absorber writes it again, and deletion marks are not saved) is
+//! named again by the next snapshot instead of written again, if it is intact (length and
+//! trailing CRC). Files no longer named are removed once the new snapshot is committed.
 //!
 //! **Section `index-<s>`** (little-endian; inside the snapshot, so covered by its checksums):
 //!
@@ -47,7 +49,7 @@ use std::time::{Duration, Instant};
 use super::super::facade::Inner;
 use super::super::shard::Segment;
 use crate::durability::fsutil::sync_dir;
-use crate::durability::{DurabilityError, Record};
+use crate::durability::{DurabilityError, Record, Snapshot};
 use crate::engine::error::EngineError;
 use crate::index::{HnswIndex, Metric};
 
@@ -228,6 +230,8 @@ pub(crate) struct Saved {
     pub(crate) elapsed: Duration,
     /// Spaces not saved, and why (their episodes are re-absorbed at recovery).
     pub(crate) skipped: Vec<String>,
+    /// Files of the previous snapshot named again instead of written.
+    pub(crate) reused: usize,
 }
 
 fn file_name(id: u64, shard: usize, space: usize, seg: usize) -> String {
@@ -273,15 +277,37 @@ fn save_segment(
 }
 
 /// Saves the linked prefix of every (shard, space) that has one (see the module docs) as the
-/// files of snapshot `id`, then fsyncs the directory.
+/// files of snapshot `id`, naming again the full segments `old` (the previous snapshot) has
+/// files for, then fsyncs the directory.
 ///
 /// # Errors
 /// I/O errors writing a file (the snapshot is then abandoned; the previous one stays current).
-pub(crate) fn save_all(eng: &Inner, dir: &Path, id: u64) -> Result<Saved, EngineError> {
+pub(crate) fn save_all(
+    eng: &Inner,
+    dir: &Path,
+    id: u64,
+    old: Option<&Snapshot>,
+) -> Result<Saved, EngineError> {
     let started = Instant::now();
     let mut saved = Saved::default();
     let cap = eng.config.index.segment_capacity;
     for (s, shard) in eng.shards.iter().enumerate() {
+        // The previous snapshot's full segments of this shard, by (space, segment): their
+        // nodes are all linked and no absorber writes them again (deletion marks are not
+        // saved), so their files are named again instead of written again.
+        let mut previous: HashMap<(String, usize), SegmentFile> = HashMap::new();
+        if let Some(Ok(spaces)) = old.and_then(|o| o.section(&section_name(s))).map(decode) {
+            for sp in spaces {
+                for (i, f) in sp.segments.into_iter().enumerate() {
+                    if f.nodes == cap as u64
+                        && checked_name(&f.name)
+                        && check_file(&dir.join(&f.name), &f).is_ok()
+                    {
+                        previous.insert((sp.space.clone(), i), f);
+                    }
+                }
+            }
+        }
         let mut spaces = Vec::new();
         for (x, sp) in shard.spaces.iter().enumerate() {
             let paused_at = Instant::now();
@@ -330,7 +356,13 @@ pub(crate) fn save_all(eng: &Inner, dir: &Path, id: u64) -> Result<Saved, Engine
             resume(eng, s, x as u16);
             result?;
             for (i, seg) in segs.iter().take(full).enumerate() {
-                files.push(save_segment(dir, &file_name(id, s, x, i), seg, cap, s)?);
+                match previous.remove(&(eng.spaces[x].name.clone(), i)) {
+                    Some(f) => {
+                        saved.reused += 1;
+                        files.push(f);
+                    }
+                    None => files.push(save_segment(dir, &file_name(id, s, x, i), seg, cap, s)?),
+                }
             }
             files.extend(partial);
             for f in &files {

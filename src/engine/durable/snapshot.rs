@@ -79,10 +79,13 @@ pub struct SnapshotReport {
     pub flush: Duration,
     /// Total time, index save to truncation.
     pub elapsed: Duration,
-    /// Index segment files saved with it (see `src/engine/durable/index_files.rs`).
+    /// Index segment files it names (see `src/engine/durable/index_files.rs`).
     pub index_files: usize,
     /// Their bytes.
     pub index_bytes: u64,
+    /// Of those files, how many the previous snapshot had already written (full segments,
+    /// which no absorber changes any more, are not written again).
+    pub index_files_reused: usize,
     /// Episodes whose linked index nodes they hold (recovery attaches them instead of
     /// re-inserting them).
     pub indexed_episodes: u64,
@@ -105,8 +108,10 @@ impl Store {
         // The index first: every node it saves was linked, hence accepted, hence logged before
         // the flush below, so the snapshot covers its record.
         let id = next_snapshot_id(&self.dir).map_err(durability_err(None))?;
+        let n = u32::try_from(self.shards.len()).unwrap_or(u32::MAX);
+        let old = load_current_snapshot(&self.dir, self.dim, n).map_err(durability_err(None))?;
         let saved = match self.engine.get().and_then(Weak::upgrade) {
-            Some(eng) => index_files::save_all(&eng, &self.dir, id)?,
+            Some(eng) => index_files::save_all(&eng, &self.dir, id, old.as_ref())?,
             None => index_files::Saved::default(),
         };
         let flush_started = Instant::now();
@@ -118,8 +123,6 @@ impl Store {
             covered.push(wal.flush().map_err(durability_err(Some(sd.shard)))?);
         }
         let flush = flush_started.elapsed();
-        let n = u32::try_from(self.shards.len()).unwrap_or(u32::MAX);
-        let old = load_current_snapshot(&self.dir, self.dim, n).map_err(durability_err(None))?;
         let mut writer =
             SnapshotWriter::create(&self.dir, self.dim, covered.clone()).map_err(durability_err(None))?;
         let mut records = 0u64;
@@ -186,6 +189,7 @@ impl Store {
             flush,
             elapsed: started.elapsed(),
             index_files: saved.files.len(),
+            index_files_reused: saved.reused,
             index_bytes: saved.bytes,
             indexed_episodes: saved.nodes,
             index_save: saved.elapsed,
