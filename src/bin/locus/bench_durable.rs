@@ -402,6 +402,13 @@ pub fn run(args: Args) -> Result<(), BoxError> {
                 snap.flush.as_secs_f64() * 1e3
             );
             print_index(&snap);
+            // Nothing new: the full segments' files are named again, only the partial one written.
+            let again = engine.snapshot()?;
+            println!(
+                "a second snapshot at once: {:.2} s (records folded again; index below)",
+                again.elapsed.as_secs_f64()
+            );
+            print_index(&again);
             engine.set_absorption(false);
             observe_all(&engine, &pool, args.observers, args.batch, n - tail, tail, None)?;
             let len = engine.len();
