@@ -157,7 +157,7 @@ fn engine_kill_loop_every_batch_loses_no_acknowledged_episode() {
     let mut rng = seed;
     eprintln!("engine crash loop seed {seed} (LOCUS_CRASH_SEED reproduces the kill moments)");
     let mut acked: Vec<u64> = Vec::new();
-    let (mut temp_left, mut torn, mut snapshots) = (0, 0, 0);
+    let (mut temp_left, mut torn, mut snapshots, mut loaded) = (0, 0, 0, 0);
     let start = Instant::now();
     let kills = 20;
     for run in 0..kills {
@@ -177,6 +177,9 @@ fn engine_kill_loop_every_batch_loses_no_acknowledged_episode() {
         temp_left += usize::from(!report.removed_temp_files.is_empty());
         torn += usize::from(!report.dropped.is_empty());
         snapshots += usize::from(report.snapshot.is_some());
+        loaded += usize::from(report.episodes_loaded_indexed > 0);
+        // A kill during a snapshot leaves the previous one, with its index files, in force.
+        assert!(report.index_fallbacks.is_empty(), "run {run}: {report:?}");
         // Exactly once: recovery refuses a duplicate id, and nothing was forgotten, so the
         // live count is the number of episode records replayed.
         assert_eq!(e.len() as u64, report.episodes, "run {run}: {report:?}");
@@ -202,11 +205,13 @@ fn engine_kill_loop_every_batch_loses_no_acknowledged_episode() {
     eprintln!(
         "engine crash loop: {kills} kills, {} acknowledged episodes all present once and intact; \
          {temp_left} recoveries removed a temporary file (kill during rotation or a snapshot), \
-         {torn} dropped a torn tail, {snapshots} started from a snapshot; {:.1} s",
+         {torn} dropped a torn tail, {snapshots} started from a snapshot, {loaded} loaded its \
+         index files; {:.1} s",
         acked.len(),
         start.elapsed().as_secs_f64()
     );
     assert!(snapshots > 0, "background snapshots were taken during the loop");
+    assert!(loaded > 0, "recoveries loaded the snapshots' index files");
 }
 
 #[test]

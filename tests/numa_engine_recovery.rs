@@ -6,9 +6,10 @@
 //! no other test's threads are affected.
 //!
 //! A child process (this binary re-executed) opens an engine with `open_in`, stores episodes,
-//! snapshots, stores a log tail and exits; this process reopens the directory: recovery replays
-//! every episode through each shard's own pinned workers, so after recovery (and the index
-//! rebuild) at least 99 % of each shard's present pages (rows, index regions, association
+//! snapshots (index segments included), stores a log tail and exits; this process reopens the
+//! directory: recovery loads the saved segments into each shard's node-bound regions and
+//! replays the tail through each shard's own pinned workers, so after recovery (and the tail's
+//! absorption) at least 99 % of each shard's present pages (rows, index regions, association
 //! graph) are on its memory node again, read with `move_pages`. (The first engine runs in its own
 //! process as a restarted service's would: in one process, the second engine's workers reuse
 //! the malloc arenas the first one's workers left, pages already placed on their nodes.)
@@ -50,14 +51,16 @@ fn episodes() -> Vec<(u64, Vec<f32>)> {
     (0..1700u64).map(|i| (i, vector(&mut state, 64))).collect()
 }
 
-/// Child mode: stores 1500 episodes, snapshots, stores a 200-episode log tail.
+/// Child mode: stores 1500 episodes, indexes them, snapshots (with the index segments), stores
+/// a 200-episode log tail (not indexed).
 fn populate(dir: &std::path::Path) {
     let e = builder().open_in(dir).expect("engine");
     assert!(e.shard_count() >= 2, "one shard per node");
-    e.set_absorption(false);
     for (i, v) in episodes() {
         if i == 1500 {
+            assert!(e.wait_indexed(Duration::from_secs(1200)), "indexing finished");
             e.snapshot().expect("snapshot");
+            e.set_absorption(false);
         }
         let mut ep = Episode::new(v).with_id(i).in_stream(format!("s{}", i % 7));
         if (20..1500).contains(&i) && i % 4 == 0 {
@@ -97,6 +100,9 @@ fn recovered_shards_have_their_pages_at_home() {
     let report = e.recovery_report().expect("report").clone();
     eprintln!("recovery: {report:?}");
     assert_eq!(report.episodes, 1700);
+    // The snapshot's index segments were loaded into each shard's node-bound regions.
+    assert_eq!(report.episodes_loaded_indexed, 1500, "{report:?}");
+    assert!(report.index_fallbacks.is_empty(), "{report:?}");
     assert_eq!(e.len(), 1700);
     assert!(
         e.degradations().iter().all(|d| !d.starts_with("exec:")),

@@ -58,6 +58,6 @@ pub use scan::TornTail;
 pub use segment::{FORMAT_VERSION, segment_name};
 pub use snapshot::{
     Section, Snapshot, SnapshotInfo, SnapshotWriter, load as load_snapshot,
-    load_current as load_current_snapshot, snapshot_name,
+    load_current as load_current_snapshot, next_snapshot_id, snapshot_name,
 };
 pub use wal::{ShardWal, Ticket, WalStats};

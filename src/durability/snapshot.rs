@@ -103,6 +103,15 @@ pub fn snapshot_name(id: u64) -> String {
     format!("snap-{id}.snap")
 }
 
+/// The id the next [`SnapshotWriter::create`] in `dir` will take (files that belong with that
+/// snapshot, such as the engine's index files, are named after it before it is created).
+///
+/// # Errors
+/// The manifest's errors if the current one cannot be read.
+pub fn next_snapshot_id(dir: &Path) -> Result<u64, DurabilityError> {
+    Ok(Manifest::read(dir)?.map_or(1, |m| m.snapshot_id + 1))
+}
+
 impl SnapshotWriter {
     /// Starts a snapshot of `dim`-dimensional state covering, per shard, the log records below
     /// `covered[shard]` (the values [`ShardWal::flush`](super::ShardWal::flush) returned).
@@ -116,7 +125,7 @@ impl SnapshotWriter {
                 what: format!("{} shards (1..={MAX_SHARDS})", covered.len()),
             });
         }
-        let id = Manifest::read(dir)?.map_or(1, |m| m.snapshot_id + 1);
+        let id = next_snapshot_id(dir)?;
         let file = snapshot_name(id);
         let tmp = dir.join(format!("{file}.tmp"));
         let f = OpenOptions::new()
@@ -153,6 +162,11 @@ impl SnapshotWriter {
             sections: 0,
             committed: false,
         })
+    }
+
+    /// The id this snapshot takes when committed.
+    pub fn id(&self) -> u64 {
+        self.info.id
     }
 
     /// Appends a section called `name` holding `bytes`.

@@ -3,10 +3,19 @@
 //! absorption tasks are queued or running. The per-slot `indexed` flags live with the slots'
 //! metadata; [`AbsorbProgress::advance`] reads them through a closure. Modelled with loom
 //! (`loom_tests` below: `RUSTFLAGS="--cfg loom" cargo test --release --lib loom`).
+//!
+//! **Pausing** ([`AbsorbProgress::pause`], for a snapshot of the index) is a plain lock, not
+//! lock-free logic: an absorber holds a shared gate while it claims and links
+//! ([`AbsorbProgress::enter`], which does not wait: a paused space's absorber returns at once),
+//! and the snapshot takes the gate exclusively, which waits for the running absorbers to
+//! finish. The `paused` flag only tells a finishing absorber not to queue another one; the
+//! snapshot queues them again when it resumes (clears the flag, then tries to add an absorber):
+//! one of the two sees the other (`loom_tests::a_resumed_space_always_gets_an_absorber`).
 
 use std::ops::Range;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
-use crate::sync::{AtomicUsize, Ordering, fence};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering, fence};
 
 /// See the module docs. Both hand-offs here are store-buffering patterns (each side writes one
 /// location, then reads the other's), which need sequential consistency: each side has a
@@ -21,6 +30,23 @@ pub(crate) struct AbsorbProgress {
     claimed: AtomicUsize,
     /// Absorption tasks queued or running.
     absorbers: AtomicUsize,
+    /// Held shared by each running absorber, exclusively by a pause.
+    gate: RwLock<()>,
+    /// Set while a pause is wanted or held.
+    paused: AtomicBool,
+}
+
+/// Absorption of one space paused (see the module docs); it resumes when this is dropped.
+#[derive(Debug)]
+pub(crate) struct Paused<'a> {
+    _gate: RwLockWriteGuard<'a, ()>,
+    paused: &'a AtomicBool,
+}
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        self.paused.store(false, Ordering::SeqCst);
+    }
 }
 
 impl AbsorbProgress {
@@ -29,7 +55,48 @@ impl AbsorbProgress {
             absorbed: AtomicUsize::new(0),
             claimed: AtomicUsize::new(0),
             absorbers: AtomicUsize::new(0),
+            gate: RwLock::new(()),
+            paused: AtomicBool::new(false),
         }
+    }
+
+    /// Lets one absorber in unless absorption is paused (it never waits); it holds the
+    /// returned guard while it claims and links.
+    pub(crate) fn enter(&self) -> Option<RwLockReadGuard<'_, ()>> {
+        match self.gate.try_read() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Stops new claims and waits for the running absorbers to finish: while the returned
+    /// guard lives, no slot is claimed or linked, so the linked slots are exactly
+    /// `0..absorbed()` unless an absorber failed mid-batch (then `claimed() > absorbed()`).
+    pub(crate) fn pause(&self) -> Paused<'_> {
+        self.paused.store(true, Ordering::SeqCst);
+        let gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        Paused {
+            _gate: gate,
+            paused: &self.paused,
+        }
+    }
+
+    /// Whether a pause is wanted or held (a finishing absorber then queues no other).
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    /// Slots handed to absorbers.
+    pub(crate) fn claimed(&self) -> usize {
+        self.claimed.load(Ordering::SeqCst)
+    }
+
+    /// Marks slots `0..n` claimed and linked (recovery, before any absorber of the space runs:
+    /// their nodes were loaded linked). Never lowers either count.
+    pub(crate) fn restore_linked(&self, n: usize) {
+        self.claimed.fetch_max(n, Ordering::SeqCst);
+        self.absorbed.fetch_max(n, Ordering::SeqCst);
     }
 
     /// Slots linked (every slot below it is searchable in the index).
@@ -133,6 +200,33 @@ mod loom_tests {
             for c in claims.iter() {
                 assert_eq!(c.load(Ordering::SeqCst), 1);
             }
+        });
+    }
+
+    /// An absorber finishes while its space is paused (it claimed nothing) and a snapshot
+    /// resumes the space meanwhile (clears the flag, then tries to queue an absorber, as
+    /// `index_files::save_all` does): either the finishing absorber sees the flag cleared and
+    /// queues one, or the resume finds the count freed and queues one.
+    #[test]
+    fn a_resumed_space_always_gets_an_absorber() {
+        loom::model(|| {
+            let p = Arc::new(AbsorbProgress::new());
+            p.paused.store(true, Ordering::SeqCst);
+            assert!(p.try_add_absorber(1), "the running absorber");
+            let absorber = {
+                let p = p.clone();
+                loom::thread::spawn(move || {
+                    p.absorber_done();
+                    p.has_unclaimed(1) && !p.is_paused() && p.try_add_absorber(1)
+                })
+            };
+            p.paused.store(false, Ordering::SeqCst);
+            let resumed = p.try_add_absorber(1);
+            let requeued = absorber.join().unwrap();
+            assert!(
+                resumed || requeued,
+                "slot 0 waits for an absorber after the resume"
+            );
         });
     }
 

@@ -34,7 +34,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use super::config::AssociationParams;
@@ -73,6 +73,9 @@ pub(crate) struct Meta {
     pub(crate) forgotten: bool,
     /// Set (under the space's read lock) once the episode's node is linked and searchable.
     pub(crate) indexed: AtomicBool,
+    /// The `similar` associations its absorber made (durable engines only: a snapshot saves
+    /// them with the index, which they are derived from; see `src/engine/durable/index_files.rs`).
+    pub(crate) similar: OnceLock<Box<[(u64, f32)]>>,
 }
 
 /// Metadata of one space on one shard, by slot (the rows are in the segments).
@@ -346,6 +349,7 @@ impl Shard {
                 payload: ep.payload.into_boxed_slice(),
                 forgotten: false,
                 indexed: AtomicBool::new(false),
+                similar: OnceLock::new(),
             });
             sp.len.store(slot + 1, Ordering::SeqCst);
             slot
@@ -403,6 +407,10 @@ impl Shard {
         yield_now: impl Fn() -> bool,
     ) -> Result<bool, EngineError> {
         let sp = &self.spaces[space as usize];
+        // Held while claiming and linking: a snapshot pauses absorption to save the index.
+        let Some(_running) = sp.progress.enter() else {
+            return Ok(false);
+        };
         let t = sp.len.load(Ordering::SeqCst);
         let batch = eng.config.index.absorb_batch;
         // Taken after `len` was loaded: holds the segment of every slot below `t`.
@@ -439,6 +447,9 @@ impl Shard {
                     .filter(|&(_, sim)| sim >= assoc.min_similarity)
                     .filter_map(|(s, sim)| d.meta.get(s).filter(|m| !m.forgotten).map(|m| (m.id, sim)))
                     .collect();
+                if eng.durable.is_some() {
+                    let _ = m.similar.set(similar.clone().into_boxed_slice());
+                }
                 (m.id, m.forgotten, similar)
             };
             if forgotten {

@@ -230,7 +230,8 @@ impl EngineHandler {
                     }
                     // Leave the count first, then look: see `SpaceShard::has_unclaimed`.
                     sp.absorber_done();
-                    if sp.has_unclaimed() {
+                    // A paused space is rescheduled by the snapshot that paused it.
+                    if sp.has_unclaimed() && !sp.progress.is_paused() {
                         eng.schedule_absorb(shard, space);
                     }
                 }

@@ -8,10 +8,14 @@
 //!    path, not the HNSW insertion competing for the same cores.
 //! 2. A snapshot taken while observers go on: its time, and the observe latency during it
 //!    against before it.
-//! 3. Recovery: a directory of `--recovery-episodes` episodes (a snapshot, then
-//!    `--recovery-tail` of them, by default half, in the log) reopened — the time until the engine serves (every episode recallable by exact
-//!    scan) — against the time the index then takes to absorb them all (the rebuild; the
-//!    snapshot holds no index).
+//! 3. Recovery: a directory of `--recovery-episodes` episodes (the first ones indexed, then a
+//!    snapshot — which saves the index segments —, then `--recovery-tail` of them, by default
+//!    half, in the log only) reopened: the time until the engine serves (every episode
+//!    recallable: the loaded ones through the index, the tail by exact scan) and until the tail
+//!    is absorbed too, against the time indexing the snapshot's episodes took when they were
+//!    built. With `--recovery-rebuild`, the same directory is reopened once more without its
+//!    index files, so recovery falls back to re-absorbing everything (the path before index
+//!    files existed), measured the same way.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,6 +55,10 @@ pub struct Args {
     /// Of those, how many are in the log after the snapshot (default: half).
     #[arg(long)]
     recovery_tail: Option<u64>,
+    /// Also reopen the recovery directory without its index files (recovery then re-absorbs
+    /// every episode) and time that.
+    #[arg(long)]
+    recovery_rebuild: bool,
 }
 
 type BoxError = Box<dyn std::error::Error>;
@@ -350,6 +358,7 @@ pub fn run(args: Args) -> Result<(), BoxError> {
         report.flush.as_secs_f64() * 1e3,
         report.segments_deleted
     );
+    print_index(&report);
     println!(
         "observe during the snapshot: {} episodes, p50 {:.1} us, p99 {:.1} us, max {:.1} us (before it: p99 {:.1} us, max {:.1} us)",
         during.2,
@@ -361,55 +370,126 @@ pub fn run(args: Args) -> Result<(), BoxError> {
     );
     engine.shutdown();
 
-    // 3. Recovery of a snapshot + log tail against the index rebuild.
+    // 3. Recovery of a snapshot (with its index) + log tail against the index rebuild.
     if args.recovery_episodes > 0 {
         let dir = base.path().join("recovery");
         let n = args.recovery_episodes;
         let tail = args.recovery_tail.unwrap_or(n / 2).min(n);
-        // Distinct rows (up to 1M), so the rebuild indexes realistic data, not a few repeats.
-        let pool = self::pool(args.dim, n.min(1 << 20) as usize);
-        let engine = builder(&args)
-            .durability(options(SyncPolicy::None))
-            .open_in(&dir)?;
-        engine.set_absorption(false);
-        observe_all(&engine, &pool, args.observers, args.batch, 0, n - tail, None)?;
-        let snap = engine.snapshot()?;
-        println!(
-            "snapshot before the tail: {} records, {:.1} MiB, {:.2} s (flush {:.1} ms)",
-            snap.records,
-            snap.bytes as f64 / (1 << 20) as f64,
-            snap.elapsed.as_secs_f64(),
-            snap.flush.as_secs_f64() * 1e3
-        );
-        observe_all(&engine, &pool, args.observers, args.batch, n - tail, tail, None)?;
-        let len = engine.len();
-        engine.shutdown();
+        let len = {
+            // Distinct rows (up to 1M), so the index holds realistic data, not a few repeats.
+            let pool = self::pool(args.dim, n.min(1 << 20) as usize);
+            let engine = builder(&args)
+                .durability(options(SyncPolicy::None))
+                .open_in(&dir)?;
+            engine.set_absorption(false);
+            observe_all(&engine, &pool, args.observers, args.batch, 0, n - tail, None)?;
+            let t = Instant::now();
+            engine.set_absorption(true);
+            let built = engine.wait_indexed(Duration::from_secs(3600));
+            let build = t.elapsed();
+            println!(
+                "indexing the {} episodes before the snapshot (a full buffer absorbed, as a rebuild does): {:.2} s{}",
+                n - tail,
+                build.as_secs_f64(),
+                if built { "" } else { " (not finished)" }
+            );
+            let snap = engine.snapshot()?;
+            println!(
+                "snapshot before the tail: {} records, {:.1} MiB, {:.2} s (flush {:.1} ms)",
+                snap.records,
+                snap.bytes as f64 / (1 << 20) as f64,
+                snap.elapsed.as_secs_f64(),
+                snap.flush.as_secs_f64() * 1e3
+            );
+            print_index(&snap);
+            // Nothing new: the full segments' files are named again, only the partial one written.
+            let again = engine.snapshot()?;
+            println!(
+                "a second snapshot at once: {:.2} s (records folded again; index below)",
+                again.elapsed.as_secs_f64()
+            );
+            print_index(&again);
+            engine.set_absorption(false);
+            observe_all(&engine, &pool, args.observers, args.batch, n - tail, tail, None)?;
+            let len = engine.len();
+            engine.shutdown();
+            len
+        };
         let bytes = dir_bytes(&dir);
-        let t0 = Instant::now();
-        let engine = builder(&args)
-            .durability(options(SyncPolicy::None))
-            .open_in(&dir)?;
-        let open = t0.elapsed();
-        let report = engine.recovery_report().cloned().ok_or("no recovery report")?;
-        let t1 = Instant::now();
-        let indexed = engine.wait_indexed(Duration::from_secs(3600));
-        let rebuild = t1.elapsed();
         println!(
-            "recovery: {} episodes ({} from the snapshot, {} log records; {:.1} MiB on disk, {:.0} B/episode): \
-             open {:.2} s (check {:.2} s + replay {:.2} s), serving by exact scan from then; \
-             index rebuild after it {:.2} s{}",
+            "recovery directory: {} episodes ({:.1} MiB on disk, {:.0} B/episode, index files included)",
             len,
-            report.snapshot_records,
-            report.log_records,
             bytes as f64 / (1 << 20) as f64,
-            bytes as f64 / len.max(1) as f64,
-            open.as_secs_f64(),
-            report.check.as_secs_f64(),
-            report.replay.as_secs_f64(),
-            rebuild.as_secs_f64(),
-            if indexed { "" } else { " (not finished)" }
+            bytes as f64 / len.max(1) as f64
         );
-        engine.shutdown();
+        recover(&args, &dir, "recovery with the saved index")?;
+        if args.recovery_rebuild {
+            for entry in std::fs::read_dir(&dir)? {
+                let path = entry?.path();
+                if path.extension().is_some_and(|x| x == "hnsw") {
+                    std::fs::remove_file(path)?;
+                }
+            }
+            recover(&args, &dir, "recovery without index files (rebuild)")?;
+        }
     }
+    Ok(())
+}
+
+/// Prints what a snapshot saved of the index.
+fn print_index(r: &locus::engine::SnapshotReport) {
+    println!(
+        "  index: {} files ({} reused from the previous snapshot), {:.1} MiB, {} episodes' nodes, saved in {:.2} s; absorption paused {:.1} ms at most ({:.1} ms in all){}",
+        r.index_files,
+        r.index_files_reused,
+        r.index_bytes as f64 / (1 << 20) as f64,
+        r.indexed_episodes,
+        r.index_save.as_secs_f64(),
+        r.absorber_pause_max.as_secs_f64() * 1e3,
+        r.absorber_pause_total.as_secs_f64() * 1e3,
+        if r.index_skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; not saved: {:?}", r.index_skipped)
+        }
+    );
+}
+
+/// Reopens `dir`, times it until it serves and until every episode is indexed, and prints it.
+fn recover(args: &Args, dir: &Path, what: &str) -> Result<(), BoxError> {
+    let t0 = Instant::now();
+    let engine = builder(args).durability(options(SyncPolicy::None)).open_in(dir)?;
+    let open = t0.elapsed();
+    let report = engine.recovery_report().cloned().ok_or("no recovery report")?;
+    let t1 = Instant::now();
+    let indexed = engine.wait_indexed(Duration::from_secs(3600));
+    let absorb = t1.elapsed();
+    println!(
+        "{what}: {} episodes ({} snapshot records, {} log records): serving after {:.2} s (check {:.2} s + replay {:.2} s, \
+         of which loading the index {:.2} s); {} attached to loaded index nodes, {} re-absorbed in {:.2} s after it; \
+         fully indexed after {:.2} s{}{}",
+        report.episodes,
+        report.snapshot_records,
+        report.log_records,
+        open.as_secs_f64(),
+        report.check.as_secs_f64(),
+        report.replay.as_secs_f64(),
+        report.index_load.as_secs_f64(),
+        report.episodes_loaded_indexed,
+        report.episodes_reabsorbed,
+        absorb.as_secs_f64(),
+        (open + absorb).as_secs_f64(),
+        if indexed { "" } else { " (not finished)" },
+        if report.index_fallbacks.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; fell back for {} space(s), first: {}",
+                report.index_fallbacks.len(),
+                report.index_fallbacks[0]
+            )
+        }
+    );
+    engine.shutdown();
     Ok(())
 }

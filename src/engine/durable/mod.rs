@@ -8,6 +8,7 @@
 //! larger `seq` because the episode it depends on was logged before it became visible. Replay
 //! applies the records of all shards in `seq` order, so the graph is rebuilt as it was built.
 
+pub(crate) mod index_files;
 mod meta;
 pub(crate) mod replay;
 pub(crate) mod snapshot;
@@ -162,6 +163,9 @@ pub(crate) struct Store {
     pub(crate) last_snapshot: Mutex<Option<Result<SnapshotReport, String>>>,
     /// The directory's lock, held while the store lives (one engine per directory).
     _dir_lock: DirLock,
+    /// The engine, once recovered: snapshots save its index segments (weak: the engine owns
+    /// the store).
+    pub(crate) engine: OnceLock<std::sync::Weak<super::facade::Inner>>,
 }
 
 impl Store {
@@ -213,6 +217,7 @@ impl Store {
             last_snapshot_at: Mutex::new(std::time::Instant::now()),
             last_snapshot: Mutex::new(None),
             _dir_lock: dir_lock,
+            engine: OnceLock::new(),
         };
         Ok((Arc::new(store), state, report))
     }

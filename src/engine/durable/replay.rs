@@ -9,10 +9,15 @@
 //!    engine-wide `seq` order of their records, as `observe`, `associate` and `forget` applied
 //!    them. A link whose target is not there (its record was in a torn tail) is counted in the
 //!    report, never silently dropped.
-//! 3. The recovered episodes sit in their shards' append buffers (recall scans them exactly)
-//!    until the index absorbs them in the background: the index is rebuilt, not loaded.
+//! 0. Before that, each shard's index segments saved with the snapshot (if any, and if they pass
+//!    their checks: [`index_files`]) are loaded into the shard's node-bound regions, and the
+//!    episodes whose nodes they hold are attached to them, slot by slot, from their snapshot
+//!    records: not staged, not re-linked. Their saved `similar` associations are applied in
+//!    step 2 right after each one's own record.
+//! 3. The other recovered episodes sit in their shards' append buffers (recall scans them
+//!    exactly) until the index absorbs them in the background.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -26,7 +31,7 @@ use super::super::requests;
 use super::super::shard::Prepared;
 use super::super::task::Task;
 use super::super::types::{EpisodeId, Link, LinkDirection};
-use super::{Store, durability_err, snapshot};
+use super::{Store, durability_err, index_files, snapshot};
 use crate::durability::{LinkKind, Record, RecoveredState};
 use crate::exec::{ExecError, Gather, Priority, Rejected, oneshot};
 
@@ -72,8 +77,17 @@ pub struct RecoveryReport {
     pub removed_temp_files: Vec<String>,
     /// Time spent checking the directory (checksums of every record to replay).
     pub check: Duration,
-    /// Time spent storing the episodes on their shards and re-applying the rest.
+    /// Time spent storing the episodes on their shards and re-applying the rest (loading the
+    /// saved index included).
     pub replay: Duration,
+    /// Episodes attached to index nodes loaded from the snapshot (not re-inserted).
+    pub episodes_loaded_indexed: u64,
+    /// Episodes stored through the normal path, left for the index to absorb (re-inserted).
+    pub episodes_reabsorbed: u64,
+    /// Time spent loading and checking the snapshot's index files.
+    pub index_load: Duration,
+    /// Saved indexes that could not be used, and why: their episodes were re-absorbed instead.
+    pub index_fallbacks: Vec<String>,
 }
 
 /// What phase 2 applies, in `seq` order.
@@ -93,6 +107,11 @@ enum Event {
     Forget {
         id: u64,
     },
+    /// The `similar` associations saved with a loaded node (applied right after its episode).
+    Similar {
+        id: u64,
+        list: Box<[(u64, f32)]>,
+    },
 }
 
 /// One shard's store tasks in flight: (episode id, its answer).
@@ -106,7 +125,7 @@ const WINDOW: usize = 128;
 
 /// Replays `state` into the engine; returns the report and one past the largest `seq` found.
 pub(crate) fn recover(
-    eng: &Inner,
+    eng: &std::sync::Arc<Inner>,
     store: &Store,
     state: RecoveredState,
     checked: crate::durability::RecoveryReport,
@@ -136,6 +155,10 @@ pub(crate) fn recover(
         removed_temp_files: checked.removed_temp_files.clone(),
         check: checked.elapsed,
         replay: Duration::ZERO,
+        episodes_loaded_indexed: 0,
+        episodes_reabsorbed: 0,
+        index_load: Duration::ZERO,
+        index_fallbacks: Vec::new(),
     };
     let limits = super::limits(&eng.config, store.dim);
     let mut events: Vec<(u64, Event)> = Vec::new();
@@ -143,6 +166,9 @@ pub(crate) fn recover(
     let mut next_seq = 0u64;
     type Records = Box<dyn Iterator<Item = Result<Record, crate::durability::DurabilityError>>>;
     let mut sources: Vec<Records> = Vec::with_capacity(state.shards.len());
+    // Per shard: episodes attached to loaded index nodes, with their saved `similar` lists.
+    let mut attached: Vec<HashMap<u64, index_files::SimilarList>> =
+        (0..state.shards.len()).map(|_| HashMap::new()).collect();
     for (s, replay) in state.shards.iter().enumerate() {
         let from_snapshot = match &state.snapshot {
             Some(snap) => {
@@ -151,6 +177,32 @@ pub(crate) fn recover(
             }
             None => Vec::new(),
         };
+        let index_started = Instant::now();
+        let section = state
+            .snapshot
+            .as_ref()
+            .and_then(|snap| snap.section(&index_files::section_name(s)));
+        let (loaded, fallbacks) = index_files::load_shard(eng, &store.dir, section, s, &from_snapshot);
+        report.index_fallbacks.extend(fallbacks);
+        for mut l in loaded {
+            index_files::install(eng, s, &mut l);
+            for (slot, (&at, sim)) in l.records.iter().zip(l.similar).enumerate() {
+                let Some(Record::Episode(e)) = from_snapshot.get(at) else {
+                    continue;
+                };
+                eng.shards[s].attach_indexed(
+                    l.space,
+                    slot,
+                    e.id,
+                    e.timestamp,
+                    e.payload.clone(),
+                    sim.clone(),
+                )?;
+                attached[s].insert(e.id, sim);
+            }
+            eng.shards[s].restore_linked(l.space, l.records.len());
+        }
+        report.index_load += index_started.elapsed();
         report.snapshot_records += from_snapshot.len() as u64;
         report.log_records += replay.end_lsn - replay.from_lsn;
         let logged = replay.records().map(|r| r.map(|(_, rec)| rec));
@@ -211,6 +263,15 @@ pub(crate) fn recover(
                     ));
                     eng.next_id.fetch_max(e.id.saturating_add(1), Ordering::AcqRel);
                     eng.spaces[space as usize].live.fetch_add(1, Ordering::AcqRel);
+                    report.episodes += 1;
+                    if let Some(list) = attached[s].remove(&e.id) {
+                        // Already stored on its loaded node (above); its saved `similar`
+                        // associations follow its own links in the order.
+                        events.push((e.seq, Event::Similar { id: e.id, list }));
+                        report.episodes_loaded_indexed += 1;
+                        continue;
+                    }
+                    report.episodes_reabsorbed += 1;
                     let prepared = Prepared {
                         id: e.id,
                         space,
@@ -227,7 +288,6 @@ pub(crate) fn recover(
                     }
                     let answer = submit(eng, s, space, prepared, &mut inflight[s])?;
                     inflight[s].push_back((e.id, answer));
-                    report.episodes += 1;
                 }
                 Record::Associate { seq, a, b, w, both } => {
                     events.push((seq, Event::Associate { a, b, w, both }));
@@ -246,13 +306,16 @@ pub(crate) fn recover(
             settle(eng, id, answer)?;
         }
     }
-    events.sort_unstable_by_key(|e| e.0);
+    // Stable: a loaded episode's `Similar` event (same `seq`) stays after its `Episode` event.
+    events.sort_by_key(|e| e.0);
     let mut edges = Vec::new();
     for (_, ev) in events {
         report.links_not_restored += apply(eng, ev, &mut edges);
     }
     report.links_not_restored += flush_edges(eng, &mut edges);
     report.replay = started.elapsed();
+    // From now on snapshots save this engine's index segments.
+    let _ = store.engine.set(std::sync::Arc::downgrade(eng));
     Ok((report, next_seq))
 }
 
@@ -359,6 +422,11 @@ fn apply(eng: &Inner, ev: Event, pending: &mut Vec<Edge>) -> u64 {
             pending.push(edge(a, b, w));
             if both {
                 pending.push(edge(b, a, w));
+            }
+        }
+        Event::Similar { id, list } => {
+            for &(other, w) in list.iter() {
+                pending.extend([edge(id, other, w), edge(other, id, w)]);
             }
         }
         Event::Forget { id } => {

@@ -10,21 +10,24 @@
 //! are deleted.
 //!
 //! Section `shard-<s>` holds shard `s`'s records as `len u32 | record (len bytes)`…, in log
-//! order. The index is not in it: recovery re-absorbs the episodes into a fresh index (and
-//! recomputes the similarity associations, which are derived from the index).
+//! order. Before the flush, each shard's linked index segments are saved as files beside the
+//! snapshot, named by its section `index-<s>` (see [`index_files`]): recovery loads them and
+//! re-absorbs only the episodes they do not hold.
 //!
 //! Cost, said plainly: the whole snapshot is built in memory (the previous one is loaded and
 //! verified, then extended), so it needs about its own size in free memory while it runs, and
 //! its size is the log's size without the frame headers (forgotten episodes stay: their ids
 //! stay taken).
 
+use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{Store, durability_err};
+use super::{Store, durability_err, index_files};
 use crate::durability::{
     DurabilityError, Record, RecordLimits, ShardReplay, SnapshotWriter, load_current_snapshot,
+    next_snapshot_id,
 };
 use crate::engine::error::EngineError;
 
@@ -74,8 +77,26 @@ pub struct SnapshotReport {
     pub segments_deleted: usize,
     /// Time of the flush of every shard's log (the only step observers can wait on).
     pub flush: Duration,
-    /// Total time, flush to truncation.
+    /// Total time, index save to truncation.
     pub elapsed: Duration,
+    /// Index segment files it names (see `src/engine/durable/index_files.rs`).
+    pub index_files: usize,
+    /// Their bytes.
+    pub index_bytes: u64,
+    /// Of those files, how many the previous snapshot had already written (full segments,
+    /// which no absorber changes any more, are not written again).
+    pub index_files_reused: usize,
+    /// Episodes whose linked index nodes they hold (recovery attaches them instead of
+    /// re-inserting them).
+    pub indexed_episodes: u64,
+    /// Time spent saving them (absorption runs during most of it).
+    pub index_save: Duration,
+    /// The longest time one (shard, space)'s absorption was paused (observe and recall go on).
+    pub absorber_pause_max: Duration,
+    /// All pauses together.
+    pub absorber_pause_total: Duration,
+    /// Spaces whose index was not saved, and why (recovery re-absorbs their episodes).
+    pub index_skipped: Vec<String>,
 }
 
 impl Store {
@@ -84,6 +105,16 @@ impl Store {
         let _one = self.snapshot_lock.lock().unwrap_or_else(|p| p.into_inner());
         let started = Instant::now();
         self.reset_since_snapshot();
+        // The index first: every node it saves was linked, hence accepted, hence logged before
+        // the flush below, so the snapshot covers its record.
+        let id = next_snapshot_id(&self.dir).map_err(durability_err(None))?;
+        let n = u32::try_from(self.shards.len()).unwrap_or(u32::MAX);
+        let old = load_current_snapshot(&self.dir, self.dim, n).map_err(durability_err(None))?;
+        let saved = match self.engine.get().and_then(Weak::upgrade) {
+            Some(eng) => index_files::save_all(&eng, &self.dir, id, old.as_ref())?,
+            None => index_files::Saved::default(),
+        };
+        let flush_started = Instant::now();
         let mut covered = Vec::with_capacity(self.shards.len());
         for sd in &self.shards {
             let Some(wal) = sd.wal() else {
@@ -91,9 +122,7 @@ impl Store {
             };
             covered.push(wal.flush().map_err(durability_err(Some(sd.shard)))?);
         }
-        let flush = started.elapsed();
-        let n = u32::try_from(self.shards.len()).unwrap_or(u32::MAX);
-        let old = load_current_snapshot(&self.dir, self.dim, n).map_err(durability_err(None))?;
+        let flush = flush_started.elapsed();
         let mut writer =
             SnapshotWriter::create(&self.dir, self.dim, covered.clone()).map_err(durability_err(None))?;
         let mut records = 0u64;
@@ -126,8 +155,22 @@ impl Store {
                 records += 1;
             }
             writer.section(&name, &bytes).map_err(durability_err(Some(s)))?;
+            if let Some(spaces) = saved.shards.get(s).filter(|v| !v.is_empty()) {
+                writer
+                    .section(&index_files::section_name(s), &index_files::encode(spaces))
+                    .map_err(durability_err(Some(s)))?;
+            }
+        }
+        if writer.id() != id {
+            return Err(durability_err(None)(DurabilityError::InvalidInput {
+                what: format!(
+                    "snapshot {} was created while its index files were named {id}",
+                    writer.id()
+                ),
+            }));
         }
         let info = writer.commit().map_err(durability_err(None))?;
+        index_files::remove_stale(&self.dir, &saved.files).map_err(durability_err(None))?;
         let mut segments_deleted = 0;
         for sd in &self.shards {
             if let Some(wal) = sd.wal() {
@@ -145,6 +188,14 @@ impl Store {
             segments_deleted,
             flush,
             elapsed: started.elapsed(),
+            index_files: saved.files.len(),
+            index_files_reused: saved.reused,
+            index_bytes: saved.bytes,
+            indexed_episodes: saved.nodes,
+            index_save: saved.elapsed,
+            absorber_pause_max: saved.pause_max,
+            absorber_pause_total: saved.pause_total,
+            index_skipped: saved.skipped,
         })
     }
 }

@@ -76,15 +76,63 @@ impl HnswIndex {
             out: BufWriter::with_capacity(1 << 20, file),
             crc: crc32fast::Hasher::new(),
         };
-        self.write_body(&mut s).map_err(io)?;
+        self.write_body(&mut s, self.ids_used(), false).map_err(io)?;
         let crc = s.crc.finalize();
         s.out.write_all(&crc.to_le_bytes()).map_err(io)?;
         let file = s.out.into_inner().map_err(|e| io(e.into_error()))?;
         file.sync_all().map_err(io)
     }
 
-    fn write_body<W: Write>(&self, s: &mut Sink<W>) -> std::io::Result<()> {
-        let n = self.ids_used();
+    /// Writes nodes `0..n` of the index to `path` (created or truncated, then fsynced) in the
+    /// format of [`HnswIndex::save`], for an index whose linked nodes are exactly `0..n` and
+    /// which nobody links meanwhile (the engine pauses its absorbers; staged nodes from `n` on
+    /// are left out, so the loaded index stages its next node at `n`). Deletion marks are
+    /// left out too: the caller re-applies its deletes (the engine replays its logged forgets).
+    /// Returns the file's length and its trailing CRC-32.
+    ///
+    /// # Errors
+    /// [`IndexError::InvalidInput`] if `n` exceeds the ids used, a node below `n` is not
+    /// linked, or one links to a node from `n` on (not a linked prefix: the file is left
+    /// incomplete and must not be used); [`IndexError::Io`] if the file cannot be written.
+    pub(crate) fn save_linked_prefix(&self, path: &Path, n: usize) -> Result<(u64, u32), IndexError> {
+        let bad = |what: String| IndexError::InvalidInput { what };
+        if n > self.ids_used() {
+            return Err(bad(format!("prefix of {n} nodes, {} used", self.ids_used())));
+        }
+        if let Some(i) = (0..n as u32).find(|&i| self.graph.flags(i) & READY == 0) {
+            return Err(bad(format!("node {i} of the prefix of {n} is not linked")));
+        }
+        let entry = self.entry.load(Ordering::Acquire);
+        if (n == 0) != (entry == NO_ENTRY) || (entry != NO_ENTRY && (entry & 0xffff_ffff) as usize >= n) {
+            return Err(bad(format!("the entry point is outside the prefix of {n}")));
+        }
+        let io = |source| IndexError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::create(path).map_err(io)?;
+        let mut s = Sink {
+            out: BufWriter::with_capacity(1 << 20, file),
+            crc: crc32fast::Hasher::new(),
+        };
+        self.write_body(&mut s, n, true).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                bad(e.to_string())
+            } else {
+                io(e)
+            }
+        })?;
+        let crc = s.crc.finalize();
+        s.out.write_all(&crc.to_le_bytes()).map_err(io)?;
+        let file = s.out.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        Ok((len, crc))
+    }
+
+    /// Writes the header and nodes `0..n`. With `prefix`, only the READY flag is kept and a
+    /// link to a node from `n` on is an `InvalidData` error.
+    fn write_body<W: Write>(&self, s: &mut Sink<W>, n: usize, prefix: bool) -> std::io::Result<()> {
         let c = &self.config;
         s.put(MAGIC)?;
         s.put(&VERSION.to_le_bytes())?;
@@ -101,10 +149,8 @@ impl HnswIndex {
         s.put(&(n as u64).to_le_bytes())?;
         s.put(&self.entry.load(Ordering::Acquire).to_le_bytes())?;
         let ids = 0..n as u32;
-        let flags: Vec<u8> = ids
-            .clone()
-            .map(|i| self.graph.flags(i) & (READY | DELETED))
-            .collect();
+        let keep = if prefix { READY } else { READY | DELETED };
+        let flags: Vec<u8> = ids.clone().map(|i| self.graph.flags(i) & keep).collect();
         s.put(&flags)?;
         let levels: Vec<u8> = ids.clone().map(|i| self.graph.level(i) as u8).collect();
         s.put(&levels)?;
@@ -123,29 +169,38 @@ impl HnswIndex {
             }
             s.put(&buf)?;
         }
+        let bound = if prefix { n as u32 } else { u32::MAX };
         for i in ids.clone() {
-            self.put_links(s, i, 0, &mut buf)?;
+            self.put_links(s, i, 0, &mut buf, bound)?;
         }
         for i in ids {
             for level in 1..=levels[i as usize] as usize {
-                self.put_links(s, i, level, &mut buf)?;
+                self.put_links(s, i, level, &mut buf, bound)?;
             }
         }
         Ok(())
     }
 
     /// Writes exactly `max_links(level)` slots of `id` (padding with EMPTY if an unfinished
-    /// insert has not yet created the list).
+    /// insert has not yet created the list); a link to `bound` or above is an `InvalidData`
+    /// error.
     fn put_links<W: Write>(
         &self,
         s: &mut Sink<W>,
         id: u32,
         level: usize,
         buf: &mut Vec<u8>,
+        bound: u32,
     ) -> std::io::Result<()> {
         buf.clear();
         let mut links = Vec::with_capacity(self.graph.max_links(level));
         self.graph.read_links(id, level, &mut links);
+        if let Some(x) = links.iter().find(|&&x| x >= bound) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("node {id} links to {x} on level {level}, outside the prefix of {bound}"),
+            ));
+        }
         for k in 0..self.graph.max_links(level) {
             let x = links.get(k).copied().unwrap_or(EMPTY);
             buf.extend_from_slice(&x.to_le_bytes());
@@ -394,5 +449,69 @@ impl Reader<'_> {
         index.live.store(live, Ordering::Release);
         index.entry.store(entry, Ordering::Release);
         Ok(index)
+    }
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::super::{HnswConfig, HnswIndex};
+    use crate::index::{IndexError, Metric};
+
+    fn vector(seed: u64, dim: usize) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..dim)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    /// 80 staged nodes, the first 50 linked: the prefix of 50 saves and loads with the same
+    /// answers and stages its next node at 50; a prefix holding an unlinked node, or whose
+    /// nodes link past it, is refused.
+    #[test]
+    fn a_linked_prefix_saves_and_loads_and_anything_else_is_refused() {
+        let dim = 8;
+        let index = HnswIndex::new(HnswConfig::new(dim, 128, Metric::InnerProduct)).unwrap();
+        for i in 0..80 {
+            index.stage(&vector(i, dim)).unwrap();
+        }
+        for i in 0..50 {
+            index.link_staged(i, 0).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.hnsw");
+        let (len, crc) = index.save_linked_prefix(&path, 50).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len() as u64, len);
+        assert_eq!(bytes[bytes.len() - 4..], crc.to_le_bytes());
+        let loaded = HnswIndex::load(&path).unwrap();
+        assert_eq!(
+            (loaded.ids_used(), loaded.len(), loaded.capacity()),
+            (50, 50, 128)
+        );
+        for q in 100..120 {
+            let q = vector(q, dim);
+            let a: Vec<u32> = index.search(&q, 5, 64).unwrap().iter().map(|n| n.id).collect();
+            let b: Vec<u32> = loaded.search(&q, 5, 64).unwrap().iter().map(|n| n.id).collect();
+            assert_eq!(a, b);
+        }
+        assert_eq!(loaded.stage(&vector(50, dim)).unwrap(), 50);
+        loaded.link_staged(50, 0).unwrap();
+
+        let refused = |r: Result<(u64, u32), IndexError>| matches!(r, Err(IndexError::InvalidInput { .. }));
+        assert!(
+            refused(index.save_linked_prefix(&path, 51)),
+            "node 50 is not linked"
+        );
+        assert!(refused(index.save_linked_prefix(&path, 81)), "past the ids used");
+        index.link_staged(70, 0).unwrap();
+        assert!(
+            refused(index.save_linked_prefix(&path, 50)),
+            "node 70 is linked: prefix nodes link to it"
+        );
     }
 }
