@@ -33,3 +33,18 @@ impl SplitMix64 {
         ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     }
 }
+
+/// A deterministic vector of `dim` values in [-0.5, 0.5) for `seed` (xorshift64), shared by the
+/// unit tests that need repeatable embeddings.
+#[cfg(test)]
+pub(crate) fn test_vector(seed: u64, dim: usize) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..dim)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}

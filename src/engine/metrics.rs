@@ -417,6 +417,13 @@ pub(crate) fn render(m: &EngineMetrics) -> String {
         let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
     };
     let shard_labels = |s: &ShardSnapshot| format!("shard=\"{}\",node=\"{}\"", s.shard, s.node);
+    // A counter family with one sample per shard.
+    let shard_counter = |o: &mut String, name: &str, help: &str, value: &dyn Fn(&ShardSnapshot) -> u64| {
+        fam(o, name, "counter", help);
+        for s in &m.shards {
+            let _ = writeln!(o, "{name}{{{}}} {}", shard_labels(s), value(s));
+        }
+    };
     fam(
         &mut o,
         "locus_engine_uptime_seconds",
@@ -516,34 +523,18 @@ pub(crate) fn render(m: &EngineMetrics) -> String {
             );
         }
     }
-    fam(
+    shard_counter(
         &mut o,
         "locus_engine_absorbed_total",
-        "counter",
         "Episodes the index absorbed.",
+        &|s| s.absorbed_total,
     );
-    for s in &m.shards {
-        let _ = writeln!(
-            o,
-            "locus_engine_absorbed_total{{{}}} {}",
-            shard_labels(s),
-            s.absorbed_total
-        );
-    }
-    fam(
+    shard_counter(
         &mut o,
         "locus_engine_absorb_yields_total",
-        "counter",
         "Absorption tasks that stopped early because a recall waited.",
+        &|s| s.absorb_yields_total,
     );
-    for s in &m.shards {
-        let _ = writeln!(
-            o,
-            "locus_engine_absorb_yields_total{{{}}} {}",
-            shard_labels(s),
-            s.absorb_yields_total
-        );
-    }
     fam(
         &mut o,
         "locus_engine_messages_total",
@@ -560,34 +551,18 @@ pub(crate) fn render(m: &EngineMetrics) -> String {
             );
         }
     }
-    fam(
+    shard_counter(
         &mut o,
         "locus_engine_edges_lost_total",
-        "counter",
         "Association edges lost because the shard refused their message.",
+        &|s| s.edges_lost,
     );
-    for s in &m.shards {
-        let _ = writeln!(
-            o,
-            "locus_engine_edges_lost_total{{{}}} {}",
-            shard_labels(s),
-            s.edges_lost
-        );
-    }
-    fam(
+    shard_counter(
         &mut o,
         "locus_engine_tasks_off_node_total",
-        "counter",
         "Tasks of the shard run by a worker of another node (stolen across nodes).",
+        &|s| s.tasks_off_node,
     );
-    for s in &m.shards {
-        let _ = writeln!(
-            o,
-            "locus_engine_tasks_off_node_total{{{}}} {}",
-            shard_labels(s),
-            s.tasks_off_node
-        );
-    }
     fam(
         &mut o,
         "locus_engine_placement_home_ratio",

@@ -724,17 +724,7 @@ mod tests {
 
     use crate::engine::{AdmissionLimits, AssociationParams, Cue, Engine, Episode, IndexParams, ShardCount};
 
-    fn vector(seed: u64, dim: usize) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..dim)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
+    use crate::rng::test_vector as vector;
 
     /// Two absorbers link one space's buffer at once (the engine's own absorption is off, so
     /// these two threads are the only ones), across segment rollovers, while a third thread

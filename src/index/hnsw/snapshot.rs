@@ -67,20 +67,7 @@ impl HnswIndex {
     /// # Errors
     /// [`IndexError::Io`] if the file cannot be written.
     pub fn save(&self, path: &Path) -> Result<(), IndexError> {
-        let io = |source| IndexError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = std::fs::File::create(path).map_err(io)?;
-        let mut s = Sink {
-            out: BufWriter::with_capacity(1 << 20, file),
-            crc: crc32fast::Hasher::new(),
-        };
-        self.write_body(&mut s, self.ids_used(), false).map_err(io)?;
-        let crc = s.crc.finalize();
-        s.out.write_all(&crc.to_le_bytes()).map_err(io)?;
-        let file = s.out.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)
+        self.write_file(path, self.ids_used(), false).map(|_| ())
     }
 
     /// Writes nodes `0..n` of the index to `path` (created or truncated, then fsynced) in the
@@ -106,6 +93,12 @@ impl HnswIndex {
         if (n == 0) != (entry == NO_ENTRY) || (entry != NO_ENTRY && (entry & 0xffff_ffff) as usize >= n) {
             return Err(bad(format!("the entry point is outside the prefix of {n}")));
         }
+        self.write_file(path, n, true)
+    }
+
+    /// Creates `path`, writes nodes `0..n` (see [`write_body`](Self::write_body)) and the
+    /// trailing CRC-32, fsyncs it, and returns its length and that CRC.
+    fn write_file(&self, path: &Path, n: usize, prefix: bool) -> Result<(u64, u32), IndexError> {
         let io = |source| IndexError::Io {
             path: path.to_path_buf(),
             source,
@@ -115,9 +108,10 @@ impl HnswIndex {
             out: BufWriter::with_capacity(1 << 20, file),
             crc: crc32fast::Hasher::new(),
         };
-        self.write_body(&mut s, n, true).map_err(|e| {
+        self.write_body(&mut s, n, prefix).map_err(|e| {
+            // Only the prefix check makes `InvalidData`: not a linked prefix.
             if e.kind() == std::io::ErrorKind::InvalidData {
-                bad(e.to_string())
+                IndexError::InvalidInput { what: e.to_string() }
             } else {
                 io(e)
             }
@@ -457,17 +451,7 @@ mod prefix_tests {
     use super::super::{HnswConfig, HnswIndex};
     use crate::index::{IndexError, Metric};
 
-    fn vector(seed: u64, dim: usize) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..dim)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
+    use crate::rng::test_vector as vector;
 
     /// 80 staged nodes, the first 50 linked: the prefix of 50 saves and loads with the same
     /// answers and stages its next node at 50; a prefix holding an unlinked node, or whose
