@@ -115,21 +115,22 @@
 //! # }
 //! ```
 
-mod batch;
+#[cfg(test)]
+mod absorb_tests;
+mod admit;
 mod config;
+mod core;
 mod durable;
 mod error;
 mod facade;
+mod fanout;
+mod handler;
 mod log;
 pub mod metrics;
 mod outbox;
-mod progress;
-mod regions;
 mod requests;
 pub mod route;
 mod shard;
-mod shard_reads;
-mod shard_state;
 mod spread;
 mod task;
 mod types;

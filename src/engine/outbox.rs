@@ -2,10 +2,11 @@
 //! for other shards, and how they travel.
 //!
 //! An edge `a → b` is stored on `a`'s shard, and only a worker running that shard's task writes
-//! that shard's graph. While a worker runs a task of shard `s` ([`Scope::enter`]), an edge whose
-//! source lives on `s` is written at once and any other is put in the scope's outbox. When the
-//! task is done, [`dispatch`] sends the outbox as one [`Task::Edges`] per destination shard (a
-//! batch), at high priority.
+//! that shard's graph. While a worker runs a task of shard `s`
+//! ([`Scope::enter`](super::shard::Scope::enter)), the shard writes an edge whose source lives on
+//! `s` at once and returns any other ([`Outgoing`](super::shard::Outgoing)). When the task is
+//! done, the handler hands them to [`dispatch`], which sends them as one [`Task::Edges`] per
+//! destination shard (a batch), at high priority.
 //!
 //! # Accepted means visible, without a worker ever waiting
 //!
@@ -19,82 +20,16 @@
 //! loses those edges: reported as a degradation (and counted), never silently, and the reply
 //! still goes out, since the episode itself is stored.
 
-use std::cell::RefCell;
 use std::sync::Arc;
 
+use super::core::Inner;
 use super::error::EngineError;
-use super::facade::Inner;
+use super::shard::Edge;
 use super::task::Task;
 use super::types::EpisodeId;
 use crate::exec::{Priority, ReplySlot};
 use crate::spread::SpreadError;
 use crate::sync::{AtomicUsize, Mutex, Ordering};
-
-/// One directed association to store on `source`'s shard.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Edge {
-    pub(crate) source: u64,
-    pub(crate) target: u64,
-    pub(crate) weight: f32,
-}
-
-/// What a worker is doing now: shard `shard`'s work, with edges for other shards kept aside.
-struct Current {
-    shard: usize,
-    outbox: Vec<(usize, Edge)>,
-}
-
-thread_local! {
-    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
-}
-
-/// The shard whose task this thread is running (`None` outside a worker's task: the caller's
-/// thread, or a worker between tasks).
-pub(crate) fn current_shard() -> Option<usize> {
-    CURRENT.with(|c| c.borrow().as_ref().map(|c| c.shard))
-}
-
-/// Keeps `edge` for `dest`'s shard if this thread is running a task; returns `false` (and keeps
-/// nothing) otherwise.
-pub(crate) fn defer(dest: usize, edge: Edge) -> bool {
-    CURRENT.with(|c| match c.borrow_mut().as_mut() {
-        Some(cur) => {
-            cur.outbox.push((dest, edge));
-            true
-        }
-        None => false,
-    })
-}
-
-/// Marks this thread as running shard `shard`'s task until [`Scope::leave`] (or drop, after a
-/// panic).
-pub(crate) struct Scope(());
-
-impl Scope {
-    pub(crate) fn enter(shard: usize) -> Self {
-        CURRENT.with(|c| {
-            *c.borrow_mut() = Some(Current {
-                shard,
-                outbox: Vec::new(),
-            })
-        });
-        Scope(())
-    }
-
-    /// Ends the task; returns the edges it produced for other shards.
-    pub(crate) fn leave(self) -> Vec<(usize, Edge)> {
-        CURRENT
-            .with(|c| c.borrow_mut().take())
-            .map(|c| c.outbox)
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Scope {
-    fn drop(&mut self) {
-        CURRENT.with(|c| *c.borrow_mut() = None);
-    }
-}
 
 /// An observation's reply slot and the answer to send it, once its edges are written: one
 /// episode's ([`Task::Observe`]) or a batch's ([`Task::ObserveBatch`], one result per episode).
@@ -178,7 +113,7 @@ pub(crate) enum EdgesDone {
 pub(crate) fn write_edges(inner: &Inner, shard: usize, edges: &[Edge]) -> Vec<Result<(), SpreadError>> {
     edges
         .iter()
-        .map(|e| inner.shards[shard].write_edge(e.source, e.target, e.weight))
+        .map(|e| inner.shard(shard).write_edge(e.source, e.target, e.weight))
         .collect()
 }
 
@@ -191,7 +126,7 @@ pub(crate) fn dispatch(inner: &Inner, from: usize, outbox: Vec<(usize, Edge)>, r
         }
         return;
     }
-    let mut by_shard: Vec<Vec<Edge>> = vec![Vec::new(); inner.shards.len()];
+    let mut by_shard: Vec<Vec<Edge>> = vec![Vec::new(); inner.shards().len()];
     for (dest, e) in outbox {
         by_shard[dest].push(e);
     }
@@ -207,22 +142,22 @@ pub(crate) fn dispatch(inner: &Inner, from: usize, outbox: Vec<(usize, Edge)>, r
             edges,
             done,
         };
-        let sent = match (inner.submitter.get(), &join) {
+        let sent = match (inner.try_submitter(), &join) {
             (Some(sub), Some(j)) => sub
                 .submit(
-                    inner.shards[dest].node,
+                    inner.shard(dest).node,
                     Priority::High,
                     task(Some(EdgesDone::Join(j.clone()))),
                 )
                 .is_ok(),
             (Some(sub), None) => sub
-                .submit(inner.shards[dest].node, Priority::High, task(None))
+                .submit(inner.shard(dest).node, Priority::High, task(None))
                 .is_ok(),
             (None, _) => false,
         };
         if !sent {
             // A refused message comes back and is dropped here (with its clone of the join).
-            inner.shards[dest].metrics.edges_lost.add(n as u64);
+            inner.shard(dest).metrics.edges_lost.add(n as u64);
             inner.note_degradation(format!(
                 "associations lost: shard {dest} refused {n} edge(s) from shard {from} (queue full or closing)"
             ));
