@@ -1,7 +1,8 @@
 //! The state every floor of the engine above the shards shares: the shards themselves, the
 //! declared spaces and their live counts, the id counter, the streams' last episodes, the
 //! submitter of the worker pool, the engine-wide recorders and the degradations. One `Inner`
-//! per engine, behind an `Arc` held by the facade and by the worker handler.
+//! per engine, behind an `Arc` held by the facade and by the worker handler. (A durable
+//! engine's `Store` is the facade's: nothing here imports `durable/`.)
 //!
 //! Its fields are private: the floors above (admission, fan-out, outbox, handler, durable,
 //! facade) go through the methods here, so an invariant about a counter is kept in one place.
@@ -11,11 +12,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use super::config::{DEFAULT_SPACE, EngineBuilder};
-use super::durable::Store;
 use super::error::EngineError;
 use super::metrics::OpRecorder;
 use super::route::shard_of;
@@ -99,19 +99,12 @@ pub(crate) struct Inner {
     /// Whether the index absorbs the append buffer (`Engine::set_absorption`).
     absorbing: AtomicBool,
     degradations: Mutex<Vec<String>>,
-    /// The directory and logs of an engine opened with `open_in`.
-    durable: Option<Arc<Store>>,
 }
 
 impl Inner {
     /// The shared state of an engine being opened (no submitter yet: see
     /// [`attach_submitter`](Self::attach_submitter)).
-    pub(crate) fn new(
-        config: EngineBuilder,
-        shards: Vec<Shard>,
-        spaces: Vec<SpaceInfo>,
-        durable: Option<Arc<Store>>,
-    ) -> Self {
+    pub(crate) fn new(config: EngineBuilder, shards: Vec<Shard>, spaces: Vec<SpaceInfo>) -> Self {
         assert!(!shards.is_empty(), "an engine has at least one shard");
         assert!(spaces.len() <= usize::from(u16::MAX), "space ids are u16");
         let space_ids = spaces
@@ -133,7 +126,6 @@ impl Inner {
             opened: Instant::now(),
             absorbing: AtomicBool::new(true),
             degradations: Mutex::new(Vec::new()),
-            durable,
             config,
         }
     }
@@ -255,11 +247,6 @@ impl Inner {
     /// Switches absorption (the caller schedules the buffers when it turns it on).
     pub(crate) fn set_absorbing(&self, on: bool) {
         self.absorbing.store(on, Ordering::Release);
-    }
-
-    /// The directory and logs of a durable engine.
-    pub(crate) fn durable(&self) -> Option<&Arc<Store>> {
-        self.durable.as_ref()
     }
 
     /// Reports a lost association (not for a source or target forgotten meanwhile, which is no

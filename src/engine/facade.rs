@@ -37,10 +37,44 @@ const COMPLETION_TEMPERATURE: f32 = 0.05;
 /// Weight of the one-hop activation in a completion candidate's score (a guess).
 const COMPLETION_ACTIVATION_WEIGHT: f32 = 0.5;
 
+/// Opening lives here, beside [`Engine::open`], so that `config.rs` stays on the ground floor.
+impl EngineBuilder {
+    /// Opens a durable engine whose state lives in `dir` (created if missing): every accepted
+    /// episode, association and forget is logged per shard, and what `dir` holds from an earlier
+    /// run (a snapshot and each shard's log after it) is recovered first, through the normal
+    /// store path on each shard's own workers. See `docs/durability.md`.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open); [`EngineError::Durability`] if `dir` cannot be written, holds
+    /// another format version, dimension or shard count, or is damaged before a log's tail
+    /// (nothing is loaded then); [`EngineError::UnknownSpace`] if it holds episodes of a space
+    /// this builder does not declare.
+    pub fn open_in(mut self, dir: impl AsRef<std::path::Path>) -> Result<Engine, EngineError> {
+        self.dir = Some(dir.as_ref().to_path_buf());
+        self.validate()?;
+        Engine::open(self)
+    }
+
+    /// Opens the engine.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidConfig`] for a zero dimension, zero shards, a bad space (empty or
+    /// duplicate name) or out-of-range index parameters; [`EngineError::Topology`] if the
+    /// machine's topology cannot be read; [`EngineError::Exec`] if workers cannot start;
+    /// [`EngineError::Index`] if a shard's first segment cannot be reserved.
+    pub fn open(self) -> Result<Engine, EngineError> {
+        self.validate()?;
+        Engine::open(self)
+    }
+}
+
 /// The associative memory: one shard per NUMA node (see the [module docs](super)).
 pub struct Engine {
     pub(super) inner: Arc<Inner>,
     exec: Executor<Task>,
+    /// The directory and logs of an engine opened with `open_in`. Dropped last, after the
+    /// workers and the shards' logs: it holds the directory's lock.
+    store: Option<Arc<Store>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -186,14 +220,14 @@ impl Engine {
             steal: StealPolicy::WithinNode,
             ..WorkerPoolConfig::for_plan(&plan)
         };
-        let durable = prepared.as_ref().map(|p| p.0.clone());
-        let inner = Arc::new(Inner::new(config, shards, spaces, durable));
+        let store = prepared.as_ref().map(|p| p.0.clone());
+        let inner = Arc::new(Inner::new(config, shards, spaces));
         let exec = Executor::start_with(&plan, pool, EngineHandler { inner: inner.clone() })
             .map_err(|source| EngineError::Exec { source })?;
         degradations.extend(exec.degradations().iter().map(|d| format!("exec: {d:?}")));
         inner.set_degradations(degradations);
         inner.attach_submitter(exec.submitter());
-        let engine = Self { inner, exec };
+        let engine = Self { inner, exec, store };
         if let Some((store, state, checked)) = prepared {
             let (report, next_seq) = replay::recover(&engine.inner, &store, state, checked)?;
             store.attach(next_seq)?;
@@ -308,7 +342,7 @@ impl Engine {
     /// Starts a background snapshot of a durable engine if its policy asks for one now and
     /// none is running (the store decides; the thread holds the engine only while it saves).
     fn snapshot_if_due(&self) {
-        let Some(store) = self.inner.durable() else {
+        let Some(store) = self.store.as_ref() else {
             return;
         };
         if !store.claim_background() {
@@ -720,7 +754,7 @@ impl Engine {
     /// Logs an explicit association on `a`'s shard (durable engines) and waits for it, outside
     /// every lock, before it is applied.
     fn log_association(&self, a: EpisodeId, b: EpisodeId, w: f32, both: bool) -> Result<(), EngineError> {
-        if let Some(store) = self.inner.durable() {
+        if let Some(store) = self.store.as_ref() {
             store.log_change(self.inner.shard_of(a.0), |seq| {
                 crate::durability::Record::Associate {
                     seq,
@@ -875,7 +909,7 @@ impl Engine {
     pub fn forget(&self, id: EpisodeId) -> Result<(), EngineError> {
         let eng = &*self.inner;
         let deadline = Instant::now() + eng.config().admission.observe_deadline;
-        if let Some(store) = eng.durable() {
+        if let Some(store) = self.store.as_ref() {
             // Logged before it is applied, and only for a live episode (asked of its shard).
             if !requests::locate(eng, &[id.0], deadline)?.contains_key(&id.0) {
                 return Err(EngineError::UnknownEpisode { id: id.0 });
@@ -902,7 +936,7 @@ impl Engine {
     /// What recovery found and did when this engine was opened with
     /// [`open_in`](super::EngineBuilder::open_in) (`None` for an engine without a directory).
     pub fn recovery_report(&self) -> Option<&RecoveryReport> {
-        self.inner.durable().and_then(|s| s.recovery.get())
+        self.store.as_ref().and_then(|s| s.recovery.get())
     }
 
     /// Takes a snapshot of a durable engine now and deletes the log segments it covers (see
@@ -914,7 +948,7 @@ impl Engine {
     /// [`EngineError::Durability`] if the snapshot cannot be written (the previous one stays
     /// current and no segment is deleted).
     pub fn snapshot(&self) -> Result<SnapshotReport, EngineError> {
-        let Some(store) = self.inner.durable() else {
+        let Some(store) = self.store.as_ref() else {
             return Err(EngineError::InvalidInput {
                 what: "snapshot needs an engine opened with open_in(dir)".into(),
             });
@@ -925,7 +959,7 @@ impl Engine {
     /// The outcome of the last background snapshot (taken by the `snapshot_every` policy), if
     /// one ran: its report, or its error in words.
     pub fn last_background_snapshot(&self) -> Option<Result<SnapshotReport, String>> {
-        let store = self.inner.durable()?;
+        let store = self.store.as_ref()?;
         store.wait_snapshot(Duration::ZERO);
         store
             .last_snapshot
@@ -937,7 +971,7 @@ impl Engine {
     /// Each shard's write-ahead-log counters (records, groups, fsyncs and their latency
     /// histogram); empty for an engine without a directory.
     pub fn wal_stats(&self) -> Vec<crate::durability::WalStats> {
-        self.inner.durable().map_or_else(Vec::new, |s| s.wal_stats())
+        self.store.as_ref().map_or_else(Vec::new, |s| s.wal_stats())
     }
 
     /// The stored episode `id`, or `None` if it is not live.
@@ -1160,7 +1194,7 @@ impl Engine {
     /// once). The logs are flushed and closed when the engine is dropped.
     pub fn shutdown(self) {
         let _ = self.exec.shutdown();
-        if let Some(store) = self.inner.durable() {
+        if let Some(store) = self.store.as_ref() {
             store.join_snapshot();
         }
     }

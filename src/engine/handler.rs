@@ -11,11 +11,11 @@ use std::time::Instant;
 
 use super::core::Inner;
 use super::error::EngineError;
-use super::outbox::{self, EdgesDone, HeldReply};
-use super::shard::{Outgoing, Prepared, Scope, Shard};
-use super::task::Task;
+use super::outbox;
+use super::shard::{Edge, Outgoing, Prepared, Scope, Shard};
+use super::task::{EdgesDone, HeldReply, Task};
 use super::types::EpisodeId;
-use crate::exec::{Priority, Urgency, WorkerContext, WorkerHandler};
+use crate::exec::{Priority, ReplySlot, Urgency, WorkerContext, WorkerHandler};
 
 /// What each worker keeps for itself (created on its pinned thread). Nothing yet: absorption
 /// links rows where they are staged, without a copy.
@@ -83,54 +83,11 @@ impl EngineHandler {
         let eng = &*self.inner;
         {
             match task {
-                Task::Observe { shard, ep, reply } => {
-                    let space = ep.space;
-                    let sh = eng.shard(shard);
-                    let r = observe(eng, sh, ep, out);
-                    sh.spaces[space as usize].pending_done();
-                    if r.is_ok() {
-                        eng.schedule_absorb(shard, space);
-                    }
-                    return Some(HeldReply::One(reply, r));
-                }
+                Task::Observe { shard, ep, reply } => return Some(observe_one(eng, shard, ep, reply, out)),
                 Task::ObserveBatch { shard, eps, reply } => {
-                    let sh = eng.shard(shard);
-                    let mut spaces = Vec::new();
-                    let results = eps
-                        .into_iter()
-                        .map(|ep| {
-                            let space = ep.space;
-                            let r = observe(eng, sh, ep, out);
-                            sh.spaces[space as usize].pending_done();
-                            if r.is_ok() && !spaces.contains(&space) {
-                                spaces.push(space);
-                            }
-                            r
-                        })
-                        .collect();
-                    for space in spaces {
-                        eng.schedule_absorb(shard, space);
-                    }
-                    return Some(HeldReply::Batch(reply, results));
+                    return Some(observe_batch(eng, shard, eps, reply, out));
                 }
-                Task::Absorb { shard, space } => {
-                    let sh = eng.shard(shard);
-                    let sp = &sh.spaces[space as usize];
-                    let yields = eng.config().index.absorb_yields;
-                    if eng.absorbing()
-                        && let Err(e) = sh.absorb_until(space, || yields && urgency.high_waiting(), out)
-                    {
-                        // The batch's slots stay unindexed (scanned by every recall, and
-                        // counted by admission control); later slots are still absorbed.
-                        eng.note_degradation(format!("shard {shard}: absorption failed: {e}"));
-                    }
-                    // Leave the count first, then look: see `SpaceShard::has_unclaimed`.
-                    sp.absorber_done();
-                    // A paused space is rescheduled by the snapshot that paused it.
-                    if sp.has_unclaimed() && !sp.progress.is_paused() {
-                        eng.schedule_absorb(shard, space);
-                    }
-                }
+                Task::Absorb { shard, space } => absorb(eng, shard, space, urgency, out),
                 Task::Search {
                     shard,
                     space,
@@ -175,21 +132,7 @@ impl EngineHandler {
                     });
                     reply.send(out);
                 }
-                Task::Edges { shard, edges, done } => {
-                    let results = outbox::write_edges(eng, shard, &edges);
-                    match done {
-                        Some(EdgesDone::Reply(reply)) => reply.send(results),
-                        other => {
-                            // Edges the engine made by itself: a failure loses only that edge.
-                            for e in results.into_iter().filter_map(Result::err) {
-                                eng.note_association_failure(e);
-                            }
-                            if let Some(EdgesDone::Join(join)) = other {
-                                join.arrive();
-                            }
-                        }
-                    }
-                }
+                Task::Edges { shard, edges, done } => write_edges(eng, shard, &edges, done),
                 Task::Score {
                     shard,
                     space,
@@ -222,4 +165,88 @@ fn observe(eng: &Inner, sh: &Shard, ep: Prepared, out: &mut Outgoing) -> Result<
         sh.connect_both(id.0, prev, sh.stream_weight(), out);
     }
     Ok(id)
+}
+
+/// An observation: stored, its pending count ended, absorption scheduled; the reply is held.
+fn observe_one(
+    eng: &Inner,
+    shard: usize,
+    ep: Prepared,
+    reply: ReplySlot<Result<EpisodeId, EngineError>>,
+    out: &mut Outgoing,
+) -> HeldReply {
+    let space = ep.space;
+    let sh = eng.shard(shard);
+    let r = observe(eng, sh, ep, out);
+    sh.spaces[space as usize].pending_done();
+    if r.is_ok() {
+        eng.schedule_absorb(shard, space);
+    }
+    HeldReply::One(reply, r)
+}
+
+/// A batch of observations of one shard, in order; the replies are held.
+fn observe_batch(
+    eng: &Inner,
+    shard: usize,
+    eps: Vec<Prepared>,
+    reply: ReplySlot<Vec<Result<EpisodeId, EngineError>>>,
+    out: &mut Outgoing,
+) -> HeldReply {
+    let sh = eng.shard(shard);
+    let mut spaces = Vec::new();
+    let results = eps
+        .into_iter()
+        .map(|ep| {
+            let space = ep.space;
+            let r = observe(eng, sh, ep, out);
+            sh.spaces[space as usize].pending_done();
+            if r.is_ok() && !spaces.contains(&space) {
+                spaces.push(space);
+            }
+            r
+        })
+        .collect();
+    for space in spaces {
+        eng.schedule_absorb(shard, space);
+    }
+    HeldReply::Batch(reply, results)
+}
+
+/// One absorption batch (stopping early for a waiting recall when `absorb_yields` is on),
+/// then absorption queued again while slots wait.
+fn absorb(eng: &Inner, shard: usize, space: u16, urgency: &Urgency<'_>, out: &mut Outgoing) {
+    let sh = eng.shard(shard);
+    let sp = &sh.spaces[space as usize];
+    let yields = eng.config().index.absorb_yields;
+    if eng.absorbing()
+        && let Err(e) = sh.absorb_until(space, || yields && urgency.high_waiting(), out)
+    {
+        // The batch's slots stay unindexed (scanned by every recall, and
+        // counted by admission control); later slots are still absorbed.
+        eng.note_degradation(format!("shard {shard}: absorption failed: {e}"));
+    }
+    // Leave the count first, then look: see `SpaceShard::has_unclaimed`.
+    sp.absorber_done();
+    // A paused space is rescheduled by the snapshot that paused it.
+    if sp.has_unclaimed() && !sp.progress.is_paused() {
+        eng.schedule_absorb(shard, space);
+    }
+}
+
+/// Edges whose sources live on `shard`; the results go to whoever waits (`done`).
+fn write_edges(eng: &Inner, shard: usize, edges: &[Edge], done: Option<EdgesDone>) {
+    let results = outbox::write_edges(eng, shard, edges);
+    match done {
+        Some(EdgesDone::Reply(reply)) => reply.send(results),
+        other => {
+            // Edges the engine made by itself: a failure loses only that edge.
+            for e in results.into_iter().filter_map(Result::err) {
+                eng.note_association_failure(e);
+            }
+            if let Some(EdgesDone::Join(join)) = other {
+                join.arrive();
+            }
+        }
+    }
 }

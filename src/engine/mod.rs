@@ -125,6 +125,7 @@ mod error;
 mod facade;
 mod fanout;
 mod handler;
+mod join;
 mod log;
 pub mod metrics;
 mod outbox;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::EngineError;
+use super::join::{Deliver, Join};
 use super::metrics::MessageKind;
-use super::outbox::EdgesDone;
 use super::shard::{Edge, Prepared, ShardHits};
 use super::types::EpisodeId;
 use crate::exec::ReplySlot;
@@ -128,4 +128,36 @@ impl Task {
             Task::Forget { .. } => MessageKind::Forget,
         })
     }
+}
+
+/// An observation's reply slot and the answer to send it, once its edges are written: one
+/// episode's ([`Task::Observe`]) or a batch's ([`Task::ObserveBatch`], one result per episode).
+pub(crate) enum HeldReply {
+    /// One episode.
+    One(
+        ReplySlot<Result<EpisodeId, EngineError>>,
+        Result<EpisodeId, EngineError>,
+    ),
+    /// A batch.
+    Batch(
+        ReplySlot<Vec<Result<EpisodeId, EngineError>>>,
+        Vec<Result<EpisodeId, EngineError>>,
+    ),
+}
+
+impl Deliver for HeldReply {
+    fn deliver(self) {
+        match self {
+            HeldReply::One(slot, out) => slot.send(out),
+            HeldReply::Batch(slot, out) => slot.send(out),
+        }
+    }
+}
+
+/// Who waits for a [`Task::Edges`].
+pub(crate) enum EdgesDone {
+    /// An observation's reply ([`Join`]).
+    Join(Arc<Join<HeldReply>>),
+    /// A caller (`Engine::associate*`): one result per edge, in order.
+    Reply(ReplySlot<Vec<Result<(), SpreadError>>>),
 }

@@ -123,6 +123,7 @@ type Window = VecDeque<(u64, Gather<Result<EpisodeId, EngineError>>)>;
 const WINDOW: usize = 128;
 
 /// Replays `state` into the engine; returns the report and one past the largest `seq` found.
+// tidy: long-fn — recovery in its phases, in order, sharing the report and the in-flight queues
 pub(crate) fn recover(
     eng: &std::sync::Arc<Inner>,
     store: &Store,
