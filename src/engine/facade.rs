@@ -291,7 +291,7 @@ impl Engine {
     pub fn observe_durable(&self, ep: Episode) -> Result<(EpisodeId, Guarantee), EngineError> {
         let started = Instant::now();
         let eng = &*self.inner;
-        // Validation, id, quota and index lag: see `batch.rs`.
+        // Validation, id, quota and index lag: see `admit.rs`.
         let prepared = admit::admit(eng, ep)?;
         let (id, space) = (prepared.id, prepared.space);
         let s = eng.shard_of(id);

@@ -3,7 +3,7 @@
 //! their nodes holds, so that recovery loads them instead of re-inserting every episode.
 //!
 //! **What is saved.** Per (shard, space), the *linked prefix*: absorption of the space is
-//! paused ([`AbsorbProgress::pause`](crate::engine::progress::AbsorbProgress::pause): no new
+//! paused ([`AbsorbProgress::pause`](crate::engine::shard::AbsorbProgress::pause): no new
 //! claims, running absorbers finish), so the linked slots are exactly `0..absorbed`; the
 //! segment holding slot `absorbed` (the only one absorbers can still change) is saved with its
 //! nodes below `absorbed` while paused, absorption resumes, and then the full segments below
