@@ -293,6 +293,7 @@ impl Display {
 /// # Errors
 /// [`LoadtestError::Target`] if preload fails, [`LoadtestError::Driver`] if a client thread
 /// cannot start or panics.
+// tidy: long-fn — the open-loop driver: its timing loop reads best in one piece
 pub fn run(
     scenario: &Scenario,
     target: &dyn LoadTarget,

@@ -318,6 +318,7 @@ fn fmt_bytes(b: u64) -> String {
 
 impl RunResult {
     /// The summary table and the lines around it, as printed at the end of a run.
+    // tidy: long-fn — a text report, one line after another
     pub fn summary_text(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
