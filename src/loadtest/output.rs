@@ -1,10 +1,8 @@
 //! Writing a run's files (`result.json`, the SVG figures, `report.html`) and reading results back.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::error::LoadtestError;
-use super::plot;
-use super::report;
 use super::result::RunResult;
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> LoadtestError + '_ {
@@ -19,7 +17,9 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> LoadtestError + '_ {
 ///
 /// # Errors
 /// [`LoadtestError::Io`], [`LoadtestError::Json`] or [`LoadtestError::Plot`].
-pub fn write_all(r: &RunResult, dir: &Path) -> Result<Vec<PathBuf>, LoadtestError> {
+#[cfg(feature = "report")]
+pub fn write_all(r: &RunResult, dir: &Path) -> Result<Vec<std::path::PathBuf>, LoadtestError> {
+    use super::{plot, report};
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let json_path = dir.join("result.json");
     let json = serde_json::to_string_pretty(r).map_err(|e| LoadtestError::Json {
