@@ -22,7 +22,7 @@
 //!
 //! ```toml
 //! [dependencies]
-//! locus = { git = "…", default-features = false }  # the library without the CLI's dependencies
+//! locus = { path = "../locus", default-features = false }  # without the CLI's dependencies
 //! ```
 //!
 //! Open an engine, observe episodes, associate two, recall by similarity, recall with

@@ -11,8 +11,18 @@ fn every_scenario_by_name_from_another_directory() {
     for name in builtin::names() {
         let out = Command::new(env!("CARGO_BIN_EXE_locus"))
             .args([
-                "loadtest", name, "--target", "noop", "--duration", "200ms", "--warmup", "0s",
-                "--preload", "0", "--progress", "quiet",
+                "loadtest",
+                name,
+                "--target",
+                "noop",
+                "--duration",
+                "200ms",
+                "--warmup",
+                "0s",
+                "--preload",
+                "0",
+                "--progress",
+                "quiet",
             ])
             .current_dir(elsewhere.path())
             .output()
@@ -23,7 +33,10 @@ fn every_scenario_by_name_from_another_directory() {
             stderr.contains(&format!("scenario {name} ({name} (built in))")),
             "{name}: {stderr}"
         );
-        assert!(stdout.contains(&format!("scenario {name} ·")), "{name}: {stdout}{stderr}");
+        assert!(
+            stdout.contains(&format!("scenario {name} ·")),
+            "{name}: {stdout}{stderr}"
+        );
         // A missed target exits 1 with its reason; nothing else may fail.
         assert!(
             out.status.success() || stderr.contains("missed its targets"),

@@ -81,7 +81,14 @@ fn report_renders_its_figures_in_chromium() {
     let page = dir.path().join("report.html");
     let html = std::fs::read_to_string(&page).unwrap();
     let mut at = 0;
-    for id in ["scenario", "validation", "latency", "service", "driver", "figures"] {
+    for id in [
+        "scenario",
+        "validation",
+        "latency",
+        "service",
+        "driver",
+        "figures",
+    ] {
         let needle = format!("<h2 id=\"{id}\">");
         let found = html[at..]
             .find(&needle)
@@ -91,10 +98,13 @@ fn report_renders_its_figures_in_chromium() {
     assert_eq!(html.matches("<figure data-figure=").count(), 4);
     assert_eq!(html.matches("<svg").count(), 4, "figures are not inline");
     assert!(!html.contains("<img"), "the page links a file");
-    assert!(html.contains("arrival") && html.contains("poisson"), "scenario not shown");
     assert!(
-        html.contains("No latency target was set"),
-        "the page does not say that only the error rate could be checked"
+        html.contains("arrival") && html.contains("poisson"),
+        "scenario not shown"
+    );
+    assert!(
+        html.contains("No target was set: nothing was checked."),
+        "the page does not say that no target was checked"
     );
 
     let Some(browser) = chromium() else {

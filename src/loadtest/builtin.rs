@@ -6,7 +6,10 @@ use super::scenario::{self, Scenario};
 
 /// Every shipped scenario: its name (the file's stem) and its text.
 pub const SCENARIOS: [(&str, &str); 11] = [
-    ("breaking_point", include_str!("../../scenarios/breaking_point.toml")),
+    (
+        "breaking_point",
+        include_str!("../../scenarios/breaking_point.toml"),
+    ),
     ("burst", include_str!("../../scenarios/burst.toml")),
     ("default", include_str!("../../scenarios/default.toml")),
     ("example", include_str!("../../scenarios/example.toml")),

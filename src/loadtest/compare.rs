@@ -357,8 +357,7 @@ pub fn compare(
         }
         let ((be, br), (ae, ar)) = (failure_rates(b), failure_rates(a));
         let rose = |kb: u64, ka: u64, rb: f64, ra: f64| {
-            ra > rb
-                && (!by_significance || significance::rate_rise_p(kb, b.count, ka, a.count) < ALPHA)
+            ra > rb && (!by_significance || significance::rate_rise_p(kb, b.count, ka, a.count) < ALPHA)
         };
         if rose(b.error_count(), a.error_count(), be, ae) {
             c.internal.push(format!("{op}: error rate {be:.5} → {ae:.5}"));

@@ -30,8 +30,7 @@ use super::live::LiveStats;
 use super::procstat;
 use super::recorder::{Hist, ThreadRecord, Window};
 use super::result::{
-    self, DriverReport, OpSecond, OpSummary, Percentiles, ProcessReport, RunResult, SCHEMA,
-    SecondPoint,
+    self, DriverReport, OpSecond, OpSummary, Percentiles, ProcessReport, RunResult, SCHEMA, SecondPoint,
 };
 use super::scenario::{Arrival, OpKind, Scenario};
 use super::schedule::Schedule;

@@ -151,7 +151,12 @@ fn line_chart(name: &str, title: &str, axes: &Axes<'_>, series: &[Series]) -> Re
                     let c = s.colour;
                     let stroke = c.stroke_width(2);
                     let drawn = if s.dashed {
-                        chart.draw_series(DashedLineSeries::new(s.points.iter().copied(), 6, 4, stroke))
+                        chart.draw_series(DashedLineSeries::new(
+                            s.points.iter().copied(),
+                            6,
+                            4,
+                            stroke,
+                        ))
                     } else {
                         chart.draw_series(LineSeries::new(s.points.iter().copied(), stroke))
                     };

@@ -66,9 +66,7 @@ fn latency_table(out: &mut String, r: &RunResult, pick: fn(&OpSummary) -> &Perce
     if with_counts {
         out.push_str("<th>count</th><th>errors</th><th>rejected</th>");
     }
-    out.push_str(
-        "<th>P50</th><th>P90</th><th>P95</th><th>P99</th><th>P99.9</th><th>P99.99</th><th>max</th>",
-    );
+    out.push_str("<th>P50</th><th>P90</th><th>P95</th><th>P99</th><th>P99.9</th><th>P99.99</th><th>max</th>");
     if with_counts {
         out.push_str("<th>ops/s</th>");
     }
@@ -264,10 +262,7 @@ fn engine_section(out: &mut String, m: &Value) {
             let _ = writeln!(out, "<tr><td>{label}</td><td>{}</td></tr>", esc(&text));
         }
     }
-    let degradations = m
-        .get("degradations")
-        .map(words)
-        .unwrap_or_else(|| "none".into());
+    let degradations = m.get("degradations").map(words).unwrap_or_else(|| "none".into());
     let _ = writeln!(
         out,
         "<tr><td>degradations</td><td>{}</td></tr>\n</table>",
@@ -279,10 +274,7 @@ fn engine_section(out: &mut String, m: &Value) {
     );
     for name in ["recall", "complete"] {
         if let Some(op) = m.get(name) {
-            let count = op
-                .get("quantiles")
-                .and_then(|q| num(q, "count"))
-                .unwrap_or(0.0);
+            let count = op.get("quantiles").and_then(|q| num(q, "count")).unwrap_or(0.0);
             let _ = writeln!(
                 out,
                 "<tr><td>{name}</td><td>{count}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -339,11 +331,7 @@ pub fn html(r: &RunResult, figures: &[Figure]) -> String {
          <body data-figures=\"pending\">\n<h1>locus loadtest: {name}</h1>",
         name = esc(&r.name)
     );
-    let verdict = if r.validation.passed {
-        "passed"
-    } else {
-        "FAILED"
-    };
+    let verdict = if r.validation.passed { "passed" } else { "FAILED" };
     let _ = writeln!(
         out,
         "<p>P99 (all ops) <b>{}</b> · {:.1} ops/s · validation {verdict} · {} · result schema {}</p>",

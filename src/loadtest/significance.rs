@@ -82,12 +82,7 @@ pub fn mann_whitney_greater(before: &[f64], after: &[f64]) -> UTest {
     let z = (u - mean - 0.5) / var.sqrt();
     // The standard normal's parameters are constants it accepts.
     let p = Normal::new(0.0, 1.0).map_or(1.0, |d| d.sf(z));
-    UTest {
-        u,
-        z,
-        p,
-        n: (n1, n2),
-    }
+    UTest { u, z, p, n: (n1, n2) }
 }
 
 /// The effect: after's median over before's, with its bootstrap interval.

@@ -11,9 +11,9 @@ use std::time::Duration;
 use locus::loadtest::driver::{self, Progress, RunOptions};
 use locus::loadtest::engine_target::EngineTarget;
 use locus::loadtest::live::LiveStats;
+use locus::loadtest::result::RunResult;
 use locus::loadtest::scenario::{self, Arrival, Scenario};
 use locus::loadtest::target::{LoadTarget, NoopTarget};
-use locus::loadtest::result::RunResult;
 use locus::loadtest::{builtin, http, output};
 
 /// What the load is driven against.
