@@ -84,7 +84,9 @@ pub fn tick(v: f64) -> String {
 
 /// A latency tick in µs or ms: `250 µs`, `1.5 ms`.
 fn latency_tick(us: f64) -> String {
-    if us >= 1000.0 {
+    if us >= 1_000_000.0 {
+        format!("{} s", tick(us / 1e6))
+    } else if us >= 1000.0 {
         format!("{} ms", tick(us / 1000.0))
     } else {
         format!("{} µs", tick(us))
@@ -111,6 +113,8 @@ struct Axes<'a> {
     x_desc: &'a str,
     y_desc: &'a str,
     log_y: bool,
+    /// How many x labels (whole seconds: one per second up to 12).
+    x_ticks: usize,
     x_label: &'a dyn Fn(&f64) -> String,
     y_label: &'a dyn Fn(&f64) -> String,
 }
@@ -124,7 +128,9 @@ fn line_chart(name: &str, title: &str, axes: &Axes<'_>, series: &[Series]) -> Re
         root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
         let points = || series.iter().flat_map(|s| s.points.iter());
         let x_max = points().map(|p| p.0).fold(0.0f64, f64::max).max(1.0);
-        let y_max = points().map(|p| p.1).fold(0.0f64, f64::max).max(1e-3) * 1.15;
+        let y_top = points().map(|p| p.1).fold(0.0f64, f64::max).max(1e-3);
+        // Head room for the legend above the lines (a log axis needs a factor, not a margin).
+        let y_max = if axes.log_y { y_top * 4.0 } else { y_top * 1.35 };
         let mut chart = ChartBuilder::on(&root);
         chart
             .caption(title, ("sans-serif", 20).into_font().color(&BLACK))
@@ -138,6 +144,8 @@ fn line_chart(name: &str, title: &str, axes: &Axes<'_>, series: &[Series]) -> Re
                 chart
                     .configure_mesh()
                     .x_desc(axes.x_desc)
+                    .x_labels(axes.x_ticks)
+                    .y_labels(12)
                     .y_desc(axes.y_desc)
                     .x_label_formatter(axes.x_label)
                     .y_label_formatter(axes.y_label)
@@ -171,7 +179,7 @@ fn line_chart(name: &str, title: &str, axes: &Axes<'_>, series: &[Series]) -> Re
                         .label_font(style.clone())
                         .background_style(WHITE.mix(0.9))
                         .border_style(BLACK)
-                        .position(SeriesLabelPosition::UpperLeft)
+                        .position(SeriesLabelPosition::UpperRight)
                         .draw()
                         .map_err(|e| err(e.to_string()))?;
                 }
@@ -249,10 +257,12 @@ pub fn render(r: &RunResult) -> Result<Vec<Figure>, LoadtestError> {
             .map(|p| (p.t_s as f64, p.p50_us))
             .collect(),
     });
+    let last_second = whole.last().map_or(1, |p| p.t_s as usize);
     let over_time = |y_desc, log_y, y_label| Axes {
         x_desc: "seconds since measurement started",
         y_desc,
         log_y,
+        x_ticks: (last_second + 1).clamp(2, 12),
         x_label: &seconds,
         y_label,
     };
@@ -298,6 +308,7 @@ pub fn render(r: &RunResult) -> Result<Vec<Figure>, LoadtestError> {
             x_desc: "percentile",
             y_desc: "latency",
             log_y: true,
+            x_ticks: 8,
             x_label: &percentile,
             y_label: &latency,
         },

@@ -42,21 +42,26 @@ fn words(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Array(a) if a.is_empty() => "none".into(),
         Value::Array(a) => a.iter().map(words).collect::<Vec<_>>().join(", "),
-        Value::Object(o) if o.is_empty() => "defaults".into(),
-        Value::Object(o) => o
-            .iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| format!("{} {}", k.replace('_', " "), words(v)))
-            .collect::<Vec<_>>()
-            .join(", "),
+        Value::Object(o) => {
+            let set: Vec<String> = o
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| format!("{} {}", k.replace('_', " "), words(v)))
+                .collect();
+            if set.is_empty() {
+                "none (defaults)".into()
+            } else {
+                set.join(", ")
+            }
+        }
     }
 }
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:960px;color:#111;\
 background:#fff;line-height:1.4}h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em;\
 border-bottom:1px solid #999}table{border-collapse:collapse;margin:.5em 0}\
-td,th{border:1px solid #999;padding:2px 8px;text-align:right}th{background:#eee}\
-td:first-child,th:first-child{text-align:left}table.kv td{text-align:left}\
+td,th{border:1px solid #999;padding:2px 8px;text-align:right;white-space:nowrap}th{background:#eee}\
+td:first-child,th:first-child{text-align:left}table.kv td{text-align:left;white-space:normal}\
 figure{margin:1.2em 0;break-inside:avoid}figure svg{max-width:100%;height:auto}\
 figcaption{font-size:.9em;color:#333}.bad{color:#a00;font-weight:bold}\
 @media print{body{margin:0;max-width:none}h2{break-after:avoid}}";
