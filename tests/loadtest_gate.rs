@@ -142,3 +142,56 @@ fn repeats_add_samples_and_short_results_use_the_fixed_limit() {
     assert_eq!(c.exit_code(), 1, "{}", c.text());
     assert!(c.text().contains("Mann–Whitney"), "{}", c.text());
 }
+
+#[test]
+fn repeat_keeps_every_run_for_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_into = |name: &str| {
+        let out_dir = dir.path().join(name);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_locus"))
+            .args([
+                "loadtest",
+                "--target",
+                "noop",
+                "--repeat",
+                "3",
+                "--duration",
+                "3s",
+                "--warmup",
+                "0s",
+                "--rate",
+                "2000",
+                "--preload",
+                "0",
+                "--progress",
+                "quiet",
+                "--out",
+            ])
+            .arg(&out_dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains("(run 3 of 3)"), "{stderr}");
+        out_dir.join("result.json")
+    };
+    // Side by side, to halve the test's time.
+    let (before, after) = std::thread::scope(|s| {
+        let b = s.spawn(|| run_into("before"));
+        let a = run_into("after");
+        (b.join().unwrap(), a)
+    });
+    let r = locus::loadtest::output::read_result(&before).unwrap();
+    assert_eq!(r.repeats.len(), 2);
+    assert_eq!(r.runs(), 3);
+    // Three runs of three whole seconds: nine per-second P99s, enough for the test.
+    assert_eq!(r.gate_samples("all").len(), 9);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_locus"))
+        .arg("compare")
+        .args([&before, &after])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Mann–Whitney") && text.contains("n 9/9"), "{text}");
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{text}");
+}

@@ -2,7 +2,7 @@
 //!
 //! Internal regression (exit 1), for any op (or all ops together):
 //! - **P99, by significance** when both results hold at least
-//!   [`MIN_SAMPLES`](super::significance::MIN_SAMPLES) whole seconds (one run of 8 s or more, or
+//!   [`MIN_SAMPLES`] whole seconds (one run of 8 s or more, or
 //!   several of `locus loadtest --repeat N`): the per-second P99s after are significantly larger
 //!   (one-sided Mann–Whitney U, p < 0.01) *and* the ratio of the medians is above 1.05 with 99 %
 //!   confidence (seeded bootstrap interval). Noise between identical runs is not a regression;
