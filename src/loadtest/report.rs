@@ -60,7 +60,7 @@ fn words(v: &Value) -> String {
 const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:960px;color:#111;\
 background:#fff;line-height:1.4}h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em;\
 border-bottom:1px solid #999}table{border-collapse:collapse;margin:.5em 0}\
-td,th{border:1px solid #999;padding:2px 8px;text-align:right;white-space:nowrap}th{background:#eee}\
+td,th{border:1px solid #999;padding:2px 6px;text-align:right;white-space:nowrap;font-size:.9em}th{background:#eee;white-space:normal}\
 td:first-child,th:first-child{text-align:left}table.kv td{text-align:left;white-space:normal}\
 figure{margin:1.2em 0;break-inside:avoid}figure svg{max-width:100%;height:auto}\
 figcaption{font-size:.9em;color:#333}.bad{color:#a00;font-weight:bold}\
