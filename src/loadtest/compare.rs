@@ -246,6 +246,48 @@ pub fn read_competitive(path: &Path) -> Result<Competitive, LoadtestError> {
     Ok(c)
 }
 
+/// Adds to `c` each competitive baseline that `after` misses by more than `limits.competitive`.
+///
+/// # Errors
+/// [`LoadtestError::Mismatch`] if a baseline names an op that did not run.
+fn judge_competitive(
+    c: &mut Comparison,
+    comp: &Competitive,
+    after: &RunResult,
+    limits: Limits,
+) -> Result<(), LoadtestError> {
+    for base in &comp.baselines {
+        let ours = if base.op == "all" {
+            Some(&after.overall)
+        } else {
+            after.ops.get(&base.op)
+        };
+        let Some(ours) = ours else {
+            return Err(LoadtestError::Mismatch(format!(
+                "the competitive baseline {} names op `{}`, which did not run",
+                base.system, base.op
+            )));
+        };
+        if let Some(p99) = base.p99_us {
+            if ours.latency_us.p99 > p99 * (1.0 + limits.competitive) {
+                c.competitive.push(format!(
+                    "{}: P99 {:.1} µs vs {} {:.1} µs ({}; {})",
+                    base.op, ours.latency_us.p99, base.system, p99, base.source, base.measured
+                ));
+            }
+        }
+        if let Some(t) = base.throughput_ops_s {
+            if ours.throughput_ops_s < t * (1.0 - limits.competitive) {
+                c.competitive.push(format!(
+                    "{}: {:.1} ops/s vs {} {:.1} ops/s ({}; {})",
+                    base.op, ours.throughput_ops_s, base.system, t, base.source, base.measured
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn failure_rates(o: &OpSummary) -> (f64, f64) {
     if o.count == 0 {
         return (0.0, 0.0);
@@ -367,35 +409,7 @@ pub fn compare(
         }
     }
     if let Some(comp) = competitive {
-        for base in &comp.baselines {
-            let ours = if base.op == "all" {
-                Some(&after.overall)
-            } else {
-                after.ops.get(&base.op)
-            };
-            let Some(ours) = ours else {
-                return Err(LoadtestError::Mismatch(format!(
-                    "the competitive baseline {} names op `{}`, which did not run",
-                    base.system, base.op
-                )));
-            };
-            if let Some(p99) = base.p99_us {
-                if ours.latency_us.p99 > p99 * (1.0 + limits.competitive) {
-                    c.competitive.push(format!(
-                        "{}: P99 {:.1} µs vs {} {:.1} µs ({}; {})",
-                        base.op, ours.latency_us.p99, base.system, p99, base.source, base.measured
-                    ));
-                }
-            }
-            if let Some(t) = base.throughput_ops_s {
-                if ours.throughput_ops_s < t * (1.0 - limits.competitive) {
-                    c.competitive.push(format!(
-                        "{}: {:.1} ops/s vs {} {:.1} ops/s ({}; {})",
-                        base.op, ours.throughput_ops_s, base.system, t, base.source, base.measured
-                    ));
-                }
-            }
-        }
+        judge_competitive(&mut c, comp, after, limits)?;
     }
     Ok(c)
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 
 use super::error::LoadtestError;
-use super::result::{RunResult, SpectrumPoint};
+use super::result::{RunResult, SecondPoint, SpectrumPoint};
 
 /// The figures, in order: file name, title (drawn in the figure) and caption (what to read
 /// in it, for the report).
@@ -233,30 +233,7 @@ pub fn render(r: &RunResult) -> Result<Vec<Figure>, LoadtestError> {
     let seconds = |x: &f64| format!("{x:.0}");
     let plain = |y: &f64| tick(*y);
     let latency = |y: &f64| latency_tick(*y);
-    let mut per_op: Vec<Series> = r
-        .op_timeseries
-        .iter()
-        .map(|(op, ts)| Series {
-            label: format!("{op} P99"),
-            colour: colour(op),
-            dashed: false,
-            points: ts
-                .iter()
-                .filter(|p| !p.partial && p.ops > 0 && p.p99_us > 0.0)
-                .map(|p| (p.t_s as f64, p.p99_us))
-                .collect(),
-        })
-        .collect();
-    per_op.push(Series {
-        label: "all ops P50".into(),
-        colour: colour("all"),
-        dashed: true,
-        points: whole
-            .iter()
-            .filter(|p| p.ops > 0 && p.p50_us > 0.0)
-            .map(|p| (p.t_s as f64, p.p50_us))
-            .collect(),
-    });
+    let per_op = latency_series(r, &whole);
     let last_second = whole.last().map_or(1, |p| p.t_s as usize);
     let over_time = |y_desc, log_y, y_label| Axes {
         x_desc: "seconds since measurement started",
@@ -272,35 +249,7 @@ pub fn render(r: &RunResult) -> Result<Vec<Figure>, LoadtestError> {
         &over_time("latency", true, &latency),
         &per_op,
     )?;
-    let percentile = |x: &f64| {
-        if *x >= 7.0 {
-            "max".to_string()
-        } else {
-            let p = 100.0 * (1.0 - 10f64.powf(-x));
-            format!("{p:.4}")
-                .trim_end_matches('0')
-                .trim_end_matches('.')
-                .to_string()
-        }
-    };
-    let mut spectra: Vec<Series> = r
-        .op_spectrum
-        .iter()
-        .map(|(op, sp)| Series {
-            label: op.clone(),
-            colour: colour(op),
-            dashed: false,
-            points: spectrum_points(sp),
-        })
-        .collect();
-    if spectra.is_empty() {
-        spectra.push(Series {
-            label: "all ops".into(),
-            colour: colour("all"),
-            dashed: false,
-            points: spectrum_points(&r.spectrum),
-        });
-    }
+    let spectra = spectrum_series(r);
     let spectrum_svg = line_chart(
         FIGURES[1].0,
         FIGURES[1].1,
@@ -309,7 +258,7 @@ pub fn render(r: &RunResult) -> Result<Vec<Figure>, LoadtestError> {
             y_desc: "latency",
             log_y: true,
             x_ticks: 8,
-            x_label: &percentile,
+            x_label: &|x: &f64| percentile_tick(*x),
             y_label: &latency,
         },
         &spectra,
@@ -349,6 +298,71 @@ pub fn render(r: &RunResult) -> Result<Vec<Figure>, LoadtestError> {
             svg,
         })
         .collect())
+}
+
+/// Each op's per-second P99 over the whole seconds, and the all-ops P50 dashed beside them.
+fn latency_series(r: &RunResult, whole: &[&SecondPoint]) -> Vec<Series> {
+    let mut per_op: Vec<Series> = r
+        .op_timeseries
+        .iter()
+        .map(|(op, ts)| Series {
+            label: format!("{op} P99"),
+            colour: colour(op),
+            dashed: false,
+            points: ts
+                .iter()
+                .filter(|p| !p.partial && p.ops > 0 && p.p99_us > 0.0)
+                .map(|p| (p.t_s as f64, p.p99_us))
+                .collect(),
+        })
+        .collect();
+    per_op.push(Series {
+        label: "all ops P50".into(),
+        colour: colour("all"),
+        dashed: true,
+        points: whole
+            .iter()
+            .filter(|p| p.ops > 0 && p.p50_us > 0.0)
+            .map(|p| (p.t_s as f64, p.p50_us))
+            .collect(),
+    });
+    per_op
+}
+
+/// Each op's percentile spectrum (or the all-ops one where no op has its own).
+fn spectrum_series(r: &RunResult) -> Vec<Series> {
+    let mut spectra: Vec<Series> = r
+        .op_spectrum
+        .iter()
+        .map(|(op, sp)| Series {
+            label: op.clone(),
+            colour: colour(op),
+            dashed: false,
+            points: spectrum_points(sp),
+        })
+        .collect();
+    if spectra.is_empty() {
+        spectra.push(Series {
+            label: "all ops".into(),
+            colour: colour("all"),
+            dashed: false,
+            points: spectrum_points(&r.spectrum),
+        });
+    }
+    spectra
+}
+
+/// The label of a spectrum's x position: `x` nines of percentile (7 and beyond: the maximum).
+fn percentile_tick(x: f64) -> String {
+    if x >= 7.0 {
+        "max".to_string()
+    } else {
+        let p = 100.0 * (1.0 - 10f64.powf(-x));
+        format!("{p:.4}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
 }
 
 /// Writes `figures` into `dir` and returns their paths.
