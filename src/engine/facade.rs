@@ -206,8 +206,7 @@ impl Engine {
                 Shard::new(i, placed, settings.clone(), log)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut degradations: Vec<String> =
-            plan.degradations.iter().map(|d| format!("plan: {d:?}")).collect();
+        let mut degradations: Vec<String> = plan.degradations.iter().map(|d| format!("plan: {d}")).collect();
         let pool = WorkerPoolConfig {
             capacity: config.admission.queue_capacity,
             pin: if config.pin {
@@ -224,7 +223,7 @@ impl Engine {
         let inner = Arc::new(Inner::new(config, shards, spaces));
         let exec = Executor::start_with(&plan, pool, EngineHandler { inner: inner.clone() })
             .map_err(|source| EngineError::Exec { source })?;
-        degradations.extend(exec.degradations().iter().map(|d| format!("exec: {d:?}")));
+        degradations.extend(exec.degradations().iter().map(|d| format!("exec: {d}")));
         inner.set_degradations(degradations);
         inner.attach_submitter(exec.submitter());
         let engine = Self { inner, exec, store };

@@ -35,3 +35,26 @@ pub enum ExecDegradation {
         workers: usize,
     },
 }
+
+impl std::fmt::Display for ExecDegradation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotPinned { worker, cpu, reason } => {
+                write!(f, "worker {worker} runs unpinned (planned CPU {cpu}): {reason}")
+            }
+            Self::OffNode {
+                worker,
+                plan_node,
+                location,
+            } => write!(
+                f,
+                "worker {worker} was planned on node {plan_node} but runs on CPU {} of node {}",
+                location.cpu, location.node
+            ),
+            Self::PinningSkipped { workers } => write!(
+                f,
+                "pinning is switched off in the configuration ({workers} workers unpinned)"
+            ),
+        }
+    }
+}

@@ -100,6 +100,37 @@ pub enum Degradation {
     NoDistances,
 }
 
+impl std::fmt::Display for Degradation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SingleNode { node } => {
+                write!(
+                    f,
+                    "one NUMA node only (node {node}): nothing to shard across nodes"
+                )
+            }
+            Self::NodeWithoutAllowedCpus { node } => write!(
+                f,
+                "node {node} has no CPU this process may use: it gets no workers and serves as \
+                 overflow memory"
+            ),
+            Self::CpusHidden { cpus } => write!(
+                f,
+                "online CPUs {cpus} are hidden from this process by its affinity mask or cpuset"
+            ),
+            Self::MemoryNotAllowed { node, using } => write!(
+                f,
+                "node {node}'s memory may not be used (cpuset.mems): its workers allocate on node \
+                 {using}"
+            ),
+            Self::NoDistances => write!(
+                f,
+                "the kernel reported no node distances: nodes are ordered by number instead"
+            ),
+        }
+    }
+}
+
 /// Which CPU every worker uses and where its memory lives. See the module docs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlacementPlan {

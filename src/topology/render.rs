@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::cpuset::CpuSet;
 use super::model::{CacheKind, Source, Topology};
-use super::plan::{Degradation, PlacementPlan};
+use super::plan::PlacementPlan;
 
 /// A size the way `lstopo` prints it: truncated to KB below 10 MB, to MB below 10 GB, else GB.
 fn human_bytes(b: u64) -> String {
@@ -244,20 +244,7 @@ pub fn plan(p: &PlacementPlan) -> String {
         );
     }
     for d in &p.degradations {
-        let text = match d {
-            Degradation::SingleNode { node } => format!("single node ({node}): nothing to shard"),
-            Degradation::NodeWithoutAllowedCpus { node } => {
-                format!("node {node} has memory but no allowed CPU: no workers there")
-            }
-            Degradation::CpusHidden { cpus } => {
-                format!("CPUs {cpus} are online but not allowed to this process")
-            }
-            Degradation::MemoryNotAllowed { node, using } => {
-                format!("node {node}'s memory is not allowed: its workers allocate on node {using}")
-            }
-            Degradation::NoDistances => "no node distances reported: ordering by OS index".to_string(),
-        };
-        let _ = writeln!(out, "  degraded: {text}");
+        let _ = writeln!(out, "  degraded: {d}");
     }
     out
 }
