@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+mod chain_head;
 mod dir_lock;
 mod error;
 mod frame;

@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::DurabilityError;
+use super::chain_head::ChainHead;
 use super::frame::{self, Frame};
+use super::storage::OsStorage;
 use super::fsutil::{remove_temp_files, sync_dir};
 use super::record::{Record, RecordLimits};
 use super::scan::{TornTail, damage_error, read_segment, scan_segment};
@@ -377,6 +379,15 @@ impl Recovery {
                     move_aside(path)?;
                     changed = true;
                 }
+                if options.mode == RecoveryMode::PointInTime && changed {
+                    if let Some(seq) = plan.last_seq {
+                        ChainHead {
+                            seq,
+                            durable_end: plan.end,
+                        }
+                        .write(&OsStorage, dir, shard)?;
+                    }
+                }
             }
             report_shards.push(ShardRecovery {
                 shard,
@@ -421,6 +432,8 @@ struct ShardPlan {
     tail: Option<TornTail>,
     /// Point-in-time mode: segments after the cut.
     left_out: Vec<PathBuf>,
+    /// The newest segment kept (its sequence number).
+    last_seq: Option<u64>,
 }
 
 /// A break in the segment chain: an error, or in point-in-time mode where the log stops.
@@ -450,13 +463,16 @@ fn check_shard(
                 found: u64::MAX,
             });
         }
-        return Ok(ShardPlan {
+        let plan = ShardPlan {
             from,
             end: from,
             segments: Vec::new(),
             tail: None,
             left_out: Vec::new(),
-        });
+            last_seq: None,
+        };
+        check_head(dir, shard, &plan, mode)?;
+        return Ok(plan);
     }
     let mut headers = Vec::with_capacity(listed.len());
     for (i, (_, path)) in listed.iter().enumerate() {
@@ -484,6 +500,7 @@ fn check_shard(
     let mut segments = Vec::new();
     let mut tail = None;
     let mut stop = usable;
+    let mut last_seq = None;
     for i in first..usable {
         let (name_seq, path) = &listed[i];
         let h = headers[i];
@@ -527,6 +544,7 @@ fn check_shard(
             if salvage {
                 tail = scan.tail(path);
                 expected = scan.next_lsn;
+                last_seq = Some(h.seq);
                 segments.push(path.clone());
                 stop = i + 1;
                 break;
@@ -538,6 +556,7 @@ fn check_shard(
         }
         expected = scan.next_lsn;
         prev = Some((h.seq, scan.last_crc));
+        last_seq = Some(h.seq);
         segments.push(path.clone());
     }
     if expected < from {
@@ -547,13 +566,52 @@ fn check_shard(
             found: expected,
         });
     }
-    Ok(ShardPlan {
+    let plan = ShardPlan {
         from,
         end: expected,
         segments,
         tail,
         left_out: listed[stop..].iter().map(|(_, p)| p.clone()).collect(),
-    })
+        last_seq,
+    };
+    check_head(dir, shard, &plan, mode)?;
+    Ok(plan)
+}
+
+/// Holds the log to its head file (`wal-<shard>.head`): the newest segment it names must be
+/// there and the records it says were fsynced must be in the log. Point-in-time mode rewrites
+/// the head after its cut instead.
+fn check_head(dir: &Path, shard: u32, plan: &ShardPlan, mode: RecoveryMode) -> Result<(), DurabilityError> {
+    if mode == RecoveryMode::PointInTime {
+        return Ok(());
+    }
+    let Some(head) = ChainHead::read(dir, shard)? else {
+        return Ok(());
+    };
+    if plan.last_seq.is_none_or(|last| last < head.seq) {
+        let path = dir.join(segment::segment_name(shard, head.seq));
+        return Err(DurabilityError::SegmentChain {
+            shard,
+            path,
+            what: format!(
+                "the newest segment {} is missing (the log head names it; the log found ends at segment {})",
+                head.seq,
+                plan.last_seq.map_or("none".to_string(), |s| s.to_string())
+            ),
+        });
+    }
+    if plan.end < head.durable_end {
+        let path = plan.segments.last().cloned().unwrap_or_else(|| dir.to_path_buf());
+        return Err(DurabilityError::SegmentChain {
+            shard,
+            path,
+            what: format!(
+                "the log ends at record {}, but every record below {} was fsynced (the log head says so): records were cut off",
+                plan.end, head.durable_end
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// A free name `<path>.left-out` (or `.left-out.<n>`) for bytes point-in-time recovery leaves out.

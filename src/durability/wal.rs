@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::DurabilityError;
+use super::chain_head::ChainHead;
 use super::frame;
 use super::fsutil::{check_writable_in, sync_dir_in};
 use super::policy::{Durable, SyncPolicy, WalOptions, WriteFault};
@@ -269,6 +270,12 @@ impl ShardWal {
                 )
             }
         };
+        // The head names the newest segment and what is fsynced (everything, after the sync above).
+        ChainHead {
+            seq: active.seq,
+            durable_end: next_lsn,
+        }
+        .write(&*storage, dir, shard)?;
         let stats = WalStats {
             records: 0,
             batches: 0,
@@ -695,6 +702,11 @@ impl Inner {
             prev_crc: active.last_crc,
         };
         let (file, path) = segment::create(&*self.options.storage, &self.dir, header)?;
+        ChainHead {
+            seq: header.seq,
+            durable_end: first_lsn,
+        }
+        .write(&*self.options.storage, &self.dir, self.shard)?;
         *active = Active {
             file,
             path,
