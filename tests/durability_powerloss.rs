@@ -212,7 +212,16 @@ struct Figures {
 /// The ids a recovered state holds, checked: intact, each once.
 fn recovered_ids(dir: &Path, options: RecoveryOptions, state: usize) -> (HashSet<u64>, u64, u64) {
     let (rec, report) = Recovery::open_opts(dir, RecordLimits::new(DIM), SHARDS, options)
-        .unwrap_or_else(|e| panic!("state {state}: {options:?} refused a power-loss state: {e}"));
+        .unwrap_or_else(|e| {
+            if let Ok(to) = std::env::var("POWERLOSS_KEEP") {
+                let _ = std::fs::create_dir_all(&to);
+                for entry in std::fs::read_dir(dir).unwrap() {
+                    let entry = entry.unwrap();
+                    let _ = std::fs::copy(entry.path(), Path::new(&to).join(entry.file_name()));
+                }
+            }
+            panic!("state {state}: {options:?} refused a power-loss state: {e}")
+        });
     let mut ids = HashSet::new();
     if let Some(snap) = &rec.snapshot {
         for s in 0..SHARDS {

@@ -96,6 +96,10 @@ pub struct ShardRecovery {
     /// Point-in-time mode: segments left out after the cut (renamed `<name>.left-out` unless
     /// read-only), with their sizes in bytes.
     pub left_out: Vec<(String, u64)>,
+    /// Point-in-time mode: why the log stopped short of its files' end, beyond a damaged record
+    /// (`torn_tail`): a break in the segment chain, a segment header that cannot be read, or a
+    /// log head naming a missing segment or more fsynced records than the log holds.
+    pub stopped: Option<String>,
 }
 
 impl ShardRecovery {
@@ -379,7 +383,7 @@ impl Recovery {
                     move_aside(path)?;
                     changed = true;
                 }
-                if options.mode == RecoveryMode::PointInTime && changed {
+                if options.mode == RecoveryMode::PointInTime && (changed || plan.stopped.is_some()) {
                     if let Some(seq) = plan.last_seq {
                         ChainHead {
                             seq,
@@ -396,6 +400,7 @@ impl Recovery {
                 end_lsn: plan.end,
                 torn_tail: plan.tail,
                 left_out,
+                stopped: plan.stopped,
             });
             replays.push(ShardReplay {
                 shard,
@@ -434,6 +439,8 @@ struct ShardPlan {
     left_out: Vec<PathBuf>,
     /// The newest segment kept (its sequence number).
     last_seq: Option<u64>,
+    /// Point-in-time mode: why the log stopped before its end (a chain break, a head mismatch).
+    stopped: Option<String>,
 }
 
 /// A break in the segment chain: an error, or in point-in-time mode where the log stops.
@@ -463,15 +470,16 @@ fn check_shard(
                 found: u64::MAX,
             });
         }
-        let plan = ShardPlan {
+        let mut plan = ShardPlan {
             from,
             end: from,
             segments: Vec::new(),
             tail: None,
             left_out: Vec::new(),
             last_seq: None,
+            stopped: None,
         };
-        check_head(dir, shard, &plan, mode)?;
+        plan.stopped = check_head(dir, shard, &plan, mode)?;
         return Ok(plan);
     }
     let mut headers = Vec::with_capacity(listed.len());
@@ -501,6 +509,7 @@ fn check_shard(
     let mut tail = None;
     let mut stop = usable;
     let mut last_seq = None;
+    let mut stopped = None;
     for i in first..usable {
         let (name_seq, path) = &listed[i];
         let h = headers[i];
@@ -533,6 +542,7 @@ fn check_shard(
         if let Some(e) = broken {
             if salvage {
                 stop = i;
+                stopped = Some(e.to_string());
                 break;
             }
             return Err(e);
@@ -566,25 +576,39 @@ fn check_shard(
             found: expected,
         });
     }
-    let plan = ShardPlan {
+    if stop < listed.len() && stopped.is_none() {
+        stopped = Some(format!(
+            "{}: the segment header cannot be read",
+            listed[stop].1.display()
+        ));
+    }
+    let mut plan = ShardPlan {
         from,
         end: expected,
         segments,
         tail,
         left_out: listed[stop..].iter().map(|(_, p)| p.clone()).collect(),
         last_seq,
+        stopped,
     };
-    check_head(dir, shard, &plan, mode)?;
+    if let Some(why) = check_head(dir, shard, &plan, mode)? {
+        plan.stopped.get_or_insert(why);
+    }
     Ok(plan)
 }
 
 /// Holds the log to its head file (`wal-<shard>.head`): the newest segment it names must be
-/// there and the records it says were fsynced must be in the log. Point-in-time mode rewrites
-/// the head after its cut instead.
-fn check_head(dir: &Path, shard: u32, plan: &ShardPlan, mode: RecoveryMode) -> Result<(), DurabilityError> {
+/// there and the records it says were fsynced must be in the log. In point-in-time mode a
+/// mismatch (or an unreadable head) is returned as the reason the log stopped short instead;
+/// the head is rewritten after the cut.
+fn check_head(dir: &Path, shard: u32, plan: &ShardPlan, mode: RecoveryMode) -> Result<Option<String>, DurabilityError> {
     if mode == RecoveryMode::PointInTime {
-        return Ok(());
+        return Ok(head_mismatch(dir, shard, plan).err().map(|e| e.to_string()));
     }
+    head_mismatch(dir, shard, plan).map(|()| None)
+}
+
+fn head_mismatch(dir: &Path, shard: u32, plan: &ShardPlan) -> Result<(), DurabilityError> {
     let Some(head) = ChainHead::read(dir, shard)? else {
         return Ok(());
     };
