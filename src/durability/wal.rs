@@ -751,6 +751,18 @@ impl Inner {
                 st = self.done.wait(st).unwrap_or_else(|p| p.into_inner());
             }
         }
+        // A later group may be being written: wait for it, so that this sync never overlaps a
+        // leader's write (two writers at once would both number their groups from the same lsn;
+        // the power-loss simulator found this).
+        while st.writing {
+            st = self.done.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        if let Some(reason) = &st.broken {
+            return Err(DurabilityError::WalBroken {
+                shard: self.shard,
+                reason: reason.clone(),
+            });
+        }
         if !st.synced {
             // Everything is written; policy None left it unsynced.
             st.writing = true;
