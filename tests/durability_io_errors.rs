@@ -9,7 +9,8 @@ mod durability_support;
 
 use durability_support::{episode, id_of, scratch_dir};
 use locus::durability::{
-    DurabilityError, OsStorage, Recovery, ShardWal, SnapshotWriter, Storage, StorageFile, SyncPolicy, WalOptions,
+    DurabilityError, OsStorage, Recovery, ShardWal, SnapshotWriter, Storage, StorageFile, SyncPolicy,
+    WalOptions,
 };
 use std::collections::HashSet;
 use std::io::{self, Write};
@@ -163,7 +164,9 @@ fn run(dir: &Path, policy: SyncPolicy, fail_at: u64, fault: Fault) -> u64 {
                 // records stay in the log unless truncated, and truncation only follows a
                 // committed snapshot — so this one covers nothing).
                 match wal.flush() {
-                    Ok(_) => match SnapshotWriter::create_in(Arc::clone(&seam), dir, DIM, vec![0]).and_then(|w| w.commit()) {
+                    Ok(_) => match SnapshotWriter::create_in(Arc::clone(&seam), dir, DIM, vec![0])
+                        .and_then(|w| w.commit())
+                    {
                         Ok(info) => {
                             if let Err(e) = wal.truncate_before(&info) {
                                 assert!(typed(&e), "{case}: truncate: {e}");
@@ -215,7 +218,9 @@ fn every_operation_fails_once(policy: SyncPolicy) {
             cases += 1;
         }
     }
-    println!("failed I/O, policy {policy:?}: {total} seam operations, {cases} runs with one failing: all typed, none lost an acknowledged record");
+    println!(
+        "failed I/O, policy {policy:?}: {total} seam operations, {cases} runs with one failing: all typed, none lost an acknowledged record"
+    );
 }
 
 #[test]

@@ -151,7 +151,10 @@ fn truncating_fsynced_records_is_reported() {
     // A sealed segment cut at a frame boundary or inside one.
     let len = std::fs::metadata(seg(dir.path(), 1)).unwrap().len();
     let work = durability_support::copy_dir(dir.path());
-    let f = std::fs::OpenOptions::new().write(true).open(seg(work.path(), 1)).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(seg(work.path(), 1))
+        .unwrap();
     f.set_len(len - 7).unwrap();
     drop(f);
     assert!(strict(work.path()).is_err(), "a cut sealed segment");
@@ -198,7 +201,13 @@ fn a_bit_flip_in_a_sealed_segment_is_refused_and_salvaged_only_on_request() {
     // What was left out is kept beside the log, and the log goes on from the cut.
     let kept = std::fs::read_dir(dir.path())
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".left-out"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".left-out")
+        })
         .count() as u64;
     assert_eq!(kept, n - 1);
     let wal = ShardWal::open(dir.path(), 0, WalOptions::new(DIM, SyncPolicy::EveryBatch)).unwrap();
@@ -216,12 +225,24 @@ fn a_bit_flip_in_a_sealed_segment_is_refused_and_salvaged_only_on_request() {
 fn stray_files_are_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     log(dir.path(), 100);
-    for name in ["notes.txt", "wal-0-x.log", "wal-0-3.log.bak", "snap-x.snap", "wal-.log"] {
+    for name in [
+        "notes.txt",
+        "wal-0-x.log",
+        "wal-0-3.log.bak",
+        "snap-x.snap",
+        "wal-.log",
+    ] {
         std::fs::write(dir.path().join(name), b"stray").unwrap();
     }
     let (ids, _) = strict(dir.path()).unwrap();
     assert_eq!(ids.len(), 100);
-    for name in ["notes.txt", "wal-0-x.log", "wal-0-3.log.bak", "snap-x.snap", "wal-.log"] {
+    for name in [
+        "notes.txt",
+        "wal-0-x.log",
+        "wal-0-3.log.bak",
+        "snap-x.snap",
+        "wal-.log",
+    ] {
         assert_eq!(std::fs::read(dir.path().join(name)).unwrap(), b"stray", "{name}");
     }
 }
@@ -233,7 +254,13 @@ fn planted_symbolic_links_are_never_written_through() {
     let victim_dir = tempfile::tempdir().unwrap();
     let victim = victim_dir.path().join("victim");
     std::fs::write(&victim, b"precious").unwrap();
-    for name in [".locus-write-probe", "wal-0-0.log.tmp", "wal-0-1.log.tmp", "MANIFEST.tmp", "wal-0.head.tmp"] {
+    for name in [
+        ".locus-write-probe",
+        "wal-0-0.log.tmp",
+        "wal-0-1.log.tmp",
+        "MANIFEST.tmp",
+        "wal-0.head.tmp",
+    ] {
         std::os::unix::fs::symlink(&victim, dir.path().join(name)).unwrap();
     }
     let mut options = WalOptions::new(DIM, SyncPolicy::EveryBatch);
@@ -250,14 +277,26 @@ fn planted_symbolic_links_are_never_written_through() {
         .unwrap();
     drop(wal);
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
-    assert!(dir.path().join(&info.file).symlink_metadata().unwrap().file_type().is_file());
+    assert!(
+        dir.path()
+            .join(&info.file)
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_file()
+    );
     // A segment replaced by a link is not appended through either.
     let (_, _) = strict(dir.path()).unwrap();
     let last = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("wal-0-") && n.ends_with(".log"))
-        .max_by_key(|n| n.trim_start_matches("wal-0-").trim_end_matches(".log").parse::<u64>().unwrap())
+        .max_by_key(|n| {
+            n.trim_start_matches("wal-0-")
+                .trim_end_matches(".log")
+                .parse::<u64>()
+                .unwrap()
+        })
         .unwrap();
     let real = victim_dir.path().join("moved");
     std::fs::rename(dir.path().join(&last), &real).unwrap();
@@ -288,7 +327,10 @@ fn a_read_only_open_changes_nothing_and_reads_what_a_writable_open_keeps() {
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
-                (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
             })
             .collect();
         v.sort();
@@ -301,8 +343,15 @@ fn a_read_only_open_changes_nothing_and_reads_what_a_writable_open_keeps() {
     };
     let (ids, report) = open(dir.path(), ro).unwrap();
     assert_eq!(ids.len(), 100);
-    assert_eq!(report.shards[0].torn_tail.as_ref().map(|t| t.dropped_bytes), Some(37));
-    assert_eq!(listing(dir.path()), before, "a read-only open changed the directory");
+    assert_eq!(
+        report.shards[0].torn_tail.as_ref().map(|t| t.dropped_bytes),
+        Some(37)
+    );
+    assert_eq!(
+        listing(dir.path()),
+        before,
+        "a read-only open changed the directory"
+    );
     let (writable, _) = strict(dir.path()).unwrap();
     assert_eq!(writable, ids);
     // The absolute mode refuses even an unsynced tail.
@@ -316,5 +365,8 @@ fn a_read_only_open_changes_nothing_and_reads_what_a_writable_open_keeps() {
         mode: RecoveryMode::Absolute,
         read_only: true,
     };
-    assert!(matches!(open(dir2.path(), abs), Err(DurabilityError::Corrupt { .. })));
+    assert!(matches!(
+        open(dir2.path(), abs),
+        Err(DurabilityError::Corrupt { .. })
+    ));
 }

@@ -151,7 +151,14 @@ fn live_run(dir: &Path, policy: SyncPolicy) -> Run {
             end_pos: trace.position(),
         });
         for s in 0..SHARDS as usize {
-            let replay = ShardReplay::range(dir, s as u32, RecordLimits::new(DIM), covered_before[s], covered[s]).unwrap();
+            let replay = ShardReplay::range(
+                dir,
+                s as u32,
+                RecordLimits::new(DIM),
+                covered_before[s],
+                covered[s],
+            )
+            .unwrap();
             for item in replay.records() {
                 folded[s].push(id_of(&item.unwrap().1));
             }
@@ -211,8 +218,8 @@ struct Figures {
 
 /// The ids a recovered state holds, checked: intact, each once.
 fn recovered_ids(dir: &Path, options: RecoveryOptions, state: usize) -> (HashSet<u64>, u64, u64) {
-    let (rec, report) = Recovery::open_opts(dir, RecordLimits::new(DIM), SHARDS, options)
-        .unwrap_or_else(|e| {
+    let (rec, report) =
+        Recovery::open_opts(dir, RecordLimits::new(DIM), SHARDS, options).unwrap_or_else(|e| {
             if let Ok(to) = std::env::var("POWERLOSS_KEEP") {
                 let _ = std::fs::create_dir_all(&to);
                 for entry in std::fs::read_dir(dir).unwrap() {
@@ -273,8 +280,13 @@ fn crash_states(policy: SyncPolicy, seed: u64) -> Figures {
                 ..RecoveryOptions::default()
             };
             let (ids, _, _) = recovered_ids(dir.path(), ro, state);
-            assert_eq!(segment_bytes(dir.path()), before, "state {state}: a read-only open changed files");
-            let (again, _, _) = recovered_ids(scratch_copy(dir.path()).path(), RecoveryOptions::default(), state);
+            assert_eq!(
+                segment_bytes(dir.path()),
+                before,
+                "state {state}: a read-only open changed files"
+            );
+            let (again, _, _) =
+                recovered_ids(scratch_copy(dir.path()).path(), RecoveryOptions::default(), state);
             assert_eq!(ids, again, "state {state}: read-only and writable opens disagree");
         }
 

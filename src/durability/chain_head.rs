@@ -83,7 +83,10 @@ impl ChainHead {
             });
         }
         if u32_at(12) != shard {
-            return Err(corrupt(&format!("log head of shard {}, its name says {shard}", u32_at(12))));
+            return Err(corrupt(&format!(
+                "log head of shard {}, its name says {shard}",
+                u32_at(12)
+            )));
         }
         Ok(Some(ChainHead {
             seq: u64_at(16),

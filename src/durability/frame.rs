@@ -69,7 +69,12 @@ pub(crate) fn last_crc(buf: &[u8]) -> Option<u32> {
     let mut last = None;
     while pos + FRAME_HEADER <= buf.len() {
         let len = u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
-        last = Some(u32::from_le_bytes([buf[pos + 4], buf[pos + 5], buf[pos + 6], buf[pos + 7]]));
+        last = Some(u32::from_le_bytes([
+            buf[pos + 4],
+            buf[pos + 5],
+            buf[pos + 6],
+            buf[pos + 7],
+        ]));
         pos += FRAME_HEADER + len;
     }
     last
@@ -152,7 +157,11 @@ pub(crate) fn survivors_after(bytes: &[u8], limits: &RecordLimits) -> Vec<Surviv
     while at + FRAME_HEADER <= bytes.len() {
         match read(&bytes[at..], max_body) {
             Frame::Valid {
-                lsn, durable, body, len, ..
+                lsn,
+                durable,
+                body,
+                len,
+                ..
             } if Record::decode(body, limits).is_ok() => {
                 out.push(Survivor { at, lsn, durable });
                 at += len;
@@ -182,7 +191,10 @@ mod tests {
         push_unsealed(&assoc, &limits, &mut buf).unwrap();
         assert_eq!(seal(&mut buf, 10, 7), 2);
         let max = limits.max_encoded_len();
-        let Frame::Valid { lsn, durable, len, .. } = read(&buf, max) else {
+        let Frame::Valid {
+            lsn, durable, len, ..
+        } = read(&buf, max)
+        else {
             panic!("first frame invalid")
         };
         assert_eq!((lsn, durable), (10, 7));

@@ -56,7 +56,8 @@ pub use manifest::MANIFEST_NAME;
 pub use policy::{Durable, FaultInjector, SyncPolicy, WalOptions, WriteFault};
 pub use record::{EpisodeRecord, LinkKind, LinkRecord, Record, RecordLimits};
 pub use recovery::{
-    RecoveredState, Recovery, RecoveryMode, RecoveryOptions, RecoveryReport, ReplayIter, ShardRecovery, ShardReplay,
+    RecoveredState, Recovery, RecoveryMode, RecoveryOptions, RecoveryReport, ReplayIter, ShardRecovery,
+    ShardReplay,
 };
 pub use scan::TornTail;
 pub use segment::{FORMAT_VERSION, segment_name};

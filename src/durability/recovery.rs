@@ -26,12 +26,12 @@ use std::time::{Duration, Instant};
 use super::DurabilityError;
 use super::chain_head::ChainHead;
 use super::frame::{self, Frame};
-use super::storage::OsStorage;
 use super::fsutil::{remove_temp_files, sync_dir};
 use super::record::{Record, RecordLimits};
 use super::scan::{TornTail, damage_error, read_segment, scan_segment};
 use super::segment::{self, HEADER_LEN, SegmentHeader};
 use super::snapshot::{self, Snapshot};
+use super::storage::OsStorage;
 
 /// How recovery treats damage, named after RocksDB's WAL recovery modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -105,7 +105,8 @@ pub struct ShardRecovery {
 impl ShardRecovery {
     /// Bytes dropped from this shard's log (the tail and the segments left out).
     pub fn dropped_bytes(&self) -> u64 {
-        self.torn_tail.as_ref().map_or(0, |t| t.dropped_bytes) + self.left_out.iter().map(|(_, b)| b).sum::<u64>()
+        self.torn_tail.as_ref().map_or(0, |t| t.dropped_bytes)
+            + self.left_out.iter().map(|(_, b)| b).sum::<u64>()
     }
 }
 
@@ -373,7 +374,10 @@ impl Recovery {
                 .left_out
                 .iter()
                 .map(|p| {
-                    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let name = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     let bytes = std::fs::symlink_metadata(p).map_or(0, |m| m.len());
                     (name, bytes)
                 })
@@ -517,7 +521,10 @@ fn check_shard(
             Some(chain_error(
                 shard,
                 path,
-                format!("its header says segment {}, its name {name_seq} (renamed or swapped)", h.seq),
+                format!(
+                    "its header says segment {}, its name {name_seq} (renamed or swapped)",
+                    h.seq
+                ),
             ))
         } else if h.first_lsn != expected {
             Some(DurabilityError::WalGap {
@@ -526,7 +533,11 @@ fn check_shard(
                 found: h.first_lsn,
             })
         } else if let Some((seq, _)) = prev.filter(|(seq, _)| *name_seq != seq + 1) {
-            Some(chain_error(shard, path, format!("segment {} is missing before it", seq + 1)))
+            Some(chain_error(
+                shard,
+                path,
+                format!("segment {} is missing before it", seq + 1),
+            ))
         } else if let Some((_, crc)) = prev.filter(|(_, crc)| *crc != h.prev_crc) {
             Some(chain_error(
                 shard,
@@ -601,7 +612,12 @@ fn check_shard(
 /// there and the records it says were fsynced must be in the log. In point-in-time mode a
 /// mismatch (or an unreadable head) is returned as the reason the log stopped short instead;
 /// the head is rewritten after the cut.
-fn check_head(dir: &Path, shard: u32, plan: &ShardPlan, mode: RecoveryMode) -> Result<Option<String>, DurabilityError> {
+fn check_head(
+    dir: &Path,
+    shard: u32,
+    plan: &ShardPlan,
+    mode: RecoveryMode,
+) -> Result<Option<String>, DurabilityError> {
     if mode == RecoveryMode::PointInTime {
         return Ok(head_mismatch(dir, shard, plan).err().map(|e| e.to_string()));
     }

@@ -120,10 +120,7 @@ pub(crate) fn scan_segment(
         };
         let survivors = frame::survivors_after(&bytes[pos..], limits)
             .into_iter()
-            .map(|s| Survivor {
-                at: pos + s.at,
-                ..s
-            })
+            .map(|s| Survivor { at: pos + s.at, ..s })
             .collect();
         return Ok(SegmentScan {
             end: pos as u64,

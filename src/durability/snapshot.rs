@@ -224,7 +224,9 @@ impl SnapshotWriter {
         self.out.flush().map_err(io("write", &self.tmp))?;
         self.out.get_mut().sync_all().map_err(io("fsync", &self.tmp))?;
         let path = self.dir.join(&self.info.file);
-        self.storage.rename(&self.tmp, &path).map_err(io("rename", &path))?;
+        self.storage
+            .rename(&self.tmp, &path)
+            .map_err(io("rename", &path))?;
         self.committed = true;
         sync_dir_in(&*self.storage, &self.dir)?;
         Manifest {
@@ -249,7 +251,9 @@ fn remove_older(storage: &dyn Storage, dir: &Path, keep: u64) -> Result<(), Dura
                 .ok()
         });
         if id.is_some_and(|id| id < keep) {
-            storage.remove_file(&entry.path()).map_err(io("remove", &entry.path()))?;
+            storage
+                .remove_file(&entry.path())
+                .map_err(io("remove", &entry.path()))?;
         }
     }
     sync_dir_in(storage, dir)

@@ -32,9 +32,9 @@ use super::fsutil::{check_writable_in, sync_dir_in};
 use super::policy::{Durable, SyncPolicy, WalOptions, WriteFault};
 use super::record::Record;
 use super::scan::{read_segment, scan_segment};
-use super::storage::StorageFile;
 use super::segment::{self, HEADER_LEN, SegmentHeader};
 use super::snapshot::SnapshotInfo;
+use super::storage::StorageFile;
 
 /// Where an enqueued record waits: see [`ShardWal::enqueue`] and [`ShardWal::wait`].
 #[derive(Debug)]

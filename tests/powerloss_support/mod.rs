@@ -145,7 +145,10 @@ impl StorageFile for RecordingFile {
         let mut log = self.trace.lock();
         self.real.set_len(len)?;
         log.lens.insert(self.inode, len);
-        log.ops.push(Op::SetLen { inode: self.inode, len });
+        log.ops.push(Op::SetLen {
+            inode: self.inode,
+            len,
+        });
         Ok(())
     }
 
@@ -186,7 +189,9 @@ impl Storage for RecordingStorage {
         let name = self.name(path)?;
         let log = self.trace.lock();
         let Some(&inode) = log.names.get(&name) else {
-            return Err(io::Error::other(format!("{name} was not created through the seam")));
+            return Err(io::Error::other(format!(
+                "{name} was not created through the seam"
+            )));
         };
         let real = OsStorage.open_append(path)?;
         Ok(Box::new(RecordingFile {
