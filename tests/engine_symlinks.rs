@@ -23,7 +23,12 @@ fn planted_probe_and_engine_tmp_links_are_not_followed() {
     let id = e.observe(Episode::new(vec![1.0, 0.0, 0.0, 0.0])).unwrap();
     e.shutdown();
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
-    assert!(std::fs::symlink_metadata(dir.path().join("ENGINE")).unwrap().file_type().is_file());
+    assert!(
+        std::fs::symlink_metadata(dir.path().join("ENGINE"))
+            .unwrap()
+            .file_type()
+            .is_file()
+    );
     let again = builder().open_in(dir.path()).unwrap();
     assert!(again.get(id).is_some());
 }
