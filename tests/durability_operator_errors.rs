@@ -370,3 +370,34 @@ fn a_read_only_open_changes_nothing_and_reads_what_a_writable_open_keeps() {
         Err(DurabilityError::Corrupt { .. })
     ));
 }
+
+#[test]
+fn a_failed_snapshots_leftover_files_are_removed_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    log(dir.path(), 100);
+    let info = SnapshotWriter::create(dir.path(), DIM, vec![0])
+        .unwrap()
+        .commit()
+        .unwrap();
+    // Files of snapshot `info.id` (committed) stay; those of the next id (never committed) go.
+    let kept = format!("snap-{}.0.default.0.hnsw", info.id);
+    std::fs::write(dir.path().join(&kept), b"index").unwrap();
+    let next = info.id + 1;
+    let leftovers = [
+        format!("snap-{next}.snap"),
+        format!("snap-{next}.0.default.0.hnsw"),
+    ];
+    for name in &leftovers {
+        std::fs::write(dir.path().join(name), b"half a snapshot").unwrap();
+    }
+    let (_, report) = strict(dir.path()).unwrap();
+    for name in &leftovers {
+        assert!(!dir.path().join(name).exists(), "{name} left behind");
+        assert!(
+            report.removed_temp_files.contains(name),
+            "{name} not reported: {report:?}"
+        );
+    }
+    assert!(dir.path().join(&kept).exists());
+    assert!(dir.path().join(&info.file).exists());
+}

@@ -73,7 +73,8 @@ pub struct RecoveryReport {
     pub snapshot: Option<(u64, String)>,
     /// Per shard.
     pub shards: Vec<ShardRecovery>,
-    /// Temporary files removed.
+    /// Temporary files removed, and files of snapshots never committed (`snap-<id>.…` above the
+    /// manifest's id: a failed snapshot's leftovers).
     pub removed_temp_files: Vec<String>,
     /// Time spent checking (not replaying).
     pub elapsed: Duration,
@@ -346,7 +347,9 @@ impl Recovery {
             Vec::new()
         } else {
             std::fs::create_dir_all(dir).map_err(|e| DurabilityError::from_io("create_dir", dir, e))?;
-            remove_temp_files(dir)?
+            let mut removed = remove_temp_files(dir)?;
+            removed.extend(remove_uncommitted_snapshot_files(dir)?);
+            removed
         };
         let snapshot = snapshot::load_current(dir, limits.dim, shards)?;
         check_no_foreign_shards(dir, shards)?;
@@ -710,6 +713,34 @@ fn truncate(path: &Path, len: u64) -> Result<(), DurabilityError> {
         .map_err(|e| DurabilityError::from_io("truncate", path, e))?;
     f.sync_all()
         .map_err(|e| DurabilityError::from_io("fsync", path, e))
+}
+
+/// Removes the files of snapshots that were never committed: `snap-<id>.…` with an id above the
+/// one the manifest names (a snapshot that failed after writing some of its files, such as the
+/// engine's index files, or before its manifest). Nothing is removed without a readable
+/// manifest: then no id is known committed.
+fn remove_uncommitted_snapshot_files(dir: &Path) -> Result<Vec<String>, DurabilityError> {
+    let Ok(Some(manifest)) = super::manifest::Manifest::read(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| DurabilityError::from_io("read_dir", dir, e))? {
+        let entry = entry.map_err(|e| DurabilityError::from_io("read_dir", dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let id = name
+            .strip_prefix("snap-")
+            .and_then(|rest| rest.split_once('.'))
+            .and_then(|(id, _)| id.parse::<u64>().ok());
+        if id.is_some_and(|id| id > manifest.snapshot_id) {
+            std::fs::remove_file(entry.path())
+                .map_err(|e| DurabilityError::from_io("remove", entry.path(), e))?;
+            removed.push(name);
+        }
+    }
+    if !removed.is_empty() {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
 }
 
 /// Refuses a directory holding logs of shards beyond `shards` (their records would be ignored).
