@@ -459,6 +459,71 @@ fn chain_error(shard: u32, path: &Path, what: String) -> DurabilityError {
     }
 }
 
+/// Whether segment `path` (named `name_seq`, header `h`) fails to follow its predecessor
+/// (`prev`: its sequence number and last checksum) when the log expects lsn `expected` next.
+fn chain_break(
+    shard: u32,
+    name_seq: u64,
+    path: &Path,
+    h: &SegmentHeader,
+    expected: u64,
+    prev: Option<(u64, u32)>,
+) -> Option<DurabilityError> {
+    if h.seq != name_seq {
+        Some(chain_error(
+            shard,
+            path,
+            format!(
+                "its header says segment {}, its name {name_seq} (renamed or swapped)",
+                h.seq
+            ),
+        ))
+    } else if h.first_lsn != expected {
+        Some(DurabilityError::WalGap {
+            shard,
+            expected,
+            found: h.first_lsn,
+        })
+    } else if let Some((seq, _)) = prev.filter(|(seq, _)| name_seq != seq + 1) {
+        Some(chain_error(
+            shard,
+            path,
+            format!("segment {} is missing before it", seq + 1),
+        ))
+    } else if let Some((_, crc)) = prev.filter(|(_, crc)| *crc != h.prev_crc) {
+        Some(chain_error(
+            shard,
+            path,
+            format!(
+                "it does not follow its predecessor (whose last record has checksum {crc:#010x}, this header names {:#010x})",
+                h.prev_crc
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
+/// The headers of `listed`, in order; with `salvage`, those before the first one that cannot be
+/// read (the first must be readable).
+fn read_headers(
+    listed: &[(u64, PathBuf)],
+    shard: u32,
+    dim: u32,
+    salvage: bool,
+) -> Result<Vec<SegmentHeader>, DurabilityError> {
+    let mut headers = Vec::with_capacity(listed.len());
+    for (i, (_, path)) in listed.iter().enumerate() {
+        match read_header(path, shard, dim) {
+            Ok(h) => headers.push(h),
+            // Point-in-time: a later segment with a bad header is where the log stops.
+            Err(_) if salvage && i > 0 => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(headers)
+}
+
 /// Checks the segments of `shard` holding records at or after `from`.
 fn check_shard(
     dir: &Path,
@@ -489,15 +554,7 @@ fn check_shard(
         plan.stopped = check_head(dir, shard, &plan, mode)?;
         return Ok(plan);
     }
-    let mut headers = Vec::with_capacity(listed.len());
-    for (i, (_, path)) in listed.iter().enumerate() {
-        match read_header(path, shard, limits.dim) {
-            Ok(h) => headers.push(h),
-            // Point-in-time: a later segment with a bad header is where the log stops.
-            Err(_) if salvage && i > 0 => break,
-            Err(e) => return Err(e),
-        }
-    }
+    let headers = read_headers(&listed, shard, limits.dim, salvage)?;
     let usable = headers.len();
     // Skip segments whose records all lie below `from`: the next one starts at or before it.
     let first = (0..usable)
@@ -520,39 +577,7 @@ fn check_shard(
     for i in first..usable {
         let (name_seq, path) = &listed[i];
         let h = headers[i];
-        let broken = if h.seq != *name_seq {
-            Some(chain_error(
-                shard,
-                path,
-                format!(
-                    "its header says segment {}, its name {name_seq} (renamed or swapped)",
-                    h.seq
-                ),
-            ))
-        } else if h.first_lsn != expected {
-            Some(DurabilityError::WalGap {
-                shard,
-                expected,
-                found: h.first_lsn,
-            })
-        } else if let Some((seq, _)) = prev.filter(|(seq, _)| *name_seq != seq + 1) {
-            Some(chain_error(
-                shard,
-                path,
-                format!("segment {} is missing before it", seq + 1),
-            ))
-        } else if let Some((_, crc)) = prev.filter(|(_, crc)| *crc != h.prev_crc) {
-            Some(chain_error(
-                shard,
-                path,
-                format!(
-                    "it does not follow its predecessor (whose last record has checksum {crc:#010x}, this header names {:#010x})",
-                    h.prev_crc
-                ),
-            ))
-        } else {
-            None
-        };
+        let broken = chain_break(shard, *name_seq, path, &h, expected, prev);
         if let Some(e) = broken {
             if salvage {
                 stop = i;

@@ -219,57 +219,7 @@ impl ShardWal {
         }
         let storage = Arc::clone(&options.storage);
         check_writable_in(&*storage, dir)?;
-        let segments = segment::list(dir, shard)?;
-        let (active, next_lsn) = match segments.last() {
-            None => {
-                let header = SegmentHeader {
-                    shard,
-                    dim: options.limits.dim,
-                    seq: 0,
-                    first_lsn: 0,
-                    prev_crc: 0,
-                };
-                let (file, path) = segment::create(&*storage, dir, header)?;
-                (
-                    Active {
-                        file,
-                        path,
-                        seq: 0,
-                        len: HEADER_LEN as u64,
-                        last_crc: 0,
-                    },
-                    0,
-                )
-            }
-            Some((seq, path)) => {
-                let bytes = read_segment(path)?;
-                let scan = scan_segment(path, &bytes, shard, &options.limits)?;
-                if let Some(damage) = scan.damage {
-                    return Err(DurabilityError::UnrecoveredTail {
-                        shard,
-                        path: path.clone(),
-                        offset: damage.offset,
-                    });
-                }
-                let mut file = storage
-                    .open_append(path)
-                    .map_err(|e| DurabilityError::from_io("open", path, e))?;
-                // What the log holds may be in the page cache only (the previous process was
-                // killed before syncing): sync it before new frames name it durable.
-                file.sync_data()
-                    .map_err(|e| DurabilityError::from_io("fdatasync", path, e))?;
-                (
-                    Active {
-                        file,
-                        path: path.clone(),
-                        seq: *seq,
-                        len: scan.end,
-                        last_crc: scan.last_crc,
-                    },
-                    scan.next_lsn,
-                )
-            }
-        };
+        let (active, next_lsn) = open_active(&*storage, dir, shard, &options)?;
         // The head names the newest segment and what is fsynced (everything, after the sync above).
         ChainHead {
             seq: active.seq,
@@ -797,6 +747,67 @@ impl Inner {
             }
         }
     }
+}
+
+/// Opens the last segment of `shard` for appending (checked, fsynced), or creates segment 0;
+/// returns it with the next lsn.
+fn open_active(
+    storage: &dyn super::storage::Storage,
+    dir: &Path,
+    shard: u32,
+    options: &WalOptions,
+) -> Result<(Active, u64), DurabilityError> {
+    let segments = segment::list(dir, shard)?;
+    Ok(match segments.last() {
+        None => {
+            let header = SegmentHeader {
+                shard,
+                dim: options.limits.dim,
+                seq: 0,
+                first_lsn: 0,
+                prev_crc: 0,
+            };
+            let (file, path) = segment::create(&*storage, dir, header)?;
+            (
+                Active {
+                    file,
+                    path,
+                    seq: 0,
+                    len: HEADER_LEN as u64,
+                    last_crc: 0,
+                },
+                0,
+            )
+        }
+        Some((seq, path)) => {
+            let bytes = read_segment(path)?;
+            let scan = scan_segment(path, &bytes, shard, &options.limits)?;
+            if let Some(damage) = scan.damage {
+                return Err(DurabilityError::UnrecoveredTail {
+                    shard,
+                    path: path.clone(),
+                    offset: damage.offset,
+                });
+            }
+            let mut file = storage
+                .open_append(path)
+                .map_err(|e| DurabilityError::from_io("open", path, e))?;
+            // What the log holds may be in the page cache only (the previous process was
+            // killed before syncing): sync it before new frames name it durable.
+            file.sync_data()
+                .map_err(|e| DurabilityError::from_io("fdatasync", path, e))?;
+            (
+                Active {
+                    file,
+                    path: path.clone(),
+                    seq: *seq,
+                    len: scan.end,
+                    last_crc: scan.last_crc,
+                },
+                scan.next_lsn,
+            )
+        }
+    })
 }
 
 /// The number of frames in a sealed buffer.
