@@ -767,7 +767,7 @@ fn open_active(
                 first_lsn: 0,
                 prev_crc: 0,
             };
-            let (file, path) = segment::create(&*storage, dir, header)?;
+            let (file, path) = segment::create(storage, dir, header)?;
             (
                 Active {
                     file,
