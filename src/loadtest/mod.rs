@@ -20,6 +20,8 @@
 //! ```
 
 pub mod analysis;
+pub mod builtin;
+#[cfg(feature = "gate")]
 pub mod compare;
 pub mod driver;
 pub mod engine_target;
@@ -28,13 +30,17 @@ pub mod graphpeers;
 pub mod http;
 pub mod live;
 pub mod output;
+#[cfg(feature = "report")]
 pub mod plot;
 pub mod procstat;
 pub mod recorder;
+#[cfg(feature = "report")]
 pub mod report;
 pub mod result;
 pub mod scenario;
 pub mod schedule;
+#[cfg(feature = "gate")]
+pub mod significance;
 pub mod target;
 pub mod workload;
 

@@ -195,6 +195,7 @@ impl Drop for Scratch {
 }
 
 /// Runs the `locus bench-durable` subcommand.
+// tidy: long-fn — a CLI body, one step after another (another helper splits the CLI bodies)
 pub fn run(args: Args) -> Result<(), BoxError> {
     let base = Scratch(
         args.dir

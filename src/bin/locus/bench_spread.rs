@@ -235,6 +235,7 @@ fn run_synthetic(args: &Args) -> Result<(), BoxError> {
     Ok(())
 }
 
+// tidy: long-fn — a CLI body, one step after another
 fn run_trace(data: &std::path::Path, args: &Args) -> Result<(), BoxError> {
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("meta.json"))?)?;
     let n = meta["n"].as_u64().ok_or("meta.json: no n")? as usize;

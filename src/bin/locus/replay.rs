@@ -126,6 +126,7 @@ fn summary(ns: &mut [u64]) -> serde_json::Value {
 }
 
 /// Runs the subcommand.
+// tidy: long-fn — a CLI body, one step after another (another helper splits the CLI bodies)
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let w = Workload::load(&args.data)?;
     let dim = w.base.cols;
