@@ -46,3 +46,41 @@ fn a_planted_lock_link_is_refused() {
     }
     assert!(!dangling.exists(), "the link's target was created");
 }
+
+#[test]
+fn a_link_planted_as_an_index_files_temporary_name_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let e = builder().open_in(dir.path()).unwrap();
+    for i in 0..50 {
+        e.observe(Episode::new(vec![i as f32, 1.0, (i % 7) as f32, 0.5]))
+            .unwrap();
+    }
+    assert!(e.wait_indexed(std::time::Duration::from_secs(30)), "indexed");
+    // Planted while the engine runs (recovery removes `snap-*.tmp` at open).
+    for space in 0..2 {
+        for seg in 0..2 {
+            symlink(
+                &victim,
+                dir.path().join(format!("snap-1.0.{space}.{seg}.hnsw.tmp")),
+            )
+            .unwrap();
+        }
+    }
+    let report = e.snapshot().expect("snapshot");
+    e.shutdown();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    let saved = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|f| {
+            f.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".hnsw")
+        })
+        .count();
+    assert!(saved > 0, "the snapshot saved index files: {report:?}");
+}
