@@ -13,7 +13,7 @@ use std::path::Path;
 const DIM: u32 = 4;
 const RECORDS: u64 = 8;
 const HEADER_LEN: usize = 48;
-const FRAME_HEADER: usize = 16;
+const FRAME_HEADER: usize = 24;
 
 /// Writes `RECORDS` episodes into one segment and returns the directory, the originals, and
 /// the byte offset where each frame starts (plus the file's end).

@@ -183,7 +183,7 @@ fn another_dimension_version_or_shard_count_is_refused() {
             err,
             DurabilityError::UnsupportedVersion {
                 found: 1,
-                supported: 2,
+                supported: locus::durability::FORMAT_VERSION,
                 ..
             }
         ),

@@ -317,13 +317,14 @@ fn another_shape_or_version_is_refused_with_a_typed_error() {
     );
 }
 
-/// Frame boundaries of a segment (header 48 bytes; frames `len u32 | crc u32 | lsn u64 | body`).
+/// Frame boundaries of a segment (header 48 bytes; frames
+/// `len u32 | crc u32 | lsn u64 | durable u64 | body`).
 fn boundaries(bytes: &[u8]) -> Vec<usize> {
     let mut out = vec![48];
     let mut pos = 48;
-    while pos + 16 <= bytes.len() {
+    while pos + 24 <= bytes.len() {
         let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
-        pos += 16 + len;
+        pos += 24 + len;
         out.push(pos);
     }
     out

@@ -37,10 +37,16 @@ impl DirLock {
     /// be created or locked.
     pub fn acquire(dir: &Path) -> Result<DirLock, DurabilityError> {
         let path = dir.join(LOCK_NAME);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            // A link planted as `LOCK` is refused (ELOOP), never followed to create or lock
+            // its target.
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(libc::O_NOFOLLOW);
+        }
+        let file = options
             .open(&path)
             .map_err(|e| DurabilityError::from_io("create", &path, e))?;
         let held = try_lock_exclusive(&file).map_err(|e| {

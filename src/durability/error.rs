@@ -67,6 +67,19 @@ pub enum DurabilityError {
         /// The one found instead (`u64::MAX`: none at all).
         found: u64,
     },
+    /// A shard's segments do not form a chain: one is missing, renamed, swapped, or does not
+    /// follow its predecessor (copied in from elsewhere, or its predecessor was replaced). The
+    /// log is not read as a shorter one. Restore the segment named, or open with
+    /// [`RecoveryMode::PointInTime`](super::RecoveryMode::PointInTime) to keep the prefix before it.
+    #[error("shard {shard}: the segment chain breaks at {path}: {what}")]
+    SegmentChain {
+        /// The shard.
+        shard: u32,
+        /// The segment where the chain breaks.
+        path: PathBuf,
+        /// What is wrong, in words.
+        what: String,
+    },
     /// A snapshot section (or its table) fails its checksum. The snapshot is damaged; restore it.
     #[error("snapshot {path}: {what} fails its checksum")]
     SnapshotChecksum {

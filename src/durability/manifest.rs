@@ -8,8 +8,9 @@
 use std::path::Path;
 
 use super::DurabilityError;
-use super::fsutil::write_atomic;
+use super::fsutil::write_atomic_in;
 use super::segment::FORMAT_VERSION;
+use super::storage::Storage;
 
 /// The manifest's file name.
 pub const MANIFEST_NAME: &str = "MANIFEST";
@@ -23,7 +24,8 @@ pub(crate) struct Manifest {
 }
 
 impl Manifest {
-    pub(crate) fn write(&self, dir: &Path) -> Result<(), DurabilityError> {
+    /// Writes the manifest atomically through `storage`.
+    pub(crate) fn write_in(&self, storage: &dyn Storage, dir: &Path) -> Result<(), DurabilityError> {
         let name = self.snapshot_file.as_bytes();
         let Ok(name_len) = u16::try_from(name.len()) else {
             return Err(DurabilityError::InvalidInput {
@@ -38,7 +40,7 @@ impl Manifest {
         out.extend_from_slice(name);
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
-        write_atomic(dir, MANIFEST_NAME, &out)
+        write_atomic_in(storage, dir, MANIFEST_NAME, &out)
     }
 
     /// Reads `dir/MANIFEST`; `Ok(None)` if there is none.

@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+mod chain_head;
 mod dir_lock;
 mod error;
 mod frame;
@@ -46,6 +47,7 @@ mod recovery;
 mod scan;
 mod segment;
 mod snapshot;
+mod storage;
 mod wal;
 
 pub use dir_lock::{DirLock, LOCK_NAME};
@@ -53,11 +55,15 @@ pub use error::DurabilityError;
 pub use manifest::MANIFEST_NAME;
 pub use policy::{Durable, FaultInjector, SyncPolicy, WalOptions, WriteFault};
 pub use record::{EpisodeRecord, LinkKind, LinkRecord, Record, RecordLimits};
-pub use recovery::{RecoveredState, Recovery, RecoveryReport, ReplayIter, ShardRecovery, ShardReplay};
+pub use recovery::{
+    RecoveredState, Recovery, RecoveryMode, RecoveryOptions, RecoveryReport, ReplayIter, ShardRecovery,
+    ShardReplay,
+};
 pub use scan::TornTail;
 pub use segment::{FORMAT_VERSION, segment_name};
 pub use snapshot::{
     Section, Snapshot, SnapshotInfo, SnapshotWriter, load as load_snapshot,
     load_current as load_current_snapshot, next_snapshot_id, snapshot_name,
 };
+pub use storage::{OsStorage, Storage, StorageFile};
 pub use wal::{ShardWal, Ticket, WalStats};

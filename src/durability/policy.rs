@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::record::RecordLimits;
+use super::storage::{OsStorage, Storage};
 
 /// When the log fsyncs (fdatasync) what it writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +86,9 @@ pub struct WalOptions {
     pub max_pending_bytes: usize,
     /// Failure injection for tests; `None` in production.
     pub faults: Option<Arc<dyn FaultInjector>>,
+    /// Where the log's files are written: the real file system ([`OsStorage`]) unless a test
+    /// records or fails the writes (the power-loss and failed-I/O tests).
+    pub storage: Arc<dyn Storage>,
 }
 
 impl WalOptions {
@@ -97,6 +101,7 @@ impl WalOptions {
             limits: RecordLimits::new(dim),
             max_pending_bytes: 8 << 20,
             faults: None,
+            storage: Arc::new(OsStorage),
         }
     }
 }

@@ -5,7 +5,7 @@
 //!         8  format version u32
 //!        12  shard u32
 //!        16  dimension u32
-//!        20  reserved u32 (0)
+//!        20  CRC-32 of the predecessor's last frame u32 (0: none; the segment chain)
 //!        24  segment sequence number u64
 //!        32  lsn of the segment's first record u64
 //!        40  CRC-32 of bytes 0..40, u32
@@ -15,16 +15,23 @@
 //!
 //! A segment is created under a temporary name, its header fsynced, then renamed and the
 //! directory fsynced: a segment file either has a whole header or does not exist.
+//!
+//! The chain: segment `n + 1` starts at the lsn after segment `n`'s last record and names the
+//! checksum of that record's frame, and the sequence number in the header must match the
+//! name. So a segment deleted, renamed, swapped, truncated at a frame boundary or copied in
+//! from elsewhere breaks the chain and is reported, never read as a shorter log.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::DurabilityError;
-use super::fsutil::sync_dir;
+use super::fsutil::sync_dir_in;
+use super::storage::{Storage, StorageFile, remove_if_present};
 
-/// The format version this build writes and reads (segments, snapshots, manifest).
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version this build writes and reads (segments, snapshots, manifest). Version 3
+/// added the durable position to every frame and the predecessor's checksum to segment headers.
+pub const FORMAT_VERSION: u32 = 3;
 /// Bytes of a segment header.
 pub(crate) const HEADER_LEN: usize = 48;
 const MAGIC: &[u8; 8] = b"LOCUSWAL";
@@ -36,6 +43,8 @@ pub(crate) struct SegmentHeader {
     pub dim: u32,
     pub seq: u64,
     pub first_lsn: u64,
+    /// The checksum of the predecessor's last frame (0 for the first segment or an empty one).
+    pub prev_crc: u32,
 }
 
 impl SegmentHeader {
@@ -45,6 +54,7 @@ impl SegmentHeader {
         h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
         h[12..16].copy_from_slice(&self.shard.to_le_bytes());
         h[16..20].copy_from_slice(&self.dim.to_le_bytes());
+        h[20..24].copy_from_slice(&self.prev_crc.to_le_bytes());
         h[24..32].copy_from_slice(&self.seq.to_le_bytes());
         h[32..40].copy_from_slice(&self.first_lsn.to_le_bytes());
         let crc = crc32fast::hash(&h[0..40]);
@@ -87,6 +97,7 @@ impl SegmentHeader {
             dim: u32_at(16),
             seq: u64_at(24),
             first_lsn: u64_at(32),
+            prev_crc: u32_at(20),
         };
         if header.dim != dim {
             return Err(DurabilityError::DimensionMismatch {
@@ -132,26 +143,26 @@ pub(crate) fn list(dir: &Path, shard: u32) -> Result<Vec<(u64, PathBuf)>, Durabi
     Ok(out)
 }
 
-/// Creates segment `header.seq` of `header.shard` durably and returns it opened for appending.
-pub(crate) fn create(dir: &Path, header: SegmentHeader) -> Result<(File, PathBuf), DurabilityError> {
+/// Creates segment `header.seq` of `header.shard` durably through `storage` and returns it
+/// opened for appending. The temporary file is created new (a leftover one is removed first).
+pub(crate) fn create(
+    storage: &dyn Storage,
+    dir: &Path,
+    header: SegmentHeader,
+) -> Result<(Box<dyn StorageFile>, PathBuf), DurabilityError> {
     let path = dir.join(segment_name(header.shard, header.seq));
     let tmp = dir.join(format!("{}.tmp", segment_name(header.shard, header.seq)));
-    let mut f = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .open(&tmp)
+    remove_if_present(storage, &tmp).map_err(|e| DurabilityError::from_io("remove", &tmp, e))?;
+    let mut f = storage
+        .create_new(&tmp)
         .map_err(|e| DurabilityError::from_io("create", &tmp, e))?;
     f.write_all(&header.encode())
         .map_err(|e| DurabilityError::from_io("write", &tmp, e))?;
     f.sync_all()
         .map_err(|e| DurabilityError::from_io("fsync", &tmp, e))?;
-    drop(f);
-    fs::rename(&tmp, &path).map_err(|e| DurabilityError::from_io("rename", &path, e))?;
-    sync_dir(dir)?;
-    let f = OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .map_err(|e| DurabilityError::from_io("open", &path, e))?;
+    storage
+        .rename(&tmp, &path)
+        .map_err(|e| DurabilityError::from_io("rename", &path, e))?;
+    sync_dir_in(storage, dir)?;
     Ok((f, path))
 }

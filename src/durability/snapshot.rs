@@ -16,14 +16,16 @@
 //! fsyncs the directory, then points `MANIFEST` at it (itself temp + fsync + rename) and removes
 //! older snapshots. A crash at any step leaves the previous manifest and snapshot intact.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::DurabilityError;
-use super::fsutil::sync_dir;
+use super::fsutil::sync_dir_in;
 use super::manifest::Manifest;
 use super::segment::FORMAT_VERSION;
+use super::storage::{OsStorage, Storage, StorageFile, remove_if_present};
 
 const MAGIC: &[u8; 8] = b"LOCUSNAP";
 const SECTION_TAG: &[u8; 4] = b"SECT";
@@ -76,10 +78,11 @@ impl Snapshot {
 /// Writes one snapshot; nothing is visible until [`commit`](Self::commit).
 #[derive(Debug)]
 pub struct SnapshotWriter {
+    storage: Arc<dyn Storage>,
     dir: PathBuf,
     tmp: PathBuf,
     info: SnapshotInfo,
-    out: BufWriter<File>,
+    out: BufWriter<Box<dyn StorageFile>>,
     crcs: Vec<u8>,
     sections: u32,
     committed: bool,
@@ -89,7 +92,7 @@ impl Drop for SnapshotWriter {
     fn drop(&mut self) {
         if !self.committed {
             // An abandoned snapshot leaves nothing behind (best effort; recovery also removes it).
-            let _ = fs::remove_file(&self.tmp);
+            let _ = self.storage.remove_file(&self.tmp);
         }
     }
 }
@@ -120,6 +123,20 @@ impl SnapshotWriter {
     /// [`InvalidInput`](DurabilityError::InvalidInput) for no shards or too many; the manifest's
     /// errors if the current one cannot be read; I/O errors creating the temporary file.
     pub fn create(dir: &Path, dim: u32, covered: Vec<u64>) -> Result<SnapshotWriter, DurabilityError> {
+        Self::create_in(Arc::new(OsStorage), dir, dim, covered)
+    }
+
+    /// As [`create`](Self::create), writing through `storage` (the tests' recording or failing
+    /// seam; [`OsStorage`] in production).
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    pub fn create_in(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        dim: u32,
+        covered: Vec<u64>,
+    ) -> Result<SnapshotWriter, DurabilityError> {
         if covered.is_empty() || covered.len() > MAX_SHARDS as usize {
             return Err(DurabilityError::InvalidInput {
                 what: format!("{} shards (1..={MAX_SHARDS})", covered.len()),
@@ -128,12 +145,8 @@ impl SnapshotWriter {
         let id = next_snapshot_id(dir)?;
         let file = snapshot_name(id);
         let tmp = dir.join(format!("{file}.tmp"));
-        let f = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io("create", &tmp))?;
+        remove_if_present(&*storage, &tmp).map_err(io("remove", &tmp))?;
+        let f = storage.create_new(&tmp).map_err(io("create", &tmp))?;
         let mut out = BufWriter::with_capacity(1 << 20, f);
         let mut header = Vec::new();
         header.extend_from_slice(MAGIC);
@@ -149,6 +162,7 @@ impl SnapshotWriter {
         header.extend_from_slice(&crc.to_le_bytes());
         out.write_all(&header).map_err(io("write", &tmp))?;
         Ok(SnapshotWriter {
+            storage,
             dir: dir.to_path_buf(),
             tmp,
             info: SnapshotInfo {
@@ -208,23 +222,25 @@ impl SnapshotWriter {
         footer.extend_from_slice(&crc32fast::hash(&self.crcs).to_le_bytes());
         self.out.write_all(&footer).map_err(io("write", &self.tmp))?;
         self.out.flush().map_err(io("write", &self.tmp))?;
-        self.out.get_ref().sync_all().map_err(io("fsync", &self.tmp))?;
+        self.out.get_mut().sync_all().map_err(io("fsync", &self.tmp))?;
         let path = self.dir.join(&self.info.file);
-        fs::rename(&self.tmp, &path).map_err(io("rename", &path))?;
+        self.storage
+            .rename(&self.tmp, &path)
+            .map_err(io("rename", &path))?;
         self.committed = true;
-        sync_dir(&self.dir)?;
+        sync_dir_in(&*self.storage, &self.dir)?;
         Manifest {
             snapshot_id: self.info.id,
             snapshot_file: self.info.file.clone(),
         }
-        .write(&self.dir)?;
-        remove_older(&self.dir, self.info.id)?;
+        .write_in(&*self.storage, &self.dir)?;
+        remove_older(&*self.storage, &self.dir, self.info.id)?;
         Ok(self.info.clone())
     }
 }
 
 /// Removes `snap-<id>.snap` files older than `keep`.
-fn remove_older(dir: &Path, keep: u64) -> Result<(), DurabilityError> {
+fn remove_older(storage: &dyn Storage, dir: &Path, keep: u64) -> Result<(), DurabilityError> {
     for entry in fs::read_dir(dir).map_err(io("read_dir", dir))? {
         let entry = entry.map_err(io("read_dir", dir))?;
         let name = entry.file_name();
@@ -235,10 +251,12 @@ fn remove_older(dir: &Path, keep: u64) -> Result<(), DurabilityError> {
                 .ok()
         });
         if id.is_some_and(|id| id < keep) {
-            fs::remove_file(entry.path()).map_err(io("remove", &entry.path()))?;
+            storage
+                .remove_file(&entry.path())
+                .map_err(io("remove", &entry.path()))?;
         }
     }
-    sync_dir(dir)
+    sync_dir_in(storage, dir)
 }
 
 /// A bounds-checked reader over a snapshot file.

@@ -17,7 +17,6 @@
 //! ([`DurabilityError::WalBroken`]); recovery then keeps exactly what is intact on disk.
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -27,13 +26,15 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::DurabilityError;
+use super::chain_head::ChainHead;
 use super::frame;
-use super::fsutil::{check_writable, sync_dir};
+use super::fsutil::{check_writable_in, sync_dir_in};
 use super::policy::{Durable, SyncPolicy, WalOptions, WriteFault};
 use super::record::Record;
 use super::scan::{read_segment, scan_segment};
 use super::segment::{self, HEADER_LEN, SegmentHeader};
 use super::snapshot::SnapshotInfo;
+use super::storage::StorageFile;
 
 /// Where an enqueued record waits: see [`ShardWal::enqueue`] and [`ShardWal::wait`].
 #[derive(Debug)]
@@ -124,6 +125,8 @@ struct State {
     outcomes: VecDeque<Outcome>,
     writing: bool,
     next_lsn: u64,
+    /// Every record below this lsn is fsynced: the durable position stamped on new frames.
+    synced_lsn: u64,
     /// Whether everything written is also synced (for `flush`).
     synced: bool,
     /// The log stopped (an fsync or an undo failed).
@@ -136,10 +139,12 @@ struct State {
 
 /// The active segment: only the leader touches it.
 struct Active {
-    file: File,
+    file: Box<dyn StorageFile>,
     path: PathBuf,
     seq: u64,
     len: u64,
+    /// The checksum of the last frame written (0: none): the next segment's header names it.
+    last_crc: u32,
 }
 
 struct Inner {
@@ -212,52 +217,15 @@ impl ShardWal {
                 what: "EveryMs needs at least 1 ms".into(),
             });
         }
-        check_writable(dir)?;
-        let segments = segment::list(dir, shard)?;
-        let (active, next_lsn) = match segments.last() {
-            None => {
-                let header = SegmentHeader {
-                    shard,
-                    dim: options.limits.dim,
-                    seq: 0,
-                    first_lsn: 0,
-                };
-                let (file, path) = segment::create(dir, header)?;
-                (
-                    Active {
-                        file,
-                        path,
-                        seq: 0,
-                        len: HEADER_LEN as u64,
-                    },
-                    0,
-                )
-            }
-            Some((seq, path)) => {
-                let bytes = read_segment(path)?;
-                let scan = scan_segment(path, &bytes, shard, &options.limits, true)?;
-                if let Some(tail) = scan.tail {
-                    return Err(DurabilityError::UnrecoveredTail {
-                        shard,
-                        path: path.clone(),
-                        offset: tail.offset,
-                    });
-                }
-                let file = std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| DurabilityError::from_io("open", path, e))?;
-                (
-                    Active {
-                        file,
-                        path: path.clone(),
-                        seq: *seq,
-                        len: scan.end,
-                    },
-                    scan.next_lsn,
-                )
-            }
-        };
+        let storage = Arc::clone(&options.storage);
+        check_writable_in(&*storage, dir)?;
+        let (active, next_lsn) = open_active(&*storage, dir, shard, &options)?;
+        // The head names the newest segment and what is fsynced (everything, after the sync above).
+        ChainHead {
+            seq: active.seq,
+            durable_end: next_lsn,
+        }
+        .write(&*storage, dir, shard)?;
         let stats = WalStats {
             records: 0,
             batches: 0,
@@ -279,6 +247,7 @@ impl ShardWal {
                 outcomes: VecDeque::new(),
                 writing: false,
                 next_lsn,
+                synced_lsn: next_lsn,
                 synced: true,
                 broken: None,
                 stalled: None,
@@ -406,7 +375,7 @@ impl ShardWal {
         let mut firsts = Vec::with_capacity(segments.len());
         for (seq, path) in &segments {
             let mut header = [0u8; HEADER_LEN];
-            let mut f = File::open(path).map_err(|e| DurabilityError::from_io("open", path, e))?;
+            let mut f = std::fs::File::open(path).map_err(|e| DurabilityError::from_io("open", path, e))?;
             std::io::Read::read_exact(&mut f, &mut header)
                 .map_err(|e| DurabilityError::from_io("read", path, e))?;
             let h = SegmentHeader::decode(&header, path, inner.shard, inner.options.limits.dim)?;
@@ -417,14 +386,18 @@ impl ShardWal {
             let (seq, _, path) = pair[0];
             let (_, next_first, _) = pair[1];
             if seq < active_seq && next_first <= covered {
-                std::fs::remove_file(path).map_err(|e| DurabilityError::from_io("remove", path, e))?;
+                inner
+                    .options
+                    .storage
+                    .remove_file(path)
+                    .map_err(|e| DurabilityError::from_io("remove", path, e))?;
                 removed += 1;
             } else {
                 break;
             }
         }
         if removed > 0 {
-            sync_dir(&inner.dir)?;
+            sync_dir_in(&*inner.options.storage, &inner.dir)?;
         }
         Ok(removed)
     }
@@ -562,13 +535,14 @@ impl Inner {
         let count = std::mem::take(&mut st.pending_records);
         let waiters = std::mem::take(&mut st.pending_waiters);
         let first = st.next_lsn;
+        let durable = st.synced_lsn;
         st.writing = true;
         drop(st);
 
         let result = if count == 0 {
             Ok(())
         } else {
-            frame::seal(&mut buf, first);
+            frame::seal(&mut buf, first, durable);
             self.write_group(&buf, first, sync)
         };
 
@@ -578,6 +552,9 @@ impl Inner {
         let outcome = match result {
             Ok(()) => {
                 st.next_lsn = first + count;
+                if sync {
+                    st.synced_lsn = st.next_lsn;
+                }
                 st.synced = sync || (count == 0 && st.synced);
                 st.stalled = None;
                 Ok(first)
@@ -629,13 +606,14 @@ impl Inner {
         if let Err(e) = written {
             let err = DurabilityError::from_io("write", &active.path, e);
             // Cut the file back so that no part of an unacknowledged group stays in the log.
-            let undone = active
-                .file
-                .set_len(active.len)
-                .and_then(|()| active.file.sync_data());
+            let keep = active.len;
+            let undone = active.file.set_len(keep).and_then(|()| active.file.sync_data());
             return Err((err, undone.is_err()));
         }
         active.len += buf.len() as u64;
+        if let Some(crc) = frame::last_crc(buf) {
+            active.last_crc = crc;
+        }
         {
             let mut stats = lock(&self.stats);
             stats.records += frame_count(buf);
@@ -643,12 +621,12 @@ impl Inner {
             stats.bytes += buf.len() as u64;
         }
         if sync {
-            self.sync(&active).map_err(|e| (e, true))?;
+            self.sync(&mut active).map_err(|e| (e, true))?;
         }
         Ok(())
     }
 
-    fn sync(&self, active: &Active) -> Result<(), DurabilityError> {
+    fn sync(&self, active: &mut Active) -> Result<(), DurabilityError> {
         let start = Instant::now();
         let result = match &self.options.faults {
             Some(f) => f.before_sync(),
@@ -671,13 +649,20 @@ impl Inner {
             dim: self.options.limits.dim,
             seq: active.seq + 1,
             first_lsn,
+            prev_crc: active.last_crc,
         };
-        let (file, path) = segment::create(&self.dir, header)?;
+        let (file, path) = segment::create(&*self.options.storage, &self.dir, header)?;
+        ChainHead {
+            seq: header.seq,
+            durable_end: first_lsn,
+        }
+        .write(&*self.options.storage, &self.dir, self.shard)?;
         *active = Active {
             file,
             path,
             seq: header.seq,
             len: HEADER_LEN as u64,
+            last_crc: 0,
         };
         lock(&self.stats).rotations += 1;
         Ok(())
@@ -716,11 +701,23 @@ impl Inner {
                 st = self.done.wait(st).unwrap_or_else(|p| p.into_inner());
             }
         }
+        // A later group may be being written: wait for it, so that this sync never overlaps a
+        // leader's write (two writers at once would both number their groups from the same lsn;
+        // the power-loss simulator found this).
+        while st.writing {
+            st = self.done.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        if let Some(reason) = &st.broken {
+            return Err(DurabilityError::WalBroken {
+                shard: self.shard,
+                reason: reason.clone(),
+            });
+        }
         if !st.synced {
             // Everything is written; policy None left it unsynced.
             st.writing = true;
             drop(st);
-            let result = self.sync(&lock(&self.active));
+            let result = self.sync(&mut lock(&self.active));
             st = lock(&self.state);
             st.writing = false;
             self.done.notify_all();
@@ -729,6 +726,7 @@ impl Inner {
                 return Err(e);
             }
             st.synced = true;
+            st.synced_lsn = st.next_lsn;
         }
         Ok(st.next_lsn)
     }
@@ -749,6 +747,67 @@ impl Inner {
             }
         }
     }
+}
+
+/// Opens the last segment of `shard` for appending (checked, fsynced), or creates segment 0;
+/// returns it with the next lsn.
+fn open_active(
+    storage: &dyn super::storage::Storage,
+    dir: &Path,
+    shard: u32,
+    options: &WalOptions,
+) -> Result<(Active, u64), DurabilityError> {
+    let segments = segment::list(dir, shard)?;
+    Ok(match segments.last() {
+        None => {
+            let header = SegmentHeader {
+                shard,
+                dim: options.limits.dim,
+                seq: 0,
+                first_lsn: 0,
+                prev_crc: 0,
+            };
+            let (file, path) = segment::create(storage, dir, header)?;
+            (
+                Active {
+                    file,
+                    path,
+                    seq: 0,
+                    len: HEADER_LEN as u64,
+                    last_crc: 0,
+                },
+                0,
+            )
+        }
+        Some((seq, path)) => {
+            let bytes = read_segment(path)?;
+            let scan = scan_segment(path, &bytes, shard, &options.limits)?;
+            if let Some(damage) = scan.damage {
+                return Err(DurabilityError::UnrecoveredTail {
+                    shard,
+                    path: path.clone(),
+                    offset: damage.offset,
+                });
+            }
+            let mut file = storage
+                .open_append(path)
+                .map_err(|e| DurabilityError::from_io("open", path, e))?;
+            // What the log holds may be in the page cache only (the previous process was
+            // killed before syncing): sync it before new frames name it durable.
+            file.sync_data()
+                .map_err(|e| DurabilityError::from_io("fdatasync", path, e))?;
+            (
+                Active {
+                    file,
+                    path: path.clone(),
+                    seq: *seq,
+                    len: scan.end,
+                    last_crc: scan.last_crc,
+                },
+                scan.next_lsn,
+            )
+        }
+    })
 }
 
 /// The number of frames in a sealed buffer.

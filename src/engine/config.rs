@@ -186,6 +186,7 @@ pub struct EngineBuilder {
     pub(crate) plan: Option<PlacementPlan>,
     pub(crate) pin: bool,
     pub(crate) durability: DurabilityOptions,
+    pub(crate) recovery_mode: crate::durability::RecoveryMode,
     pub(crate) dir: Option<std::path::PathBuf>,
 }
 
@@ -203,6 +204,7 @@ impl Default for EngineBuilder {
             plan: None,
             pin: true,
             durability: DurabilityOptions::default(),
+            recovery_mode: crate::durability::RecoveryMode::Strict,
             dir: None,
         }
     }
@@ -277,6 +279,16 @@ impl EngineBuilder {
     /// snapshot every 2^20 records, 64 MiB segments). Ignored by [`open`](Self::open).
     pub fn durability(mut self, options: DurabilityOptions) -> Self {
         self.durability = options;
+        self
+    }
+
+    /// How `open_in` treats a damaged log (see `docs/durability.md`, "Modes"): `Strict` (the
+    /// default: an unsynced tail is dropped and reported, damage to fsynced records refused with
+    /// a typed error), `Absolute` (any damage refused), or `PointInTime` (each shard's log is
+    /// opened to its intact prefix; [`RecoveryReport`](super::RecoveryReport) says what was left
+    /// out).
+    pub fn recovery_mode(mut self, mode: crate::durability::RecoveryMode) -> Self {
+        self.recovery_mode = mode;
         self
     }
 

@@ -259,6 +259,16 @@ fn save_segment(
     shard: usize,
 ) -> Result<SegmentFile, EngineError> {
     let tmp = dir.join(format!("{name}.tmp"));
+    // Something planted under the temporary name (a link) is removed, never written through.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(EngineError::Durability {
+                shard: Some(shard),
+                source: DurabilityError::from_io("remove", &tmp, e),
+            });
+        }
+        _ => {}
+    }
     let (bytes, crc) = seg
         .index
         .save_linked_prefix(&tmp, nodes)

@@ -185,8 +185,16 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|e| err(DurabilityError::from_io("create_dir", dir, e)))?;
         let dir_lock = DirLock::acquire(dir).map_err(durability_err(None))?;
         meta::check_or_write(dir, dim, count).map_err(durability_err(None))?;
-        let (state, report) =
-            Recovery::open_with(dir, limits(config, dim), count).map_err(durability_err(None))?;
+        let (state, report) = Recovery::open_opts(
+            dir,
+            limits(config, dim),
+            count,
+            crate::durability::RecoveryOptions {
+                mode: config.recovery_mode,
+                read_only: false,
+            },
+        )
+        .map_err(durability_err(None))?;
         let seq = Arc::new(AtomicU64::new(0));
         let since = Arc::new(AtomicU64::new(0));
         let store = Store {

@@ -48,6 +48,11 @@ pub struct DroppedTail {
     pub bytes: u64,
     /// Why the first dropped record was not intact.
     pub reason: String,
+    /// The log sequence number of the first record dropped.
+    pub from_lsn: u64,
+    /// Intact records found among the dropped bytes (after the damaged one: unsynced, or left
+    /// out by point-in-time recovery).
+    pub intact_records: u64,
 }
 
 /// What recovery found and did when a durable engine opened
@@ -70,8 +75,13 @@ pub struct RecoveryReport {
     /// each one was also refused or lost while the engine ran, or its target's record was in a
     /// dropped tail.
     pub links_not_restored: u64,
-    /// Torn tails dropped, per shard.
+    /// Torn tails dropped, per shard (and, in point-in-time mode, where each log was cut).
     pub dropped: Vec<DroppedTail>,
+    /// Point-in-time mode: segments left out after a cut, as `(shard, file, bytes)` (renamed
+    /// `<file>.left-out`).
+    pub left_out: Vec<(usize, String, u64)>,
+    /// Point-in-time mode: why a shard's log stopped short, as `(shard, reason)`.
+    pub stopped: Vec<(usize, String)>,
     /// Leftover temporary files removed.
     pub removed_temp_files: Vec<String>,
     /// Time spent checking the directory (checksums of every record to replay).
@@ -149,8 +159,20 @@ pub(crate) fn recover(
                     offset: t.offset,
                     bytes: t.dropped_bytes,
                     reason: t.reason.clone(),
+                    from_lsn: t.from_lsn,
+                    intact_records: t.intact_records_dropped,
                 })
             })
+            .collect(),
+        left_out: checked
+            .shards
+            .iter()
+            .flat_map(|s| s.left_out.iter().map(|(f, b)| (s.shard as usize, f.clone(), *b)))
+            .collect(),
+        stopped: checked
+            .shards
+            .iter()
+            .filter_map(|s| s.stopped.clone().map(|w| (s.shard as usize, w)))
             .collect(),
         removed_temp_files: checked.removed_temp_files.clone(),
         check: checked.elapsed,
