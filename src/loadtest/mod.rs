@@ -26,6 +26,7 @@ pub mod engine_target;
 pub mod error;
 pub mod graphpeers;
 pub mod http;
+pub mod http_request;
 pub mod live;
 pub mod output;
 pub mod plot;
@@ -35,6 +36,7 @@ pub mod report;
 pub mod result;
 pub mod scenario;
 pub mod schedule;
+mod sys_poll;
 pub mod target;
 pub mod workload;
 
