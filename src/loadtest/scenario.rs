@@ -966,6 +966,73 @@ mod tests {
     }
 
     #[test]
+    fn engine_overrides_are_checked_before_any_engine_opens() {
+        for (key, value) in [
+            ("m", "0"),
+            ("m", "256"),
+            ("ef_search", "4000000000"),
+            ("ef_search", "0"),
+            ("ef_construction", "0"),
+            ("spread_hops", "0"),
+            ("spread_hops", "65"),
+            ("shards", "0"),
+            ("max_queue_depth", "0"),
+        ] {
+            let (line, field, msg) = scenario_err(&format!("{OK}[engine]\n{key} = {value}\n"));
+            assert_eq!(
+                (line, field.as_str()),
+                (Some(8), format!("engine.{key}").as_str()),
+                "{key} = {value}"
+            );
+            assert!(msg.contains("is not in"), "{msg}");
+        }
+        let s = parse(
+            &format!("{OK}[engine]\nm = 8\nspread_hops = 2\nef_search = 200\n"),
+            "s.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            (s.engine.m, s.engine.spread_hops, s.engine.ef_search),
+            (Some(8), Some(2), Some(200))
+        );
+    }
+
+    #[test]
+    fn an_operations_table_with_only_k_keeps_the_default_mix() {
+        let s = parse(&format!("{OK}[operations]\nk = 5\n"), "s.toml").unwrap();
+        assert_eq!(s.operations.k, 5);
+        assert!((s.operations.observe - 0.4).abs() < 1e-12);
+        assert!((s.operations.recall_spread - 0.1).abs() < 1e-12);
+        // A table that sets weights, all zero, is still refused.
+        let (_, field, _) = scenario_err(&format!("{OK}[operations]\nobserve = 0\nk = 5\n"));
+        assert_eq!(field, "operations");
+    }
+
+    #[test]
+    fn an_out_of_range_value_names_its_key_not_itself() {
+        let (line, field, _) = scenario_err(&format!("{OK}[data]\nspaces = 100000000000\n"));
+        assert_eq!((line, field.as_str()), (Some(8), "data.spaces"));
+        let (_, field, _) = scenario_err(&format!("{OK}[data]\n\"preload\" = -1\n"));
+        assert_eq!(field, "data.preload");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_scenario_path_to_a_device_or_a_huge_file_is_refused_unread() {
+        match load_file(Path::new("/dev/zero")) {
+            Err(LoadtestError::InputFile { source, .. }) => {
+                assert!(source.to_string().contains("character device"), "{source}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.toml");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(MAX_SCENARIO_BYTES + 1).unwrap();
+        assert!(matches!(load_file(&big), Err(LoadtestError::InputFile { .. })));
+    }
+
+    #[test]
     fn syntax_error_has_a_line() {
         let (line, _, _) = scenario_err("name = \"x\"\nduration = \n");
         assert_eq!(line, Some(2));
