@@ -252,6 +252,10 @@ fn run_synthetic(args: &Args) -> Result<(), BoxError> {
 }
 
 fn run_trace(data: &std::path::Path, args: &Args) -> Result<(), BoxError> {
+    // The answers file is checked before the (long) load and replay.
+    if let Some(p) = &args.answers {
+        flags::check_out_file("--answers", p)?;
+    }
     // Regular files no larger than this machine's memory (a device or FIFO is refused).
     let limit = flags::machine_memory().unwrap_or(u64::MAX);
     let read = |name: &str| -> Result<Vec<u8>, BoxError> {
