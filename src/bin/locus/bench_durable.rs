@@ -241,7 +241,7 @@ fn check_memory(args: &Args) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// 1. Observe throughput and latency for memory and each sync policy, one table row each.
+/// Step 1: observe throughput and latency for memory and each sync policy, a table row each.
 fn policy_cases(args: &Args, base: &Path, pool: &Arc<Vec<Vec<f32>>>) -> Result<(), BoxError> {
     println!(
         "bench-durable: {} episodes of {} dims per case from {} observers, {} per call, index absorption off while observing",
@@ -352,7 +352,7 @@ fn policy_cases(args: &Args, base: &Path, pool: &Arc<Vec<Vec<f32>>>) -> Result<(
     Ok(())
 }
 
-/// 2. A snapshot taken while observers go on (every batch): its time and the observe
+/// Step 2: a snapshot taken while observers go on (every batch): its time and the observe
 /// latency during it against before it.
 fn snapshot_under_load(args: &Args, base: &Path, pool: &Arc<Vec<Vec<f32>>>) -> Result<(), BoxError> {
     let dir = base.join("snapshot");
@@ -415,7 +415,7 @@ fn snapshot_under_load(args: &Args, base: &Path, pool: &Arc<Vec<Vec<f32>>>) -> R
     Ok(())
 }
 
-/// 3. Recovery of a snapshot (with its index) and a log tail, against the index rebuild.
+/// Step 3: recovery of a snapshot (with its index) and a log tail, against the index rebuild.
 fn recovery_cases(args: &Args, base: &Path) -> Result<(), BoxError> {
     let dir = base.join("recovery");
     let n = args.recovery_episodes;
