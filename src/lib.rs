@@ -19,20 +19,46 @@
 //! - [`loadtest`]: TOML scenarios, the open-loop driver, results, plots and reports.
 //! - [`bounded_read`]: reading a small user- or system-named file, bounded before allocation.
 //!
-//! ## Example: the engine
+//! ## Use it from your service
+//!
+//! ```toml
+//! [dependencies]
+//! locus = { path = "../locus", default-features = false }  # without the CLI's dependencies
+//! ```
+//!
+//! Open an engine, observe episodes, associate two, recall by similarity, recall with
+//! spreading activation, and read the metrics (the README's example; it runs as a doctest):
 //!
 //! ```
-//! use locus::engine::{Cue, Engine, Episode};
+//! use locus::engine::{Cue, Engine, Episode, SpreadParams};
 //!
 //! # fn main() -> Result<(), locus::engine::EngineError> {
-//! let engine = Engine::builder().dimension(3).open()?;
-//! let id = engine.observe(Episode::new(vec![0.0, 1.0, 0.0]).with_payload("hello"))?;
+//! let engine = Engine::builder().dimension(3).open()?; // one shard per NUMA node
+//! let tea = engine.observe(Episode::new(vec![0.0, 1.0, 0.0]).with_payload("tea"))?;
+//! let cup = engine.observe(Episode::new(vec![1.0, 0.0, 0.0]).with_payload("cup"))?;
+//! engine.associate(tea, cup, 1.0)?; // an edge of the association graph
 //! let hits = engine.recall(&Cue::new(vec![0.1, 0.9, 0.0], 1))?.hits;
-//! assert_eq!(hits[0].id, id);
-//! assert_eq!(engine.get(id).map(|e| e.payload), Some(b"hello".to_vec()));
+//! assert_eq!(hits[0].id, tea);
+//! let spread = engine.recall(&Cue::new(vec![0.1, 0.9, 0.0], 2).with_spread(SpreadParams::default()))?;
+//! assert!(spread.hits.iter().any(|h| h.id == cup && h.activation > 0.0));
+//! let metrics = engine.metrics_snapshot(); // also `metrics_text()`: Prometheus text
+//! assert_eq!(metrics.shards.iter().map(|s| s.spaces[0].episodes).sum::<usize>(), 2);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Features
+//!
+//! - `cli` (default): the `locus` binary and what only it needs: `report`, `progress`, `gate`
+//!   and clap.
+//! - `report`: [`loadtest::plot`], [`loadtest::report`] and `loadtest::output::write_all`
+//!   (SVG figures and `report.html`, with plotters).
+//! - `progress`: the load test's progress bar on a terminal (indicatif); without it, plain lines.
+//! - `gate`: [`loadtest::compare`], the regression gate's significance test (statrs).
+//! - `hwloc`: discovery through hwloc (needs `libhwloc-dev`, `libudev-dev`).
+//!
+//! With `default-features = false` the library depends on none of clap, plotters, indicatif or
+//! statrs.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -280,35 +280,8 @@ impl EngineBuilder {
         self
     }
 
-    /// Opens a durable engine whose state lives in `dir` (created if missing): every accepted
-    /// episode, association and forget is logged per shard, and what `dir` holds from an earlier
-    /// run (a snapshot and each shard's log after it) is recovered first, through the normal
-    /// store path on each shard's own workers. See `docs/durability.md`.
-    ///
-    /// # Errors
-    /// As [`open`](Self::open); [`EngineError::Durability`] if `dir` cannot be written, holds
-    /// another format version, dimension or shard count, or is damaged before a log's tail
-    /// (nothing is loaded then); [`EngineError::UnknownSpace`] if it holds episodes of a space
-    /// this builder does not declare.
-    pub fn open_in(mut self, dir: impl AsRef<std::path::Path>) -> Result<super::Engine, EngineError> {
-        self.dir = Some(dir.as_ref().to_path_buf());
-        self.validate()?;
-        super::Engine::open(self)
-    }
-
-    /// Opens the engine.
-    ///
-    /// # Errors
-    /// [`EngineError::InvalidConfig`] for a zero dimension, zero shards, a bad space (empty or
-    /// duplicate name) or out-of-range index parameters; [`EngineError::Topology`] if the
-    /// machine's topology cannot be read; [`EngineError::Exec`] if workers cannot start;
-    /// [`EngineError::Index`] if a shard's first segment cannot be reserved.
-    pub fn open(self) -> Result<super::Engine, EngineError> {
-        self.validate()?;
-        super::Engine::open(self)
-    }
-
-    fn validate(&self) -> Result<(), EngineError> {
+    /// Checks the settings before the engine opens (`open`, `open_in`: see `facade.rs`).
+    pub(crate) fn validate(&self) -> Result<(), EngineError> {
         let bad = |field: &'static str, reason: &str| {
             Err(EngineError::InvalidConfig {
                 field,

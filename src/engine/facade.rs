@@ -2,32 +2,30 @@
 //! merges.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::batch::Answer;
+use super::admit::{self, Answer, checked_unit};
 use super::config::{DEFAULT_SPACE, EngineBuilder, ShardCount};
+use super::core::{Inner, SpaceInfo};
 use super::durable::{RecoveryReport, SnapshotReport, Store, replay};
 use super::error::EngineError;
+use super::fanout::{OnRefusal, Scattered, scatter};
+use super::handler::EngineHandler;
 use super::log::{Guarantee, NoLog};
-use super::metrics::{EngineMetrics, OpRecorder, RejectReason, ShardSnapshot, SpaceShardMetrics, render};
-use super::outbox::{self, Edge};
+use super::metrics::{EngineMetrics, RejectReason, ShardSnapshot, SpaceShardMetrics, render};
 use super::requests;
-use super::route::shard_of;
-use super::shard::{Shard, ShardHits, top_k};
+use super::shard::{Edge, Shard, ShardHits, ShardSettings, top_k};
 use super::spread::{SpreadParams, WorkerHops, delivered};
-use super::task::{EngineHandler, Task};
+use super::task::Task;
 use super::types::{Completion, Cue, Episode, EpisodeId, EpisodeRecord, Hit, RecallResult, ShardTiming};
 use crate::alloc::{MemPolicy, PageSample, placement_of};
 use crate::exec::{
-    ExecError, Executor, Missing, PinPolicy, Priority, Rejected, StealPolicy, Submitter, WorkerPoolConfig,
-    gather, oneshot,
+    ExecError, Executor, Missing, PinPolicy, Priority, Rejected, StealPolicy, WorkerPoolConfig, oneshot,
 };
 use crate::index::Kernels;
-use crate::metrics::Counter;
 use crate::spread::spread_across;
 use crate::topology::{PlacementPlan, PlanOptions, Topology};
 
@@ -39,129 +37,34 @@ const COMPLETION_TEMPERATURE: f32 = 0.05;
 /// Weight of the one-hop activation in a completion candidate's score (a guess).
 const COMPLETION_ACTIVATION_WEIGHT: f32 = 0.5;
 
-/// A declared space and its live count.
-#[derive(Debug)]
-pub(crate) struct SpaceInfo {
-    pub(crate) name: String,
-    pub(crate) quota: usize,
-    pub(crate) live: AtomicUsize,
-}
-
-/// Everything the facade and the workers share.
-#[derive(Debug)]
-pub(crate) struct Inner {
-    pub(crate) config: EngineBuilder,
-    pub(crate) dim: usize,
-    pub(crate) kernels: Kernels,
-    pub(crate) shards: Vec<Shard>,
-    pub(crate) spaces: Vec<SpaceInfo>,
-    pub(crate) space_ids: HashMap<String, u16>,
-    /// Last episode per (space, stream).
-    pub(crate) streams: Mutex<HashMap<(u16, String), u64>>,
-    pub(crate) next_id: AtomicU64,
-    pub(crate) submitter: OnceLock<Submitter<Task>>,
-    pub(crate) recall: OpRecorder,
-    pub(crate) complete: OpRecorder,
-    pub(crate) partial: Counter,
-    pub(crate) opened: Instant,
-    /// Whether the index absorbs the append buffer ([`Engine::set_absorption`]).
-    pub(crate) absorbing: AtomicBool,
-    pub(crate) degradations: Mutex<Vec<String>>,
-    /// The directory and logs of an engine opened with `open_in`.
-    pub(crate) durable: Option<Arc<Store>>,
-}
-
-impl Inner {
-    pub(crate) fn shard_of(&self, id: u64) -> usize {
-        shard_of(id, self.shards.len())
+/// Opening lives here, beside [`Engine::open`], so that `config.rs` stays on the ground floor.
+impl EngineBuilder {
+    /// Opens a durable engine whose state lives in `dir` (created if missing): every accepted
+    /// episode, association and forget is logged per shard, and what `dir` holds from an earlier
+    /// run (a snapshot and each shard's log after it) is recovered first, through the normal
+    /// store path on each shard's own workers. See `docs/durability.md`.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open); [`EngineError::Durability`] if `dir` cannot be written, holds
+    /// another format version, dimension or shard count, or is damaged before a log's tail
+    /// (nothing is loaded then); [`EngineError::UnknownSpace`] if it holds episodes of a space
+    /// this builder does not declare.
+    pub fn open_in(mut self, dir: impl AsRef<std::path::Path>) -> Result<Engine, EngineError> {
+        self.dir = Some(dir.as_ref().to_path_buf());
+        self.validate()?;
+        Engine::open(self)
     }
 
-    /// `a → b` at `weight`, stored on `a`'s shard by one of that shard's workers (the graph
-    /// adds the weight to an existing edge): written at once when this thread is running a task
-    /// of that shard, kept for a message to it when running another shard's task (sent after the
-    /// task, see the `outbox` module), and sent as a message and waited for (the observe
-    /// deadline) from any other thread. A failure loses only that association and is reported
-    /// as a degradation ([`note_association_failure`](Self::note_association_failure)).
-    pub(crate) fn associate_one(&self, a: u64, b: u64, weight: f32) {
-        let src = self.shard_of(a);
-        let edge = Edge {
-            source: a,
-            target: b,
-            weight,
-        };
-        match outbox::current_shard() {
-            Some(s) if s == src => {
-                if let Err(e) = self.shards[src].write_edge(a, b, weight) {
-                    self.note_association_failure(e);
-                }
-            }
-            Some(_) => {
-                outbox::defer(src, edge);
-            }
-            None => {
-                let deadline = Instant::now() + self.config.admission.observe_deadline;
-                if let Err(e) = requests::store_edges(self, vec![edge], deadline) {
-                    self.note_degradation(format!("associations lost: {e}"));
-                }
-            }
-        }
-    }
-
-    /// Reports a lost association (not for a source or target forgotten meanwhile, which is no
-    /// loss).
-    pub(crate) fn note_association_failure(&self, e: crate::spread::SpreadError) {
-        if matches!(
-            e,
-            crate::spread::SpreadError::Forgotten { .. } | crate::spread::SpreadError::UnknownNode { .. }
-        ) {
-            return;
-        }
-        self.note_degradation(format!("associations lost: {e}"));
-    }
-
-    /// An association the engine makes by itself, `a ↔ b`: both directions as
-    /// [`associate_one`](Self::associate_one) stores them. A failure (a graph out of edge
-    /// memory, a target forgotten meanwhile) loses only that association, and is reported as a
-    /// degradation.
-    pub(crate) fn associate_auto(&self, a: u64, b: u64, weight: f32) {
-        self.associate_one(a, b, weight);
-        self.associate_one(b, a, weight);
-    }
-
-    /// Queues an absorption task for (`shard`, `space`) unless as many as it may run
-    /// ([`IndexParams::absorbers`](super::IndexParams::absorbers)) are queued or running.
-    pub(crate) fn schedule_absorb(&self, shard: usize, space: u16) {
-        let sh = &self.shards[shard];
-        let sp = &sh.spaces[space as usize];
-        if !self.absorbing.load(Ordering::Acquire) || !sp.try_add_absorber(sh.max_absorbers(self)) {
-            return;
-        }
-        let Some(sub) = self.submitter.get() else {
-            sp.absorber_done();
-            return;
-        };
-        if sub
-            .submit(
-                self.shards[shard].node,
-                Priority::Low,
-                Task::Absorb { shard, space },
-            )
-            .is_err()
-        {
-            // Full or closing: the next observation of this space tries again.
-            sp.absorber_done();
-        }
-    }
-
-    pub(crate) fn note_degradation(&self, what: String) {
-        let mut d = self.degradations.lock().unwrap_or_else(|p| p.into_inner());
-        if !d.contains(&what) {
-            d.push(what);
-        }
-    }
-
-    fn submitter(&self) -> Result<&Submitter<Task>, EngineError> {
-        self.submitter.get().ok_or(EngineError::Closed)
+    /// Opens the engine.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidConfig`] for a zero dimension, zero shards, a bad space (empty or
+    /// duplicate name) or out-of-range index parameters; [`EngineError::Topology`] if the
+    /// machine's topology cannot be read; [`EngineError::Exec`] if workers cannot start;
+    /// [`EngineError::Index`] if a shard's first segment cannot be reserved.
+    pub fn open(self) -> Result<Engine, EngineError> {
+        self.validate()?;
+        Engine::open(self)
     }
 }
 
@@ -169,13 +72,16 @@ impl Inner {
 pub struct Engine {
     pub(super) inner: Arc<Inner>,
     exec: Executor<Task>,
+    /// The directory and logs of an engine opened with `open_in`. Dropped last, after the
+    /// workers and the shards' logs: it holds the directory's lock.
+    store: Option<Arc<Store>>,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("dimension", &self.inner.dim)
-            .field("shards", &self.inner.shards.len())
+            .field("dimension", &self.inner.dim())
+            .field("shards", &self.inner.shards().len())
             .finish_non_exhaustive()
     }
 }
@@ -230,34 +136,6 @@ pub struct EngineStats {
 /// whether a shard is missing.
 type FanOut = (Vec<(u64, f32)>, Vec<ShardTiming>, bool);
 
-/// Unit-normalises `v` after checking it (dimension, finite, not zero).
-pub(super) fn checked_unit(v: &[f32], dim: usize) -> Result<Vec<f32>, EngineError> {
-    if v.len() != dim {
-        return Err(EngineError::DimensionMismatch {
-            expected: dim,
-            got: v.len(),
-        });
-    }
-    if let Some((position, &value)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
-        return Err(EngineError::NonFinite { position, value });
-    }
-    let norm = v
-        .iter()
-        .map(|x| f64::from(*x) * f64::from(*x))
-        .sum::<f64>()
-        .sqrt();
-    if norm == 0.0 || !norm.is_finite() {
-        return Err(EngineError::ZeroVector);
-    }
-    Ok(v.iter().map(|x| (f64::from(*x) / norm) as f32).collect())
-}
-
-pub(super) fn retry_after(depth: usize, per_item_ns: u64) -> Duration {
-    // Without a measurement yet, assume 100 µs per item (a guess: an HNSW insert at 768 dims).
-    let per = if per_item_ns == 0 { 100_000 } else { per_item_ns };
-    Duration::from_nanos(per.saturating_mul(depth as u64).min(10_000_000_000))
-}
-
 impl Engine {
     /// A builder with the defaults (one shard per NUMA node, the default space unlimited).
     pub fn builder() -> EngineBuilder {
@@ -299,40 +177,33 @@ impl Engine {
             Some(dir) => Some(Store::prepare(dir, &config, count)?),
             None => None,
         };
-        let mut spaces = vec![SpaceInfo {
-            name: DEFAULT_SPACE.into(),
-            quota: config.default_quota,
-            live: AtomicUsize::new(0),
-        }];
-        spaces.extend(config.spaces.iter().map(|s| SpaceInfo {
-            name: s.name.clone(),
-            quota: s.quota,
-            live: AtomicUsize::new(0),
-        }));
-        let space_ids = spaces
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.name.clone(), i as u16))
-            .collect();
+        let mut spaces = vec![SpaceInfo::new(DEFAULT_SPACE.into(), config.default_quota)];
+        spaces.extend(
+            config
+                .spaces
+                .iter()
+                .map(|s| SpaceInfo::new(s.name.clone(), s.quota)),
+        );
+        let settings = Arc::new(ShardSettings {
+            shards: count,
+            dim: config.dimension,
+            kernels: *Kernels::detect(),
+            index: config.index.clone(),
+            assoc: config.associations.clone(),
+            space_names: spaces.iter().map(|s| s.name().to_owned()).collect(),
+            keep_similar: prepared.is_some(),
+        });
         let shards = (0..count)
             .map(|i| -> Result<Shard, EngineError> {
-                let (node, memory_node, workers) = match config.shards {
+                let placed = match config.shards {
                     ShardCount::PerNode(_) => nodes[i / per_node],
                     ShardCount::Exactly(_) => nodes[i % nodes.len()],
                 };
-                Shard::new(
-                    i,
-                    node,
-                    memory_node,
-                    workers,
-                    spaces.len(),
-                    config.dimension,
-                    &config.associations,
-                    match &prepared {
-                        Some((store, ..)) => store.log_for(i),
-                        None => Box::new(NoLog),
-                    },
-                )
+                let log = match &prepared {
+                    Some((store, ..)) => store.log_for(i),
+                    None => Box::new(NoLog),
+                };
+                Shard::new(i, placed, settings.clone(), log)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut degradations: Vec<String> =
@@ -349,30 +220,14 @@ impl Engine {
             steal: StealPolicy::WithinNode,
             ..WorkerPoolConfig::for_plan(&plan)
         };
-        let inner = Arc::new(Inner {
-            dim: config.dimension,
-            kernels: *Kernels::detect(),
-            shards,
-            spaces,
-            space_ids,
-            streams: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(0),
-            submitter: OnceLock::new(),
-            recall: OpRecorder::default(),
-            complete: OpRecorder::default(),
-            partial: Counter::new(),
-            opened: Instant::now(),
-            absorbing: AtomicBool::new(true),
-            degradations: Mutex::new(Vec::new()),
-            durable: prepared.as_ref().map(|p| p.0.clone()),
-            config,
-        });
+        let store = prepared.as_ref().map(|p| p.0.clone());
+        let inner = Arc::new(Inner::new(config, shards, spaces));
         let exec = Executor::start_with(&plan, pool, EngineHandler { inner: inner.clone() })
             .map_err(|source| EngineError::Exec { source })?;
         degradations.extend(exec.degradations().iter().map(|d| format!("exec: {d:?}")));
-        *inner.degradations.lock().unwrap_or_else(|p| p.into_inner()) = degradations;
-        let _ = inner.submitter.set(exec.submitter());
-        let engine = Self { inner, exec };
+        inner.set_degradations(degradations);
+        inner.attach_submitter(exec.submitter());
+        let engine = Self { inner, exec, store };
         if let Some((store, state, checked)) = prepared {
             let (report, next_seq) = replay::recover(&engine.inner, &store, state, checked)?;
             store.attach(next_seq)?;
@@ -383,12 +238,12 @@ impl Engine {
 
     /// The embedding dimension.
     pub fn dimension(&self) -> usize {
-        self.inner.dim
+        self.inner.dim()
     }
 
     /// Number of shards.
     pub fn shard_count(&self) -> usize {
-        self.inner.shards.len()
+        self.inner.shards().len()
     }
 
     /// The shard episode `id` lives on (see [`shard_of`](super::shard_of)).
@@ -397,12 +252,7 @@ impl Engine {
     }
 
     pub(super) fn space_id(&self, name: Option<&str>) -> Result<u16, EngineError> {
-        let name = name.unwrap_or(DEFAULT_SPACE);
-        self.inner
-            .space_ids
-            .get(name)
-            .copied()
-            .ok_or_else(|| EngineError::UnknownSpace { space: name.into() })
+        self.inner.space_named(name)
     }
 
     /// Stores an episode and returns its id once it is accepted: from then on every recall that
@@ -441,12 +291,12 @@ impl Engine {
     pub fn observe_durable(&self, ep: Episode) -> Result<(EpisodeId, Guarantee), EngineError> {
         let started = Instant::now();
         let eng = &*self.inner;
-        // Validation, id, quota and index lag: see `batch.rs`.
-        let prepared = self.admit(ep)?;
+        // Validation, id, quota and index lag: see `admit.rs`.
+        let prepared = admit::admit(eng, ep)?;
         let (id, space) = (prepared.id, prepared.space);
         let s = eng.shard_of(id);
-        let Some(sub) = eng.submitter.get() else {
-            self.unadmit(space, id);
+        let Some(sub) = eng.try_submitter() else {
+            admit::unadmit(eng, space, id);
             return Err(EngineError::Closed);
         };
         let (reply, answer) = oneshot();
@@ -455,15 +305,54 @@ impl Engine {
             ep: prepared,
             reply,
         };
-        if let Err(Rejected { error, .. }) = sub.submit(eng.shards[s].node, Priority::Normal, task) {
-            self.unadmit(space, id);
-            return Err(self.refused(s, space, &error));
+        if let Err(Rejected { error, .. }) = sub.submit(eng.shard(s).node, Priority::Normal, task) {
+            admit::unadmit(eng, space, id);
+            return Err(admit::refused(eng, s, space, &error));
         }
-        let answer = match answer.wait_one(started + eng.config.admission.observe_deadline) {
+        let answer = match answer.wait_one(started + eng.config().admission.observe_deadline) {
             Ok(r) => Answer::Stored(r),
             Err(e) => Answer::from_wait(&e),
         };
-        self.settle(s, space, id, started, answer)
+        let out = admit::settle(eng, s, space, id, started, answer);
+        if out.is_ok() {
+            self.snapshot_if_due();
+        }
+        out
+    }
+
+    /// Stores many episodes: [`Engine::observe`] for each, with one task per shard for the
+    /// whole batch instead of one per episode. Returns one result per episode, in order; each
+    /// means what `observe`'s would (an `Ok` is visible to every recall that starts after this
+    /// returns). Validation, quota and admission are per episode: a bad or refused episode
+    /// fails alone. A shard whose queue is full refuses its part at once
+    /// ([`EngineError::Overloaded`]); nothing here waits for room.
+    ///
+    /// Episodes of one batch bound for one shard are stored in batch order. On an engine opened
+    /// with [`open_in`](super::EngineBuilder::open_in), each `Ok` has the guarantee
+    /// [`Engine::observe_durable`] would report for it; the log records of one batch join one
+    /// group commit, so `every batch` costs one fsync per shard per batch.
+    pub fn observe_batch(&self, episodes: Vec<Episode>) -> Vec<Result<EpisodeId, EngineError>> {
+        let out = admit::observe_batch(&self.inner, episodes);
+        if out.iter().any(Result::is_ok) {
+            self.snapshot_if_due();
+        }
+        out
+    }
+
+    /// Starts a background snapshot of a durable engine if its policy asks for one now and
+    /// none is running (the store decides; the thread holds the engine only while it saves).
+    fn snapshot_if_due(&self) {
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        if !store.claim_background() {
+            return;
+        }
+        let engine = Arc::downgrade(&self.inner);
+        store.run_background(move |store| match engine.upgrade() {
+            Some(eng) => store.snapshot(&eng, store.limits),
+            None => Err(EngineError::Closed),
+        });
     }
 
     /// Searches every shard (one high-priority task each, on its own workers) and merges.
@@ -475,36 +364,26 @@ impl Engine {
         deadline: Instant,
     ) -> Result<FanOut, EngineError> {
         let eng = &*self.inner;
-        let sub = eng.submitter()?;
-        let n = eng.shards.len();
-        let (slots, replies) = gather(n);
+        let n = eng.shards().len();
         let sent = Instant::now();
-        for (shard, reply) in slots.into_iter().enumerate() {
-            let task = Task::Search {
-                shard,
-                space,
-                query: query.clone(),
-                k,
-                sent,
-                reply,
-            };
-            if let Err(Rejected { error, .. }) = sub.submit(eng.shards[shard].node, Priority::High, task) {
-                return Err(match error {
-                    ExecError::Overloaded { depth, .. } => EngineError::Overloaded {
-                        shard,
-                        depth,
-                        retry_after: retry_after(depth, 50_000),
-                    },
-                    _ => EngineError::Closed,
-                });
-            }
-        }
+        let parts = (0..n).map(|shard| (shard, ())).collect();
+        let Scattered { replies, .. } =
+            scatter(eng, parts, Priority::High, OnRefusal::Stop, |shard, (), reply| {
+                Task::Search {
+                    shard,
+                    space,
+                    query: query.clone(),
+                    k,
+                    sent,
+                    reply,
+                }
+            })?;
         let got = replies.wait_until(deadline);
         let partial = !got.is_complete();
         let mut all = Vec::new();
         let mut timings = Vec::with_capacity(n);
         for (shard, r) in got.replies.into_iter().enumerate() {
-            let node = eng.shards[shard].node;
+            let node = eng.shard(shard).node;
             match r {
                 Some((
                     ShardHits {
@@ -589,8 +468,8 @@ impl Engine {
             p.validate()
                 .map_err(|e| EngineError::InvalidInput { what: e.to_string() })?;
         }
-        let q: Arc<[f32]> = checked_unit(&cue.embedding, eng.dim)?.into();
-        let deadline = started + cue.budget.unwrap_or(eng.config.admission.recall_deadline);
+        let q: Arc<[f32]> = checked_unit(&cue.embedding, eng.dim())?.into();
+        let deadline = started + cue.budget.unwrap_or(eng.config().admission.recall_deadline);
         let (found, shards, mut partial) = self.fan_search(space, q.clone(), cue.k, deadline)?;
         let hits = match &cue.spread {
             None => found
@@ -610,7 +489,7 @@ impl Engine {
                 ids.extend(found.iter().map(|h| h.0));
                 ids.sort_unstable();
                 ids.dedup();
-                let mask = vec![true; eng.dim];
+                let mask = vec![true; eng.dim()];
                 let (sims, cut) = self.masked(space, &q, &mask, &ids, deadline)?;
                 partial |= cut;
                 let mut hits: Vec<Hit> = ids
@@ -632,10 +511,10 @@ impl Engine {
             }
         };
         if partial {
-            eng.partial.inc();
+            eng.partial_recalls().inc();
         }
         let elapsed = started.elapsed();
-        eng.recall.record(elapsed);
+        eng.recall_ops().record(elapsed);
         Ok(RecallResult {
             hits,
             partial,
@@ -680,9 +559,9 @@ impl Engine {
         let started = Instant::now();
         let eng = &*self.inner;
         let space = self.space_id(space)?;
-        if mask.len() != eng.dim {
+        if mask.len() != eng.dim() {
             return Err(EngineError::DimensionMismatch {
-                expected: eng.dim,
+                expected: eng.dim(),
                 got: mask.len(),
             });
         }
@@ -696,9 +575,9 @@ impl Engine {
             .zip(mask)
             .map(|(x, &on)| if on { *x } else { 0.0 })
             .collect();
-        let q = checked_unit(&masked_query, eng.dim)?;
+        let q = checked_unit(&masked_query, eng.dim())?;
         let wide = (4 * k).max(32);
-        let deadline = started + eng.config.admission.recall_deadline;
+        let deadline = started + eng.config().admission.recall_deadline;
         let (found, _, _) = self.fan_search(space, q.clone().into(), wide, deadline)?;
         let ids: Vec<u64> = found.iter().map(|h| h.0).collect();
         // A shard missing from a completion's scoring would change its answer unseen: an error.
@@ -742,9 +621,9 @@ impl Engine {
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         ranked.truncate(k);
         let Some(&(_, best_score, best_sim)) = ranked.first() else {
-            eng.complete.record(started.elapsed());
+            eng.complete_ops().record(started.elapsed());
             return Ok(Completion {
-                embedding: vec![0.0; eng.dim],
+                embedding: vec![0.0; eng.dim()],
                 supporting: Vec::new(),
                 confidence: 0.0,
             });
@@ -757,7 +636,7 @@ impl Engine {
         let weights: Vec<f32> = raw.iter().map(|w| w / total).collect();
         let wanted: Vec<u64> = ranked.iter().map(|r| r.0).collect();
         let rows = requests::rows(eng, space, &wanted, deadline)?;
-        let mut out = vec![0.0f32; eng.dim];
+        let mut out = vec![0.0f32; eng.dim()];
         for (r, w) in ranked.iter().zip(&weights) {
             if let Some(row) = rows.get(&r.0) {
                 for (o, x) in out.iter_mut().zip(row) {
@@ -769,7 +648,7 @@ impl Engine {
         if norm > 0.0 {
             out.iter_mut().for_each(|x| *x /= norm);
         }
-        eng.complete.record(started.elapsed());
+        eng.complete_ops().record(started.elapsed());
         Ok(Completion {
             embedding: out,
             supporting: ranked
@@ -788,7 +667,7 @@ impl Engine {
     /// [`EngineError::UnknownEpisode`] if either is not live or they are in different spaces;
     /// [`EngineError::InvalidInput`] for a weight that is not finite and > 0.
     pub fn associate(&self, a: EpisodeId, b: EpisodeId, weight: f32) -> Result<(), EngineError> {
-        let deadline = Instant::now() + self.inner.config.admission.observe_deadline;
+        let deadline = Instant::now() + self.inner.config().admission.observe_deadline;
         self.check_pair(a, b, weight, deadline)?;
         self.log_association(a, b, weight, true)?;
         let edge = |source: EpisodeId, target: EpisodeId| Edge {
@@ -805,7 +684,7 @@ impl Engine {
     /// # Errors
     /// As [`Engine::associate`]; [`EngineError::InvalidInput`] also for `a == b`.
     pub fn associate_directed(&self, a: EpisodeId, b: EpisodeId, weight: f32) -> Result<(), EngineError> {
-        let deadline = Instant::now() + self.inner.config.admission.observe_deadline;
+        let deadline = Instant::now() + self.inner.config().admission.observe_deadline;
         self.check_pair(a, b, weight, deadline)?;
         if a == b {
             return Err(EngineError::InvalidInput {
@@ -834,7 +713,7 @@ impl Engine {
         if edges.is_empty() {
             return Ok(());
         }
-        let deadline = Instant::now() + self.inner.config.admission.observe_deadline;
+        let deadline = Instant::now() + self.inner.config().admission.observe_deadline;
         for &(a, b, weight) in edges {
             if !weight.is_finite() || weight <= 0.0 {
                 return Err(EngineError::InvalidInput {
@@ -875,7 +754,7 @@ impl Engine {
     /// Logs an explicit association on `a`'s shard (durable engines) and waits for it, outside
     /// every lock, before it is applied.
     fn log_association(&self, a: EpisodeId, b: EpisodeId, w: f32, both: bool) -> Result<(), EngineError> {
-        if let Some(store) = &self.inner.durable {
+        if let Some(store) = self.store.as_ref() {
             store.log_change(self.inner.shard_of(a.0), |seq| {
                 crate::durability::Record::Associate {
                     seq,
@@ -885,7 +764,7 @@ impl Engine {
                     both,
                 }
             })?;
-            store.maybe_snapshot();
+            self.snapshot_if_due();
         }
         Ok(())
     }
@@ -951,7 +830,7 @@ impl Engine {
                 });
             }
         }
-        let budget = params.budget.unwrap_or(eng.config.admission.recall_deadline);
+        let budget = params.budget.unwrap_or(eng.config().admission.recall_deadline);
         let ids: Vec<u64> = seeds.iter().map(|s| s.0.0).collect();
         let live = requests::locate(eng, &ids, started + budget)?;
         if let Some(id) = ids.iter().find(|id| !live.contains_key(id)) {
@@ -961,12 +840,12 @@ impl Engine {
         let mut p = params.clone();
         p.budget = Some(budget);
         let deadline = started + budget;
-        let out = if eng.shards.len() == 1 {
+        let out = if eng.shards().len() == 1 {
             self.spread_on_one_shard(seeds, p, deadline)
         } else {
             let runner = WorkerHops { inner: eng, deadline };
             let route = |id: u64| eng.shard_of(id);
-            spread_across(&runner, &route, eng.shards.len(), &seeds, &p)
+            spread_across(&runner, &route, eng.shards().len(), &seeds, &p)
         };
         out.map_err(|source| match source {
             crate::spread::SpreadError::UnknownSeed { id } => EngineError::UnknownEpisode { id },
@@ -993,20 +872,24 @@ impl Engine {
             shard: 0,
             what: what.into(),
         };
-        let sub = eng
-            .submitter
-            .get()
-            .ok_or_else(|| dropped("the engine is closing"))?;
-        let (reply, answer) = oneshot();
-        let task = Task::Spread {
-            shard: 0,
-            seeds,
-            params,
-            reply,
+        let parts = vec![(0, (seeds, params))];
+        let sent = scatter(
+            eng,
+            parts,
+            Priority::High,
+            OnRefusal::Stop,
+            |shard, (seeds, params), reply| Task::Spread {
+                shard,
+                seeds,
+                params,
+                reply,
+            },
+        );
+        let answer = match sent {
+            Ok(Scattered { replies, .. }) => replies,
+            Err(EngineError::Closed) => return Err(dropped("the engine is closing")),
+            Err(_) => return Err(dropped("the shard refused the spread (queue full or closing)")),
         };
-        if sub.submit(eng.shards[0].node, Priority::High, task).is_err() {
-            return Err(dropped("the shard refused the spread (queue full or closing)"));
-        }
         answer
             .wait_one(deadline)
             .map_err(|e| dropped(&format!("no answer within the budget ({e})")))?
@@ -1025,15 +908,15 @@ impl Engine {
     /// [`EngineError::Overloaded`], [`EngineError::Closed`].
     pub fn forget(&self, id: EpisodeId) -> Result<(), EngineError> {
         let eng = &*self.inner;
-        let deadline = Instant::now() + eng.config.admission.observe_deadline;
-        if let Some(store) = &eng.durable {
+        let deadline = Instant::now() + eng.config().admission.observe_deadline;
+        if let Some(store) = self.store.as_ref() {
             // Logged before it is applied, and only for a live episode (asked of its shard).
             if !requests::locate(eng, &[id.0], deadline)?.contains_key(&id.0) {
                 return Err(EngineError::UnknownEpisode { id: id.0 });
             }
             let shard = eng.shard_of(id.0);
             store.log_change(shard, |seq| crate::durability::Record::Forget { seq, id: id.0 })?;
-            store.maybe_snapshot();
+            self.snapshot_if_due();
         }
         let parts = vec![(eng.shard_of(id.0), id.0)];
         let answers = requests::ask(eng, parts, deadline, |shard, id, reply| Task::Forget {
@@ -1046,14 +929,14 @@ impl Engine {
             .pop()
             .and_then(|a| a.1)
             .ok_or(EngineError::UnknownEpisode { id: id.0 })?;
-        eng.spaces[space as usize].live.fetch_sub(1, Ordering::AcqRel);
+        eng.space(space).release();
         Ok(())
     }
 
     /// What recovery found and did when this engine was opened with
     /// [`open_in`](super::EngineBuilder::open_in) (`None` for an engine without a directory).
     pub fn recovery_report(&self) -> Option<&RecoveryReport> {
-        self.inner.durable.as_ref().and_then(|s| s.recovery.get())
+        self.store.as_ref().and_then(|s| s.recovery.get())
     }
 
     /// Takes a snapshot of a durable engine now and deletes the log segments it covers (see
@@ -1065,18 +948,18 @@ impl Engine {
     /// [`EngineError::Durability`] if the snapshot cannot be written (the previous one stays
     /// current and no segment is deleted).
     pub fn snapshot(&self) -> Result<SnapshotReport, EngineError> {
-        let Some(store) = &self.inner.durable else {
+        let Some(store) = self.store.as_ref() else {
             return Err(EngineError::InvalidInput {
                 what: "snapshot needs an engine opened with open_in(dir)".into(),
             });
         };
-        store.snapshot(store.limits)
+        store.snapshot(&self.inner, store.limits)
     }
 
     /// The outcome of the last background snapshot (taken by the `snapshot_every` policy), if
     /// one ran: its report, or its error in words.
     pub fn last_background_snapshot(&self) -> Option<Result<SnapshotReport, String>> {
-        let store = self.inner.durable.as_ref()?;
+        let store = self.store.as_ref()?;
         store.wait_snapshot(Duration::ZERO);
         store
             .last_snapshot
@@ -1088,25 +971,18 @@ impl Engine {
     /// Each shard's write-ahead-log counters (records, groups, fsyncs and their latency
     /// histogram); empty for an engine without a directory.
     pub fn wal_stats(&self) -> Vec<crate::durability::WalStats> {
-        self.inner
-            .durable
-            .as_ref()
-            .map_or_else(Vec::new, |s| s.wal_stats())
+        self.store.as_ref().map_or_else(Vec::new, |s| s.wal_stats())
     }
 
     /// The stored episode `id`, or `None` if it is not live.
     pub fn get(&self, id: EpisodeId) -> Option<EpisodeRecord> {
         let eng = &*self.inner;
-        eng.shards[eng.shard_of(id.0)].get(eng, id.0)
+        eng.shard(eng.shard_of(id.0)).get(id.0)
     }
 
     /// Live episodes, all spaces.
     pub fn len(&self) -> usize {
-        self.inner
-            .spaces
-            .iter()
-            .map(|s| s.live.load(Ordering::Acquire))
-            .sum()
+        self.inner.spaces().iter().map(SpaceInfo::live).sum()
     }
 
     /// Whether no episode is live.
@@ -1120,7 +996,7 @@ impl Engine {
     /// [`EngineError::UnknownSpace`].
     pub fn space_len(&self, space: &str) -> Result<usize, EngineError> {
         let s = self.space_id(Some(space))?;
-        Ok(self.inner.spaces[s as usize].live.load(Ordering::Acquire))
+        Ok(self.inner.space(s).live())
     }
 
     /// A cheap summary.
@@ -1128,21 +1004,21 @@ impl Engine {
         let eng = &*self.inner;
         let mut st = EngineStats {
             episodes: self.len(),
-            shards: eng.shards.len(),
+            shards: eng.shards().len(),
             unindexed: 0,
             segments: 0,
             edges: 0,
             row_bytes: 0,
             index_bytes: 0,
         };
-        for sh in &eng.shards {
+        for sh in eng.shards() {
             st.edges += sh.graph.edge_count() as usize;
             for sp in &sh.spaces {
                 st.unindexed += sp.lag();
                 let segs = sp.segments();
                 st.segments += segs.len();
                 st.index_bytes += segs.iter().map(|s| s.index.memory_bytes()).sum::<usize>();
-                st.row_bytes += sp.row_bytes(eng.dim);
+                st.row_bytes += sp.row_bytes(eng.dim());
             }
         }
         st
@@ -1155,7 +1031,7 @@ impl Engine {
         loop {
             let eng = &*self.inner;
             let mut done = true;
-            for (s, sh) in eng.shards.iter().enumerate() {
+            for (s, sh) in eng.shards().iter().enumerate() {
                 for (i, sp) in sh.spaces.iter().enumerate() {
                     if sp.lag() > 0 {
                         done = false;
@@ -1180,9 +1056,9 @@ impl Engine {
     /// schedules absorption of every buffer at once.
     pub fn set_absorption(&self, on: bool) {
         let eng = &*self.inner;
-        eng.absorbing.store(on, Ordering::Release);
+        eng.set_absorbing(on);
         if on {
-            for (s, sh) in eng.shards.iter().enumerate() {
+            for (s, sh) in eng.shards().iter().enumerate() {
                 for i in 0..sh.spaces.len() {
                     eng.schedule_absorb(s, i as u16);
                 }
@@ -1200,7 +1076,7 @@ impl Engine {
             PageSample::AtMost(pages_per_extent)
         };
         self.inner
-            .shards
+            .shards()
             .iter()
             .map(|sh| {
                 let mut p = ShardPlacement {
@@ -1243,26 +1119,22 @@ impl Engine {
     /// Everything that makes the running engine weaker than its design (the placement plan's
     /// degradations, workers not pinned, absorption failures), as text.
     pub fn degradations(&self) -> Vec<String> {
-        self.inner
-            .degradations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.inner.degradations()
     }
 
     /// The name of the distance kernels in use.
     pub fn kernels(&self) -> &'static str {
-        self.inner.kernels.name()
+        self.inner.kernels().name()
     }
 
     /// A snapshot of every metric (JSON-serialisable). Takes no lock a worker waits for: see
     /// the metrics module docs.
     pub fn metrics_snapshot(&self) -> EngineMetrics {
         let eng = &*self.inner;
-        let sub = eng.submitter.get();
+        let sub = eng.try_submitter();
         let placement = self.placement(64);
         let shards = eng
-            .shards
+            .shards()
             .iter()
             .zip(placement)
             .map(|(sh, pl)| ShardSnapshot {
@@ -1285,7 +1157,7 @@ impl Engine {
                     .iter()
                     .enumerate()
                     .map(|(i, sp)| SpaceShardMetrics {
-                        space: eng.spaces[i].name.clone(),
+                        space: eng.spaces()[i].name().to_owned(),
                         episodes: sp.live(),
                         index_lag_episodes: sp.lag(),
                         index_lag_seconds: sp.lag_age().as_secs_f64(),
@@ -1301,12 +1173,12 @@ impl Engine {
             })
             .collect();
         EngineMetrics {
-            uptime_s: eng.opened.elapsed().as_secs_f64(),
-            kernels: eng.kernels.name().into(),
+            uptime_s: eng.opened().elapsed().as_secs_f64(),
+            kernels: eng.kernels().name().into(),
             shards,
-            recall: eng.recall.snapshot(),
-            complete: eng.complete.snapshot(),
-            recalls_partial: eng.partial.get(),
+            recall: eng.recall_ops().snapshot(),
+            complete: eng.complete_ops().snapshot(),
+            recalls_partial: eng.partial_recalls().get(),
             degradations: self.degradations(),
         }
     }
@@ -1322,7 +1194,7 @@ impl Engine {
     /// once). The logs are flushed and closed when the engine is dropped.
     pub fn shutdown(self) {
         let _ = self.exec.shutdown();
-        if let Some(store) = &self.inner.durable {
+        if let Some(store) = self.store.as_ref() {
             store.join_snapshot();
         }
     }

@@ -411,6 +411,7 @@ fn esc(v: &str) -> String {
 }
 
 /// Appends Prometheus text for the snapshot. Families are written whole, in a fixed order.
+// tidy: long-fn — one Prometheus family after another, a table in code
 pub(crate) fn render(m: &EngineMetrics) -> String {
     let mut o = String::new();
     let fam = |o: &mut String, name: &str, kind: &str, help: &str| {

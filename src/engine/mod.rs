@@ -23,7 +23,7 @@
 //!   has stored it; every recall that starts afterwards finds it: in an index segment, or in the
 //!   append buffer, whose every row recall scans (int8 codes with the SIMD kernels of
 //!   [`crate::index`], the best `max(4k, 64)` re-ranked with exact f32) until the index absorbs
-//!   it (see the `shard` module docs, `src/engine/shard.rs`, for why nothing
+//!   it (see the `shard` module docs, `src/engine/shard/mod.rs`, for why nothing
 //!   falls between the two). Every accepted episode passes the shard's [`ShardLog`] first (the
 //!   write-ahead-log seam: [`NoLog`] with `open`; with [`EngineBuilder::open_in`] a per-shard
 //!   write-ahead log whose fsync the observer waits for outside every lock, recovery and
@@ -115,21 +115,23 @@
 //! # }
 //! ```
 
-mod batch;
+#[cfg(test)]
+mod absorb_tests;
+mod admit;
 mod config;
+mod core;
 mod durable;
 mod error;
 mod facade;
+mod fanout;
+mod handler;
+mod join;
 mod log;
 pub mod metrics;
 mod outbox;
-mod progress;
-mod regions;
 mod requests;
 pub mod route;
 mod shard;
-mod shard_reads;
-mod shard_state;
 mod spread;
 mod task;
 mod types;

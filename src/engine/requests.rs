@@ -5,98 +5,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::core::Inner;
 use super::error::EngineError;
-use super::facade::Inner;
-use super::outbox::{Edge, EdgesDone};
+pub(crate) use super::fanout::{ask, by_owner};
+use super::shard::Edge;
+use super::task::EdgesDone;
 use super::task::Task;
-use crate::exec::{ExecError, Missing, Priority, Rejected, ReplySlot, gather};
+use crate::exec::Missing;
 use crate::spread::SpreadError;
-
-/// What the shards asked answered.
-pub(crate) struct Answers<R> {
-    /// `(shard, answer)` of every shard that answered.
-    pub(crate) got: Vec<(usize, R)>,
-    /// A shard that did not answer: which, how long the caller waited, and why.
-    pub(crate) missing: Option<(usize, Duration, Missing)>,
-}
-
-impl<R> Answers<R> {
-    /// The answers, or for a shard that did not answer [`EngineError::TimedOut`] (the deadline
-    /// passed) or [`EngineError::Closed`] (its message was dropped unanswered: the engine is
-    /// closing).
-    pub(crate) fn complete(self) -> Result<Vec<(usize, R)>, EngineError> {
-        match self.missing {
-            None => Ok(self.got),
-            Some((shard, waited, Missing::TimedOut)) => Err(EngineError::TimedOut {
-                shard,
-                waited,
-                id: None,
-            }),
-            Some((_, _, Missing::Dropped)) => Err(EngineError::Closed),
-        }
-    }
-}
-
-/// Items grouped by the shard that owns them (by `id_of`), in shard order.
-pub(crate) fn by_owner<T>(inner: &Inner, items: Vec<T>, id_of: impl Fn(&T) -> u64) -> Vec<(usize, Vec<T>)> {
-    let mut groups: Vec<Vec<T>> = (0..inner.shards.len()).map(|_| Vec::new()).collect();
-    for it in items {
-        groups[inner.shard_of(id_of(&it))].push(it);
-    }
-    groups
-        .into_iter()
-        .enumerate()
-        .filter(|g| !g.1.is_empty())
-        .collect()
-}
-
-/// Sends `make(shard, part, reply)` for each `(shard, part)` at high priority and waits for the
-/// answers until `deadline`.
-///
-/// # Errors
-/// [`EngineError::Overloaded`] if a shard's queue refused its message (the messages already
-/// sent still run), [`EngineError::Closed`] if the engine is closing.
-pub(crate) fn ask<P, R>(
-    inner: &Inner,
-    parts: Vec<(usize, P)>,
-    deadline: Instant,
-    make: impl Fn(usize, P, ReplySlot<R>) -> Task,
-) -> Result<Answers<R>, EngineError> {
-    let sub = inner.submitter.get().ok_or(EngineError::Closed)?;
-    let started = Instant::now();
-    let shards: Vec<usize> = parts.iter().map(|p| p.0).collect();
-    let (slots, replies) = gather(parts.len());
-    let mut refused = None;
-    for ((shard, part), slot) in parts.into_iter().zip(slots) {
-        if let Err(Rejected { error, .. }) =
-            sub.submit(inner.shards[shard].node, Priority::High, make(shard, part, slot))
-        {
-            refused.get_or_insert(match error {
-                ExecError::Overloaded { depth, .. } => EngineError::Overloaded {
-                    shard,
-                    depth,
-                    retry_after: Duration::from_micros(50).saturating_mul(depth.min(1 << 20) as u32),
-                },
-                _ => EngineError::Closed,
-            });
-        }
-    }
-    let got = replies.wait_until(deadline);
-    if let Some(e) = refused {
-        return Err(e);
-    }
-    let missing = got
-        .missing
-        .first()
-        .map(|&(i, why)| (shards[i], started.elapsed(), why));
-    let got = got
-        .replies
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, r)| r.map(|r| (shards[i], r)))
-        .collect();
-    Ok(Answers { got, missing })
-}
 
 /// Similarity by episode, and a shard that did not answer (with how long the caller waited).
 pub(crate) type Scores = (HashMap<u64, f32>, Option<(usize, Duration, Missing)>);

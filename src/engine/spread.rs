@@ -1,5 +1,5 @@
 //! The engine's side of spreading activation: each shard's [`AssocGraph`](crate::spread::AssocGraph)
-//! runs its hops on the shard's own pinned workers, and [`crate::spread::spread_across`] drives a
+//! runs its hops on the shard's own pinned workers (sent by [`scatter`](super::fanout::scatter)), and [`crate::spread::spread_across`] drives a
 //! spread across shards with one batch per shard per hop ([`WorkerHops`]).
 //!
 //! See [`crate::spread`] for the model (hops, decay, thresholds, fan-out cap, fixed-point sums
@@ -8,12 +8,13 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::exec::{Missing, Priority, gather};
+use crate::exec::{Missing, Priority};
 pub use crate::spread::SpreadParams;
 use crate::spread::{HopReply, HopRequest, HopRunner, SpreadError, spread_across};
 
+use super::core::Inner;
 use super::error::EngineError;
-use super::facade::Inner;
+use super::fanout::{OnRefusal, Scattered, scatter};
 use super::task::Task;
 
 /// Runs each round's hops as one high-priority task per shard, on that shard's workers, and
@@ -37,24 +38,34 @@ impl HopRunner for WorkerHops<'_> {
     }
 
     fn run_hops(&self, requests: Vec<(usize, HopRequest)>) -> Vec<(usize, Result<HopReply, SpreadError>)> {
-        let shards: Vec<usize> = requests.iter().map(|r| r.0).collect();
-        let (slots, replies) = gather(requests.len());
-        let sub = self.inner.submitter.get();
-        for ((shard, request), reply) in requests.into_iter().zip(slots) {
-            if let Some(sub) = sub {
-                let node = self.inner.shards[shard].node;
-                // A refused submit drops the reply slot: reported below as `Dropped`.
-                let _ = sub.submit(
-                    node,
-                    Priority::High,
-                    Task::Hop {
+        let shards_of: Vec<usize> = requests.iter().map(|r| r.0).collect();
+        // A refused hop is a missing reply (`Dropped`): the spread answers with what it reached.
+        let sent = scatter(
+            self.inner,
+            requests,
+            Priority::High,
+            OnRefusal::SendRest,
+            |shard, request, reply| Task::Hop {
+                shard,
+                request,
+                reply,
+            },
+        );
+        let Ok(Scattered { shards, replies, .. }) = sent else {
+            // No workers (closing): every hop is missing.
+            return shards_of
+                .into_iter()
+                .map(|shard| {
+                    (
                         shard,
-                        request,
-                        reply,
-                    },
-                );
-            }
-        }
+                        Err(SpreadError::Shard {
+                            shard,
+                            what: "the shard refused or dropped the hop (queue full or closing)".into(),
+                        }),
+                    )
+                })
+                .collect();
+        };
         let got = replies.wait_until(self.deadline);
         let missing: HashMap<usize, Missing> = got.missing.iter().copied().collect();
         got.replies
@@ -103,7 +114,7 @@ pub(crate) fn delivered(
     }
     let runner = WorkerHops { inner, deadline };
     let route = |id: u64| inner.shard_of(id);
-    match spread_across(&runner, &route, inner.shards.len(), &seeds, &p) {
+    match spread_across(&runner, &route, inner.shards().len(), &seeds, &p) {
         Ok(r) => {
             let seed: HashMap<u64, f32> = seeds.iter().copied().collect();
             let out = r

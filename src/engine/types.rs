@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::spread::SpreadParams;
+use crate::spread::SpreadParams;
 
 /// A stable episode id. Ids are global to the engine (not to a space) and never reused while
 /// the process lives, even after [`Engine::forget`](super::Engine::forget).

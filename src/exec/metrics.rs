@@ -191,6 +191,7 @@ impl ExecMetrics {
     ///
     /// # Errors
     /// [`MetricsError::InvalidName`] only if a name below were malformed (a bug).
+    // tidy: long-fn — one Prometheus family after another, a table in code
     pub fn write_prometheus(&self, w: &mut PrometheusWriter) -> Result<(), MetricsError> {
         type Field = fn(&WorkerMetrics) -> f64;
         let per_worker: [(&str, &str, bool, Field); 9] = [

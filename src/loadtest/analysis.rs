@@ -157,6 +157,7 @@ mod tests {
                 p50_us: 1.0,
                 p99_us: p99(t),
                 rss_bytes: 1000 + t,
+                partial: false,
             })
             .collect()
     }

@@ -1,7 +1,19 @@
 //! `locus compare`: a before/after table of two results and the regression verdict.
 //!
-//! Internal regression (exit 1): for any op (or all ops together), P99 up by more than 5 %,
-//! throughput down by more than 5 %, or any rise in the error or rejection rate. Competitive
+//! Internal regression (exit 1), for any op (or all ops together):
+//! - **P99, by significance** when both results hold at least
+//!   [`MIN_SAMPLES`] whole seconds (one run of 8 s or more, or
+//!   several of `locus loadtest --repeat N`): the per-second P99s after are significantly larger
+//!   (one-sided Mann–Whitney U, p < 0.01) *and* the ratio of the medians is above 1.05 with 99 %
+//!   confidence (seeded bootstrap interval). Noise between identical runs is not a regression;
+//!   the effect is reported with its interval either way.
+//! - **P99, by a fixed limit** otherwise (shorter runs, or results written before the series
+//!   were kept): up by more than 5 %.
+//! - throughput down by more than 5 %;
+//! - the error or rejection rate up: significantly (one-sided two-proportion z test, p < 0.01)
+//!   where P99 is judged by significance, any rise otherwise.
+//!
+//! Competitive
 //! regression (exit 2): the after-run is more than 10 % worse than a figure in the competitive
 //! baselines file ([`Competitive`]) — P99 above 1.1 × the baseline's, or throughput below
 //! 0.9 × it. Unreadable or mismatched inputs exit 3.
@@ -13,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::LoadtestError;
 use super::result::{OpSummary, RunResult};
+use super::significance::{self, ALPHA, Judgement, MIN_SAMPLES};
 
 /// Version tag of the competitive baselines file.
 pub const COMPETITIVE_SCHEMA: &str = "locus-competitive/1";
@@ -100,11 +113,32 @@ impl Row {
     }
 }
 
+/// The significance test of one op's P99.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct P99Test {
+    /// Op name or `all`.
+    pub op: String,
+    /// Samples (whole seconds) before and after.
+    pub samples: (usize, usize),
+    /// Median per-second P99 after / before.
+    pub ratio: f64,
+    /// Its 99 % interval.
+    pub ratio_ci: (f64, f64),
+    /// One-sided Mann–Whitney p-value.
+    pub p: f64,
+    /// Whether it counts as a regression.
+    pub regression: bool,
+}
+
 /// The outcome of a comparison.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Comparison {
     /// The table.
     pub rows: Vec<Row>,
+    /// Per op, the significance test of P99 (empty where fixed limits decided).
+    pub tests: Vec<P99Test>,
+    /// Why P99 was judged by fixed limits instead of significance, if it was.
+    pub fixed_limits_because: Option<String>,
     /// Internal regressions found.
     pub internal: Vec<String>,
     /// Competitive regressions found.
@@ -142,6 +176,30 @@ impl Comparison {
                 r.after,
                 r.change_pct()
             );
+        }
+        if !self.tests.is_empty() {
+            let _ = writeln!(
+                s,
+                "P99 by significance over per-second P99s (one-sided Mann–Whitney U, p < {ALPHA}; \
+                 effect = median after / median before, 99 % bootstrap interval):"
+            );
+        }
+        for t in &self.tests {
+            let _ = writeln!(
+                s,
+                "  {:<14} n {}/{}  ×{:.3} [{:.3}, {:.3}]  p {:.2e}  {}",
+                t.op,
+                t.samples.0,
+                t.samples.1,
+                t.ratio,
+                t.ratio_ci.0,
+                t.ratio_ci.1,
+                t.p,
+                if t.regression { "REGRESSION" } else { "ok" }
+            );
+        }
+        if let Some(why) = &self.fixed_limits_because {
+            let _ = writeln!(s, "P99 by the fixed limit: {why}");
         }
         for m in &self.internal {
             let _ = writeln!(s, "REGRESSION: {m}");
@@ -196,6 +254,12 @@ fn failure_rates(o: &OpSummary) -> (f64, f64) {
     (o.error_count() as f64 / n, o.rejected as f64 / n)
 }
 
+/// The bootstrap's seed for one op: fixed, so a comparison repeats exactly.
+fn seed_of(op: &str) -> u64 {
+    op.bytes()
+        .fold(0xC0FF_EE00_u64, |h, b| h.rotate_left(5) ^ u64::from(b))
+}
+
 /// Compares two results of the same scenario.
 ///
 /// # Errors
@@ -222,6 +286,21 @@ pub fn compare(
         pairs.push((op, b, a));
     }
     pairs.push(("all", &before.overall, &after.overall));
+    let short: Vec<String> = pairs
+        .iter()
+        .filter_map(|(op, _, _)| {
+            let (nb, na) = (before.gate_samples(op).len(), after.gate_samples(op).len());
+            (nb < MIN_SAMPLES || na < MIN_SAMPLES).then(|| format!("{op} {nb}/{na}"))
+        })
+        .collect();
+    let by_significance = short.is_empty();
+    if !by_significance {
+        c.fixed_limits_because = Some(format!(
+            "too few whole seconds for a significance test (before/after: {}; at least \
+             {MIN_SAMPLES} each: run longer or `locus loadtest --repeat N`)",
+            short.join(", ")
+        ));
+    }
     for (op, b, a) in pairs {
         let (bl, al) = (&b.latency_us, &a.latency_us);
         for (metric, x, y) in [
@@ -238,7 +317,28 @@ pub fn compare(
                 after: y,
             });
         }
-        if al.p99 > bl.p99 * (1.0 + limits.p99_rise) {
+        if by_significance {
+            let (sb, sa) = (before.gate_samples(op), after.gate_samples(op));
+            let Judgement {
+                test,
+                effect,
+                regression,
+            } = significance::judge(&sb, &sa, limits.p99_rise, seed_of(op));
+            if regression {
+                c.internal.push(format!(
+                    "{op}: per-second P99 ×{:.2} (99 % interval ×{:.2}–×{:.2}, p = {:.1e}; whole-run P99 {:.1} → {:.1} µs)",
+                    effect.ratio, effect.low, effect.high, test.p, bl.p99, al.p99
+                ));
+            }
+            c.tests.push(P99Test {
+                op: op.to_string(),
+                samples: test.n,
+                ratio: effect.ratio,
+                ratio_ci: (effect.low, effect.high),
+                p: test.p,
+                regression,
+            });
+        } else if al.p99 > bl.p99 * (1.0 + limits.p99_rise) {
             c.internal.push(format!(
                 "{op}: P99 {:.1} → {:.1} µs (+{:.1} %, limit {:.0} %)",
                 bl.p99,
@@ -256,10 +356,13 @@ pub fn compare(
             ));
         }
         let ((be, br), (ae, ar)) = (failure_rates(b), failure_rates(a));
-        if ae > be {
+        let rose = |kb: u64, ka: u64, rb: f64, ra: f64| {
+            ra > rb && (!by_significance || significance::rate_rise_p(kb, b.count, ka, a.count) < ALPHA)
+        };
+        if rose(b.error_count(), a.error_count(), be, ae) {
             c.internal.push(format!("{op}: error rate {be:.5} → {ae:.5}"));
         }
-        if ar > br {
+        if rose(b.rejected, a.rejected, br, ar) {
             c.internal.push(format!("{op}: rejection rate {br:.5} → {ar:.5}"));
         }
     }

@@ -21,15 +21,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[cfg(feature = "progress")]
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::analysis::analyse;
 use super::error::LoadtestError;
 use super::live::LiveStats;
 use super::procstat;
-use super::recorder::{ThreadRecord, Window};
+use super::recorder::{Hist, ThreadRecord, Window};
 use super::result::{
-    self, DriverReport, OpSummary, Percentiles, ProcessReport, RunResult, SCHEMA, SecondPoint,
+    self, DriverReport, OpSecond, OpSummary, Percentiles, ProcessReport, RunResult, SCHEMA, SecondPoint,
 };
 use super::scenario::{Arrival, OpKind, Scenario};
 use super::schedule::Schedule;
@@ -69,8 +70,9 @@ impl Default for RunOptions {
 const LATE_P99_NS: u64 = 1_000_000;
 /// Share of the measured time (per thread) the driver may itself be late before it is reported.
 const LATE_SHARE: f64 = 0.01;
-/// Ops counted locally before publishing to [`LiveStats`].
-const PUBLISH_BATCH: u64 = 256;
+/// How often (at most) a busy client thread publishes its count to [`LiveStats`] and sends its
+/// current window to the collector (100 ms); an idle one publishes before it sleeps.
+pub const PUBLISH_NS: u64 = 100_000_000;
 
 #[inline]
 fn execute(target: &dyn LoadTarget, op: &Op, embedding: &[f32]) -> Outcome {
@@ -103,6 +105,15 @@ struct Client<'a> {
     windows: mpsc::Sender<Window>,
 }
 
+/// What a client has not published yet: its op count and its current window.
+#[derive(Default)]
+struct Unpublished {
+    ops: u64,
+    window: Window,
+    /// When it last published (ns since the run's base).
+    at: u64,
+}
+
 impl Client<'_> {
     #[inline]
     fn now(&self) -> u64 {
@@ -114,7 +125,7 @@ impl Client<'_> {
     fn record(
         &self,
         rec: &mut ThreadRecord,
-        window: &mut Window,
+        un: &mut Unpublished,
         kind: OpKind,
         outcome: Outcome,
         [intended, actual, end]: [u64; 3],
@@ -122,28 +133,43 @@ impl Client<'_> {
         let latency = end.saturating_sub(intended);
         rec.record(kind, outcome, latency, end.saturating_sub(actual));
         let second = end.saturating_sub(self.warmup_ns) / 1_000_000_000;
-        if second != window.second {
-            let done = std::mem::take(window);
-            if done.ops > 0 {
-                let _ = self.windows.send(done);
-            }
-            window.second = second;
+        if second != un.window.second {
+            self.send_window(un, second);
         }
-        window.ops += 1;
-        if outcome != Outcome::Ok {
-            window.failed += 1;
+        un.window.record(kind, outcome == Outcome::Ok, latency);
+    }
+
+    /// Sends the current window (if it holds ops) and starts an empty one of `second`.
+    fn send_window(&self, un: &mut Unpublished, second: u64) {
+        let done = std::mem::replace(&mut un.window, Window::of_second(second));
+        if done.ops > 0 {
+            let _ = self.windows.send(done);
         }
-        window.latency.record(latency);
+    }
+
+    /// Publishes the count and the window when [`PUBLISH_NS`] has passed since the last time
+    /// (or at once with `force`, before a sleep).
+    #[inline]
+    fn publish(&self, un: &mut Unpublished, now: u64, force: bool) {
+        if un.ops == 0 && un.window.ops == 0 {
+            un.at = now;
+            return;
+        }
+        if force || now.saturating_sub(un.at) >= PUBLISH_NS {
+            self.live.add_ops(std::mem::take(&mut un.ops));
+            let second = un.window.second;
+            self.send_window(un, second);
+            un.at = now;
+        }
     }
 
     fn run_open(&self) -> ThreadRecord {
         let mut rec = ThreadRecord::default();
-        let mut window = Window::default();
+        let mut un = Unpublished::default();
         let mut embedding = Vec::new();
         let needs_embeddings = self.target.needs_embeddings();
         let deadline = self.end_ns + self.drain_ns;
         let mut prev_end = 0u64;
-        let mut pending = 0u64;
         let schedule = Schedule::new(&self.scenario.arrival, self.scenario.seed, self.end_ns);
         for (j, intended) in schedule.enumerate().skip(self.id).step_by(self.clients) {
             let op = self.workload.op(j as u64);
@@ -160,6 +186,10 @@ impl Client<'_> {
                         .or_default() += 1;
                 }
                 continue;
+            }
+            if intended > now + 500_000 {
+                // About to sleep: what is done is published first, so counts stay true at low rates.
+                self.publish(&mut un, now, true);
             }
             while now < intended {
                 let left = intended - now;
@@ -179,38 +209,21 @@ impl Client<'_> {
                 rec.own_lag.record(own);
                 rec.own_lag_sum_ns += own;
                 rec.start_lag.record(actual.saturating_sub(intended));
-                self.record(&mut rec, &mut window, op.kind, outcome, [intended, actual, end]);
+                self.record(&mut rec, &mut un, op.kind, outcome, [intended, actual, end]);
             }
             prev_end = end;
-            self.count_op(&mut pending);
+            un.ops += 1;
+            self.publish(&mut un, end, false);
         }
-        self.flush(pending, window);
+        self.publish(&mut un, self.now(), true);
         rec
-    }
-
-    /// Counts one finished op, publishing the live count every [`PUBLISH_BATCH`] ops.
-    fn count_op(&self, pending: &mut u64) {
-        *pending += 1;
-        if *pending == PUBLISH_BATCH {
-            self.live.add_ops(*pending);
-            *pending = 0;
-        }
-    }
-
-    /// Publishes the ops not yet counted and sends the last, partial window.
-    fn flush(&self, pending: u64, window: Window) {
-        self.live.add_ops(pending);
-        if window.ops > 0 {
-            let _ = self.windows.send(window);
-        }
     }
 
     fn run_closed(&self) -> ThreadRecord {
         let mut rec = ThreadRecord::default();
-        let mut window = Window::default();
+        let mut un = Unpublished::default();
         let mut embedding = Vec::new();
         let needs_embeddings = self.target.needs_embeddings();
-        let mut pending = 0u64;
         let mut j = self.id as u64;
         loop {
             let op = self.workload.op(j);
@@ -226,18 +239,29 @@ impl Client<'_> {
             if actual >= self.warmup_ns {
                 rec.own_lag.record(0);
                 rec.start_lag.record(0);
-                self.record(&mut rec, &mut window, op.kind, outcome, [actual, actual, end]);
+                self.record(&mut rec, &mut un, op.kind, outcome, [actual, actual, end]);
             }
             j += self.clients as u64;
-            self.count_op(&mut pending);
+            un.ops += 1;
+            self.publish(&mut un, end, false);
         }
-        self.flush(pending, window);
+        self.publish(&mut un, self.now(), true);
         rec
     }
 }
 
-/// Shows progress: a bar on a terminal, plain lines elsewhere.
+/// One progress message: the phase, the ops completed per second over the last tick, and the
+/// P99 of the ops measured in it (`p99 –` when none was: in the warmup, or before the first).
+pub fn progress_message(phase: &str, ops_s: u64, p99_ns: Option<u64>) -> String {
+    match p99_ns {
+        Some(p) => format!("{phase} {ops_s} ops/s, p99 {:.1} µs", p as f64 / 1000.0),
+        None => format!("{phase} {ops_s} ops/s, p99 –"),
+    }
+}
+
+/// Shows progress: a bar on a terminal (feature `progress`), plain lines elsewhere.
 struct Display {
+    #[cfg(feature = "progress")]
     bar: Option<ProgressBar>,
     plain: bool,
     every: Duration,
@@ -246,7 +270,8 @@ struct Display {
 
 impl Display {
     fn new(mode: Progress, total: Duration) -> Self {
-        let tty = std::io::stderr().is_terminal();
+        let tty = std::io::stderr().is_terminal() && cfg!(feature = "progress");
+        #[cfg(feature = "progress")]
         let bar = if mode == Progress::Auto && tty {
             let bar = ProgressBar::new(total.as_millis() as u64);
             if let Ok(style) =
@@ -259,6 +284,7 @@ impl Display {
             None
         };
         Display {
+            #[cfg(feature = "progress")]
             bar,
             plain: mode == Progress::Plain || (mode == Progress::Auto && !tty),
             every: if total > Duration::from_secs(60) {
@@ -270,18 +296,22 @@ impl Display {
         }
     }
 
-    fn update(&mut self, elapsed: Duration, phase: &str, ops_s: u64, p99_ns: u64) {
-        let msg = format!("{phase} {ops_s} ops/s, p99 {:.1} µs", p99_ns as f64 / 1000.0);
+    fn update(&mut self, elapsed: Duration, phase: &str, ops_s: u64, p99_ns: Option<u64>) {
+        let msg = progress_message(phase, ops_s, p99_ns);
+        #[cfg(feature = "progress")]
         if let Some(bar) = &self.bar {
             bar.set_position(elapsed.as_millis() as u64);
             bar.set_message(msg);
-        } else if self.plain && self.last_line.elapsed() >= self.every {
+            return;
+        }
+        if self.plain && self.last_line.elapsed() >= self.every {
             self.last_line = Instant::now();
             eprintln!("[{:>7.1}s] {msg}", elapsed.as_secs_f64());
         }
     }
 
     fn finish(&self) {
+        #[cfg(feature = "progress")]
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -293,6 +323,7 @@ impl Display {
 /// # Errors
 /// [`LoadtestError::Target`] if preload fails, [`LoadtestError::Driver`] if a client thread
 /// cannot start or panics.
+// tidy: long-fn — the open-loop driver: its timing loop reads best in one piece
 pub fn run(
     scenario: &Scenario,
     target: &dyn LoadTarget,
@@ -374,9 +405,14 @@ pub fn run(
         // The collector: gathers windows, samples RSS, shows progress.
         let mut last_ops = live.ops();
         let mut last_tick = Instant::now();
+        // The latencies measured since the last tick (what the progress line's P99 is of).
+        let mut tick = Hist::new();
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(w) => merge_window(&mut windows, w),
+                Ok(w) => {
+                    tick.merge(&w.latency);
+                    merge_window(&mut windows, w);
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
@@ -386,12 +422,9 @@ pub fn run(
                 let rate = ((ops - last_ops) as f64 / last_tick.elapsed().as_secs_f64()) as u64;
                 last_ops = ops;
                 last_tick = Instant::now();
-                let p99 = windows
-                    .values()
-                    .next_back()
-                    .map(|w| w.latency.quantile(0.99))
-                    .unwrap_or(0);
-                live.set_last_second(rate, p99);
+                let p99 = (!tick.is_empty()).then(|| tick.quantile(0.99));
+                tick = Hist::new();
+                live.set_last_second(rate, p99.unwrap_or(0));
                 if let Some(s) = procstat::sample() {
                     peak_rss = peak_rss.max(s.rss_bytes);
                     let t = elapsed.as_nanos() as u64;
@@ -471,7 +504,23 @@ pub fn run(
         not_issued: all.not_issued,
         dropped_samples: dropped,
     };
-    let timeseries = timeseries(&windows, &rss_by_second);
+    let whole_seconds = scenario.duration.as_secs();
+    let timeseries = timeseries(&windows, &rss_by_second, whole_seconds);
+    let op_timeseries = OpKind::ALL
+        .iter()
+        .filter(|k| ops.contains_key(k.name()))
+        .map(|k| (k.name().to_string(), op_timeseries(&windows, *k, whole_seconds)))
+        .collect();
+    let op_spectrum = OpKind::ALL
+        .iter()
+        .filter(|k| ops.contains_key(k.name()))
+        .map(|k| {
+            (
+                k.name().to_string(),
+                result::spectrum(&all.ops[k.index()].latency),
+            )
+        })
+        .collect();
     let analysis = analyse(scenario, &timeseries);
     let validation = result::validate(&scenario.validation, &overall, &ops);
     Ok(RunResult {
@@ -491,20 +540,25 @@ pub fn run(
         target_metrics: target.metrics_snapshot(),
         validation,
         analysis,
+        op_timeseries,
+        op_spectrum,
+        repeats: Vec::new(),
     })
 }
 
 fn merge_window(windows: &mut BTreeMap<u64, Window>, w: Window) {
-    let e = windows.entry(w.second).or_insert_with(|| Window {
-        second: w.second,
-        ..Window::default()
-    });
-    e.ops += w.ops;
-    e.failed += w.failed;
-    e.latency.merge(&w.latency);
+    windows
+        .entry(w.second)
+        .or_insert_with(|| Window::of_second(w.second))
+        .merge(&w);
 }
 
-fn timeseries(windows: &BTreeMap<u64, Window>, rss: &BTreeMap<u64, u64>) -> Vec<SecondPoint> {
+/// The per-second series; seconds from `whole_seconds` on are marked partial.
+fn timeseries(
+    windows: &BTreeMap<u64, Window>,
+    rss: &BTreeMap<u64, u64>,
+    whole_seconds: u64,
+) -> Vec<SecondPoint> {
     let last = windows
         .keys()
         .next_back()
@@ -526,6 +580,25 @@ fn timeseries(windows: &BTreeMap<u64, Window>, rss: &BTreeMap<u64, u64>) -> Vec<
                 p50_us: w.latency.quantile(0.5) as f64 / 1000.0,
                 p99_us: w.latency.quantile(0.99) as f64 / 1000.0,
                 rss_bytes: last_rss,
+                partial: t >= whole_seconds,
+            }
+        })
+        .collect()
+}
+
+/// One op kind's per-second series, over the seconds of the overall one.
+fn op_timeseries(windows: &BTreeMap<u64, Window>, kind: OpKind, whole_seconds: u64) -> Vec<OpSecond> {
+    let last = windows.keys().next_back().copied().unwrap_or(0);
+    (0..=last)
+        .map(|t| {
+            let w = windows.get(&t).map(|w| &w.by_op[kind.index()]);
+            let q = |p: f64| w.map_or(0.0, |w| w.latency.quantile(p) as f64 / 1000.0);
+            OpSecond {
+                t_s: t,
+                ops: w.map_or(0, |w| w.ops),
+                p50_us: q(0.5),
+                p99_us: q(0.99),
+                partial: t >= whole_seconds,
             }
         })
         .collect()

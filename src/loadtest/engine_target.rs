@@ -128,9 +128,10 @@ impl EngineTarget {
 
 impl LoadTarget for EngineTarget {
     fn name(&self) -> String {
+        let shards = self.engine.shard_count();
         format!(
-            "engine ({} shards, kernels {})",
-            self.engine.shard_count(),
+            "engine ({shards} shard{}, kernels {})",
+            if shards == 1 { "" } else { "s" },
             self.engine.kernels()
         )
     }

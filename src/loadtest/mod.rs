@@ -20,6 +20,8 @@
 //! ```
 
 pub mod analysis;
+pub mod builtin;
+#[cfg(feature = "gate")]
 pub mod compare;
 pub mod driver;
 pub mod engine_target;
@@ -29,13 +31,17 @@ pub mod http;
 pub mod http_request;
 pub mod live;
 pub mod output;
+#[cfg(feature = "report")]
 pub mod plot;
 pub mod procstat;
 pub mod recorder;
+#[cfg(feature = "report")]
 pub mod report;
 pub mod result;
 pub mod scenario;
 pub mod schedule;
+#[cfg(feature = "gate")]
+pub mod significance;
 mod sys_poll;
 pub mod target;
 pub mod workload;

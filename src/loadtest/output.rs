@@ -1,10 +1,8 @@
 //! Writing a run's files (`result.json`, the SVG figures, `report.html`) and reading results back.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::error::LoadtestError;
-use super::plot;
-use super::report;
 use super::result::RunResult;
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> LoadtestError + '_ {
@@ -14,12 +12,14 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> LoadtestError + '_ {
     }
 }
 
-/// Writes `result.json`, the figures and `report.html` into `dir` (created if missing);
-/// returns the paths written.
+/// Writes `result.json`, the figures (also inline in the page) and `report.html` into `dir`
+/// (created if missing); returns the paths written.
 ///
 /// # Errors
 /// [`LoadtestError::Io`], [`LoadtestError::Json`] or [`LoadtestError::Plot`].
-pub fn write_all(r: &RunResult, dir: &Path) -> Result<Vec<PathBuf>, LoadtestError> {
+#[cfg(feature = "report")]
+pub fn write_all(r: &RunResult, dir: &Path) -> Result<Vec<std::path::PathBuf>, LoadtestError> {
+    use super::{plot, report};
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let json_path = dir.join("result.json");
     let json = serde_json::to_string_pretty(r).map_err(|e| LoadtestError::Json {
@@ -28,9 +28,10 @@ pub fn write_all(r: &RunResult, dir: &Path) -> Result<Vec<PathBuf>, LoadtestErro
     })?;
     std::fs::write(&json_path, json).map_err(io(&json_path))?;
     let mut written = vec![json_path];
-    written.extend(plot::write_plots(r, dir)?);
+    let figures = plot::render(r)?;
+    written.extend(plot::write_figures(&figures, dir)?);
     let html_path = dir.join("report.html");
-    std::fs::write(&html_path, report::html(r)).map_err(io(&html_path))?;
+    std::fs::write(&html_path, report::html(r, &figures)).map_err(io(&html_path))?;
     written.push(html_path);
     Ok(written)
 }

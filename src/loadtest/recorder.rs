@@ -132,7 +132,18 @@ impl OpRecord {
     }
 }
 
-/// One second of the measured run (by completion time), for the time series.
+/// Ops of one kind completed in a [`Window`].
+#[derive(Debug, Clone, Default)]
+pub struct OpWindow {
+    /// Ops completed.
+    pub ops: u64,
+    /// Their latencies (from intended start).
+    pub latency: Hist,
+}
+
+/// Ops of one second of the measured run (by completion time), for the time series. A client
+/// sends its window when the second rolls and, while the second goes, every
+/// [`PUBLISH_NS`](super::driver::PUBLISH_NS): the collector adds windows of the same second up.
 #[derive(Debug, Clone, Default)]
 pub struct Window {
     /// Seconds since measurement started.
@@ -143,6 +154,42 @@ pub struct Window {
     pub failed: u64,
     /// Their latencies.
     pub latency: Hist,
+    /// Per op kind, indexed by [`OpKind::index`].
+    pub by_op: [OpWindow; 5],
+}
+
+impl Window {
+    /// An empty window of `second`.
+    pub fn of_second(second: u64) -> Self {
+        Window {
+            second,
+            ..Window::default()
+        }
+    }
+
+    /// Records one op.
+    #[inline]
+    pub fn record(&mut self, kind: OpKind, ok: bool, latency_ns: u64) {
+        self.ops += 1;
+        if !ok {
+            self.failed += 1;
+        }
+        self.latency.record(latency_ns);
+        let w = &mut self.by_op[kind.index()];
+        w.ops += 1;
+        w.latency.record(latency_ns);
+    }
+
+    /// Adds `other` (of the same second) into this window.
+    pub fn merge(&mut self, other: &Window) {
+        self.ops += other.ops;
+        self.failed += other.failed;
+        self.latency.merge(&other.latency);
+        for (a, b) in self.by_op.iter_mut().zip(&other.by_op) {
+            a.ops += b.ops;
+            a.latency.merge(&b.latency);
+        }
+    }
 }
 
 /// What one client thread recorded.

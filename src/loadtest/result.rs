@@ -135,6 +135,34 @@ pub struct SecondPoint {
     pub p99_us: f64,
     /// Resident memory at the end of that second (bytes; 0 if unknown).
     pub rss_bytes: u64,
+    /// Whether the second is not a whole second of the measured time (the last one, holding the
+    /// ops that completed after the measured time ended): plots leave it out, the gate too.
+    #[serde(default)]
+    pub partial: bool,
+}
+
+/// One second of one op kind's time series.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpSecond {
+    /// Seconds since measurement started.
+    pub t_s: u64,
+    /// Ops of this kind completed in that second.
+    pub ops: u64,
+    /// Median latency (µs).
+    pub p50_us: f64,
+    /// 99th percentile latency (µs).
+    pub p99_us: f64,
+    /// As [`SecondPoint::partial`].
+    pub partial: bool,
+}
+
+/// The per-second P99s of one earlier run of a `--repeat`: what the gate compares.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RepeatRun {
+    /// P99 of the whole run (µs), per op kind and `all`.
+    pub p99_us: BTreeMap<String, f64>,
+    /// P99 (µs) of each whole second, per op kind and `all`.
+    pub second_p99_us: BTreeMap<String, Vec<f64>>,
 }
 
 /// One point of the percentile spectrum.
@@ -170,6 +198,9 @@ pub struct ValidationReport {
     pub passed: bool,
     /// One line per missed target.
     pub failures: Vec<String>,
+    /// Every target that was checked, in words (`P99 (all ops) ≤ 5.0 ms`).
+    #[serde(default)]
+    pub checked: Vec<String>,
 }
 
 /// The whole result (`result.json`).
@@ -208,6 +239,16 @@ pub struct RunResult {
     /// Figures derived from the series (breaking point, burst recovery, drift).
     #[serde(default)]
     pub analysis: Analysis,
+    /// Per-second series of each op kind that ran (by name).
+    #[serde(default)]
+    pub op_timeseries: BTreeMap<String, Vec<OpSecond>>,
+    /// Latency spectrum of each op kind that ran (by name).
+    #[serde(default)]
+    pub op_spectrum: BTreeMap<String, Vec<SpectrumPoint>>,
+    /// The earlier runs of `locus loadtest --repeat N` (this result is the last run); empty for
+    /// a single run.
+    #[serde(default)]
+    pub repeats: Vec<RepeatRun>,
 }
 
 /// Percentiles of the spectrum: 0, 10, …, 90, then 99, 99.9, … up to 99.9999, and 100.
@@ -220,6 +261,59 @@ pub fn spectrum(h: &Hist) -> Vec<SpectrumPoint> {
             latency_us: h.quantile(p / 100.0) as f64 / 1000.0,
         })
         .collect()
+}
+
+impl RunResult {
+    /// This run's figures in the form [`RunResult::repeats`] keeps.
+    pub fn as_repeat(&self) -> RepeatRun {
+        let mut p99_us: BTreeMap<String, f64> = self
+            .ops
+            .iter()
+            .map(|(k, o)| (k.clone(), o.latency_us.p99))
+            .collect();
+        p99_us.insert("all".into(), self.overall.latency_us.p99);
+        let mut second_p99_us: BTreeMap<String, Vec<f64>> = self
+            .op_timeseries
+            .iter()
+            .map(|(k, ts)| {
+                let v = ts.iter().filter(|p| !p.partial && p.ops > 0).map(|p| p.p99_us);
+                (k.clone(), v.collect())
+            })
+            .collect();
+        second_p99_us.insert(
+            "all".into(),
+            self.timeseries
+                .iter()
+                .filter(|p| !p.partial && p.ops > 0)
+                .map(|p| p.p99_us)
+                .collect(),
+        );
+        RepeatRun {
+            p99_us,
+            second_p99_us,
+        }
+    }
+
+    /// The samples the gate compares for `op` (an op kind or `all`): the P99 of every whole
+    /// second of this run and of its earlier repeats.
+    pub fn gate_samples(&self, op: &str) -> Vec<f64> {
+        let mut v: Vec<f64> = self
+            .repeats
+            .iter()
+            .filter_map(|r| r.second_p99_us.get(op))
+            .flatten()
+            .copied()
+            .collect();
+        if let Some(mine) = self.as_repeat().second_p99_us.get(op) {
+            v.extend(mine);
+        }
+        v
+    }
+
+    /// The runs this result stands for (1 + its earlier repeats).
+    pub fn runs(&self) -> usize {
+        1 + self.repeats.len()
+    }
 }
 
 impl ProcessReport {
@@ -248,6 +342,19 @@ impl ProcessReport {
 /// Checks the targets against a result's figures.
 pub fn validate(v: &Validation, overall: &OpSummary, ops: &BTreeMap<String, OpSummary>) -> ValidationReport {
     let mut failures = Vec::new();
+    let mut checked = Vec::new();
+    if let Some(p99) = v.p99 {
+        checked.push(format!("P99 (all ops) ≤ {}", fmt_us(p99.as_secs_f64() * 1e6)));
+    }
+    for (kind, secs) in &v.p99_per_op {
+        checked.push(format!("{} P99 ≤ {}", kind.name(), fmt_us(secs * 1e6)));
+    }
+    if let Some(t) = v.min_throughput {
+        checked.push(format!("throughput ≥ {t} ops/s"));
+    }
+    if let Some(e) = v.max_error_rate {
+        checked.push(format!("errors and rejections ≤ {} %", e * 100.0));
+    }
     if let Some(p99) = v.p99 {
         let limit = p99.as_secs_f64() * 1e6;
         if overall.latency_us.p99 > limit {
@@ -299,6 +406,7 @@ pub fn validate(v: &Validation, overall: &OpSummary, ops: &BTreeMap<String, OpSu
     ValidationReport {
         passed: failures.is_empty(),
         failures,
+        checked,
     }
 }
 
@@ -318,6 +426,7 @@ fn fmt_bytes(b: u64) -> String {
 
 impl RunResult {
     /// The summary table and the lines around it, as printed at the end of a run.
+    // tidy: long-fn — a text report, one line after another
     pub fn summary_text(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
@@ -447,12 +556,38 @@ impl RunResult {
                 fmt_bytes(w.rss_end_bytes)
             );
         }
+        if !self.repeats.is_empty() {
+            let mut p99s: Vec<String> = self
+                .repeats
+                .iter()
+                .filter_map(|r| r.p99_us.get("all"))
+                .map(|&p| fmt_us(p))
+                .collect();
+            p99s.push(fmt_us(self.overall.latency_us.p99));
+            let _ = writeln!(
+                s,
+                "{} runs (figures above: the last): P99 (all ops) per run {}",
+                self.runs(),
+                p99s.join(", ")
+            );
+        }
+        let checked = if self.validation.checked.is_empty() {
+            "no target set".to_string()
+        } else {
+            let latency = self.validation.checked.iter().any(|c| c.contains("P99"));
+            format!(
+                "checked {}{}",
+                self.validation.checked.join(", "),
+                if latency { "" } else { "; no latency target" }
+            )
+        };
         if self.validation.passed {
-            let _ = writeln!(s, "validation: passed");
+            let _ = writeln!(s, "validation: passed ({checked})");
         } else {
             for f in &self.validation.failures {
                 let _ = writeln!(s, "validation FAILED: {f}");
             }
+            let _ = writeln!(s, "validation {checked}");
         }
         s
     }

@@ -301,6 +301,7 @@ impl HopRunner for LocalShards<'_> {
 /// # Errors
 /// As [`AssocGraph::spread`]; [`SpreadError::Shard`] when `shard_of` names a shard `>= shards`
 /// or the runner fails. Nothing changes on error.
+// tidy: long-fn — one spread round after another, the state shared by every round
 pub fn spread_across(
     runner: &impl HopRunner,
     shard_of: &dyn Fn(u64) -> usize,

@@ -157,6 +157,7 @@ impl AssocGraph {
     /// seed; [`SpreadError::InvalidWeight`] for a NaN/negative/infinite seed activation;
     /// [`SpreadError::UnknownSeed`] for a seed that is not a live node;
     /// [`SpreadError::ScratchTooSmall`].
+    // tidy: long-fn — the hot loop of the spread, kept in one piece for the optimiser and the reader
     pub fn spread(
         &self,
         seeds: &[(u64, f32)],

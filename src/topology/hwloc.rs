@@ -46,6 +46,7 @@ impl Topology {
     /// # Errors
     /// [`TopologyError::Hwloc`] if hwloc fails to build its topology.
     #[doc(alias = "hwloc_topology_load")]
+    // tidy: long-fn — one hwloc object kind after another, a table in code
     pub fn from_hwloc() -> Result<Self, TopologyError> {
         let topo = hwlocality::Topology::new().map_err(|e| TopologyError::Hwloc(e.to_string()))?;
         let package_of = |obj: &TopologyObject| {

@@ -281,6 +281,7 @@ fn absorb_yields(engine: &Engine) -> u64 {
 /// What each observer thread of a step returns.
 type ObserverTally = (LatencyHistogram, u64, u64, u64);
 
+// tidy: long-fn — one load step of the benchmark: offered load, recallers and the figures of the step, in order
 fn step(engine: &Arc<Engine>, vectors: &Arc<Vectors>, args: &Args, rate: u64, seconds: f64) -> Step {
     let dur = Duration::from_secs_f64(seconds);
     let start = Instant::now() + Duration::from_millis(5);
@@ -537,6 +538,7 @@ fn print_step(name: &str, s: &Step) {
 }
 
 /// Runs the subcommand.
+// tidy: long-fn — a CLI body, one step after another
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.observers == 0 || args.recallers == 0 || args.seconds <= 0.0 || args.dimension == 0 {
         return Err("observers, recallers, seconds and dimension must be > 0".into());

@@ -158,6 +158,7 @@ fn round(x: f64, digits: i32) -> f64 {
 }
 
 /// Runs the subcommand.
+// tidy: long-fn — a CLI body, one step after another
 pub fn run(args: Args) -> Result<(), BoxError> {
     let quantization = match args.quantization.as_str() {
         "int8" => Quantization::Int8,

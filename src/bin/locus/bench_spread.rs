@@ -251,6 +251,7 @@ fn run_synthetic(args: &Args) -> Result<(), BoxError> {
     Ok(())
 }
 
+// tidy: long-fn — a CLI body, one step after another
 fn run_trace(data: &std::path::Path, args: &Args) -> Result<(), BoxError> {
     // The answers file is checked before the (long) load and replay.
     if let Some(p) = &args.answers {

@@ -1,6 +1,8 @@
 //! `locus loadtest [SCENARIO]`: runs a load-test scenario (the embedded default without one)
 //! against a target, prints the summary, and with `--out DIR` writes `result.json`, the plots
-//! and `report.html`. Exits 1 when a `[validation]` target is missed.
+//! and `report.html`. Exits 1 when a `[validation]` target is missed. `--repeat N` runs it N
+//! times, each on a fresh target, and keeps every run's per-second P99s in the result, so that
+//! `locus compare` judges by significance over all of them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,9 +11,10 @@ use std::time::Duration;
 use locus::loadtest::driver::{self, Progress, RunOptions};
 use locus::loadtest::engine_target::EngineTarget;
 use locus::loadtest::live::LiveStats;
+use locus::loadtest::result::RunResult;
 use locus::loadtest::scenario::{self, Arrival, Scenario};
 use locus::loadtest::target::{LoadTarget, NoopTarget};
-use locus::loadtest::{http, output};
+use locus::loadtest::{builtin, http, output};
 
 /// What the load is driven against.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -36,9 +39,13 @@ pub enum ProgressArg {
 /// Arguments of `locus loadtest`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A scenario file, or the name of one in `scenarios/` (`burst` = `scenarios/burst.toml`).
-    /// Without one, the embedded default scenario runs.
+    /// A scenario file, or the name of a shipped one (`burst`: `scenarios/burst.toml` if the
+    /// current directory has it, else the copy compiled in). Without one, `default` runs.
     scenario: Option<String>,
+    /// Run the scenario this many times, each on a fresh target; the result is the last run's,
+    /// with every run's per-second P99s for `locus compare`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: u32,
     /// The system under load.
     #[arg(long, value_enum, default_value = "engine")]
     target: TargetKind,
@@ -94,7 +101,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     scenario::parse_duration(s)
 }
 
-/// Finds and reads the scenario: a path, a name under `scenarios/`, or the embedded default.
+/// Finds and reads the scenario: a path, `scenarios/NAME.toml` here, a shipped one compiled
+/// in, or the embedded default.
 fn load(name: Option<&str>) -> Result<Scenario, Box<dyn std::error::Error>> {
     let Some(name) = name else {
         return Ok(scenario::default_scenario()?);
@@ -107,7 +115,14 @@ fn load(name: Option<&str>) -> Result<Scenario, Box<dyn std::error::Error>> {
     if in_dir.exists() {
         return Ok(scenario::load_file(&in_dir)?);
     }
-    Err(format!("no scenario file `{name}` (nor scenarios/{name}.toml)").into())
+    if let Some(s) = builtin::get(name) {
+        return Ok(s?);
+    }
+    Err(format!(
+        "no scenario file `{name}`, and no shipped scenario of that name (shipped: {})",
+        builtin::names().join(", ")
+    )
+    .into())
 }
 
 fn apply_overrides(s: &mut Scenario, a: &Args) -> Result<(), String> {
@@ -164,34 +179,69 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(dir) = &args.out {
         crate::flags::check_out_dir("--out", dir)?;
     }
-    let listener = match &args.metrics_addr {
+    let mut listener = match &args.metrics_addr {
         Some(addr) => Some(bind_metrics(addr)?),
         None => None,
     };
-    let target: Arc<dyn LoadTarget> = match args.target {
-        TargetKind::Noop => Arc::new(NoopTarget),
-        TargetKind::Engine => Arc::new(EngineTarget::open(&s)?),
-    };
-    let live = Arc::new(LiveStats::new());
-    let server = match listener {
-        Some(l) => Some(l.serve(Arc::clone(&target), Arc::clone(&live))?),
-        None => None,
-    };
-    eprintln!(
-        "locus loadtest: scenario {} ({}), target {}, {} for {:?} after {:?} warmup",
-        s.name,
-        s.source,
-        target.name(),
-        s.arrival.describe(),
-        s.duration,
-        s.warmup
-    );
+    let mut server: Option<http::MetricsServer> = None;
     let progress = match args.progress {
         ProgressArg::Auto => Progress::Auto,
         ProgressArg::Plain => Progress::Plain,
         ProgressArg::Quiet => Progress::Quiet,
     };
-    let result = driver::run(&s, target.as_ref(), &RunOptions { progress, live })?;
+    let runs = args.repeat;
+    let mut earlier = Vec::new();
+    let mut result: Option<RunResult> = None;
+    for i in 1..=runs {
+        if let Some(r) = result.take() {
+            eprintln!(
+                "run {}/{runs}: P99 (all ops) {:.1} µs",
+                i - 1,
+                r.overall.latency_us.p99
+            );
+            earlier.push(r.as_repeat());
+        }
+        let target: Arc<dyn LoadTarget> = match args.target {
+            TargetKind::Noop => Arc::new(NoopTarget),
+            TargetKind::Engine => Arc::new(EngineTarget::open(&s)?),
+        };
+        let live = Arc::new(LiveStats::new());
+        // The address bound before the first run serves it; a later run's target is served on
+        // the same address, bound again once the previous run's server is closed.
+        if let Some(previous) = server.take() {
+            let addr = previous.addr().to_string();
+            drop(previous);
+            listener = Some(http::MetricsListener::bind(&addr)?);
+        }
+        if let Some(l) = listener.take() {
+            server = Some(l.serve(Arc::clone(&target), Arc::clone(&live))?);
+        }
+        eprintln!(
+            "locus loadtest: scenario {} ({}), target {}, {} for {:?} after {:?} warmup{}",
+            s.name,
+            s.source,
+            target.name(),
+            s.arrival.describe(),
+            s.duration,
+            s.warmup,
+            if runs > 1 {
+                format!(" (run {i} of {runs})")
+            } else {
+                String::new()
+            }
+        );
+        result = Some(driver::run(&s, target.as_ref(), &RunOptions { progress, live })?);
+    }
+    let Some(mut result) = result else {
+        return Err("--repeat must be at least 1".into());
+    };
+    if runs > 1 {
+        eprintln!(
+            "run {runs}/{runs}: P99 (all ops) {:.1} µs",
+            result.overall.latency_us.p99
+        );
+    }
+    result.repeats = earlier;
     print!("{}", result.summary_text());
     if let Some(dir) = &args.out {
         let written = output::write_all(&result, dir)?;

@@ -3,7 +3,7 @@
 //! their nodes holds, so that recovery loads them instead of re-inserting every episode.
 //!
 //! **What is saved.** Per (shard, space), the *linked prefix*: absorption of the space is
-//! paused ([`AbsorbProgress::pause`](crate::engine::progress::AbsorbProgress::pause): no new
+//! paused ([`AbsorbProgress::pause`](crate::engine::shard::AbsorbProgress::pause): no new
 //! claims, running absorbers finish), so the linked slots are exactly `0..absorbed`; the
 //! segment holding slot `absorbed` (the only one absorbers can still change) is saved with its
 //! nodes below `absorbed` while paused, absorption resumes, and then the full segments below
@@ -46,7 +46,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::super::facade::Inner;
+use super::super::core::Inner;
 use super::super::shard::Segment;
 use crate::durability::fsutil::sync_dir;
 use crate::durability::{DurabilityError, Record, Snapshot};
@@ -245,7 +245,7 @@ fn index_err(shard: usize) -> impl Fn(crate::index::IndexError) -> EngineError {
 /// Queues the absorbers of a space whose pause ended (as many as it may run: absorbers that
 /// found it paused queued no successor).
 fn resume(eng: &Inner, s: usize, space: u16) {
-    for _ in 0..eng.shards[s].max_absorbers(eng) {
+    for _ in 0..eng.shard(s).max_absorbers() {
         eng.schedule_absorb(s, space);
     }
 }
@@ -290,8 +290,8 @@ pub(crate) fn save_all(
 ) -> Result<Saved, EngineError> {
     let started = Instant::now();
     let mut saved = Saved::default();
-    let cap = eng.config.index.segment_capacity;
-    for (s, shard) in eng.shards.iter().enumerate() {
+    let cap = eng.config().index.segment_capacity;
+    for (s, shard) in eng.shards().iter().enumerate() {
         // The previous snapshot's full segments of this shard, by (space, segment): their
         // nodes are all linked and no absorber writes them again (deletion marks are not
         // saved), so their files are named again instead of written again.
@@ -321,7 +321,7 @@ pub(crate) fn save_all(
                 if claimed != linked {
                     saved.skipped.push(format!(
                         "shard {s} space {}: {claimed} slots claimed but {linked} linked (an absorber failed)",
-                        eng.spaces[x].name
+                        eng.spaces()[x].name()
                     ));
                 }
                 continue;
@@ -356,7 +356,7 @@ pub(crate) fn save_all(
             resume(eng, s, x as u16);
             result?;
             for (i, seg) in segs.iter().take(full).enumerate() {
-                match previous.remove(&(eng.spaces[x].name.clone(), i)) {
+                match previous.remove(&(eng.spaces()[x].name().to_owned(), i)) {
                     Some(f) => {
                         saved.reused += 1;
                         files.push(f);
@@ -371,7 +371,7 @@ pub(crate) fn save_all(
             }
             saved.nodes += linked as u64;
             spaces.push(SpaceIndex {
-                space: eng.spaces[x].name.clone(),
+                space: eng.spaces()[x].name().to_owned(),
                 linked: linked as u64,
                 segments: files,
                 ids,
@@ -474,11 +474,10 @@ fn load_space(
     sp: &SpaceIndex,
     records: &[Record],
 ) -> Result<LoadedSpace, String> {
-    let space = *eng
-        .space_ids
-        .get(&sp.space)
+    let space = eng
+        .space_id(&sp.space)
         .ok_or_else(|| format!("space {} is not declared", sp.space))?;
-    let ix = &eng.config.index;
+    let ix = &eng.config().index;
     let cap = ix.segment_capacity as u64;
     let linked = sp.linked;
     if sp.ids.len() as u64 != linked || sp.segments.len() as u64 != linked.div_ceil(cap) {
@@ -533,7 +532,7 @@ fn load_space(
             scope.spawn(move || {
                 for (f, slot) in files.iter().zip(out) {
                     *slot = Some(
-                        HnswIndex::load_with_regions(&dir.join(&f.name), &eng.shards[s].regions)
+                        HnswIndex::load_with_regions(&dir.join(&f.name), &eng.shard(s).regions)
                             .map_err(|e| e.to_string()),
                     );
                 }
@@ -545,7 +544,7 @@ fn load_space(
         let want = (linked - i as u64 * cap).min(cap);
         let index = r.ok_or_else(|| format!("{}: its loading thread did not finish", f.name))??;
         let c = index.config();
-        if c.dim != eng.dim
+        if c.dim != eng.dim()
             || c.capacity != ix.segment_capacity
             || c.metric != Metric::InnerProduct
             || c.quantization != ix.quantization
@@ -573,11 +572,11 @@ fn load_space(
 
 /// Installs a loaded space's segments on its shard (before any of its episodes is stored).
 pub(crate) fn install(eng: &Inner, s: usize, l: &mut LoadedSpace) {
-    let cap = eng.config.index.segment_capacity;
+    let cap = eng.config().index.segment_capacity;
     let segs: Vec<Arc<Segment>> = std::mem::take(&mut l.segments)
         .into_iter()
         .enumerate()
         .map(|(i, index)| Arc::new(Segment { index, base: i * cap }))
         .collect();
-    eng.shards[s].install_segments(l.space, segs);
+    eng.shard(s).install_segments(l.space, segs);
 }

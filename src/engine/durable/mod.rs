@@ -163,9 +163,6 @@ pub(crate) struct Store {
     pub(crate) last_snapshot: Mutex<Option<Result<SnapshotReport, String>>>,
     /// The directory's lock, held while the store lives (one engine per directory).
     _dir_lock: DirLock,
-    /// The engine, once recovered: snapshots save its index segments (weak: the engine owns
-    /// the store).
-    pub(crate) engine: OnceLock<std::sync::Weak<super::facade::Inner>>,
 }
 
 impl Store {
@@ -217,7 +214,6 @@ impl Store {
             last_snapshot_at: Mutex::new(std::time::Instant::now()),
             last_snapshot: Mutex::new(None),
             _dir_lock: dir_lock,
-            engine: OnceLock::new(),
         };
         Ok((Arc::new(store), state, report))
     }
@@ -263,8 +259,10 @@ impl Store {
             .collect()
     }
 
-    /// Starts a background snapshot if the policy asks for one and none is running.
-    pub(crate) fn maybe_snapshot(self: &Arc<Self>) {
+    /// Whether the policy asks for a background snapshot now and none is running; if so, the
+    /// caller owns the running flag and must pass a job to
+    /// [`run_background`](Self::run_background).
+    pub(crate) fn claim_background(&self) -> bool {
         let since = self.since_snapshot.load(Ordering::Relaxed);
         let by_count = self.options.snapshot_every.is_some_and(|n| since >= n);
         let by_time = since > 0
@@ -272,14 +270,22 @@ impl Store {
                 .options
                 .snapshot_interval
                 .is_some_and(|d| lock(&self.last_snapshot_at).elapsed() >= d);
-        if !(by_count || by_time) || self.snapshot_running.swap(true, Ordering::AcqRel) {
-            return;
-        }
+        (by_count || by_time) && !self.snapshot_running.swap(true, Ordering::AcqRel)
+    }
+
+    /// Runs `job` (a snapshot) on the background snapshot thread after a successful
+    /// [`claim_background`](Self::claim_background), keeping its outcome for
+    /// `Engine::last_background_snapshot`.
+    pub(crate) fn run_background(
+        self: &Arc<Self>,
+        job: impl FnOnce(&Store) -> Result<SnapshotReport, EngineError> + Send + 'static,
+    ) {
+        debug_assert!(self.snapshot_running(), "run_background without claim_background");
         let store = self.clone();
         let spawned = std::thread::Builder::new()
             .name("locus-snapshot".into())
             .spawn(move || {
-                let out = store.snapshot(store.limits).map_err(|e| e.to_string());
+                let out = job(&store).map_err(|e| e.to_string());
                 *lock(&store.last_snapshot) = Some(out);
                 store.snapshot_running.store(false, Ordering::Release);
             });
@@ -309,7 +315,7 @@ impl Store {
         self.since_snapshot.swap(0, Ordering::AcqRel)
     }
 
-    /// How long a background snapshot may still be running for `maybe_snapshot` callers.
+    /// Whether a background snapshot is running.
     pub(crate) fn snapshot_running(&self) -> bool {
         self.snapshot_running.load(Ordering::Acquire)
     }

@@ -19,15 +19,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::super::core::Inner;
 use super::super::error::EngineError;
-use super::super::facade::Inner;
-use super::super::outbox::Edge;
 use super::super::requests;
+use super::super::shard::Edge;
 use super::super::shard::Prepared;
 use super::super::task::Task;
 use super::super::types::{EpisodeId, Link, LinkDirection};
@@ -124,6 +123,7 @@ type Window = VecDeque<(u64, Gather<Result<EpisodeId, EngineError>>)>;
 const WINDOW: usize = 128;
 
 /// Replays `state` into the engine; returns the report and one past the largest `seq` found.
+// tidy: long-fn — recovery in its phases, in order, sharing the report and the in-flight queues
 pub(crate) fn recover(
     eng: &std::sync::Arc<Inner>,
     store: &Store,
@@ -160,7 +160,7 @@ pub(crate) fn recover(
         index_load: Duration::ZERO,
         index_fallbacks: Vec::new(),
     };
-    let limits = super::limits(&eng.config, store.dim);
+    let limits = super::limits(eng.config(), store.dim);
     let mut events: Vec<(u64, Event)> = Vec::new();
     let mut inflight: Vec<Window> = (0..state.shards.len()).map(|_| VecDeque::new()).collect();
     let mut next_seq = 0u64;
@@ -190,7 +190,7 @@ pub(crate) fn recover(
                 let Some(Record::Episode(e)) = from_snapshot.get(at) else {
                     continue;
                 };
-                eng.shards[s].attach_indexed(
+                eng.shard(s).attach_indexed(
                     l.space,
                     slot,
                     e.id,
@@ -200,7 +200,7 @@ pub(crate) fn recover(
                 )?;
                 attached[s].insert(e.id, sim);
             }
-            eng.shards[s].restore_linked(l.space, l.records.len());
+            eng.shard(s).restore_linked(l.space, l.records.len());
         }
         report.index_load += index_started.elapsed();
         report.snapshot_records += from_snapshot.len() as u64;
@@ -221,12 +221,9 @@ pub(crate) fn recover(
             next_seq = next_seq.max(rec.seq().saturating_add(1));
             match rec {
                 Record::Episode(e) => {
-                    let space = *eng
-                        .space_ids
-                        .get(&e.space)
-                        .ok_or_else(|| EngineError::UnknownSpace {
-                            space: e.space.clone(),
-                        })?;
+                    let space = eng.space_id(&e.space).ok_or_else(|| EngineError::UnknownSpace {
+                        space: e.space.clone(),
+                    })?;
                     if eng.shard_of(e.id) != s {
                         return Err(EngineError::Durability {
                             shard: Some(s),
@@ -261,8 +258,8 @@ pub(crate) fn recover(
                             links,
                         },
                     ));
-                    eng.next_id.fetch_max(e.id.saturating_add(1), Ordering::AcqRel);
-                    eng.spaces[space as usize].live.fetch_add(1, Ordering::AcqRel);
+                    eng.id_taken(e.id);
+                    eng.space(space).restored();
                     report.episodes += 1;
                     if let Some(list) = attached[s].remove(&e.id) {
                         // Already stored on its loaded node (above); its saved `similar`
@@ -314,8 +311,6 @@ pub(crate) fn recover(
     }
     report.links_not_restored += flush_edges(eng, &mut edges);
     report.replay = started.elapsed();
-    // From now on snapshots save this engine's index segments.
-    let _ = store.engine.set(std::sync::Arc::downgrade(eng));
     Ok((report, next_seq))
 }
 
@@ -327,8 +322,8 @@ fn submit(
     prepared: Prepared,
     inflight: &mut Window,
 ) -> Result<Gather<Result<EpisodeId, EngineError>>, EngineError> {
-    let sub = eng.submitter.get().ok_or(EngineError::Closed)?;
-    let shard = &eng.shards[s];
+    let sub = eng.submitter()?;
+    let shard = &eng.shard(s);
     let (reply, answer) = oneshot();
     let mut task = Task::Observe {
         shard: s,
@@ -402,17 +397,13 @@ fn apply(eng: &Inner, ev: Event, pending: &mut Vec<Edge>) -> u64 {
                 }
             }
             if let Some(stream) = &stream {
-                eng.shards[eng.shard_of(id)].restore_stream(id, stream);
+                eng.shard(eng.shard_of(id)).restore_stream(id, stream);
             }
-            let w = eng.config.associations.stream_weight;
+            let w = eng.config().associations.stream_weight;
             if let Some(stream) = stream
                 && w > 0.0
             {
-                let prev = eng
-                    .streams
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert((space, stream), id);
+                let prev = eng.follow_stream(space, stream, id);
                 if let Some(prev) = prev {
                     pending.extend([edge(id, prev, w), edge(prev, id, w)]);
                 }
@@ -443,7 +434,7 @@ fn apply(eng: &Inner, ev: Event, pending: &mut Vec<Edge>) -> u64 {
             .and_then(|mut a| a.pop())
             .and_then(|a| a.1);
             if let Some(space) = space {
-                eng.spaces[space as usize].live.fetch_sub(1, Ordering::AcqRel);
+                eng.space(space).release();
             }
             return lost;
         }

@@ -19,7 +19,6 @@
 //! its size is the log's size without the frame headers (forgotten episodes stay: their ids
 //! stay taken).
 
-use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -29,6 +28,7 @@ use crate::durability::{
     DurabilityError, Record, RecordLimits, ShardReplay, SnapshotWriter, load_current_snapshot,
     next_snapshot_id,
 };
+use crate::engine::core::Inner;
 use crate::engine::error::EngineError;
 
 /// The name of shard `s`'s section.
@@ -100,8 +100,9 @@ pub struct SnapshotReport {
 }
 
 impl Store {
-    /// Takes a snapshot now (see the module docs); one at a time.
-    pub(crate) fn snapshot(&self, limits: RecordLimits) -> Result<SnapshotReport, EngineError> {
+    /// Takes a snapshot of `eng` (whose store this is) now (see the module docs); one at a
+    /// time.
+    pub(crate) fn snapshot(&self, eng: &Inner, limits: RecordLimits) -> Result<SnapshotReport, EngineError> {
         let _one = self.snapshot_lock.lock().unwrap_or_else(|p| p.into_inner());
         let started = Instant::now();
         self.reset_since_snapshot();
@@ -110,10 +111,7 @@ impl Store {
         let id = next_snapshot_id(&self.dir).map_err(durability_err(None))?;
         let n = u32::try_from(self.shards.len()).unwrap_or(u32::MAX);
         let old = load_current_snapshot(&self.dir, self.dim, n).map_err(durability_err(None))?;
-        let saved = match self.engine.get().and_then(Weak::upgrade) {
-            Some(eng) => index_files::save_all(&eng, &self.dir, id, old.as_ref())?,
-            None => index_files::Saved::default(),
-        };
+        let saved = index_files::save_all(eng, &self.dir, id, old.as_ref())?;
         let flush_started = Instant::now();
         let mut covered = Vec::with_capacity(self.shards.len());
         for sd in &self.shards {

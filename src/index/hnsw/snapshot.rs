@@ -283,6 +283,7 @@ impl Reader<'_> {
         Ok(u64::from_le_bytes(a))
     }
 
+    // tidy: long-fn — the file format read field by field, each check beside its field
     fn load(mut self, regions: &dyn RegionSource) -> Result<HnswIndex, IndexError> {
         let total = self.bytes.len();
         if total < HEADER_BYTES + 4 {

@@ -227,6 +227,7 @@ fn packages(r: &mut Reader, cpus: &[RawCpu], online: &CpuSet) -> (Vec<CpuSet>, V
 }
 
 /// Builds the topology from `parts` and restricts it.
+// tidy: long-fn — the one rule that builds packages, dies, clusters and cores, step after step
 pub(crate) fn assemble(r: &mut Reader, parts: Parts) -> Result<Topology, TopologyError> {
     let Parts {
         cpus,

@@ -37,17 +37,60 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use super::config::AssociationParams;
-use super::error::EngineError;
-use super::facade::Inner;
-use super::log::{LogRecord, ShardLog};
-use super::metrics::ShardMetrics;
-use super::progress::AbsorbProgress;
-use super::regions::TrackedRegions;
-use super::types::{EpisodeId, EpisodeRecord, Link, LinkDirection};
+mod progress;
+mod reads;
+mod regions;
+mod scope;
+mod search;
+mod state;
+
+pub(crate) use progress::AbsorbProgress;
+pub(crate) use scope::{Edge, Scope, current_shard};
+pub(crate) use search::{ShardHits, top_k};
+
 use crate::alloc::{ArenaOptions, MemPolicy, NodeArena};
+use crate::engine::config::{AssociationParams, IndexParams};
+use crate::engine::error::EngineError;
+use crate::engine::log::{LogRecord, ShardLog};
+use crate::engine::metrics::ShardMetrics;
+use crate::engine::route::shard_of;
+use crate::engine::types::{EpisodeId, EpisodeRecord, Link, LinkDirection};
+use crate::index::Kernels;
 use crate::index::{HnswConfig, HnswIndex, IndexError, Metric};
 use crate::spread::{AssocGraph, GraphConfig, ScratchPool, SpreadError, SpreadScratch};
+use regions::TrackedRegions;
+
+/// What a shard is given when it is made and never asks the engine for again: the engine's
+/// shape (shard count, dimension, kernels), its index and association parameters, the names of
+/// the declared spaces, and whether the engine is durable.
+#[derive(Debug, Clone)]
+pub(crate) struct ShardSettings {
+    /// Shards of the engine (to tell this shard's edges from the others').
+    pub(crate) shards: usize,
+    /// The embedding dimension.
+    pub(crate) dim: usize,
+    /// The distance kernels of the index segments.
+    pub(crate) kernels: Kernels,
+    /// Index parameters.
+    pub(crate) index: IndexParams,
+    /// Association parameters.
+    pub(crate) assoc: AssociationParams,
+    /// Names of the declared spaces, by space id.
+    pub(crate) space_names: Vec<String>,
+    /// Whether absorbers keep each episode's `similar` associations for the snapshot.
+    pub(crate) keep_similar: bool,
+}
+
+/// What a shard's task produced for the handler to send: edges whose source lives on another
+/// shard (`(destination shard, edge)`), and the associations its own graph refused (for the
+/// engine's degradations). Edges whose source lives on this shard are written at once.
+#[derive(Debug, Default)]
+pub(crate) struct Outgoing {
+    /// Edges for other shards, in the order they were made.
+    pub(crate) edges: Vec<(usize, Edge)>,
+    /// Refusals of this shard's graph.
+    pub(crate) lost: Vec<SpreadError>,
+}
 
 /// An episode that passed validation, ready to store.
 #[derive(Debug)]
@@ -105,8 +148,9 @@ pub(crate) struct SpaceShard {
     pub(crate) len: AtomicUsize,
     /// Slots claimed by absorbers, slots linked (`absorbed`), absorbers at work.
     pub(crate) progress: AbsorbProgress,
-    /// Observations submitted to this shard and space and not yet stored or refused.
-    pub(crate) pending: AtomicUsize,
+    /// Observations submitted to this shard and space and not yet stored or refused (the
+    /// index-lag admission counter: see [`admit_pending`](Self::admit_pending)).
+    pending: AtomicUsize,
     /// Slots forgotten (so live = `len - forgotten` without a scan).
     pub(crate) forgotten: AtomicUsize,
 }
@@ -176,6 +220,20 @@ impl SpaceShard {
         seg.index.row((slot - seg.base) as u32).ok()
     }
 
+    /// Counts one observation admitted for this space and shard (not yet stored or refused);
+    /// returns its index lag before it (accepted but not absorbed, plus in flight).
+    pub(crate) fn admit_pending(&self) -> usize {
+        self.pending.fetch_add(1, Ordering::AcqRel)
+            + self.len.load(Ordering::Acquire).saturating_sub(self.absorbed())
+    }
+
+    /// Ends one [`admit_pending`](Self::admit_pending): the observation was stored, refused,
+    /// or never handed to the shard.
+    pub(crate) fn pending_done(&self) {
+        let before = self.pending.fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(before > 0, "an observation left the pending count twice");
+    }
+
     /// Episodes accepted (or in flight) that the index has not absorbed.
     pub(crate) fn lag(&self) -> usize {
         (self.len.load(Ordering::Acquire) + self.pending.load(Ordering::Acquire))
@@ -190,13 +248,9 @@ impl SpaceShard {
     }
 }
 
-/// What a shard's search found.
-#[derive(Debug, Default)]
-pub(crate) struct ShardHits {
-    /// `(episode id, similarity)`, best first, deduplicated.
-    pub(crate) hits: Vec<(u64, f32)>,
-    pub(crate) scanned: usize,
-    pub(crate) segments: usize,
+/// Similarity of unit vectors from the index's inner-product distance.
+fn similarity(distance: f32) -> f32 {
+    1.0 - distance
 }
 
 /// A shard. See the module docs.
@@ -206,8 +260,8 @@ pub(crate) struct Shard {
     pub(crate) node: u32,
     pub(crate) memory_node: u32,
     pub(crate) workers: usize,
-    /// The embedding dimension.
-    pub(crate) dim: usize,
+    /// Fixed at creation.
+    pub(crate) settings: Arc<ShardSettings>,
     pub(crate) spaces: Vec<SpaceShard>,
     /// Episode id → (space, slot).
     pub(crate) ids: RwLock<HashMap<u64, (u16, u32)>>,
@@ -222,35 +276,21 @@ pub(crate) struct Shard {
     pub(crate) absorb_ns: AtomicU64,
 }
 
-/// Buffer rows kept per wanted hit by the int8 pass of the append-buffer scan, for the exact
-/// f32 re-rank (at least [`BUFFER_SHORTLIST_MIN`]). A guess: int8 (one scale per vector)
-/// rarely moves a true top-k row this far down.
-const BUFFER_SHORTLIST_PER_HIT: usize = 4;
-
-/// The smallest shortlist of the append-buffer scan.
-const BUFFER_SHORTLIST_MIN: usize = 64;
-
-/// Similarity of unit vectors from the index's inner-product distance.
-fn similarity(distance: f32) -> f32 {
-    1.0 - distance
-}
-
 impl Shard {
-    /// A shard whose association graph is sized by `assoc` and bound to `memory_node`.
+    /// Shard `index` of `settings.shards`, on `(node, memory_node, workers)`, whose
+    /// association graph is sized by `settings.assoc` and bound to `memory_node`.
     ///
     /// # Errors
     /// [`EngineError::Spread`] if the graph's arena cannot be reserved.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         index: usize,
-        node: u32,
-        memory_node: u32,
-        workers: usize,
-        spaces: usize,
-        dim: usize,
-        assoc: &AssociationParams,
+        (node, memory_node, workers): (u32, u32, usize),
+        settings: Arc<ShardSettings>,
         log: Box<dyn ShardLog>,
     ) -> Result<Self, EngineError> {
+        assert!(index < settings.shards, "shard {index} of {}", settings.shards);
+        let spaces = settings.space_names.len();
+        let assoc = &settings.assoc;
         let max = assoc.max_episodes_per_shard;
         let spread_err = |source: SpreadError| EngineError::Spread {
             shard: Some(index),
@@ -266,7 +306,6 @@ impl Shard {
             node,
             memory_node,
             workers,
-            dim,
             spaces: (0..spaces).map(|_| SpaceShard::new()).collect(),
             ids: RwLock::new(HashMap::new()),
             graph,
@@ -275,6 +314,7 @@ impl Shard {
             regions: TrackedRegions::bind(memory_node),
             metrics: ShardMetrics::new(spaces),
             absorb_ns: AtomicU64::new(0),
+            settings,
         })
     }
 
@@ -292,11 +332,52 @@ impl Shard {
         }
     }
 
+    /// Stores `source → target` at `weight` (the graph adds the weight to an existing edge):
+    /// written here at once when `source` lives on this shard, else added to `out` for the
+    /// handler to send. A refusal of this shard's graph is added to `out.lost`.
+    pub(crate) fn connect(&self, source: u64, target: u64, weight: f32, out: &mut Outgoing) {
+        let dest = shard_of(source, self.settings.shards);
+        if dest == self.index {
+            if let Err(e) = self.write_edge(source, target, weight) {
+                out.lost.push(e);
+            }
+        } else {
+            out.edges.push((
+                dest,
+                Edge {
+                    source,
+                    target,
+                    weight,
+                },
+            ));
+        }
+    }
+
+    /// `a ↔ b`: both directions, as [`connect`](Self::connect) stores them.
+    pub(crate) fn connect_both(&self, a: u64, b: u64, weight: f32, out: &mut Outgoing) {
+        self.connect(a, b, weight, out);
+        self.connect(b, a, weight, out);
+    }
+
+    /// The weight of stream associations (0: none).
+    pub(crate) fn stream_weight(&self) -> f32 {
+        self.settings.assoc.stream_weight
+    }
+
     /// Stores an episode (on a worker of this shard). The duplicate check and the insert happen
     /// under the id map's write lock, so two observations of one id cannot both succeed.
-    pub(crate) fn observe(&self, eng: &Inner, ep: Prepared) -> Result<EpisodeId, EngineError> {
+    ///
+    /// Its links are stored as [`connect`](Self::connect) stores them (edges for other shards
+    /// added to `out`). Returns its id, and its `(space, stream)` when the engine makes stream
+    /// associations: the stream's last episode is engine-wide, so the handler looks it up and
+    /// connects the two.
+    pub(crate) fn observe(
+        &self,
+        ep: Prepared,
+        out: &mut Outgoing,
+    ) -> Result<(EpisodeId, Option<(u16, String)>), EngineError> {
         let sp = &self.spaces[ep.space as usize];
-        debug_assert_eq!(ep.embedding.len(), self.dim);
+        assert_eq!(ep.embedding.len(), self.settings.dim, "validated by admission");
         let mut ids = self.ids.write().unwrap_or_else(|p| p.into_inner());
         if ids.contains_key(&ep.id) {
             return Err(EngineError::DuplicateId { id: ep.id });
@@ -304,7 +385,7 @@ impl Shard {
         // The segment of the next slot, opened before anything changes (only observers, all
         // holding `ids`, raise `len`, so the next slot is this one).
         let next = sp.len.load(Ordering::Acquire);
-        let seg = self.segment_for(eng, sp, next)?;
+        let seg = self.segment_for(sp, next)?;
         match self.graph.add_node(ep.id) {
             Ok(_) => {}
             Err(SpreadError::GraphFull { .. }) => {
@@ -325,7 +406,7 @@ impl Shard {
             let mut d = sp.write();
             self.log.append(&LogRecord {
                 id: EpisodeId(ep.id),
-                space: &eng.spaces[ep.space as usize].name,
+                space: &self.settings.space_names[ep.space as usize],
                 embedding: &ep.embedding,
                 payload: &ep.payload,
                 timestamp: ep.timestamp,
@@ -360,38 +441,47 @@ impl Shard {
         for link in &ep.links {
             let (a, b) = (ep.id, link.target);
             match link.direction {
-                LinkDirection::Both => eng.associate_auto(a, b, link.weight),
-                LinkDirection::Out => eng.associate_one(a, b, link.weight),
-                LinkDirection::In => eng.associate_one(b, a, link.weight),
+                LinkDirection::Both => self.connect_both(a, b, link.weight, out),
+                LinkDirection::Out => self.connect(a, b, link.weight, out),
+                LinkDirection::In => self.connect(b, a, link.weight, out),
             }
         }
-        if let Some(stream) = ep.stream
-            && eng.config.associations.stream_weight > 0.0
-        {
-            let prev = eng
-                .streams
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert((ep.space, stream), ep.id);
-            if let Some(prev) = prev {
-                eng.associate_auto(ep.id, prev, eng.config.associations.stream_weight);
-            }
-        }
-        Ok(EpisodeId(ep.id))
+        let stream = ep
+            .stream
+            .filter(|_| self.stream_weight() > 0.0)
+            .map(|s| (ep.space, s));
+        Ok((EpisodeId(ep.id), stream))
     }
 
     /// How many absorption tasks may work on one space of this shard at once.
-    pub(crate) fn max_absorbers(&self, eng: &Inner) -> usize {
-        match eng.config.index.absorbers {
+    pub(crate) fn max_absorbers(&self) -> usize {
+        match self.settings.index.absorbers {
             0 => self.workers.max(1),
             n => n,
         }
     }
 
-    /// [`absorb_until`](Self::absorb_until) that never stops early (for tests).
+    /// [`absorb_until`](Self::absorb_until) that never stops early, run as if by one of this
+    /// shard's workers, for tests on a thread of their own (an engine of one shard: every edge
+    /// is this shard's).
     #[cfg(test)]
-    pub(crate) fn absorb(&self, eng: &Inner, space: u16) -> Result<bool, EngineError> {
-        self.absorb_until(eng, space, || false)
+    pub(crate) fn absorb(&self, space: u16) -> Result<bool, EngineError> {
+        self.absorb_as_worker(space, || false)
+    }
+
+    /// [`absorb_until`](Self::absorb_until) run as if by one of this shard's workers, for tests
+    /// of a one-shard engine.
+    #[cfg(test)]
+    pub(crate) fn absorb_as_worker(
+        &self,
+        space: u16,
+        yield_now: impl Fn() -> bool,
+    ) -> Result<bool, EngineError> {
+        let _scope = Scope::enter(self.index);
+        let mut out = Outgoing::default();
+        let more = self.absorb_until(space, yield_now, &mut out);
+        assert!(out.edges.is_empty(), "a one-shard engine sends no edges");
+        more
     }
 
     /// Links one batch (`absorb_batch` slots) of the append buffer of `space` into the index
@@ -399,12 +489,13 @@ impl Shard {
     /// Several absorbers run at once: see the module docs. Stops early, after at least one
     /// insert, as soon as `yield_now` says so (asked between inserts; counted in the shard's
     /// `absorb_yields`). Slots are claimed one at a time, so stopping leaves no claimed slot
-    /// unlinked.
+    /// unlinked. The `similar` associations are stored as [`connect`](Self::connect) stores
+    /// them (edges for other shards added to `out`, also when an error ends the batch).
     pub(crate) fn absorb_until(
         &self,
-        eng: &Inner,
         space: u16,
         yield_now: impl Fn() -> bool,
+        out: &mut Outgoing,
     ) -> Result<bool, EngineError> {
         let sp = &self.spaces[space as usize];
         // Held while claiming and linking: a snapshot pauses absorption to save the index.
@@ -412,10 +503,10 @@ impl Shard {
             return Ok(false);
         };
         let t = sp.len.load(Ordering::SeqCst);
-        let batch = eng.config.index.absorb_batch;
+        let batch = self.settings.index.absorb_batch;
         // Taken after `len` was loaded: holds the segment of every slot below `t`.
         let segs = sp.segments();
-        let assoc = &eng.config.associations;
+        let assoc = &self.settings.assoc;
         let started = Instant::now();
         let mut linked = 0usize;
         while linked < batch {
@@ -447,7 +538,7 @@ impl Shard {
                     .filter(|&(_, sim)| sim >= assoc.min_similarity)
                     .filter_map(|(s, sim)| d.meta.get(s).filter(|m| !m.forgotten).map(|m| (m.id, sim)))
                     .collect();
-                if eng.durable.is_some() {
+                if self.settings.keep_similar {
                     let _ = m.similar.set(similar.clone().into_boxed_slice());
                 }
                 (m.id, m.forgotten, similar)
@@ -457,7 +548,7 @@ impl Shard {
             }
             // The `similar` associations come from the insertion walk itself: no extra search.
             for (other, sim) in similar {
-                eng.associate_auto(me, other, sim);
+                self.connect_both(me, other, sim, out);
             }
         }
         if linked == 0 {
@@ -498,20 +589,24 @@ impl Shard {
     /// The segment that will hold the next slot, `slot`: the newest, or a new one when it is
     /// full (every segment holds `segment_capacity` slots, so segment `i` starts at slot
     /// `i × segment_capacity`). Called by observers only, under the shard's id lock.
-    fn segment_for(&self, eng: &Inner, sp: &SpaceShard, slot: usize) -> Result<Arc<Segment>, EngineError> {
+    fn segment_for(&self, sp: &SpaceShard, slot: usize) -> Result<Arc<Segment>, EngineError> {
         if let Some(last) = sp.segments.read().unwrap_or_else(|p| p.into_inner()).last()
             && slot < last.base + last.index.capacity()
         {
             return Ok(last.clone());
         }
-        debug_assert_eq!(slot % eng.config.index.segment_capacity, 0);
-        let ix = &eng.config.index;
-        let mut cfg = HnswConfig::new(eng.dim, ix.segment_capacity, Metric::InnerProduct);
+        let ix = &self.settings.index;
+        assert_eq!(
+            slot % ix.segment_capacity,
+            0,
+            "a new segment starts at a multiple of its capacity"
+        );
+        let mut cfg = HnswConfig::new(self.settings.dim, ix.segment_capacity, Metric::InnerProduct);
         cfg.m = ix.m;
         cfg.ef_construction = ix.ef_construction;
         cfg.quantization = ix.quantization;
         cfg.seed = 42 + slot as u64;
-        let index = HnswIndex::with_regions(cfg, eng.kernels, &self.regions).map_err(|source| {
+        let index = HnswIndex::with_regions(cfg, self.settings.kernels, &self.regions).map_err(|source| {
             EngineError::Index {
                 shard: self.index,
                 source,
@@ -525,129 +620,8 @@ impl Shard {
         Ok(seg)
     }
 
-    /// Top `k` `(id, similarity)` of the segments only (live episodes), each segment walked
-    /// with `ef` (at least `k`).
-    fn search_segments(
-        &self,
-        sp: &SpaceShard,
-        q: &[f32],
-        k: usize,
-        ef: usize,
-        count: &mut usize,
-    ) -> Vec<(u64, f32)> {
-        let segs = sp.segments();
-        *count = 0;
-        let mut found = Vec::new();
-        for seg in &segs {
-            // Nothing linked yet (only staged rows, which the buffer scan covers): not searched.
-            if seg.index.is_empty() {
-                continue;
-            }
-            *count += 1;
-            let res = seg.index.search(q, k, ef.max(k));
-            if let Ok(ns) = res {
-                found.extend(
-                    ns.iter()
-                        .map(|n| (seg.base + n.id as usize, similarity(n.distance))),
-                );
-            }
-        }
-        let d = sp.read();
-        found
-            .into_iter()
-            .filter_map(|(slot, s)| d.meta.get(slot).filter(|m| !m.forgotten).map(|m| (m.id, s)))
-            .collect()
-    }
-
-    /// The `k` live episodes of `space` most similar to `q` (unit): segments, then the append
-    /// buffer scanned row by row (see the module docs for why nothing is missed).
-    pub(crate) fn search(&self, eng: &Inner, space: u16, q: &[f32], k: usize) -> ShardHits {
-        let sp = &self.spaces[space as usize];
-        let a = sp.absorbed();
-        let mut segments = 0;
-        let mut hits = self.search_segments(sp, q, k, eng.config.index.ef_search, &mut segments);
-        let d = sp.read();
-        let segs = sp.segments();
-        let t = d.meta.len();
-        let shortlist = (BUFFER_SHORTLIST_PER_HIT * k).max(BUFFER_SHORTLIST_MIN);
-        for seg in &segs {
-            let (lo, hi) = (a.max(seg.base), t.min(seg.base + seg.index.capacity()));
-            if lo >= hi {
-                continue;
-            }
-            let local = (lo - seg.base) as u32..(hi - seg.base) as u32;
-            let keep = |node: u32| !d.meta[seg.base + node as usize].forgotten;
-            if let Ok(found) = seg.index.scan(q, local, k, shortlist, keep) {
-                hits.extend(
-                    found
-                        .iter()
-                        .map(|n| (d.meta[seg.base + n.id as usize].id, similarity(n.distance))),
-                );
-            }
-        }
-        drop(d);
-        ShardHits {
-            hits: top_k(hits, k),
-            scanned: t.saturating_sub(a),
-            segments,
-        }
-    }
-
-    /// Cosine similarity on the dimensions where `mask` is true, for every live episode of
-    /// `space` among `ids` (unknown ids are skipped). `q` is the masked query (zeros elsewhere).
-    pub(crate) fn masked_similarity(
-        &self,
-        space: u16,
-        q: &[f32],
-        mask: &[bool],
-        ids: &[u64],
-    ) -> Vec<(u64, f32)> {
-        let qn: f32 = q
-            .iter()
-            .zip(mask)
-            .filter(|p| *p.1)
-            .map(|p| p.0 * p.0)
-            .sum::<f32>()
-            .sqrt();
-        let map = self.ids();
-        let sp = &self.spaces[space as usize];
-        let d = sp.read();
-        let segs = sp.segments();
-        ids.iter()
-            .filter_map(|id| {
-                let &(s, slot) = map.get(id)?;
-                let m = d.meta.get(slot as usize).filter(|m| s == space && !m.forgotten)?;
-                let row = SpaceShard::row(&segs, slot as usize)?;
-                let (mut dot, mut nn) = (0.0f32, 0.0f32);
-                for ((x, y), &on) in q.iter().zip(row).zip(mask) {
-                    if on {
-                        dot += x * y;
-                        nn += y * y;
-                    }
-                }
-                let den = qn * nn.sqrt();
-                Some((m.id, if den > 0.0 { dot / den } else { 0.0 }))
-            })
-            .collect()
-    }
-
-    /// Rows of live episodes of `space` among `ids`.
-    pub(crate) fn rows(&self, space: u16, ids: &[u64]) -> Vec<(u64, Vec<f32>)> {
-        let map = self.ids();
-        let sp = &self.spaces[space as usize];
-        let d = sp.read();
-        let segs = sp.segments();
-        ids.iter()
-            .filter_map(|id| {
-                let &(s, slot) = map.get(id)?;
-                d.meta.get(slot as usize).filter(|m| s == space && !m.forgotten)?;
-                Some((*id, SpaceShard::row(&segs, slot as usize)?.to_vec()))
-            })
-            .collect()
-    }
-
     /// The stored episode `id`.
-    pub(crate) fn get(&self, eng: &Inner, id: u64) -> Option<EpisodeRecord> {
+    pub(crate) fn get(&self, id: u64) -> Option<EpisodeRecord> {
         let (space, slot) = self.locate(id)?;
         let sp = &self.spaces[space as usize];
         let links = self
@@ -665,7 +639,7 @@ impl Shard {
             embedding: SpaceShard::row(&segs, slot as usize)?.to_vec(),
             payload: m.payload.to_vec(),
             timestamp: m.timestamp,
-            space: eng.spaces[space as usize].name.clone(),
+            space: self.settings.space_names[space as usize].clone(),
             stream: m.stream.as_deref().map(str::to_owned),
             links,
             indexed: m.indexed.load(Ordering::Acquire),
@@ -705,210 +679,5 @@ impl Shard {
     /// `(address, bytes)` of the shard's memory: the index regions (rows included).
     pub(crate) fn extents(&self) -> Vec<(usize, usize)> {
         self.regions.extents()
-    }
-}
-
-/// Best `k` by similarity (ties by id), one entry per id.
-pub(crate) fn top_k(mut hits: Vec<(u64, f32)>, k: usize) -> Vec<(u64, f32)> {
-    hits.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
-    let mut seen = std::collections::HashSet::new();
-    hits.retain(|h| seen.insert(h.0));
-    hits.truncate(k);
-    hits
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Barrier;
-    use std::sync::atomic::AtomicBool;
-
-    use crate::engine::{AdmissionLimits, AssociationParams, Cue, Engine, Episode, IndexParams, ShardCount};
-
-    use crate::rng::test_vector as vector;
-
-    /// Two absorbers link one space's buffer at once (the engine's own absorption is off, so
-    /// these two threads are the only ones), across segment rollovers, while a third thread
-    /// observes and checks read-your-writes; afterwards every episode is indexed and found.
-    #[test]
-    fn two_absorbers_at_once_lose_nothing_and_recall_misses_nothing() {
-        let dim = 16;
-        let engine = Engine::builder()
-            .dimension(dim)
-            .shards(ShardCount::Exactly(1))
-            .index(IndexParams {
-                segment_capacity: 256,
-                absorb_batch: 4,
-                ef_search: 128,
-                ..IndexParams::default()
-            })
-            .associations(AssociationParams {
-                similar: 2,
-                min_similarity: -1.0,
-                max_episodes_per_shard: 1 << 12,
-                ..AssociationParams::default()
-            })
-            .pin_workers(false)
-            .open()
-            .unwrap();
-        engine.set_absorption(false);
-        let (before, during) = (600u64, 400u64);
-        for i in 0..before {
-            engine.observe(Episode::new(vector(i, dim)).with_id(i)).unwrap();
-        }
-        let eng = &*engine.inner;
-        let sh = &eng.shards[0];
-        let start = Barrier::new(3);
-        let observing = AtomicBool::new(true);
-        let batches: Vec<usize> = std::thread::scope(|s| {
-            let absorbers: Vec<_> = (0..2)
-                .map(|_| {
-                    s.spawn(|| {
-                        start.wait();
-                        let mut n = 0;
-                        loop {
-                            let more = sh.absorb(eng, 0).unwrap();
-                            n += 1;
-                            if !more
-                                && !observing.load(super::Ordering::Acquire)
-                                && !sh.spaces[0].has_unclaimed()
-                            {
-                                return n;
-                            }
-                        }
-                    })
-                })
-                .collect();
-            start.wait();
-            for i in before..before + during {
-                let v = vector(i, dim);
-                let id = engine.observe(Episode::new(v.clone()).with_id(i)).unwrap();
-                let hits = engine.recall(&Cue::new(v, 3)).unwrap().hits;
-                assert!(
-                    hits.iter().any(|h| h.id == id),
-                    "{id} not recalled after observe returned"
-                );
-            }
-            observing.store(false, super::Ordering::Release);
-            absorbers.into_iter().map(|a| a.join().unwrap()).collect()
-        });
-        assert!(
-            batches.iter().all(|&n| n > 1),
-            "both absorbers linked batches: {batches:?}"
-        );
-        let sp = &sh.spaces[0];
-        let total = (before + during) as usize;
-        assert_eq!(sp.len.load(super::Ordering::Acquire), total);
-        assert_eq!(sp.absorbed(), total, "absorbed is the whole prefix");
-        let segs = sp.segments();
-        assert_eq!(segs.len(), total.div_ceil(256));
-        assert_eq!(
-            segs.iter().map(|s| s.index.len()).sum::<usize>(),
-            total,
-            "each slot linked once"
-        );
-        for i in 0..before + during {
-            let r = engine.recall(&Cue::new(vector(i, dim), 3)).unwrap();
-            assert_eq!(r.shards[0].scanned, 0, "nothing left in the buffer");
-            assert!(r.hits.iter().any(|h| h.id.0 == i), "{i} not found in the index");
-        }
-        assert!(
-            engine.stats().edges > 0,
-            "the insertion walk gave similar associations"
-        );
-    }
-
-    /// One shard with `workers` workers, `n` episodes in its append buffer, absorption off.
-    fn buffered_engine(dim: usize, n: u64, absorb_batch: usize, workers: usize) -> Engine {
-        let engine = Engine::builder()
-            .dimension(dim)
-            .shards(ShardCount::Exactly(1))
-            .workers_per_node(workers)
-            .index(IndexParams {
-                absorb_batch,
-                ef_search: 128,
-                ..IndexParams::default()
-            })
-            .admission(AdmissionLimits {
-                max_unindexed: n as usize + 1,
-                ..AdmissionLimits::default()
-            })
-            .pin_workers(false)
-            .open()
-            .unwrap();
-        engine.set_absorption(false);
-        for i in 0..n {
-            engine.observe(Episode::new(vector(i, dim)).with_id(i)).unwrap();
-        }
-        engine
-    }
-
-    /// `absorb_until` asks only after an insert, stops at the first yes (counted), leaves no
-    /// claimed slot unlinked, and the next absorber goes on from there.
-    #[test]
-    fn absorb_until_stops_after_the_insert_in_hand_and_loses_nothing() {
-        let dim = 16;
-        let engine = buffered_engine(dim, 50, 8, 2);
-        let eng = &*engine.inner;
-        let sh = &eng.shards[0];
-        let sp = &sh.spaces[0];
-        let asked = std::cell::Cell::new(0);
-        let more = sh
-            .absorb_until(eng, 0, || {
-                asked.set(asked.get() + 1);
-                true
-            })
-            .unwrap();
-        assert!(more);
-        assert_eq!(asked.get(), 1, "asked once, after the first insert");
-        assert_eq!(sp.absorbed(), 1, "one insert, then it stopped");
-        assert_eq!(sh.metrics.absorb_yields.get(), 1);
-        assert!(sh.absorb_until(eng, 0, || false).unwrap());
-        assert_eq!(sp.absorbed(), 9, "a whole batch when nothing waits");
-        while sh.absorb_until(eng, 0, || false).unwrap() {}
-        assert_eq!(sp.absorbed(), 50);
-        assert_eq!(sp.segments()[0].index.len(), 50, "each slot linked once");
-        assert_eq!(sh.metrics.absorb_yields.get(), 1);
-        for i in 0..50 {
-            let r = engine.recall(&Cue::new(vector(i, dim), 3)).unwrap();
-            assert_eq!(r.shards[0].scanned, 0);
-            assert!(r.hits.iter().any(|h| h.id.0 == i), "{i} not found in the index");
-        }
-    }
-
-    /// One worker, in an absorption task that would link the whole buffer: a recall submitted
-    /// meanwhile runs after the insert in hand (so it still scans most of the buffer), not after
-    /// the buffer is absorbed (it would scan nothing). Ordering, not timing: the recall is sent
-    /// once the task has linked its first node.
-    #[test]
-    fn a_recall_waits_for_one_insert_of_absorption_not_a_whole_task() {
-        let (dim, n) = (64, 4000u64);
-        let engine = buffered_engine(dim, n, 1 << 20, 1);
-        let sh = &engine.inner.shards[0];
-        engine.set_absorption(true);
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while sh.spaces[0].segments()[0].index.is_empty() {
-            assert!(std::time::Instant::now() < until, "absorption never started");
-            std::thread::yield_now();
-        }
-        // A budget long enough that even a recall waiting for the whole task gets its answer.
-        let cue = Cue::new(vector(7, dim), 3).with_budget(std::time::Duration::from_secs(120));
-        let r = engine.recall(&cue).unwrap();
-        assert!(!r.partial && r.hits.iter().any(|h| h.id.0 == 7));
-        assert!(
-            r.shards[0].scanned > n as usize / 2,
-            "the recall ran after {} of {n} episodes were absorbed",
-            n as usize - r.shards[0].scanned
-        );
-        assert!(
-            sh.metrics.absorb_yields.get() >= 1,
-            "the absorber stopped for the recall"
-        );
-        assert!(engine.wait_indexed(std::time::Duration::from_secs(120)));
-        assert_eq!(sh.spaces[0].absorbed(), n as usize);
-        assert_eq!(
-            sh.spaces[0].segments()[0].index.len(),
-            n as usize,
-            "each slot linked once"
-        );
     }
 }

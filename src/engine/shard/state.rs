@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use super::error::EngineError;
-use super::shard::{Meta, Segment, Shard};
+use super::{Meta, Segment, Shard};
+use crate::engine::error::EngineError;
 use crate::spread::SpreadError;
 
 /// Slots, ids and `similar` lists of a space's linked prefix.
@@ -22,12 +22,12 @@ impl Shard {
     /// Counts an observation of `space` submitted to this shard by recovery, as `observe`
     /// counts its own before submitting (the worker's store uncounts it).
     pub(crate) fn replay_submitted(&self, space: u16) {
-        self.spaces[space as usize].pending.fetch_add(1, Ordering::AcqRel);
+        self.spaces[space as usize].admit_pending();
     }
 
     /// Undoes [`replay_submitted`](Self::replay_submitted) for a submission the queue refused.
     pub(crate) fn replay_refused(&self, space: u16) {
-        self.spaces[space as usize].pending.fetch_sub(1, Ordering::AcqRel);
+        self.spaces[space as usize].pending_done();
     }
 
     /// Sets the stream of a replayed episode (replay stores episodes without their stream, so
