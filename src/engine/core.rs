@@ -200,8 +200,8 @@ impl Inner {
     /// Makes sure no later generated id is `id` or below (a given id was taken). Saturates at
     /// [`RESERVED_ID`]: the generator never wraps.
     pub(crate) fn id_taken(&self, id: u64) {
-        self.next_id
-            .fetch_max(id.saturating_add(1).min(RESERVED_ID), Ordering::AcqRel);
+        // `saturating_add` stops at u64::MAX, which is RESERVED_ID: never past it, never 0.
+        self.next_id.fetch_max(id.saturating_add(1), Ordering::AcqRel);
     }
 
     /// The next generated id (the caller checks that no given id took it), `None` once every
