@@ -17,6 +17,7 @@
 //! - [`spread`]: the association graph and spreading activation, deterministic across shards.
 //! - [`engine`]: the associative memory itself: shards per node, observe, recall, completion.
 //! - [`loadtest`]: TOML scenarios, the open-loop driver, results, plots and reports.
+//! - [`bounded_read`]: reading a small user- or system-named file, bounded before allocation.
 //!
 //! ## Use it from your service
 //!
@@ -62,6 +63,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod alloc;
+pub mod bounded_read;
 pub mod counters;
 pub mod diag;
 pub mod durability;

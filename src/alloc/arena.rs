@@ -110,7 +110,7 @@ impl NodeArena {
         let base = NonNull::new(map.as_mut_ptr()).ok_or_else(|| AllocError::InvalidInput {
             what: "mmap returned a null mapping".into(),
         })?;
-        let binding = match sys::mbind(base.as_ptr(), capacity, &policy) {
+        let binding = match sys::mbind(&mut map, &policy) {
             Ok(()) => Binding::Bound { policy },
             Err(e @ (AllocError::Unsupported { .. } | AllocError::PermissionDenied { .. }))
                 if options.require_binding =>

@@ -187,7 +187,12 @@ pub(crate) fn map_anonymous(
     }
 }
 
-/// Applies `policy` to `[addr, addr + len)` with `mbind(2)` (flag `MPOL_MF_STRICT`).
+/// Applies `policy` to the whole of `map` with `mbind(2)` (flag `MPOL_MF_STRICT`).
+///
+/// It takes the mapping itself, not an address and a length, so what the call's soundness
+/// rests on is checked by the type system instead of promised by a caller: the range is one
+/// live mapping of this process, page-aligned (mmap's), that nothing else uses during the call
+/// (it is borrowed mutably).
 ///
 /// # Errors
 /// - [`AllocError::Unsupported`] — no NUMA support in the kernel (ENOSYS);
@@ -196,7 +201,8 @@ pub(crate) fn map_anonymous(
 /// - [`AllocError::OutOfMemory`] — ENOMEM;
 /// - [`AllocError::InvalidInput`] — a node at or beyond [`MASK_BITS`];
 /// - [`AllocError::Os`] — anything else (EIO: pages already placed against the policy).
-pub(crate) fn mbind(addr: *mut u8, len: usize, policy: &MemPolicy) -> Result<(), AllocError> {
+pub(crate) fn mbind(map: &mut MmapMut, policy: &MemPolicy) -> Result<(), AllocError> {
+    let (addr, len) = (map.as_mut_ptr(), map.len());
     let (mode, nodes) = match policy {
         MemPolicy::Bind(n) => (libc::MPOL_BIND, NodeSet::single(*n)),
         MemPolicy::Preferred(n) => (libc::MPOL_PREFERRED, NodeSet::single(*n)),
@@ -204,8 +210,9 @@ pub(crate) fn mbind(addr: *mut u8, len: usize, policy: &MemPolicy) -> Result<(),
     };
     let mask = to_mask(&nodes)?;
     // SAFETY:
-    // - `addr` is the page-aligned start of a mapping of at least `len` bytes that this process
-    //   owns (the caller's arena); mbind changes only its policy, never its contents;
+    // - `addr..addr + len` is exactly the mapping `map`, which this process owns and which is
+    //   mutably borrowed for the call (so not unmapped or used meanwhile); mmap returned it
+    //   page-aligned; mbind changes only its policy, never its contents or its mapping;
     // - `mask` is a live buffer of MASK_BITS bits and `MAXNODE - 1 == MASK_BITS`, so the kernel
     //   reads exactly that buffer (module docs).
     let rc = unsafe {

@@ -42,7 +42,7 @@ pub(crate) fn map_anonymous(
 }
 
 /// No memory policy off Linux.
-pub(crate) fn mbind(_addr: *mut u8, _len: usize, _policy: &MemPolicy) -> Result<(), AllocError> {
+pub(crate) fn mbind(_map: &mut MmapMut, _policy: &MemPolicy) -> Result<(), AllocError> {
     Err(AllocError::Unsupported { what: "mbind" })
 }
 

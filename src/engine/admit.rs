@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::core::Inner;
+use super::core::{Inner, RESERVED_ID};
 use super::error::EngineError;
 use super::fanout::{refusal, retry_after};
 use super::log::Guarantee;
@@ -104,17 +104,25 @@ pub(super) fn admit(eng: &Inner, ep: Episode) -> Result<Prepared, EngineError> {
     }
     let id = match ep.id {
         Some(id) => {
+            if id == RESERVED_ID {
+                return Err(invalid(EngineError::InvalidInput {
+                    what: format!("episode id {id} (u64::MAX is reserved; give one below it)"),
+                }));
+            }
             if eng.shard(eng.shard_of(id)).ids().contains_key(&id) {
                 eng.shard(eng.shard_of(id))
                     .metrics
                     .reject(space, RejectReason::Duplicate);
                 return Err(EngineError::DuplicateId { id });
             }
-            eng.id_taken(id);
             id
         }
         None => loop {
-            let id = eng.fresh_id();
+            let id = eng.fresh_id().ok_or_else(|| EngineError::InvalidInput {
+                what: "automatic ids are used up (every id below u64::MAX is taken or was \
+                       generated): give ids with Episode::with_id"
+                    .into(),
+            })?;
             if !eng.shard(eng.shard_of(id)).ids().contains_key(&id) {
                 break id;
             }
@@ -147,6 +155,11 @@ pub(super) fn admit(eng: &Inner, ep: Episode) -> Result<Prepared, EngineError> {
                 shard.absorb_ns.load(Ordering::Relaxed),
             ),
         });
+    }
+    // A given id moves the generator past it only once it is accepted: a refused one leaves
+    // the generator where it was.
+    if ep.id.is_some() {
+        eng.id_taken(id);
     }
     Ok(Prepared {
         id,

@@ -9,6 +9,8 @@ use crate::durability::SyncPolicy;
 use crate::index::Quantization;
 use crate::topology::PlacementPlan;
 
+/// Longest space name (bytes of UTF-8): the write-ahead log stores names in at most 255.
+pub const MAX_SPACE_NAME_BYTES: usize = 255;
 /// How many shards the engine runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -317,6 +319,11 @@ impl EngineBuilder {
         for s in &self.spaces {
             if s.name.is_empty() {
                 return bad("space", "a space name is empty");
+            }
+            if s.name.len() > MAX_SPACE_NAME_BYTES {
+                // The log stores a space by name, in at most this many bytes: a longer name
+                // would be accepted here and then refuse every durable observe into it.
+                return bad("space", "a space name is over 255 bytes (the log's limit)");
             }
             if !names.insert(s.name.as_str()) {
                 return bad("space", "a space is declared twice (or named \"default\")");

@@ -21,6 +21,10 @@ use super::metrics::OpRecorder;
 use super::route::shard_of;
 use super::shard::Shard;
 use super::task::Task;
+
+/// The one episode id never used: the association graph reserves `u64::MAX` (no node may have
+/// it), so neither a given id nor a generated one may be it.
+pub(crate) const RESERVED_ID: u64 = u64::MAX;
 use crate::exec::{Priority, Submitter};
 use crate::index::Kernels;
 use crate::metrics::Counter;
@@ -193,14 +197,22 @@ impl Inner {
             .insert((space, stream), id)
     }
 
-    /// Makes sure no later generated id is `id` or below (a given id was taken).
+    /// Makes sure no later generated id is `id` or below (a given id was taken). Saturates at
+    /// [`RESERVED_ID`]: the generator never wraps.
     pub(crate) fn id_taken(&self, id: u64) {
+        // `saturating_add` stops at u64::MAX, which is RESERVED_ID: never past it, never 0.
         self.next_id.fetch_max(id.saturating_add(1), Ordering::AcqRel);
     }
 
-    /// The next generated id (the caller checks that no given id took it).
-    pub(crate) fn fresh_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::AcqRel)
+    /// The next generated id (the caller checks that no given id took it), `None` once every
+    /// id below [`RESERVED_ID`] was generated or passed: the generator never wraps to 0, and
+    /// a `None` leaves it where it is.
+    pub(crate) fn fresh_id(&self) -> Option<u64> {
+        self.next_id
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < RESERVED_ID).then(|| n + 1)
+            })
+            .ok()
     }
 
     /// The worker pool's submitter, once the pool runs ([`EngineError::Closed`] before).

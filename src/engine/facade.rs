@@ -664,7 +664,8 @@ impl Engine {
     ///
     /// # Errors
     /// [`EngineError::UnknownEpisode`] if either is not live or they are in different spaces;
-    /// [`EngineError::InvalidInput`] for a weight that is not finite and > 0.
+    /// [`EngineError::InvalidInput`] for a weight that is not finite and > 0, or for `a == b`
+    /// (the same rule as [`Engine::associate_directed`]: an association joins two episodes).
     pub fn associate(&self, a: EpisodeId, b: EpisodeId, weight: f32) -> Result<(), EngineError> {
         let deadline = Instant::now() + self.inner.config().admission.observe_deadline;
         self.check_pair(a, b, weight, deadline)?;
@@ -685,11 +686,6 @@ impl Engine {
     pub fn associate_directed(&self, a: EpisodeId, b: EpisodeId, weight: f32) -> Result<(), EngineError> {
         let deadline = Instant::now() + self.inner.config().admission.observe_deadline;
         self.check_pair(a, b, weight, deadline)?;
-        if a == b {
-            return Err(EngineError::InvalidInput {
-                what: format!("association {a} → {a} (a directed association needs two episodes)"),
-            });
-        }
         self.log_association(a, b, weight, false)?;
         let edge = Edge {
             source: a.0,
@@ -780,6 +776,12 @@ impl Engine {
         if !weight.is_finite() || weight <= 0.0 {
             return Err(EngineError::InvalidInput {
                 what: format!("association weight {weight} (must be finite and > 0)"),
+            });
+        }
+        // One rule for both kinds: an association joins two episodes.
+        if a == b {
+            return Err(EngineError::InvalidInput {
+                what: format!("association {a} → {a} (an association needs two episodes)"),
             });
         }
         let live = requests::locate(&self.inner, &[a.0, b.0], deadline)?;

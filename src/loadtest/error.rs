@@ -65,4 +65,22 @@ pub enum LoadtestError {
     /// A driver thread could not be started or panicked.
     #[error("driver thread: {0}")]
     Driver(String),
+    /// A file named as input is not one this tool reads (a device, FIFO or directory, or far
+    /// larger than its format allows): name the right file.
+    #[error("{}: {source}", path.display())]
+    InputFile {
+        /// The path given.
+        path: PathBuf,
+        /// Why it was refused.
+        #[source]
+        source: crate::bounded_read::BoundedReadError,
+    },
+    /// The metrics address is not an `IP:port` address: write e.g. `127.0.0.1:9464`.
+    #[error("metrics address `{addr}`: {reason}")]
+    MetricsAddr {
+        /// The address given.
+        addr: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }

@@ -28,6 +28,7 @@ pub mod engine_target;
 pub mod error;
 pub mod graphpeers;
 pub mod http;
+pub mod http_request;
 pub mod live;
 pub mod output;
 #[cfg(feature = "report")]
@@ -41,6 +42,7 @@ pub mod scenario;
 pub mod schedule;
 #[cfg(feature = "gate")]
 pub mod significance;
+mod sys_poll;
 pub mod target;
 pub mod workload;
 

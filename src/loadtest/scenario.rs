@@ -33,6 +33,18 @@ pub const MAX_CLIENTS: usize = 1024;
 pub const MAX_RATE: f64 = 1e9;
 /// Longest accepted `warmup + duration` (30 days).
 pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Largest accepted scenario file (bytes); a scenario is a few hundred bytes of TOML, so
+/// anything bigger is not one (a device, a log) and is refused before it is read.
+pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;
+/// Largest accepted `engine.shards` (the engine's own bound).
+pub const MAX_SHARDS: usize = 4096;
+/// Largest accepted `engine.ef_search` and `engine.ef_construction`: a walk keeps `ef`
+/// candidates per query, and past this breadth it is an exhaustive scan at great cost.
+pub const MAX_EF: usize = 100_000;
+/// Accepted `engine.m` (HNSW links per node): the index's own range.
+pub const M_RANGE: std::ops::RangeInclusive<usize> = 2..=255;
+/// Largest accepted `engine.max_queue_depth` (operations queued per shard and class).
+pub const MAX_QUEUE_DEPTH: usize = 1 << 24;
 
 /// A validated scenario.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -452,6 +464,26 @@ fn table_at(src: &str, offset: usize) -> String {
     table
 }
 
+/// The key a TOML error's `span` concerns: the span itself when it covers a bare key, else the
+/// key of the `key = value` line the span's value sits on (so an out-of-range value names its
+/// field, not itself). `None` when neither is a key.
+fn key_at(src: &str, span: std::ops::Range<usize>) -> Option<String> {
+    let is_key = |k: &str| {
+        !k.is_empty()
+            && k.len() < 64
+            && k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let start = span.start.min(src.len());
+    let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
+    let before = src.get(line_start..start).unwrap_or("");
+    if let Some((k, _)) = before.split_once('=') {
+        let k = k.trim().trim_matches('"');
+        return is_key(k).then(|| k.to_string());
+    }
+    src.get(span).filter(|k| is_key(k)).map(str::to_string)
+}
+
 /// 1-based line where the dotted `field` is set (`arrival.rate`), or where its table starts.
 pub fn line_of(src: &str, field: &str) -> Option<usize> {
     let (table, key) = match field.rfind('.') {
@@ -482,14 +514,21 @@ pub fn line_of(src: &str, field: &str) -> Option<usize> {
     table_line
 }
 
-/// Reads one scenario file.
+/// Reads one scenario file (a regular file of at most [`MAX_SCENARIO_BYTES`]).
 ///
 /// # Errors
-/// [`LoadtestError::Io`] if it cannot be read, [`LoadtestError::Scenario`] if it is invalid.
+/// [`LoadtestError::Io`] if it cannot be read, [`LoadtestError::InputFile`] if it is not a
+/// regular file or is too large, [`LoadtestError::Scenario`] if it is invalid.
 pub fn load_file(path: &Path) -> Result<Scenario, LoadtestError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadtestError::Io {
-        path: path.to_path_buf(),
-        source,
+    let text = crate::bounded_read::read_regular_text(path, MAX_SCENARIO_BYTES).map_err(|e| match e {
+        crate::bounded_read::BoundedReadError::Io(source) => LoadtestError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        source => LoadtestError::InputFile {
+            path: path.to_path_buf(),
+            source,
+        },
     })?;
     parse(&text, &path.display().to_string())
 }
@@ -511,14 +550,7 @@ pub fn parse(src: &str, file: &str) -> Result<Scenario, LoadtestError> {
         let (line, field) = match e.span() {
             Some(span) => {
                 let table = table_at(src, span.start);
-                let key = src
-                    .get(span.clone())
-                    .filter(|k| {
-                        !k.is_empty()
-                            && k.len() < 64
-                            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    })
-                    .map(str::to_string);
+                let key = key_at(src, span.clone());
                 let field = match (table.is_empty(), key) {
                     (true, Some(k)) => k,
                     (false, Some(k)) => format!("{table}.{k}"),
@@ -595,6 +627,7 @@ impl Validator<'_> {
         let operations = self.ops(raw.operations)?;
         let data = self.data(raw.data)?;
         let validation = self.validation(raw.validation)?;
+        let engine = self.engine(raw.engine.unwrap_or_default())?;
         Ok(Scenario {
             name: raw.name,
             source: self.file.to_string(),
@@ -605,7 +638,7 @@ impl Validator<'_> {
             arrival,
             operations,
             data,
-            engine: raw.engine.unwrap_or_default(),
+            engine,
             validation,
         })
     }
@@ -705,14 +738,32 @@ impl Validator<'_> {
     }
 
     fn ops(&self, raw: Option<RawOps>) -> Result<OpWeights, LoadtestError> {
-        let r = raw.unwrap_or(RawOps {
+        // The default mix, unless the table sets at least one weight: a table that only sets
+        // `k` keeps the default mix (rather than zeroing every weight it does not name).
+        let default_mix = RawOps {
             observe: Some(0.4),
             recall: Some(0.4),
             recall_spread: Some(0.1),
             complete: Some(0.1),
             associate: Some(0.0),
             k: None,
-        });
+        };
+        let r = match raw {
+            None => default_mix,
+            Some(r)
+                if r.observe.is_none()
+                    && r.recall.is_none()
+                    && r.recall_spread.is_none()
+                    && r.complete.is_none()
+                    && r.associate.is_none() =>
+            {
+                RawOps {
+                    k: r.k,
+                    ..default_mix
+                }
+            }
+            Some(r) => r,
+        };
         let mut w = OpWeights {
             observe: r.observe.unwrap_or(0.0),
             recall: r.recall.unwrap_or(0.0),
@@ -786,6 +837,25 @@ impl Validator<'_> {
             return Err(self.err("data.spaces", format!("{} is not in 1..={MAX_SPACES}", d.spaces)));
         }
         Ok(d)
+    }
+
+    /// Checks the `[engine]` overrides against the engine's and the index's own ranges, so a
+    /// bad one is refused with its line before any engine is opened.
+    fn engine(&self, o: EngineOverrides) -> Result<EngineOverrides, LoadtestError> {
+        let check = |field: &str, v: Option<usize>, range: std::ops::RangeInclusive<usize>| match v {
+            Some(v) if !range.contains(&v) => Err(self.err(
+                &format!("engine.{field}"),
+                format!("{v} is not in {}..={}", range.start(), range.end()),
+            )),
+            _ => Ok(()),
+        };
+        check("shards", o.shards, 1..=MAX_SHARDS)?;
+        check("ef_search", o.ef_search, 1..=MAX_EF)?;
+        check("ef_construction", o.ef_construction, 1..=MAX_EF)?;
+        check("m", o.m, M_RANGE)?;
+        check("spread_hops", o.spread_hops, 1..=crate::spread::MAX_HOPS as usize)?;
+        check("max_queue_depth", o.max_queue_depth, 1..=MAX_QUEUE_DEPTH)?;
+        Ok(o)
     }
 
     fn validation(&self, raw: Option<RawValidation>) -> Result<Validation, LoadtestError> {
@@ -893,6 +963,73 @@ mod tests {
         assert_eq!(field, "data.preload");
         let (_, field, _) = scenario_err(&format!("{OK}[validation]\nmax_error_rate = 2\n"));
         assert_eq!(field, "validation.max_error_rate");
+    }
+
+    #[test]
+    fn engine_overrides_are_checked_before_any_engine_opens() {
+        for (key, value) in [
+            ("m", "0"),
+            ("m", "256"),
+            ("ef_search", "4000000000"),
+            ("ef_search", "0"),
+            ("ef_construction", "0"),
+            ("spread_hops", "0"),
+            ("spread_hops", "65"),
+            ("shards", "0"),
+            ("max_queue_depth", "0"),
+        ] {
+            let (line, field, msg) = scenario_err(&format!("{OK}[engine]\n{key} = {value}\n"));
+            assert_eq!(
+                (line, field.as_str()),
+                (Some(8), format!("engine.{key}").as_str()),
+                "{key} = {value}"
+            );
+            assert!(msg.contains("is not in"), "{msg}");
+        }
+        let s = parse(
+            &format!("{OK}[engine]\nm = 8\nspread_hops = 2\nef_search = 200\n"),
+            "s.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            (s.engine.m, s.engine.spread_hops, s.engine.ef_search),
+            (Some(8), Some(2), Some(200))
+        );
+    }
+
+    #[test]
+    fn an_operations_table_with_only_k_keeps_the_default_mix() {
+        let s = parse(&format!("{OK}[operations]\nk = 5\n"), "s.toml").unwrap();
+        assert_eq!(s.operations.k, 5);
+        assert!((s.operations.observe - 0.4).abs() < 1e-12);
+        assert!((s.operations.recall_spread - 0.1).abs() < 1e-12);
+        // A table that sets weights, all zero, is still refused.
+        let (_, field, _) = scenario_err(&format!("{OK}[operations]\nobserve = 0\nk = 5\n"));
+        assert_eq!(field, "operations");
+    }
+
+    #[test]
+    fn an_out_of_range_value_names_its_key_not_itself() {
+        let (line, field, _) = scenario_err(&format!("{OK}[data]\nspaces = 100000000000\n"));
+        assert_eq!((line, field.as_str()), (Some(8), "data.spaces"));
+        let (_, field, _) = scenario_err(&format!("{OK}[data]\n\"preload\" = -1\n"));
+        assert_eq!(field, "data.preload");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_scenario_path_to_a_device_or_a_huge_file_is_refused_unread() {
+        match load_file(Path::new("/dev/zero")) {
+            Err(LoadtestError::InputFile { source, .. }) => {
+                assert!(source.to_string().contains("character device"), "{source}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.toml");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(MAX_SCENARIO_BYTES + 1).unwrap();
+        assert!(matches!(load_file(&big), Err(LoadtestError::InputFile { .. })));
     }
 
     #[test]

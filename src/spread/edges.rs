@@ -204,12 +204,13 @@ pub(crate) fn append(
     Ok(())
 }
 
-/// Adds `delta` to the weight of `node`'s edge to `target` if there is one; returns whether it
-/// was found. Only the writer calls this.
+/// Adds `delta` (finite, > 0) to the weight of `node`'s edge to `target` if there is one;
+/// returns whether it was found. The sum saturates at `f32::MAX`: a weight stays finite
+/// however often it is strengthened. Only the writer calls this.
 pub(crate) fn strengthen(node: &HotNode, target: u64, delta: f32) -> bool {
     for e in published(node) {
         if e.target() == target {
-            let w = e.weight() + delta;
+            let w = (e.weight() + delta).min(f32::MAX);
             e.weight.store(w.to_bits(), Ordering::Relaxed);
             return true;
         }

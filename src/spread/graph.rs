@@ -283,8 +283,10 @@ impl AssocGraph {
         Ok(true)
     }
 
-    /// Adds the edge `a → b` with `weight`, or adds `weight` to the edge's weight if it exists.
-    /// `a` must be a live node of this graph; `b` may live in another shard (the edge stores its
+    /// Adds the edge `a → b` with `weight`, or adds `weight` to the edge's weight if it exists;
+    /// that sum saturates at `f32::MAX`, so a stored weight is always finite (and a spread's
+    /// activations, summed in saturating fixed point, never overflow either). `a` may equal
+    /// `b` (a self-loop, whose activation returns to its node). `a` must be a live node of this graph; `b` may live in another shard (the edge stores its
     /// id; a spread sends its activation there as a message).
     ///
     /// # Errors

@@ -559,3 +559,28 @@ fn a_forgotten_node_among_the_finalists_gives_its_place_to_the_next() {
     let ids: Vec<u64> = r.hits.iter().map(|h| h.id).collect();
     assert_eq!(ids, vec![2], "tie between 2 and 3 breaks by id");
 }
+
+#[test]
+fn strengthened_weights_saturate_finite_and_spreads_stay_finite() {
+    let g = graph(4, 8);
+    for id in [1, 2] {
+        g.add_node(id).unwrap();
+    }
+    g.associate(1, 2, 3e38).unwrap();
+    g.associate(1, 2, 3e38).unwrap();
+    let w = g.out_edges(1).unwrap();
+    assert_eq!(
+        w,
+        vec![(2, f32::MAX)],
+        "the sum saturates at f32::MAX, never +inf"
+    );
+    for _ in 0..10 {
+        g.associate(1, 2, f32::MAX).unwrap();
+    }
+    assert!(g.out_edges(1).unwrap()[0].1.is_finite());
+    let mut scratch = SpreadScratch::for_graph(&g).unwrap();
+    let r = g
+        .spread(&[(1, 1.0)], &SpreadParams::default(), &mut scratch)
+        .unwrap();
+    assert!(r.hits.iter().all(|h| h.activation.is_finite()), "{:?}", r.hits);
+}

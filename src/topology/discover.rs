@@ -84,6 +84,7 @@ pub(crate) fn single_node(cpus: CpuSet) -> Topology {
             memory_bytes: 0,
             distances: vec![10],
             memory_allowed: true,
+            initiator_pus: CpuSet::new(),
         }],
         caches: Vec::new(),
         allowed_cpus: cpus,

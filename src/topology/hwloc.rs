@@ -219,6 +219,7 @@ impl Topology {
                         .and_then(|m| m.get(node_ids.iter().position(|&x| x == id)?).cloned())
                         .unwrap_or_default(),
                     memory_allowed: allowed_mems.contains(id),
+                    initiator_pus: CpuSet::new(),
                 })
             })
             .collect();

@@ -85,6 +85,10 @@ pub struct NumaNode {
     pub distances: Vec<u32>,
     /// Whether this process may allocate memory on it (`cpuset.mems`).
     pub memory_allowed: bool,
+    /// For a memory-only node, the allowed PUs of its initiators (the nodes its
+    /// `access1/initiators` names: the CPUs that reach it best), where hwloc attaches it;
+    /// empty for a node with CPUs, or when the kernel names no initiator.
+    pub initiator_pus: CpuSet,
 }
 
 impl NumaNode {

@@ -326,6 +326,7 @@ mod tests {
                     memory_bytes: 1 << 30,
                     distances: dist[n as usize].to_vec(),
                     memory_allowed: mems.contains(n),
+                    initiator_pus: CpuSet::new(),
                 }
             })
             .collect();

@@ -308,6 +308,7 @@ mod tests {
                 memory_bytes: 16 << 30,
                 distances: vec![10],
                 memory_allowed: true,
+                initiator_pus: CpuSet::new(),
             }],
             caches: vec![
                 cache(1, CacheKind::Data, 32 << 10, "0-1"),

@@ -26,6 +26,14 @@ use hdrhistogram::Histogram;
 use locus::durability::SyncPolicy;
 use locus::engine::{AdmissionLimits, DurabilityOptions, Engine, EngineBuilder, Episode, ShardCount};
 
+use crate::flags;
+
+/// Embeddings generated for the recovery directory: distinct rows up to 1M, and at most this
+/// many bytes of them (at 768 dimensions, 1M rows are 3 GiB).
+const RECOVERY_POOL_BYTES: u64 = 4 << 30;
+/// Rows of the pool the policy cases cycle through.
+const CASE_POOL_ROWS: usize = 4096;
+
 /// Arguments of `locus bench-durable`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,26 +42,26 @@ pub struct Args {
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Embedding dimension.
-    #[arg(long, default_value_t = 768)]
+    #[arg(long = "dimension", alias = "dim", default_value_t = 768, value_parser = flags::usize_in(1, flags::MAX_DIMENSION))]
     dim: usize,
     /// Episodes observed per policy case (all observers together).
-    #[arg(long, default_value_t = 8_000)]
+    #[arg(long, default_value_t = 8_000, value_parser = flags::u64_in(1, flags::MAX_ITEMS))]
     episodes: u64,
     /// Concurrent observer threads.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = flags::u64_in(1, flags::MAX_THREADS))]
     observers: u64,
     /// Episodes per call: 1 calls `Engine::observe`; more calls `Engine::observe_batch`, whose
     /// episodes share one group commit per shard (latencies are then per call).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = flags::u64_in(1, flags::MAX_BATCH))]
     batch: u64,
     /// Shards (default: one per NUMA node).
-    #[arg(long)]
+    #[arg(long, value_parser = flags::usize_in(1, flags::MAX_SHARDS))]
     shards: Option<usize>,
     /// Episodes in the directory whose recovery is timed (0: skip).
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 20_000, value_parser = flags::u64_in(0, flags::MAX_ITEMS))]
     recovery_episodes: u64,
     /// Of those, how many are in the log after the snapshot (default: half).
-    #[arg(long)]
+    #[arg(long, value_parser = flags::u64_in(0, flags::MAX_ITEMS))]
     recovery_tail: Option<u64>,
     /// Also reopen the recovery directory without its index files (recovery then re-absorbs
     /// every episode) and time that.
@@ -194,9 +202,10 @@ impl Drop for Scratch {
     }
 }
 
-/// Runs the `locus bench-durable` subcommand.
-// tidy: long-fn — a CLI body, one step after another (another helper splits the CLI bodies)
+/// Runs the `locus bench-durable` subcommand: the policy cases, the snapshot under load, the
+/// recovery, each in a scratch directory removed afterwards.
 pub fn run(args: Args) -> Result<(), BoxError> {
+    check_memory(&args)?;
     let base = Scratch(
         args.dir
             .clone()
@@ -204,7 +213,36 @@ pub fn run(args: Args) -> Result<(), BoxError> {
             .join(format!("locus-bench-durable-{}", std::process::id())),
     );
     std::fs::create_dir_all(base.path())?;
-    let pool = pool(args.dim, 4096);
+    let pool = pool(args.dim, CASE_POOL_ROWS);
+    policy_cases(&args, base.path(), &pool)?;
+    snapshot_under_load(&args, base.path(), &pool)?;
+    if args.recovery_episodes > 0 {
+        recovery_cases(&args, base.path())?;
+    }
+    Ok(())
+}
+
+/// Rows of the recovery directory's embedding pool.
+fn recovery_pool_rows(args: &Args) -> usize {
+    let row_bytes = (args.dim as u64).saturating_mul(4).max(1);
+    args.recovery_episodes
+        .min(1 << 20)
+        .min(RECOVERY_POOL_BYTES / row_bytes)
+        .max(1) as usize
+}
+
+/// Refuses flags whose pools would not fit this machine, before generating them.
+fn check_memory(args: &Args) -> Result<(), BoxError> {
+    let rows = CASE_POOL_ROWS as u64 + recovery_pool_rows(args) as u64;
+    flags::check_fits_memory(
+        "--dimension with --recovery-episodes",
+        rows.saturating_mul(args.dim as u64).saturating_mul(4),
+    )?;
+    Ok(())
+}
+
+/// Step 1: observe throughput and latency for memory and each sync policy, a table row each.
+fn policy_cases(args: &Args, base: &Path, pool: &Arc<Vec<Vec<f32>>>) -> Result<(), BoxError> {
     println!(
         "bench-durable: {} episodes of {} dims per case from {} observers, {} per call, index absorption off while observing",
         args.episodes, args.dim, args.observers, args.batch
@@ -234,14 +272,14 @@ pub fn run(args: Args) -> Result<(), BoxError> {
         ("every-1ms", Some(SyncPolicy::EveryMs(1))),
     ];
     for (name, policy) in cases {
-        let dir = base.path().join(name);
+        let dir = base.join(name);
         let engine = match policy {
-            None => builder(&args).open()?,
-            Some(p) => builder(&args).durability(options(p)).open_in(&dir)?,
+            None => builder(args).open()?,
+            Some(p) => builder(args).durability(options(p)).open_in(&dir)?,
         };
         engine.set_absorption(false);
         let (rate, lat, done) =
-            observe_all(&engine, &pool, args.observers, args.batch, 0, args.episodes, None)?;
+            observe_all(&engine, pool, args.observers, args.batch, 0, args.episodes, None)?;
         let stats = engine.wal_stats();
         let (mut syncs, mut records, mut batches) = (0, 0, 0);
         let mut fsync = hist()?;
@@ -311,17 +349,21 @@ pub fn run(args: Args) -> Result<(), BoxError> {
             fsync_all.max()
         );
     }
+    Ok(())
+}
 
-    // 2. A snapshot while observers go on (every batch).
-    let dir = base.path().join("snapshot");
-    let engine = builder(&args)
+/// Step 2: a snapshot taken while observers go on (every batch): its time and the observe
+/// latency during it against before it.
+fn snapshot_under_load(args: &Args, base: &Path, pool: &Arc<Vec<Vec<f32>>>) -> Result<(), BoxError> {
+    let dir = base.join("snapshot");
+    let engine = builder(args)
         .durability(options(SyncPolicy::EveryBatch))
         .open_in(&dir)?;
     engine.set_absorption(false);
-    observe_all(&engine, &pool, args.observers, args.batch, 0, args.episodes, None)?;
+    observe_all(&engine, pool, args.observers, args.batch, 0, args.episodes, None)?;
     let (_, before, _) = observe_all(
         &engine,
-        &pool,
+        pool,
         args.observers,
         args.batch,
         0,
@@ -333,7 +375,7 @@ pub fn run(args: Args) -> Result<(), BoxError> {
         let obs = s.spawn(|| {
             observe_all(
                 &engine,
-                &pool,
+                pool,
                 args.observers,
                 args.batch,
                 0,
@@ -370,69 +412,70 @@ pub fn run(args: Args) -> Result<(), BoxError> {
         before.max() as f64 / 1000.0
     );
     engine.shutdown();
+    Ok(())
+}
 
-    // 3. Recovery of a snapshot (with its index) + log tail against the index rebuild.
-    if args.recovery_episodes > 0 {
-        let dir = base.path().join("recovery");
-        let n = args.recovery_episodes;
-        let tail = args.recovery_tail.unwrap_or(n / 2).min(n);
-        let len = {
-            // Distinct rows (up to 1M), so the index holds realistic data, not a few repeats.
-            let pool = self::pool(args.dim, n.min(1 << 20) as usize);
-            let engine = builder(&args)
-                .durability(options(SyncPolicy::None))
-                .open_in(&dir)?;
-            engine.set_absorption(false);
-            observe_all(&engine, &pool, args.observers, args.batch, 0, n - tail, None)?;
-            let t = Instant::now();
-            engine.set_absorption(true);
-            let built = engine.wait_indexed(Duration::from_secs(3600));
-            let build = t.elapsed();
-            println!(
-                "indexing the {} episodes before the snapshot (a full buffer absorbed, as a rebuild does): {:.2} s{}",
-                n - tail,
-                build.as_secs_f64(),
-                if built { "" } else { " (not finished)" }
-            );
-            let snap = engine.snapshot()?;
-            println!(
-                "snapshot before the tail: {} records, {:.1} MiB, {:.2} s (flush {:.1} ms)",
-                snap.records,
-                snap.bytes as f64 / (1 << 20) as f64,
-                snap.elapsed.as_secs_f64(),
-                snap.flush.as_secs_f64() * 1e3
-            );
-            print_index(&snap);
-            // Nothing new: the full segments' files are named again, only the partial one written.
-            let again = engine.snapshot()?;
-            println!(
-                "a second snapshot at once: {:.2} s (records folded again; index below)",
-                again.elapsed.as_secs_f64()
-            );
-            print_index(&again);
-            engine.set_absorption(false);
-            observe_all(&engine, &pool, args.observers, args.batch, n - tail, tail, None)?;
-            let len = engine.len();
-            engine.shutdown();
-            len
-        };
-        let bytes = dir_bytes(&dir);
+/// Step 3: recovery of a snapshot (with its index) and a log tail, against the index rebuild.
+fn recovery_cases(args: &Args, base: &Path) -> Result<(), BoxError> {
+    let dir = base.join("recovery");
+    let n = args.recovery_episodes;
+    let tail = args.recovery_tail.unwrap_or(n / 2).min(n);
+    let len = {
+        // Distinct rows (up to 1M), so the index holds realistic data, not a few repeats.
+        let pool = self::pool(args.dim, recovery_pool_rows(args));
+        let engine = builder(args)
+            .durability(options(SyncPolicy::None))
+            .open_in(&dir)?;
+        engine.set_absorption(false);
+        observe_all(&engine, &pool, args.observers, args.batch, 0, n - tail, None)?;
+        let t = Instant::now();
+        engine.set_absorption(true);
+        let built = engine.wait_indexed(Duration::from_secs(3600));
+        let build = t.elapsed();
         println!(
-            "recovery directory: {} episodes ({:.1} MiB on disk, {:.0} B/episode, index files included)",
-            len,
-            bytes as f64 / (1 << 20) as f64,
-            bytes as f64 / len.max(1) as f64
+            "indexing the {} episodes before the snapshot (a full buffer absorbed, as a rebuild does): {:.2} s{}",
+            n - tail,
+            build.as_secs_f64(),
+            if built { "" } else { " (not finished)" }
         );
-        recover(&args, &dir, "recovery with the saved index")?;
-        if args.recovery_rebuild {
-            for entry in std::fs::read_dir(&dir)? {
-                let path = entry?.path();
-                if path.extension().is_some_and(|x| x == "hnsw") {
-                    std::fs::remove_file(path)?;
-                }
+        let snap = engine.snapshot()?;
+        println!(
+            "snapshot before the tail: {} records, {:.1} MiB, {:.2} s (flush {:.1} ms)",
+            snap.records,
+            snap.bytes as f64 / (1 << 20) as f64,
+            snap.elapsed.as_secs_f64(),
+            snap.flush.as_secs_f64() * 1e3
+        );
+        print_index(&snap);
+        // Nothing new: the full segments' files are named again, only the partial one written.
+        let again = engine.snapshot()?;
+        println!(
+            "a second snapshot at once: {:.2} s (records folded again; index below)",
+            again.elapsed.as_secs_f64()
+        );
+        print_index(&again);
+        engine.set_absorption(false);
+        observe_all(&engine, &pool, args.observers, args.batch, n - tail, tail, None)?;
+        let len = engine.len();
+        engine.shutdown();
+        len
+    };
+    let bytes = dir_bytes(&dir);
+    println!(
+        "recovery directory: {} episodes ({:.1} MiB on disk, {:.0} B/episode, index files included)",
+        len,
+        bytes as f64 / (1 << 20) as f64,
+        bytes as f64 / len.max(1) as f64
+    );
+    recover(args, &dir, "recovery with the saved index")?;
+    if args.recovery_rebuild {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|x| x == "hnsw") {
+                std::fs::remove_file(path)?;
             }
-            recover(&args, &dir, "recovery without index files (rebuild)")?;
         }
+        recover(args, &dir, "recovery without index files (rebuild)")?;
     }
     Ok(())
 }

@@ -51,51 +51,51 @@ enum WalkQuantization {
 #[derive(clap::Args)]
 pub struct Args {
     /// Embedding dimension (ignored with --fvecs, which gives its own).
-    #[arg(long, default_value_t = 768)]
+    #[arg(long, alias = "dim", default_value_t = 768, value_parser = crate::flags::usize_in(1, crate::flags::MAX_DIMENSION))]
     dimension: usize,
     /// Offered observation rates (per second), one ramp step each (0: no ramp).
-    #[arg(long, value_delimiter = ',', default_value = "10000,50000,100000,200000")]
+    #[arg(long, value_delimiter = ',', default_value = "10000,50000,100000,200000", value_parser = crate::flags::u64_in(0, crate::flags::MAX_RATE))]
     rates: Vec<u64>,
     /// Seconds per ramp step.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, value_parser = crate::flags::parse_seconds)]
     seconds: f64,
     /// Recalls per second during each step (0: none).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = crate::flags::u64_in(0, crate::flags::MAX_RATE))]
     recall_rate: u64,
     /// Offered rate of the one-second burst after the ramp (0: no burst).
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = crate::flags::u64_in(0, crate::flags::MAX_RATE))]
     burst_rate: u64,
     /// Offered rate of the sustained step after the burst.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 20_000, value_parser = crate::flags::u64_in(0, crate::flags::MAX_RATE))]
     sustain_rate: u64,
     /// Seconds of the sustained step (0: none).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = crate::flags::parse_seconds)]
     sustain_seconds: f64,
     /// Observing threads.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = crate::flags::usize_in(1, crate::flags::MAX_THREADS))]
     observers: usize,
     /// Most episodes per `observe_batch` call (1: one `observe` per episode).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = crate::flags::usize_in(1, crate::flags::MAX_BATCH))]
     batch: usize,
     /// Append-buffer limit per shard (admission control).
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 20_000, value_parser = crate::flags::usize_in(1, crate::flags::MAX_ITEMS))]
     max_unindexed: usize,
     /// HNSW M.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = crate::flags::usize_in(2, 255))]
     m: usize,
     /// HNSW ef of construction.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = crate::flags::usize_in(1, locus::loadtest::scenario::MAX_EF as u64))]
     ef_construction: usize,
     /// Similar episodes each new one is associated with when indexed (0: off).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = crate::flags::usize_in(0, 1024))]
     similar: usize,
     /// Absorbers per shard and space (0: one per worker).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::flags::usize_in(0, crate::flags::MAX_THREADS))]
     absorbers: usize,
     /// Recalling threads: recall `i` of the schedule is sent by thread `i mod recallers`, each
     /// synchronously (1: one recall in flight at a time, so a recall slower than the schedule
     /// delays the next ones, and that wait counts in their latency).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::flags::usize_in(1, crate::flags::MAX_THREADS))]
     recallers: usize,
     /// Absorption does not stop early for a waiting recall (`IndexParams::absorb_yields` off:
     /// the behaviour before it existed, for before/after comparisons in one binary).
@@ -112,7 +112,7 @@ pub struct Args {
     #[arg(long)]
     load: bool,
     /// Episodes for --load without --fvecs.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = crate::flags::usize_in(1, crate::flags::MAX_ITEMS))]
     episodes: usize,
 }
 

@@ -10,6 +10,11 @@ use std::time::Instant;
 
 use locus::index::{HnswConfig, HnswIndex, Kernels, Metric, Quantization};
 
+use crate::flags;
+
+/// Most neighbours per query.
+const MAX_K: u64 = 10_000;
+
 /// Arguments of `locus bench-index` (the `--extra` protocol of the peer benchmark).
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,19 +22,19 @@ pub struct Args {
     #[arg(long)]
     data: PathBuf,
     /// Neighbours per query.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = flags::usize_in(1, MAX_K))]
     k: usize,
     /// ef_search values, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256", value_parser = flags::usize_in(1, locus::loadtest::scenario::MAX_EF as u64))]
     efs: Vec<usize>,
     /// HNSW M (links per node on upper levels; 2·M on level 0).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = flags::usize_in(2, 255))]
     m: usize,
     /// ef of the construction walk.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = flags::usize_in(1, locus::loadtest::scenario::MAX_EF as u64))]
     ef_construction: usize,
     /// Threads for the build and the batch searches.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = flags::usize_in(1, flags::MAX_THREADS))]
     threads: usize,
     /// Name of the result files (`NAME.ef<EF>.ivecs`).
     #[arg(long, default_value = "locus")]
@@ -41,10 +46,10 @@ pub struct Args {
     #[arg(long)]
     kernels: Option<String>,
     /// Minimum seconds of batch repetitions per ef.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = flags::parse_seconds)]
     min_batch_s: f64,
-    /// Seed of the level draw.
-    #[arg(long, default_value_t = 42)]
+    /// Seed of the level draw (decimal or hex, `0x2A`).
+    #[arg(long, default_value = "42", value_parser = flags::parse_seed)]
     seed: u64,
     /// Development aid: load the index from this snapshot if it exists (build time is then
     /// the load time and is reported as such), else build and save it there.
@@ -57,7 +62,11 @@ type BoxError = Box<dyn std::error::Error>;
 /// Reads a texmex `.fvecs`/`.ivecs` file: rows of an i32 LE dimension then that many 4-byte
 /// LE values. Returns the raw 4-byte words, row after row, and the dimension.
 fn read_vecs(path: &Path) -> Result<(Vec<[u8; 4]>, usize), BoxError> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // A regular file no larger than this machine's memory: a device or a FIFO is refused,
+    // not read without end.
+    let limit = flags::machine_memory().unwrap_or(u64::MAX);
+    let bytes =
+        locus::bounded_read::read_regular(path, limit).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut words = Vec::with_capacity(bytes.len() / 4);
     let mut dim = None;
     let mut pos = 0;
@@ -169,6 +178,24 @@ pub fn run(args: Args) -> Result<(), BoxError> {
     let (n, nq) = (base.len() / dim, queries.len() / dim);
     if gt_k == 0 || gt.len() / gt_k != nq {
         return Err(format!("groundtruth has {} rows, {nq} queries", gt.len() / gt_k.max(1)).into());
+    }
+    if gt_k < args.k {
+        return Err(format!(
+            "--k {}: groundtruth.ivecs holds only {gt_k} neighbours per query (use --k {gt_k} or less)",
+            args.k
+        )
+        .into());
+    }
+    if let Some(pos) = gt
+        .iter()
+        .position(|&id| usize::try_from(id).map_or(true, |id| id >= n))
+    {
+        return Err(format!(
+            "groundtruth.ivecs: query {} names id {}, not in the base's 0..{n}",
+            pos / gt_k,
+            gt[pos]
+        )
+        .into());
     }
     let rss_loaded = proc_status_mb("VmRSS:").unwrap_or(0.0);
 

@@ -27,25 +27,34 @@ use locus::spread::{
 
 use locus::loadtest::graphpeers::{Array, parse_npy};
 
+use crate::flags;
+
 type BoxError = Box<dyn std::error::Error>;
+
+/// Most nodes of a synthetic graph (2^28; each costs a few hundred bytes with its edges).
+const MAX_NODES: u64 = 1 << 28;
+/// Mean out-degree of the synthetic graphs.
+const SYNTHETIC_DEGREE: usize = 8;
+/// Bytes of one generated edge before it is stored (`(u64, u64, f32)`).
+const EDGE_LIST_BYTES: usize = 24;
 
 /// Arguments of `locus bench-spread`.
 #[derive(clap::Args)]
 pub struct Args {
     /// Node counts of the synthetic graphs, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000", value_parser = flags::usize_in(1, MAX_NODES))]
     nodes: Vec<usize>,
     /// Fan-out caps (0 = all edges), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "0,32")]
+    #[arg(long, value_delimiter = ',', default_value = "0,32", value_parser = flags::usize_in(0, MAX_NODES))]
     fan_out: Vec<usize>,
     /// Thread counts, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    #[arg(long, value_delimiter = ',', default_value = "1,2", value_parser = flags::usize_in(1, flags::MAX_THREADS))]
     threads: Vec<usize>,
     /// Spreads per thread per configuration.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = flags::usize_in(1, flags::MAX_ITEMS))]
     spreads: usize,
     /// Hops per spread.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = flags::u32_in(1, u64::from(locus::spread::MAX_HOPS)))]
     hops: u32,
     /// graphpeers dataset folder: replay its trace instead.
     #[arg(long)]
@@ -180,8 +189,15 @@ fn prediction_line(before: &SpreadMetricsSnapshot, after: &SpreadMetricsSnapshot
 fn run_synthetic(args: &Args) -> Result<(), BoxError> {
     let max_threads = args.threads.iter().copied().max().unwrap_or(1);
     for &n in &args.nodes {
+        let edges = n.saturating_mul(SYNTHETIC_DEGREE);
+        let bytes = GraphConfig::arena_bytes_for(n, edges)
+            .saturating_add(max_threads.saturating_mul(SpreadScratch::bytes_for(n)))
+            .saturating_add(edges.saturating_mul(EDGE_LIST_BYTES));
+        flags::check_fits_memory(&format!("--nodes {n}"), bytes as u64)?;
+    }
+    for &n in &args.nodes {
         let t0 = Instant::now();
-        let g = scale_free_graph(n, 8, 42, MemPolicy::Bind(0), max_threads)?;
+        let g = scale_free_graph(n, SYNTHETIC_DEGREE, 42, MemPolicy::Bind(0), max_threads)?;
         println!(
             "graph: {n} nodes, {} edges, built in {:.1} s",
             g.edge_count(),
@@ -237,13 +253,21 @@ fn run_synthetic(args: &Args) -> Result<(), BoxError> {
 
 // tidy: long-fn — a CLI body, one step after another
 fn run_trace(data: &std::path::Path, args: &Args) -> Result<(), BoxError> {
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("meta.json"))?)?;
+    // The answers file is checked before the (long) load and replay.
+    if let Some(p) = &args.answers {
+        flags::check_out_file("--answers", p)?;
+    }
+    // Regular files no larger than this machine's memory (a device or FIFO is refused).
+    let limit = flags::machine_memory().unwrap_or(u64::MAX);
+    let read = |name: &str| -> Result<Vec<u8>, BoxError> {
+        let path = data.join(name);
+        locus::bounded_read::read_regular(&path, limit).map_err(|e| format!("{}: {e}", path.display()).into())
+    };
+    let meta: serde_json::Value = serde_json::from_slice(&read("meta.json")?)?;
     let n = meta["n"].as_u64().ok_or("meta.json: no n")? as usize;
     let final_nodes = meta["final_nodes"].as_u64().ok_or("meta.json: no final_nodes")? as usize;
-    let read_npy = |name: &str| -> Result<Vec<u8>, BoxError> { Ok(std::fs::read(data.join(name))?) };
-    let edges: Array<i32> = parse_npy(&read_npy("edges.npy")?).map_err(|m| format!("edges.npy: {m}"))?;
-    let weights: Array<f32> =
-        parse_npy(&read_npy("weights.npy")?).map_err(|m| format!("weights.npy: {m}"))?;
+    let edges: Array<i32> = parse_npy(&read("edges.npy")?).map_err(|m| format!("edges.npy: {m}"))?;
+    let weights: Array<f32> = parse_npy(&read("weights.npy")?).map_err(|m| format!("weights.npy: {m}"))?;
     if edges.cols != 2 || weights.cols != 1 || weights.rows != edges.rows {
         return Err(format!(
             "edges ({}, {}) / weights ({}, {}): expected [E, 2] and [E]",
@@ -252,10 +276,11 @@ fn run_trace(data: &std::path::Path, args: &Args) -> Result<(), BoxError> {
         .into());
     }
     let (ev, wv) = (edges.data, weights.data);
-    let ops_text = std::fs::read_to_string(data.join("ops.jsonl"))?;
-    let total_edges = ev.len() / 2 + 8 * ops_text.lines().count();
-    let bytes =
-        GraphConfig::arena_bytes_for(final_nodes, total_edges) + SpreadScratch::bytes_for(final_nodes);
+    let ops_text = String::from_utf8(read("ops.jsonl")?).map_err(|_| "ops.jsonl: not UTF-8")?;
+    let total_edges = (ev.len() / 2).saturating_add(ops_text.lines().count().saturating_mul(8));
+    let bytes = GraphConfig::arena_bytes_for(final_nodes, total_edges)
+        .saturating_add(SpreadScratch::bytes_for(final_nodes));
+    flags::check_fits_memory("meta.json final_nodes", bytes as u64)?;
     let t0 = Instant::now();
     let arena = Arc::new(NodeArena::on_node(locus::alloc::first_allowed_node()?, bytes)?);
     let g = AssocGraph::new(arena, GraphConfig::with_max_nodes(final_nodes))?;

@@ -14,6 +14,8 @@ use locus::durability::{
     load_current_snapshot,
 };
 
+use crate::flags;
+
 /// Arguments of `locus bench-wal`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,20 +24,20 @@ pub struct Args {
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Embedding dimension of the records.
-    #[arg(long, default_value_t = 768)]
+    #[arg(long = "dimension", alias = "dim", default_value_t = 768, value_parser = flags::u32_in(1, flags::MAX_DIMENSION))]
     dim: u32,
     /// Appends per case (all threads together).
-    #[arg(long, default_value_t = 5_000)]
+    #[arg(long, default_value_t = 5_000, value_parser = flags::u64_in(0, flags::MAX_ITEMS))]
     records: u64,
     /// Appending thread counts, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    #[arg(long, value_delimiter = ',', default_value = "1,4", value_parser = flags::u64_in(1, flags::MAX_THREADS))]
     threads: Vec<u64>,
     /// Records in the log whose recovery is timed (0: skip).
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = flags::u64_in(0, flags::MAX_ITEMS))]
     recovery_records: u64,
     /// Size of the snapshot whose write (temp, fsync, rename, manifest) and verified load are
     /// timed, in MiB (0: skip). 293 MiB is the raw f32 vectors of 100K episodes at 768 dims.
-    #[arg(long, default_value_t = 293)]
+    #[arg(long, default_value_t = 293, value_parser = flags::u64_in(0, flags::MAX_MIB))]
     snapshot_mib: u64,
 }
 
@@ -166,6 +168,8 @@ fn run_all(args: &Args, base: &Path) -> Result<(), BoxError> {
     {
         return Err("--threads: each count must be between 1 and --records".into());
     }
+    // The snapshot case holds its bytes twice at most (written, then loaded back).
+    flags::check_fits_memory("--snapshot-mib", args.snapshot_mib.saturating_mul(2 << 20))?;
     if args.records > 0 {
         append_cases(args, base)?;
     }

@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// Buffer size for the workload in MiB (default: 4 × the LLC, or 64 MiB if unknown).
-    #[arg(long, value_name = "MIB")]
+    #[arg(long, value_name = "MIB", value_parser = crate::flags::u64_in(1, crate::flags::MAX_MIB))]
     buffer_mib: Option<u64>,
     /// Only list the events; skip the workload.
     #[arg(long)]

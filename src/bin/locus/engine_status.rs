@@ -12,17 +12,17 @@ use locus::engine::{Cue, Engine, Episode, MessageKind, ShardCount, SpreadParams}
 #[derive(clap::Args)]
 pub struct Args {
     /// Embedding dimension.
-    #[arg(long, value_name = "N", default_value_t = 768)]
+    #[arg(long, alias = "dim", value_name = "N", default_value_t = 768, value_parser = crate::flags::usize_in(1, crate::flags::MAX_DIMENSION))]
     dimension: usize,
     /// Synthetic episodes to observe first (so the shards have pages to report).
-    #[arg(long, value_name = "N", default_value_t = 2000)]
+    #[arg(long, value_name = "N", default_value_t = 2000, value_parser = crate::flags::usize_in(0, crate::flags::MAX_ITEMS))]
     episodes: usize,
     /// Shards (default: one per NUMA node).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::flags::usize_in(1, crate::flags::MAX_SHARDS))]
     shards: Option<usize>,
     /// Recalls (with spread) to run after the episodes are indexed, so the message counters show
     /// search and spread traffic too.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = crate::flags::usize_in(0, crate::flags::MAX_ITEMS))]
     recalls: usize,
     /// Print the metrics snapshot as JSON instead of the table.
     #[arg(long, conflicts_with = "prometheus")]

@@ -52,9 +52,14 @@ pub struct Args {
     /// Write result.json, the plots and report.html into this directory.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Serve the target's and the harness's metrics (Prometheus text) on this address during the run.
+    /// Serve the target's and the harness's metrics (Prometheus text) on this address during the
+    /// run (checked and bound before the target opens; a warning if beyond loopback).
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<String>,
+    /// With --metrics-addr: how long the endpoint goes on serving the final values after the
+    /// run (so a scraper sees them and `running 0`); `0s` stops it with the run.
+    #[arg(long, value_parser = parse_duration, default_value = "15s")]
+    metrics_grace: Duration,
     /// Override the measured duration (`90s`, `2h`).
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
@@ -62,7 +67,7 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration)]
     warmup: Option<Duration>,
     /// Override the rate of a constant or Poisson arrival (ops/s).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     rate: Option<f64>,
     /// Override the number of open-loop client threads (or closed-loop clients).
     #[arg(long)]
@@ -70,12 +75,26 @@ pub struct Args {
     /// Override the number of preloaded episodes.
     #[arg(long)]
     preload: Option<u64>,
-    /// Override the seed.
-    #[arg(long)]
+    /// Override the seed (decimal, or hex as `0xDEADBEEF`).
+    #[arg(long, value_parser = crate::flags::parse_seed)]
     seed: Option<u64>,
     /// Progress display.
     #[arg(long, value_enum, default_value = "auto")]
     progress: ProgressArg,
+}
+
+/// Binds the metrics address, saying where it serves and warning when that is beyond loopback.
+fn bind_metrics(addr: &str) -> Result<http::MetricsListener, Box<dyn std::error::Error>> {
+    let listener = http::MetricsListener::bind(addr)?;
+    eprintln!("metrics: http://{}/metrics", listener.addr());
+    if listener.beyond_loopback() {
+        eprintln!(
+            "warning: the metrics endpoint {} is reachable from other machines, unauthenticated \
+             (bind 127.0.0.1:PORT to keep it local)",
+            listener.addr()
+        );
+    }
+    Ok(listener)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -153,8 +172,18 @@ fn apply_overrides(s: &mut Scenario, a: &Args) -> Result<(), String> {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    // Everything a user gave is checked before any work: the scenario and the overrides, the
+    // output directory, the metrics address (bound now, served once the target is open).
     let mut s = load(args.scenario.as_deref())?;
     apply_overrides(&mut s, &args)?;
+    if let Some(dir) = &args.out {
+        crate::flags::check_out_dir("--out", dir)?;
+    }
+    let mut listener = match &args.metrics_addr {
+        Some(addr) => Some(bind_metrics(addr)?),
+        None => None,
+    };
+    let mut server: Option<http::MetricsServer> = None;
     let progress = match args.progress {
         ProgressArg::Auto => Progress::Auto,
         ProgressArg::Plain => Progress::Plain,
@@ -177,14 +206,16 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             TargetKind::Engine => Arc::new(EngineTarget::open(&s)?),
         };
         let live = Arc::new(LiveStats::new());
-        let _server = match &args.metrics_addr {
-            Some(addr) => {
-                let server = http::MetricsServer::start(addr, Arc::clone(&target), Arc::clone(&live))?;
-                eprintln!("metrics: http://{}/metrics", server.addr());
-                Some(server)
-            }
-            None => None,
-        };
+        // The address bound before the first run serves it; a later run's target is served on
+        // the same address, bound again once the previous run's server is closed.
+        if let Some(previous) = server.take() {
+            let addr = previous.addr().to_string();
+            drop(previous);
+            listener = Some(http::MetricsListener::bind(&addr)?);
+        }
+        if let Some(l) = listener.take() {
+            server = Some(l.serve(Arc::clone(&target), Arc::clone(&live))?);
+        }
         eprintln!(
             "locus loadtest: scenario {} ({}), target {}, {} for {:?} after {:?} warmup{}",
             s.name,
@@ -222,6 +253,16 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+    }
+    if let Some(server) = server {
+        if !args.metrics_grace.is_zero() {
+            eprintln!(
+                "metrics: serving the final values on http://{}/metrics for {:?} more",
+                server.addr(),
+                args.metrics_grace
+            );
+        }
+        server.serve_final_for(args.metrics_grace);
     }
     if result.validation.passed {
         Ok(())

@@ -12,6 +12,7 @@ mod bench_wal;
 mod compare;
 mod counters;
 mod engine_status;
+mod flags;
 mod loadtest;
 mod memory;
 mod replay;

@@ -11,16 +11,16 @@ use locus::topology::{PlacementPlan, PlanOptions, Topology};
 #[derive(clap::Args)]
 pub struct Args {
     /// Pointer-chase ring per node, MiB (use several times the LLC on real hardware).
-    #[arg(long, value_name = "MIB", default_value_t = 8)]
+    #[arg(long, value_name = "MIB", default_value_t = 8, value_parser = crate::flags::usize_in(1, crate::flags::MAX_MIB))]
     chase_mib: usize,
     /// Dependent loads timed per cell.
-    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    #[arg(long, value_name = "N", default_value_t = 200_000, value_parser = crate::flags::usize_in(1, crate::flags::MAX_ITEMS))]
     chase_steps: usize,
     /// Streaming-read buffer per node, MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 16)]
+    #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = crate::flags::usize_in(1, crate::flags::MAX_MIB))]
     stream_mib: usize,
     /// Passes over the streaming buffer per cell.
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = crate::flags::usize_in(1, 1 << 20))]
     stream_passes: usize,
     /// Print JSON instead of tables.
     #[arg(long)]

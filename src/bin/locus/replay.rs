@@ -43,7 +43,7 @@ pub struct Args {
     #[arg(long)]
     answers: PathBuf,
     /// Replay only the first N ops (0 = all).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::flags::usize_in(0, crate::flags::MAX_ITEMS))]
     limit: usize,
 }
 
@@ -125,12 +125,13 @@ fn summary(ns: &mut [u64]) -> serde_json::Value {
     })
 }
 
-/// Runs the subcommand.
-// tidy: long-fn — a CLI body, one step after another (another helper splits the CLI bodies)
+/// Runs the subcommand: checks the outputs, opens the engine, loads the base, replays the ops,
+/// then writes the result and the answers.
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    // The outputs are checked before the (long) load and replay.
+    crate::flags::check_out_file("--out", &args.out)?;
+    crate::flags::check_out_file("--answers", &args.answers)?;
     let w = Workload::load(&args.data)?;
-    let dim = w.base.cols;
-    let n = w.base.rows;
     let decay = w.meta.get("decay").and_then(|v| v.as_f64()).unwrap_or(0.5);
     let index = IndexParams {
         m: 16,
@@ -138,29 +139,90 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ef_search: 64,
         ..IndexParams::default()
     };
-    let dataset: serde_json::Map<String, serde_json::Value> =
-        ["n", "dim", "ops", "seed_hex", "mix", "m", "final_nodes"]
-            .iter()
-            .map(|k| {
-                (
-                    k.to_string(),
-                    w.meta.get(*k).cloned().unwrap_or(serde_json::Value::Null),
-                )
-            })
-            .collect();
     let mut result = json!({
         "system": "locus",
         "version": env!("CARGO_PKG_VERSION"),
-        "dataset": dataset,
+        "dataset": dataset(&w),
         "machine": {"nproc": std::thread::available_parallelism().map_or(0, |p| p.get())},
         "loadavg": {"before_load": loadavg()},
     });
+    let t_load = Instant::now();
+    let engine = open_engine(&w, &index)?;
+    let load = load_base(&engine, &w)?;
+    let t_index = Instant::now();
+    let indexed = engine.wait_indexed(Duration::from_secs(3600));
+    result["load_s"] = json!((t_load.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
+    result["load_detail"] = json!({
+        "observe_s": load.observe_s, "graph_s": load.edges_s,
+        "index_wait_s": t_index.elapsed().as_secs_f64(), "indexed": indexed,
+        "threads": load.threads,
+    });
+    result["loadavg"]["before_replay"] = json!(loadavg());
 
+    let ops = if args.limit > 0 {
+        &w.ops[..args.limit.min(w.ops.len())]
+    } else {
+        &w.ops[..]
+    };
+    let t_replay = Instant::now();
+    let mut replayed = replay_ops(&engine, &w, ops, decay)?;
+    let replay_s = t_replay.elapsed().as_secs_f64();
+    result["loadavg"]["after_replay"] = json!(loadavg());
+    result["replayed_ops"] = json!(ops.len());
+    result["replay_s"] = json!((replay_s * 1000.0).round() / 1000.0);
+    result["ops_per_s"] = json!(((ops.len() as f64 / replay_s) * 10.0).round() / 10.0);
+    result["per_op"] = replayed
+        .lat
+        .iter_mut()
+        .map(|(k, v)| (k.to_string(), summary(v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    if !replayed.errors.is_empty() {
+        result["errors"] = replayed
+            .errors
+            .iter()
+            .map(|(k, (c, first))| (k.to_string(), json!({"count": c, "first": first})))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    result["integrity"] = integrity(&engine, &w, ops);
+    result["replay_detail"] = json!({
+        "spreads_cut_by_budget": replayed.cut, "complete_nonpositive_hits": replayed.nonpositive_hits,
+    });
+    result["params"] = params(&engine, &index);
+    write_outputs(&args, &result, &replayed.answers)?;
+    eprintln!(
+        "locus replay: {} ops in {:.2} s ({:.0} ops/s), load {:.2} s; wrote {} and {}",
+        ops.len(),
+        replay_s,
+        ops.len() as f64 / replay_s,
+        result["load_s"].as_f64().unwrap_or(0.0),
+        args.out.display(),
+        args.answers.display()
+    );
+    Ok(())
+}
+
+/// The workload's `meta.json` fields the result repeats.
+fn dataset(w: &Workload) -> serde_json::Map<String, serde_json::Value> {
+    ["n", "dim", "ops", "seed_hex", "mix", "m", "final_nodes"]
+        .iter()
+        .map(|k| {
+            (
+                k.to_string(),
+                w.meta.get(*k).cloned().unwrap_or(serde_json::Value::Null),
+            )
+        })
+        .collect()
+}
+
+/// The engine for the trace: automatic associations off, so its graph is the trace's graph
+/// and nothing else.
+fn open_engine(w: &Workload, index: &IndexParams) -> Result<Engine, EngineError> {
+    let (dim, n) = (w.base.cols, w.base.rows);
     let final_nodes = w.meta.get("final_nodes").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
     let defaults = AssociationParams::default();
-    let t_load = Instant::now();
-    // Automatic associations off: the engine's graph is the trace's graph and nothing else.
-    let engine = Engine::builder()
+    Engine::builder()
         .dimension(dim)
         .index(index.clone())
         .associations(AssociationParams {
@@ -171,7 +233,21 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 .max(final_nodes.max(n + w.ops.len())),
             ..defaults
         })
-        .open()?;
+        .open()
+}
+
+/// How the base was loaded.
+struct Loaded {
+    observe_s: f64,
+    edges_s: f64,
+    threads: usize,
+}
+
+/// Observes every base vector with its row as id (threads in parallel), then adds every base
+/// edge, 8192 a call.
+fn load_base(engine: &Engine, w: &Workload) -> Result<Loaded, BoxError> {
+    let n = w.base.rows;
+    let t_load = Instant::now();
     let threads = std::thread::available_parallelism()
         .map_or(2, |p| p.get())
         .clamp(1, 8);
@@ -179,7 +255,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     std::thread::scope(|s| -> Result<(), EngineError> {
         let hs: Vec<_> = (0..threads)
             .map(|t| {
-                let (engine, w) = (&engine, &w);
+                let (engine, w) = (engine, w);
                 s.spawn(move || -> Result<(), EngineError> {
                     for i in t * chunk..((t + 1) * chunk).min(n) {
                         let v = w.base.row(i).unwrap_or(&[]).to_vec();
@@ -207,29 +283,31 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     engine.associate_directed_many(&batch)?;
     let edges_s = t_edges.elapsed().as_secs_f64();
-    let t_index = Instant::now();
-    let indexed = engine.wait_indexed(Duration::from_secs(3600));
-    result["load_s"] = json!((t_load.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
-    result["load_detail"] = json!({
-        "observe_s": observe_s, "graph_s": edges_s,
-        "index_wait_s": t_index.elapsed().as_secs_f64(), "indexed": indexed,
-        "threads": threads,
-    });
-    result["loadavg"]["before_replay"] = json!(loadavg());
+    Ok(Loaded {
+        observe_s,
+        edges_s,
+        threads,
+    })
+}
 
-    let ops = if args.limit > 0 {
-        &w.ops[..args.limit.min(w.ops.len())]
-    } else {
-        &w.ops[..]
-    };
-    let mut lat: BTreeMap<&str, Vec<u64>> = ["store", "recall", "spread", "complete"]
+/// What the replay of the ops gave.
+struct Replayed {
+    lat: BTreeMap<&'static str, Vec<u64>>,
+    answers: Vec<serde_json::Value>,
+    errors: BTreeMap<&'static str, (u64, String)>,
+    cut: u64,
+    nonpositive_hits: u64,
+}
+
+/// Replays `ops` in order, one at a time, timing each.
+fn replay_ops(engine: &Engine, w: &Workload, ops: &[TraceOp], decay: f64) -> Result<Replayed, BoxError> {
+    let mut lat: BTreeMap<&'static str, Vec<u64>> = ["store", "recall", "spread", "complete"]
         .iter()
         .map(|k| (*k, Vec::new()))
         .collect();
     let mut answers = Vec::new();
-    let mut errors: BTreeMap<&str, (u64, String)> = BTreeMap::new();
+    let mut errors: BTreeMap<&'static str, (u64, String)> = BTreeMap::new();
     let (mut cut, mut nonpositive_hits) = (0u64, 0u64);
-    let t_replay = Instant::now();
     for op in ops {
         let t = Instant::now();
         let outcome: Result<Option<(u64, Vec<u64>)>, BoxError> = match op {
@@ -286,7 +364,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     })
                     .map_err(Into::into)
             }
-            TraceOp::Complete { i, q, k } => complete(&engine, w.queries.row(*q).unwrap_or(&[]), *k, decay)
+            TraceOp::Complete { i, q, k } => complete(engine, w.queries.row(*q).unwrap_or(&[]), *k, decay)
                 .map(|(ids, nonpositive, partial)| {
                     nonpositive_hits += nonpositive;
                     cut += u64::from(partial);
@@ -312,23 +390,18 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let replay_s = t_replay.elapsed().as_secs_f64();
-    result["loadavg"]["after_replay"] = json!(loadavg());
-    result["replayed_ops"] = json!(ops.len());
-    result["replay_s"] = json!((replay_s * 1000.0).round() / 1000.0);
-    result["ops_per_s"] = json!(((ops.len() as f64 / replay_s) * 10.0).round() / 10.0);
-    result["per_op"] = lat
-        .iter_mut()
-        .map(|(k, v)| (k.to_string(), summary(v)))
-        .collect::<serde_json::Map<_, _>>()
-        .into();
-    if !errors.is_empty() {
-        result["errors"] = errors
-            .iter()
-            .map(|(k, (c, first))| (k.to_string(), json!({"count": c, "first": first})))
-            .collect::<serde_json::Map<_, _>>()
-            .into();
-    }
+    Ok(Replayed {
+        lat,
+        answers,
+        errors,
+        cut,
+        nonpositive_hits,
+    })
+}
+
+/// The engine's node and edge counts against the trace's.
+fn integrity(engine: &Engine, w: &Workload, ops: &[TraceOp]) -> serde_json::Value {
+    let n = w.base.rows;
     let stores: Vec<&TraceOp> = ops
         .iter()
         .filter(|o| matches!(o, TraceOp::Store { .. }))
@@ -343,16 +416,17 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             })
             .sum::<usize>();
     let stats = engine.stats();
-    result["integrity"] = json!({
+    json!({
         "nodes": stats.episodes, "edges": stats.edges,
         "expected_nodes": exp_nodes, "expected_edges": exp_edges,
         "ok": stats.episodes == exp_nodes && stats.edges == exp_edges,
         "degradations": engine.degradations(),
-    });
-    result["replay_detail"] = json!({
-        "spreads_cut_by_budget": cut, "complete_nonpositive_hits": nonpositive_hits,
-    });
-    result["params"] = json!({
+    })
+}
+
+/// The parameters the result records.
+fn params(engine: &Engine, index: &IndexParams) -> serde_json::Value {
+    json!({
         "m": index.m, "ef_construction": index.ef_construction, "ef_search": index.ef_search,
         "quantization": format!("{:?}", index.quantization),
         "shards": engine.shard_count(), "kernels": engine.kernels(),
@@ -360,21 +434,20 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "graph": "in the engine: base edges by Engine::associate_directed_many, store edges as directed links of the observe (with_link_to / with_link_from); automatic associations off",
         "spread": "Engine::spread from the seeds at 1.0 on the shards' workers, propagation threshold 0, no fan-out cap, result threshold = the op's",
         "complete": "Engine::recall top-k, then a one-hop Engine::spread seeded with the hits' similarities, seeds included (= the README's score)",
-    });
-    std::fs::write(&args.out, serde_json::to_string_pretty(&result)?)?;
+    })
+}
+
+/// Writes the result JSON and the answers (one JSON line each).
+fn write_outputs(
+    args: &Args,
+    result: &serde_json::Value,
+    answers: &[serde_json::Value],
+) -> Result<(), BoxError> {
+    std::fs::write(&args.out, serde_json::to_string_pretty(result)?)?;
     let mut f = std::io::BufWriter::new(std::fs::File::create(&args.answers)?);
-    for a in &answers {
+    for a in answers {
         writeln!(f, "{a}")?;
     }
     f.flush()?;
-    eprintln!(
-        "locus replay: {} ops in {:.2} s ({:.0} ops/s), load {:.2} s; wrote {} and {}",
-        ops.len(),
-        replay_s,
-        ops.len() as f64 / replay_s,
-        result["load_s"].as_f64().unwrap_or(0.0),
-        args.out.display(),
-        args.answers.display()
-    );
     Ok(())
 }

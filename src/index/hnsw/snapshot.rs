@@ -225,14 +225,22 @@ impl HnswIndex {
             path: path.to_path_buf(),
             source,
         };
-        let file = std::fs::File::open(path).map_err(io)?;
-        // SAFETY: the map is read-only and private to this call; the bytes are copied out before
-        // it is dropped. A concurrent writer to the file could change bytes under us, which at
-        // worst fails the checksum or the value checks (the data is only ever copied and
-        // range-checked, never trusted as pointers or lengths without a check).
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        // The file is read, not mapped: a mapped file that another process truncates while it
+        // is mapped raises SIGBUS on the next touch of a vanished page, which no check here
+        // could catch. Read into memory, a shrinking file is at worst a short read, reported
+        // as a truncated snapshot. The bytes are copied out once more as they are loaded, so a
+        // load peaks at about twice the file; the file may be no larger than this machine's
+        // memory (checked before reading), and a device or FIFO is refused.
+        let limit = u64::try_from(crate::index::limits::machine_memory_bytes()).unwrap_or(u64::MAX);
+        let bytes = crate::bounded_read::read_regular(path, limit).map_err(|e| match e {
+            crate::bounded_read::BoundedReadError::Io(source) => io(source),
+            other => IndexError::CorruptSnapshot {
+                path: path.to_path_buf(),
+                reason: other.to_string(),
+            },
+        })?;
         Reader {
-            bytes: &map,
+            bytes: &bytes,
             pos: 0,
             path: path.to_path_buf(),
         }

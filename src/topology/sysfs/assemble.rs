@@ -451,6 +451,7 @@ pub(crate) fn assemble(r: &mut Reader, parts: Parts) -> Result<Topology, Topolog
                     kept.iter().filter_map(|&j| n.distances.get(j).copied()).collect()
                 },
                 memory_allowed: allowed_mems.contains(n.os_index),
+                initiator_pus: n.initiator_cpus.intersection(&allowed),
             }
         })
         .collect();

@@ -1,10 +1,14 @@
 //! CPU caches from `cpuN/cache/indexM/`: level, type, size, line size, ways and the CPUs that
 //! share each one.
 //!
-//! Every online CPU lists every cache it uses, so a shared cache appears once per sharer. A
-//! cache is identified by (level, kind, sharing set), where the sharing set is taken from
-//! `shared_cpu_list` (or `shared_cpu_map`), restricted to online CPUs, and always includes the
-//! CPU that lists it. Without either file the cache is taken as private to that CPU (recorded).
+//! Every online CPU lists every cache it uses, so a shared cache appears once per sharer. As
+//! hwloc does, a cache is created only from the first CPU of its sharing set: the set is read
+//! from `shared_cpu_map` (or `shared_cpu_list`), restricted to online CPUs, and a CPU that is
+//! not the first of the set it lists creates nothing (the first one's listing is the cache). So
+//! when CPUs disagree about a cache, the set of its first CPU wins, and a set listed only by a
+//! CPU that is not its first is no cache at all. A set that is empty once restricted is taken
+//! as private to the CPU that lists it; without either file the cache is taken as private to
+//! that CPU (recorded).
 
 use std::collections::BTreeMap;
 
@@ -89,7 +93,13 @@ fn read_index(r: &mut Reader, dir: &str, cpu: u32, online: &CpuSet) -> Option<Ca
         }
     };
     let mut cpus = shared.intersection(online);
-    cpus.insert(cpu);
+    if cpus.is_empty() {
+        cpus.insert(cpu);
+    }
+    if cpus.first() != Some(cpu) {
+        // Not the first CPU of the set: the first one's listing creates the cache.
+        return None;
+    }
     Some(Cache {
         level,
         kind,
@@ -188,5 +198,42 @@ mod tests {
         // A sharing set that omits its own CPU still holds it.
         assert_eq!(caches[1].cpus.to_vec(), vec![0]);
         assert_eq!(r.take_fallbacks().len(), 5);
+    }
+
+    /// The rule, on sets built for it: CPUs 0-3 online; CPU 1 claims an L2 shared with CPU 0
+    /// that CPU 0 does not list, CPU 3 an L2 shared with CPUs 2-3 (and offline CPU 5), CPU 2 a
+    /// private L2. Only the first CPU of each listed set creates a cache.
+    #[test]
+    fn a_cache_is_created_only_by_the_first_cpu_of_its_set() {
+        let dir = tempfile::tempdir().unwrap();
+        fn l2(map: &str) -> [(&str, &str); 4] {
+            [
+                ("level", "2"),
+                ("type", "Unified"),
+                ("size", "1M"),
+                ("shared_cpu_list", map),
+            ]
+        }
+        let own: [&str; 4] = ["0", "0-1", "2", "2-3,5"];
+        for (cpu, map) in own.iter().enumerate() {
+            index(dir.path(), cpu as u32, 0, &l2(map));
+        }
+        let mut r = Reader::new(dir.path());
+        let caches = read_caches(&mut r, &CpuSet::parse_list("0-3").unwrap());
+        let sets: Vec<String> = caches.iter().map(|c| c.cpus.to_list_string()).collect();
+        // CPU 0 creates {0}; CPU 1's {0,1} starts at 0, not 1: nothing; CPU 2 creates {2};
+        // CPU 3's {2,3} (5 is offline) starts at 2: nothing.
+        assert_eq!(sets, vec!["0", "2"]);
+        // The same caches listed by their first CPUs are created once each.
+        let dir = tempfile::tempdir().unwrap();
+        for (cpu, map) in ["0-1", "0-1", "2-3", "2-3"].iter().enumerate() {
+            index(dir.path(), cpu as u32, 0, &l2(map));
+        }
+        let mut r = Reader::new(dir.path());
+        let sets: Vec<String> = read_caches(&mut r, &CpuSet::parse_list("0-3").unwrap())
+            .iter()
+            .map(|c| c.cpus.to_list_string())
+            .collect();
+        assert_eq!(sets, vec!["0-1", "2-3"]);
     }
 }

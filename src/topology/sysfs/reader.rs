@@ -9,8 +9,13 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use crate::bounded_read::{BoundedReadError, read_regular};
 use crate::topology::cpuset::CpuSet;
 use crate::topology::model::Fallback;
+
+/// Largest sysfs or procfs file read (bytes). A sysfs attribute is at most a page or a CPU
+/// list; `/proc/cpuinfo` of a machine with thousands of CPUs is a few MiB.
+pub(crate) const MAX_FILE_BYTES: u64 = 16 << 20;
 use crate::topology::size::parse_size;
 
 /// A sysfs/procfs root and the fallbacks recorded while reading it.
@@ -59,18 +64,44 @@ impl Reader {
     }
 
     /// The file's text (invalid UTF-8 replaced, NUL bytes dropped), `None` if it does not exist
-    /// or cannot be read (the latter recorded).
+    /// or cannot be read (the latter recorded). Only a regular file of at most
+    /// [`MAX_FILE_BYTES`] is read: a link to a device, a FIFO or a huge file is recorded and
+    /// treated as missing, never read without end.
     pub(crate) fn text(&mut self, rel: &str) -> Option<String> {
-        match fs::read(self.path(rel)) {
+        match read_regular(&self.path(rel), MAX_FILE_BYTES) {
             Ok(bytes) => Some(String::from_utf8_lossy(&bytes).replace('\0', "")),
-            Err(e) if e.kind() == ErrorKind::NotFound => None,
-            Err(e) if e.kind() == ErrorKind::IsADirectory => {
+            Err(e) if e.is_not_found() => None,
+            Err(BoundedReadError::NotRegular { kind: "directory" }) => {
                 self.fallback(rel, "is a directory, not a file: treated as missing");
+                None
+            }
+            Err(e @ (BoundedReadError::NotRegular { .. } | BoundedReadError::TooLarge { .. })) => {
+                self.fallback(rel, format!("{e}: treated as missing"));
                 None
             }
             Err(e) => {
                 self.fallback(rel, format!("unreadable ({e}): treated as missing"));
                 None
+            }
+        }
+    }
+
+    /// Names of the entries of directory `rel` (sorted), empty if it is missing (an unreadable
+    /// one recorded).
+    pub(crate) fn entry_names(&mut self, rel: &str) -> Vec<String> {
+        match fs::read_dir(self.path(rel)) {
+            Ok(entries) => {
+                let mut names: Vec<String> = entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect();
+                names.sort();
+                names
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                self.fallback(rel, format!("directory unreadable ({e}): treated as empty"));
+                Vec::new()
             }
         }
     }
@@ -215,5 +246,26 @@ mod tests {
         fs::create_dir_all(root.join("d/cpu1x")).unwrap();
         assert_eq!(r.numbered_entries("d", "cpu"), vec![3, 10]);
         assert!(r.numbered_entries("nowhere", "cpu").is_empty());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn links_to_devices_and_fifos_are_recorded_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::os::unix::fs::symlink("/dev/zero", root.join("zero")).unwrap();
+        let fifo = std::ffi::CString::new(root.join("fifo").to_str().unwrap()).unwrap();
+        // SAFETY: `fifo` is a NUL-terminated path that lives across the call.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let mut r = Reader::new(root);
+        assert_eq!(r.text("zero"), None);
+        assert_eq!(r.text("fifo"), None);
+        let recorded = r.take_fallbacks();
+        assert_eq!(recorded.len(), 2, "{recorded:?}");
+        assert!(
+            recorded.iter().any(|f| f.action.contains("character device")),
+            "{recorded:?}"
+        );
+        assert!(recorded.iter().any(|f| f.action.contains("FIFO")), "{recorded:?}");
     }
 }
