@@ -37,7 +37,7 @@ const COMPLETION_TEMPERATURE: f32 = 0.05;
 /// Weight of the one-hop activation in a completion candidate's score (a guess).
 const COMPLETION_ACTIVATION_WEIGHT: f32 = 0.5;
 
-/// Opening lives here, beside [`Engine::open`], so that `config.rs` stays on the ground floor.
+/// Opening lives here, beside the private `Engine::open`, so that `config.rs` stays on the ground floor.
 impl EngineBuilder {
     /// Opens a durable engine whose state lives in `dir` (created if missing): every accepted
     /// episode, association and forget is logged per shard, and what `dir` holds from an earlier
