@@ -1,5 +1,7 @@
 //! Errors of the alloc module.
 
+use crate::sys::SysError;
+
 /// What went wrong creating, binding, inspecting or drawing from node-local memory.
 ///
 /// Refusals the caller can live with (no NUMA support in the kernel, binding forbidden, huge pages
@@ -71,12 +73,8 @@ pub enum AllocError {
         /// Why.
         reason: String,
     },
-    /// A system call failed with an errno that has no more specific variant.
-    #[error("{call} failed: {source}")]
-    Os {
-        /// The system call.
-        call: &'static str,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    /// A system call failed with an errno that has no more specific variant: the crate's one
+    /// failed-call shape ([`SysError`]: the call and its errno), passed on unchanged.
+    #[error(transparent)]
+    Os(SysError),
 }

@@ -1,6 +1,8 @@
 //! The raw Linux calls of the alloc module (`mbind`, `get_mempolicy`, `move_pages`, and the
-//! anonymous mapping with its huge-page variants), each wrapped once so that errno becomes an
-//! [`AllocError`]. Nothing else in the module calls libc for these.
+//! anonymous mapping with its huge-page variants), each wrapped once: a failed call's errno is
+//! captured at once as the crate's one failed-call shape ([`SysError`]), then mapped to an
+//! [`AllocError`] (an errno with no typed variant passes on inside [`AllocError::Os`]). Nothing
+//! else in the module calls libc for these.
 //!
 //! ## The nodemask ABI
 //! `mbind` and `get_mempolicy` take a node mask as an array of native `unsigned long`s (here
@@ -11,12 +13,11 @@
 //! same reason). `get_mempolicy` refuses (EINVAL) a `maxnode` below the kernel's `nr_node_ids`,
 //! which is at most `MAX_NUMNODES` = 1024 in distribution kernels (`CONFIG_NODES_SHIFT=10`).
 
-use std::io;
-
 use memmap2::{Advice, MmapMut, MmapOptions};
 
 use super::error::AllocError;
 use super::policy::{HugePageOutcome, HugePages, MemPolicy};
+use crate::sys::SysError;
 use crate::topology::NodeSet;
 
 #[cfg(not(target_pointer_width = "64"))]
@@ -54,6 +55,12 @@ fn to_mask(nodes: &NodeSet) -> Result<NodeMask, AllocError> {
     Ok(mask)
 }
 
+/// The failed-call shape of an error memmap2 returned for `call` (it reports the OS's errno as an
+/// [`std::io::Error`]).
+fn io_sys_error(call: &'static str, e: &std::io::Error) -> SysError {
+    SysError::new(call, e.raw_os_error().unwrap_or(0))
+}
+
 fn from_mask(mask: &NodeMask) -> NodeSet {
     let mut set = NodeSet::new();
     for (w, word) in mask.iter().enumerate() {
@@ -67,16 +74,17 @@ fn from_mask(mask: &NodeMask) -> NodeSet {
 }
 
 /// Maps an errno common to the memory-policy calls to its typed error.
-fn policy_error(call: &'static str, err: io::Error, nodes: &NodeSet, bytes: usize) -> AllocError {
-    match err.raw_os_error() {
-        Some(libc::ENOSYS) => AllocError::Unsupported { what: call },
-        Some(libc::EPERM) => AllocError::PermissionDenied { call },
-        Some(libc::ENOMEM) => AllocError::OutOfMemory { call, bytes },
-        Some(libc::EINVAL) if !nodes.is_empty() => AllocError::NodeNotAllowed {
+fn policy_error(err: SysError, nodes: &NodeSet, bytes: usize) -> AllocError {
+    let call = err.call;
+    match err.errno {
+        libc::ENOSYS => AllocError::Unsupported { what: call },
+        libc::EPERM => AllocError::PermissionDenied { call },
+        libc::ENOMEM => AllocError::OutOfMemory { call, bytes },
+        libc::EINVAL if !nodes.is_empty() => AllocError::NodeNotAllowed {
             nodes: nodes.to_list_string(),
             allowed: allowed_mems().map_or_else(|_| "unknown".into(), |m| m.to_list_string()),
         },
-        _ => AllocError::Os { call, source: err },
+        _ => AllocError::Os(err),
     }
 }
 
@@ -134,15 +142,14 @@ pub(crate) fn map_anonymous(
         MmapOptions::new()
             .len(len)
             .map_anon()
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::ENOMEM) => AllocError::OutOfMemory {
+            .map_err(|e| match io_sys_error("mmap", &e) {
+                SysError {
+                    errno: libc::ENOMEM, ..
+                } => AllocError::OutOfMemory {
                     call: "mmap",
                     bytes: len,
                 },
-                _ => AllocError::Os {
-                    call: "mmap",
-                    source: e,
-                },
+                e => AllocError::Os(e),
             })
     };
     match huge {
@@ -154,10 +161,7 @@ pub(crate) fn map_anonymous(
             if let Err(e) = map.advise(Advice::NoHugePage)
                 && e.raw_os_error() != Some(libc::EINVAL)
             {
-                return Err(AllocError::Os {
-                    call: "madvise",
-                    source: e,
-                });
+                return Err(AllocError::Os(io_sys_error("madvise", &e)));
             }
             Ok((map, base_page_size(), HugePageOutcome::NormalPages))
         }
@@ -229,7 +233,7 @@ pub(crate) fn mbind(map: &mut MmapMut, policy: &MemPolicy) -> Result<(), AllocEr
     if rc == 0 {
         return Ok(());
     }
-    Err(policy_error("mbind", io::Error::last_os_error(), &nodes, len))
+    Err(policy_error(SysError::last("mbind"), &nodes, len))
 }
 
 /// `get_mempolicy(&mode, mask, MAXNODE, addr, flags)`, the one wrapper of that call: the raw
@@ -257,12 +261,7 @@ unsafe fn get_mempolicy(addr: *const u8, flags: libc::c_ulong) -> Result<(libc::
         )
     };
     if rc != 0 {
-        return Err(policy_error(
-            "get_mempolicy",
-            io::Error::last_os_error(),
-            &NodeSet::new(),
-            0,
-        ));
+        return Err(policy_error(SysError::last("get_mempolicy"), &NodeSet::new(), 0));
     }
     Ok((mode, from_mask(&mask)))
 }
@@ -316,14 +315,11 @@ pub(crate) fn page_nodes(pages: &[*const u8]) -> Result<Vec<i32>, AllocError> {
         )
     };
     if rc < 0 {
-        let err = io::Error::last_os_error();
-        return Err(match err.raw_os_error() {
-            Some(libc::ENOSYS) => AllocError::Unsupported { what: "move_pages" },
-            Some(libc::EPERM) => AllocError::PermissionDenied { call: "move_pages" },
-            _ => AllocError::Os {
-                call: "move_pages",
-                source: err,
-            },
+        let err = SysError::last("move_pages");
+        return Err(match err.errno {
+            libc::ENOSYS => AllocError::Unsupported { what: "move_pages" },
+            libc::EPERM => AllocError::PermissionDenied { call: "move_pages" },
+            _ => AllocError::Os(err),
         });
     }
     Ok(status)
@@ -345,6 +341,31 @@ mod tests {
             to_mask(&NodeSet::single(1024)),
             Err(AllocError::InvalidInput { .. })
         ));
+    }
+
+    #[test]
+    fn a_failed_call_keeps_its_one_shape_or_becomes_a_typed_variant() {
+        let none = NodeSet::new();
+        assert!(matches!(
+            policy_error(SysError::new("mbind", libc::EIO), &none, 0),
+            AllocError::Os(SysError {
+                call: "mbind",
+                errno: libc::EIO
+            })
+        ));
+        assert!(matches!(
+            policy_error(SysError::new("mbind", libc::EPERM), &none, 0),
+            AllocError::PermissionDenied { call: "mbind" }
+        ));
+        assert!(matches!(
+            policy_error(SysError::new("get_mempolicy", libc::ENOMEM), &none, 4096),
+            AllocError::OutOfMemory {
+                call: "get_mempolicy",
+                bytes: 4096
+            }
+        ));
+        let e = AllocError::Os(SysError::new("move_pages", libc::EIO));
+        assert!(e.to_string().starts_with("move_pages failed: EIO"), "{e}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use memmap2::{MmapMut, MmapOptions};
 
 use super::error::AllocError;
 use super::policy::{HugePageOutcome, HugePages, MemPolicy};
+use crate::sys::SysError;
 use crate::topology::NodeSet;
 
 /// Page size assumed off Linux.
@@ -34,10 +35,7 @@ pub(crate) fn map_anonymous(
     let map = MmapOptions::new()
         .len(len.next_multiple_of(base_page_size()))
         .map_anon()
-        .map_err(|e| AllocError::Os {
-            call: "mmap",
-            source: e,
-        })?;
+        .map_err(|e| AllocError::Os(SysError::new("mmap", e.raw_os_error().unwrap_or(0))))?;
     Ok((map, base_page_size(), outcome))
 }
 

@@ -16,14 +16,13 @@
 //! latency histograms use the fixed buckets [`BUCKETS_S`], identical in every scrape.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::TryLockError;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::metrics::{Counter, LatencyHistogram, Quantiles};
+use crate::metrics::{Counter, LatencyHistogram, MetricKind, MetricsError, PrometheusWriter, Quantiles};
 
 /// Upper bounds (seconds) of the latency histogram buckets, fixed for the life of the process.
 pub const BUCKETS_S: [f64; 16] = [
@@ -406,43 +405,81 @@ pub struct EngineMetrics {
     pub degradations: Vec<String>,
 }
 
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+/// Prometheus text for the snapshot. Families are written whole, in a fixed order, each typed
+/// even while it has no sample.
+pub(crate) fn render(m: &EngineMetrics) -> String {
+    let mut w = PrometheusWriter::new();
+    let written = write_families(m, &mut w);
+    // Every name below is a constant of Prometheus's grammar (the unit tests write them all);
+    // label values are escaped by the writer, so nothing a caller controls can be refused.
+    debug_assert!(written.is_ok(), "engine metric refused: {written:?}");
+    w.finish()
 }
 
-/// Appends Prometheus text for the snapshot. Families are written whole, in a fixed order.
-// tidy: long-fn — one Prometheus family after another, a table in code
-pub(crate) fn render(m: &EngineMetrics) -> String {
-    let mut o = String::new();
-    let fam = |o: &mut String, name: &str, kind: &str, help: &str| {
-        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    };
-    let shard_labels = |s: &ShardSnapshot| format!("shard=\"{}\",node=\"{}\"", s.shard, s.node);
-    // A counter family with one sample per shard.
-    let shard_counter = |o: &mut String, name: &str, help: &str, value: &dyn Fn(&ShardSnapshot) -> u64| {
-        fam(o, name, "counter", help);
-        for s in &m.shards {
-            let _ = writeln!(o, "{name}{{{}}} {}", shard_labels(s), value(s));
+/// Every family of the snapshot, in the exposition's order.
+fn write_families(m: &EngineMetrics, w: &mut PrometheusWriter) -> Result<(), MetricsError> {
+    let shards: Vec<ShardLabels> = m.shards.iter().map(ShardLabels::of).collect();
+    write_engine(m, w)?;
+    write_spaces(m, &shards, w)?;
+    write_shards(m, &shards, w)?;
+    write_histograms(m, &shards, w)?;
+    w.family(
+        "locus_engine_recalls_partial_total",
+        "Recalls missing a shard's answer.",
+        MetricKind::Counter,
+    )?;
+    w.counter(
+        "locus_engine_recalls_partial_total",
+        "Recalls missing a shard's answer.",
+        &[],
+        m.recalls_partial,
+    )
+}
+
+/// A shard's constant labels, formatted once per scrape.
+struct ShardLabels {
+    shard: String,
+    node: String,
+}
+
+impl ShardLabels {
+    fn of(s: &ShardSnapshot) -> Self {
+        Self {
+            shard: s.shard.to_string(),
+            node: s.node.to_string(),
         }
-    };
-    fam(
-        &mut o,
+    }
+
+    /// `shard`, `node`, then `more`.
+    fn with<'a>(&'a self, more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut l = vec![("shard", self.shard.as_str()), ("node", self.node.as_str())];
+        l.extend_from_slice(more);
+        l
+    }
+}
+
+/// Uptime and kernels.
+fn write_engine(m: &EngineMetrics, w: &mut PrometheusWriter) -> Result<(), MetricsError> {
+    w.gauge(
         "locus_engine_uptime_seconds",
-        "gauge",
         "Seconds since the engine opened.",
-    );
-    let _ = writeln!(o, "locus_engine_uptime_seconds {}", m.uptime_s);
-    fam(
-        &mut o,
+        &[],
+        m.uptime_s,
+    )?;
+    w.gauge(
         "locus_engine_kernels_info",
-        "gauge",
         "Distance kernels in use (value 1).",
-    );
-    let _ = writeln!(
-        o,
-        "locus_engine_kernels_info{{kernels=\"{}\"}} 1",
-        esc(&m.kernels)
-    );
+        &[("kernels", &m.kernels)],
+        1.0,
+    )
+}
+
+/// Families with one sample per space per shard.
+fn write_spaces(
+    m: &EngineMetrics,
+    shards: &[ShardLabels],
+    w: &mut PrometheusWriter,
+) -> Result<(), MetricsError> {
     type SpaceGauge = fn(&SpaceShardMetrics) -> f64;
     let space_gauges: [(&str, &str, SpaceGauge); 4] = [
         ("locus_engine_episodes", "Live episodes.", |s| s.episodes as f64),
@@ -458,192 +495,178 @@ pub(crate) fn render(m: &EngineMetrics) -> String {
         ),
         ("locus_engine_segments", "Index segments.", |s| s.segments as f64),
     ];
+    let spaces = || {
+        m.shards
+            .iter()
+            .zip(shards)
+            .flat_map(|(s, l)| s.spaces.iter().map(move |sp| (l, sp)))
+    };
     for (name, help, f) in space_gauges {
-        fam(&mut o, name, "gauge", help);
-        for s in &m.shards {
-            for sp in &s.spaces {
-                let _ = writeln!(
-                    o,
-                    "{name}{{{},space=\"{}\"}} {}",
-                    shard_labels(s),
-                    esc(&sp.space),
-                    f(sp)
-                );
-            }
+        w.family(name, help, MetricKind::Gauge)?;
+        for (l, sp) in spaces() {
+            w.gauge(name, help, &l.with(&[("space", &sp.space)]), f(sp))?;
         }
     }
-    fam(
-        &mut o,
+    let (name, help) = (
         "locus_engine_observations_accepted_total",
-        "counter",
         "Observations accepted.",
     );
-    for s in &m.shards {
-        for sp in &s.spaces {
-            let _ = writeln!(
-                o,
-                "locus_engine_observations_accepted_total{{{},space=\"{}\"}} {}",
-                shard_labels(s),
-                esc(&sp.space),
-                sp.accepted
-            );
-        }
+    w.family(name, help, MetricKind::Counter)?;
+    for (l, sp) in spaces() {
+        w.counter(name, help, &l.with(&[("space", &sp.space)]), sp.accepted)?;
     }
-    fam(
-        &mut o,
+    let (name, help) = (
         "locus_engine_observations_rejected_total",
-        "counter",
         "Observations refused, by reason.",
     );
-    for s in &m.shards {
-        for sp in &s.spaces {
-            for r in RejectReason::ALL {
-                let _ = writeln!(
-                    o,
-                    "locus_engine_observations_rejected_total{{{},space=\"{}\",reason=\"{}\"}} {}",
-                    shard_labels(s),
-                    esc(&sp.space),
-                    r.as_str(),
-                    sp.rejected.get(&r).copied().unwrap_or(0)
-                );
-            }
+    w.family(name, help, MetricKind::Counter)?;
+    for (l, sp) in spaces() {
+        for r in RejectReason::ALL {
+            let n = sp.rejected.get(&r).copied().unwrap_or(0);
+            w.counter(
+                name,
+                help,
+                &l.with(&[("space", &sp.space), ("reason", r.as_str())]),
+                n,
+            )?;
         }
     }
-    fam(
-        &mut o,
+    Ok(())
+}
+
+/// Families with samples per shard: queues, counters, placement, then the degradations.
+fn write_shards(
+    m: &EngineMetrics,
+    shards: &[ShardLabels],
+    w: &mut PrometheusWriter,
+) -> Result<(), MetricsError> {
+    let each = || m.shards.iter().zip(shards);
+    let (name, help) = (
         "locus_engine_queue_depth",
-        "gauge",
         "Tasks queued on the shard's node, by class.",
     );
-    for s in &m.shards {
+    w.family(name, help, MetricKind::Gauge)?;
+    for (s, l) in each() {
         for (class, d) in ["high", "normal", "low"].iter().zip(s.queue_depth) {
-            let _ = writeln!(
-                o,
-                "locus_engine_queue_depth{{{},class=\"{class}\"}} {d}",
-                shard_labels(s)
-            );
+            w.gauge(name, help, &l.with(&[("class", class)]), d as f64)?;
         }
     }
+    let shard_counter =
+        |w: &mut PrometheusWriter, name: &str, help: &str, value: fn(&ShardSnapshot) -> u64| {
+            w.family(name, help, MetricKind::Counter)?;
+            each().try_for_each(|(s, l)| w.counter(name, help, &l.with(&[]), value(s)))
+        };
     shard_counter(
-        &mut o,
+        w,
         "locus_engine_absorbed_total",
         "Episodes the index absorbed.",
-        &|s| s.absorbed_total,
-    );
+        |s| s.absorbed_total,
+    )?;
     shard_counter(
-        &mut o,
+        w,
         "locus_engine_absorb_yields_total",
         "Absorption tasks that stopped early because a recall waited.",
-        &|s| s.absorb_yields_total,
-    );
-    fam(
-        &mut o,
+        |s| s.absorb_yields_total,
+    )?;
+    let (name, help) = (
         "locus_engine_messages_total",
-        "counter",
         "Messages the shard's workers received (from the caller or another shard), by kind.",
     );
-    for s in &m.shards {
+    w.family(name, help, MetricKind::Counter)?;
+    for (s, l) in each() {
         for (kind, n) in &s.messages {
-            let _ = writeln!(
-                o,
-                "locus_engine_messages_total{{{},kind=\"{}\"}} {n}",
-                shard_labels(s),
-                kind.as_str()
-            );
+            w.counter(name, help, &l.with(&[("kind", kind.as_str())]), *n)?;
         }
     }
     shard_counter(
-        &mut o,
+        w,
         "locus_engine_edges_lost_total",
         "Association edges lost because the shard refused their message.",
-        &|s| s.edges_lost,
-    );
+        |s| s.edges_lost,
+    )?;
     shard_counter(
-        &mut o,
+        w,
         "locus_engine_tasks_off_node_total",
         "Tasks of the shard run by a worker of another node (stolen across nodes).",
-        &|s| s.tasks_off_node,
-    );
-    fam(
-        &mut o,
+        |s| s.tasks_off_node,
+    )?;
+    let (name, help) = (
         "locus_engine_placement_home_ratio",
-        "gauge",
         "Share of the shard's present pages on its memory node (NaN if unknown).",
     );
-    for s in &m.shards {
-        let v = s
-            .placement_home_fraction
-            .map_or("NaN".to_string(), |f| f.to_string());
-        let _ = writeln!(o, "locus_engine_placement_home_ratio{{{}}} {v}", shard_labels(s));
+    w.family(name, help, MetricKind::Gauge)?;
+    for (s, l) in each() {
+        let v = s.placement_home_fraction.unwrap_or(f64::NAN);
+        w.gauge(name, help, &l.with(&[]), v)?;
     }
-    fam(
-        &mut o,
+    let (name, help) = (
         "locus_engine_degradations",
-        "gauge",
         "Degradations of the running engine (value 1 each).",
     );
+    w.family(name, help, MetricKind::Gauge)?;
     for d in &m.degradations {
-        let _ = writeln!(o, "locus_engine_degradations{{what=\"{}\"}} 1", esc(d));
+        w.gauge(name, help, &[("what", d)], 1.0)?;
     }
-    let hist = |o: &mut String, name: &str, help: &str, rows: &[(String, &OpSnapshot)]| {
-        fam(o, name, "histogram", help);
-        for (labels, h) in rows {
-            let sep = if labels.is_empty() { "" } else { "," };
-            for (le, c) in BUCKETS_S.iter().zip(&h.buckets) {
-                let _ = writeln!(o, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {c}");
-            }
-            let total = h.buckets.last().copied().unwrap_or(0);
-            let _ = writeln!(o, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {total}");
-            let braces = if labels.is_empty() {
-                String::new()
-            } else {
-                format!("{{{labels}}}")
-            };
-            let _ = writeln!(o, "{name}_sum{braces} {}", h.sum_s);
-            let _ = writeln!(o, "{name}_count{braces} {total}");
+    Ok(())
+}
+
+/// One latency histogram sample set, with [`BUCKETS_S`].
+fn write_histogram(
+    w: &mut PrometheusWriter,
+    name: &str,
+    help: &str,
+    labels: &[(&str, &str)],
+    h: &OpSnapshot,
+) -> Result<(), MetricsError> {
+    let buckets = BUCKETS_S.iter().copied().zip(h.buckets.iter().copied());
+    let count = h.buckets.last().copied().unwrap_or(0);
+    w.histogram(name, help, labels, buckets, h.sum_s, count)
+}
+
+/// The latency histograms: per shard, then the engine's.
+fn write_histograms(
+    m: &EngineMetrics,
+    shards: &[ShardLabels],
+    w: &mut PrometheusWriter,
+) -> Result<(), MetricsError> {
+    type Op = fn(&ShardSnapshot) -> &OpSnapshot;
+    let per_shard: [(&str, &str, Op); 3] = [
+        (
+            "locus_engine_observe_duration_seconds",
+            "Observe latency, caller side.",
+            |s| &s.observe,
+        ),
+        (
+            "locus_engine_shard_search_duration_seconds",
+            "One shard's search, on its worker.",
+            |s| &s.search,
+        ),
+        (
+            "locus_engine_shard_search_queued_seconds",
+            "Time one shard's search task waited in a queue before a worker took it.",
+            |s| &s.search_queued,
+        ),
+    ];
+    for (name, help, op) in per_shard {
+        w.family(name, help, MetricKind::Histogram)?;
+        for (s, l) in m.shards.iter().zip(shards) {
+            write_histogram(w, name, help, &l.with(&[]), op(s))?;
         }
-    };
-    let per_shard = |f: fn(&ShardSnapshot) -> &OpSnapshot| -> Vec<(String, &OpSnapshot)> {
-        m.shards.iter().map(|s| (shard_labels(s), f(s))).collect()
-    };
-    hist(
-        &mut o,
-        "locus_engine_observe_duration_seconds",
-        "Observe latency, caller side.",
-        &per_shard(|s| &s.observe),
-    );
-    hist(
-        &mut o,
-        "locus_engine_shard_search_duration_seconds",
-        "One shard's search, on its worker.",
-        &per_shard(|s| &s.search),
-    );
-    hist(
-        &mut o,
-        "locus_engine_shard_search_queued_seconds",
-        "Time one shard's search task waited in a queue before a worker took it.",
-        &per_shard(|s| &s.search_queued),
-    );
-    hist(
-        &mut o,
+    }
+    write_histogram(
+        w,
         "locus_engine_recall_duration_seconds",
         "Recall latency, caller side.",
-        &[(String::new(), &m.recall)],
-    );
-    hist(
-        &mut o,
+        &[],
+        &m.recall,
+    )?;
+    write_histogram(
+        w,
         "locus_engine_complete_duration_seconds",
         "Completion latency, caller side.",
-        &[(String::new(), &m.complete)],
-    );
-    fam(
-        &mut o,
-        "locus_engine_recalls_partial_total",
-        "counter",
-        "Recalls missing a shard's answer.",
-    );
-    let _ = writeln!(o, "locus_engine_recalls_partial_total {}", m.recalls_partial);
-    o
+        &[],
+        &m.complete,
+    )
 }
 
 #[cfg(test)]
@@ -663,5 +686,93 @@ mod tests {
         assert_eq!(s.quantiles.count, 1000);
         assert_eq!(*s.buckets.last().unwrap(), 1000);
         assert_eq!(s.buckets[0], 1000); // 3 µs is in the first bucket (≤ 10 µs)
+    }
+
+    /// A snapshot of two shards, one with an odd space name and a degradation.
+    fn sample_snapshot() -> EngineMetrics {
+        let op = |us: &[u64]| {
+            let r = OpRecorder::default();
+            for &u in us {
+                r.record(Duration::from_micros(u));
+            }
+            r.snapshot()
+        };
+        let shard = |i: usize, home: Option<f64>| ShardSnapshot {
+            shard: i,
+            node: i as u32,
+            memory_node: i as u32,
+            workers: 2,
+            queue_depth: [i, 2, 3],
+            absorbed_total: 10 + i as u64,
+            absorb_yields_total: 1,
+            edges: 4,
+            messages: MessageKind::ALL.iter().map(|&k| (k, k as u64)).collect(),
+            edges_lost: 0,
+            tasks_off_node: 7,
+            observe: op(&[3, 40, 9000]),
+            search: op(&[]),
+            search_queued: op(&[120]),
+            spaces: vec![SpaceShardMetrics {
+                space: if i == 0 {
+                    "default".into()
+                } else {
+                    "a\"b\\c\nd".into()
+                },
+                episodes: 5,
+                index_lag_episodes: 1,
+                index_lag_seconds: 0.25,
+                segments: 2,
+                accepted: 6,
+                rejected: [(RejectReason::Quota, 2)].into_iter().collect(),
+            }],
+            placement_home_fraction: home,
+        };
+        EngineMetrics {
+            uptime_s: 1.5,
+            kernels: "avx2".into(),
+            shards: vec![shard(0, Some(0.75)), shard(1, None)],
+            recall: op(&[50, 60]),
+            complete: op(&[]),
+            recalls_partial: 3,
+            degradations: vec!["one node".into()],
+        }
+    }
+
+    #[test]
+    fn every_family_is_written_with_escaped_labels() {
+        let m = sample_snapshot();
+        let mut w = PrometheusWriter::new();
+        write_families(&m, &mut w).unwrap();
+        let text = w.finish();
+        assert_eq!(text, render(&m));
+        for line in [
+            "# TYPE locus_engine_uptime_seconds gauge",
+            "locus_engine_kernels_info{kernels=\"avx2\"} 1",
+            "locus_engine_episodes{shard=\"1\",node=\"1\",space=\"a\\\"b\\\\c\\nd\"} 5",
+            "locus_engine_observations_rejected_total{shard=\"0\",node=\"0\",space=\"default\",reason=\"quota\"} 2",
+            "locus_engine_queue_depth{shard=\"0\",node=\"0\",class=\"high\"} 0",
+            "locus_engine_messages_total{shard=\"1\",node=\"1\",kind=\"hop\"} 3",
+            "locus_engine_placement_home_ratio{shard=\"0\",node=\"0\"} 0.75",
+            "locus_engine_placement_home_ratio{shard=\"1\",node=\"1\"} NaN",
+            "locus_engine_degradations{what=\"one node\"} 1",
+            "locus_engine_observe_duration_seconds_bucket{shard=\"0\",node=\"0\",le=\"0.00001\"} 1",
+            "locus_engine_observe_duration_seconds_bucket{shard=\"0\",node=\"0\",le=\"+Inf\"} 3",
+            "locus_engine_recall_duration_seconds_count 2",
+            "locus_engine_complete_duration_seconds_bucket{le=\"+Inf\"} 0",
+            "locus_engine_recalls_partial_total 3",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+        // Every family is typed once, even one without samples.
+        let m = EngineMetrics {
+            degradations: vec![],
+            ..m
+        };
+        let text = render(&m);
+        assert_eq!(
+            text.matches("# TYPE locus_engine_degradations gauge\n").count(),
+            1
+        );
+        assert!(!text.contains("locus_engine_degradations{"));
     }
 }

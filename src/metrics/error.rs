@@ -19,7 +19,7 @@ pub enum MetricsError {
         detail: String,
     },
     /// A metric or label name does not match Prometheus's `[a-zA-Z_:][a-zA-Z0-9_:]*`, or a
-    /// label name is reserved (`__…`, or `quantile` on a summary) or given twice. Nothing was
+    /// label name is reserved (`__…`, `quantile` on a summary, `le` on a histogram) or given twice. Nothing was
     /// written; fix the name.
     #[error("invalid Prometheus name {name:?}")]
     InvalidName {

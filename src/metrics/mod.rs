@@ -20,4 +20,4 @@ pub mod prometheus;
 pub use counter::{Counter, Gauge};
 pub use error::MetricsError;
 pub use histogram::{LatencyHistogram, Quantiles};
-pub use prometheus::PrometheusWriter;
+pub use prometheus::{MetricKind, PrometheusWriter};

@@ -1,9 +1,11 @@
 //! Prometheus text exposition (format 0.0.4).
 //!
 //! [`PrometheusWriter`] appends metric families to a `String`: one `# HELP` and one `# TYPE`
-//! line per family, then one sample line per label set. Histograms are written as a `summary`
-//! (quantiles 0.5, 0.9, 0.99, 0.999 plus `_sum` and `_count`): HDR histograms have no fixed
-//! buckets to expose, and a summary is what their quantiles are. Names are checked against
+//! line per family, then one sample line per label set. HDR histograms are written as a `summary`
+//! (quantiles 0.5, 0.9, 0.99, 0.999 plus `_sum` and `_count`): they have no fixed buckets to
+//! expose, and a summary is what their quantiles are; counts kept in fixed buckets are written as
+//! a `histogram` ([`PrometheusWriter::histogram`]). A family may be declared before its samples
+//! ([`PrometheusWriter::family`]) so that it is typed even while it has none. Names are checked against
 //! Prometheus's grammar before anything is written, so a refused sample leaves no partial text;
 //! label values are escaped (`\\`, `\"`, `\n`).
 
@@ -19,22 +21,35 @@ pub struct PrometheusWriter {
     last_family: Option<String>,
 }
 
-/// Kinds of metric family.
+/// The kind of a metric family (its `# TYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum MetricKind {
+    /// A count that only grows.
     Counter,
+    /// A value that goes up and down.
     Gauge,
+    /// Quantiles plus `_sum` and `_count`.
     Summary,
+    /// Cumulative counts in fixed buckets (`_bucket{le=…}`) plus `_sum` and `_count`.
+    Histogram,
 }
 
-impl Kind {
+impl MetricKind {
     fn as_str(self) -> &'static str {
         match self {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-            Kind::Summary => "summary",
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Summary => "summary",
+            MetricKind::Histogram => "histogram",
         }
     }
+}
+
+/// A sample's value: counts are written exactly, measurements as floats.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Count(u64),
+    Float(f64),
 }
 
 fn valid_name(name: &str) -> bool {
@@ -78,7 +93,7 @@ impl PrometheusWriter {
 
     /// Writes the `# HELP` / `# TYPE` lines when `name` starts a new family. The name was
     /// validated.
-    fn header(&mut self, name: &str, help: &str, kind: Kind) {
+    fn header(&mut self, name: &str, help: &str, kind: MetricKind) {
         if self.last_family.as_deref() != Some(name) {
             let help = help.replace('\\', "\\\\").replace('\n', "\\n");
             // Writing to a String cannot fail.
@@ -89,7 +104,7 @@ impl PrometheusWriter {
     }
 
     /// Writes one sample line. The name and labels were validated.
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], extra: Option<(&str, &str)>, value: f64) {
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], extra: Option<(&str, &str)>, value: Value) {
         self.out.push_str(name);
         let mut first = true;
         for (k, v) in labels.iter().copied().chain(extra) {
@@ -103,13 +118,30 @@ impl PrometheusWriter {
         if !first {
             self.out.push('}');
         }
-        if value.is_nan() {
-            self.out.push_str(" NaN\n");
-        } else if value.is_infinite() {
-            self.out.push_str(if value > 0.0 { " +Inf\n" } else { " -Inf\n" });
-        } else {
-            let _ = writeln!(self.out, " {value}");
+        match value {
+            Value::Count(n) => {
+                let _ = writeln!(self.out, " {n}");
+            }
+            Value::Float(v) if v.is_nan() => self.out.push_str(" NaN\n"),
+            Value::Float(v) if v.is_infinite() => {
+                self.out.push_str(if v > 0.0 { " +Inf\n" } else { " -Inf\n" });
+            }
+            Value::Float(v) => {
+                let _ = writeln!(self.out, " {v}");
+            }
         }
+    }
+
+    /// Declares a family: writes its `# HELP` / `# TYPE` lines now (unless it is the family
+    /// being written), so that it is typed in the exposition even if no sample follows. Its
+    /// samples must come next.
+    ///
+    /// # Errors
+    /// [`MetricsError::InvalidName`] for a bad metric name; nothing is written then.
+    pub fn family(&mut self, name: &str, help: &str, kind: MetricKind) -> Result<(), MetricsError> {
+        Self::validate(name, &[], None)?;
+        self.header(name, help, kind);
+        Ok(())
     }
 
     /// Writes one sample of a counter family. Samples of one family must be written together.
@@ -125,8 +157,8 @@ impl PrometheusWriter {
         value: u64,
     ) -> Result<(), MetricsError> {
         Self::validate(name, labels, None)?;
-        self.header(name, help, Kind::Counter);
-        self.sample(name, labels, None, value as f64);
+        self.header(name, help, MetricKind::Counter);
+        self.sample(name, labels, None, Value::Count(value));
         Ok(())
     }
 
@@ -143,8 +175,8 @@ impl PrometheusWriter {
         value: f64,
     ) -> Result<(), MetricsError> {
         Self::validate(name, labels, None)?;
-        self.header(name, help, Kind::Gauge);
-        self.sample(name, labels, None, value);
+        self.header(name, help, MetricKind::Gauge);
+        self.sample(name, labels, None, Value::Float(value));
         Ok(())
     }
 
@@ -164,12 +196,46 @@ impl PrometheusWriter {
         scale: f64,
     ) -> Result<(), MetricsError> {
         Self::validate(name, labels, Some("quantile"))?;
-        self.header(name, help, Kind::Summary);
+        self.header(name, help, MetricKind::Summary);
         for (label, v) in [("0.5", q.p50), ("0.9", q.p90), ("0.99", q.p99), ("0.999", q.p999)] {
-            self.sample(name, labels, Some(("quantile", label)), v as f64 * scale);
+            self.sample(
+                name,
+                labels,
+                Some(("quantile", label)),
+                Value::Float(v as f64 * scale),
+            );
         }
-        self.sample(&format!("{name}_sum"), labels, None, q.sum * scale);
-        self.sample(&format!("{name}_count"), labels, None, q.count as f64);
+        self.sample(&format!("{name}_sum"), labels, None, Value::Float(q.sum * scale));
+        self.sample(&format!("{name}_count"), labels, None, Value::Count(q.count));
+        Ok(())
+    }
+
+    /// Writes one histogram of fixed buckets: `buckets` are (upper bound, cumulative count)
+    /// pairs in rising order, without the `+Inf` bucket, which the writer adds with `count`;
+    /// then `_sum` and `_count`.
+    ///
+    /// # Errors
+    /// [`MetricsError::InvalidName`] for a bad metric or label name, a label given twice or
+    /// one starting with `__`, or an `le` label (the histogram writes its own); nothing is
+    /// written then.
+    pub fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        buckets: impl IntoIterator<Item = (f64, u64)>,
+        sum: f64,
+        count: u64,
+    ) -> Result<(), MetricsError> {
+        Self::validate(name, labels, Some("le"))?;
+        self.header(name, help, MetricKind::Histogram);
+        let bucket = format!("{name}_bucket");
+        for (le, c) in buckets {
+            self.sample(&bucket, labels, Some(("le", &le.to_string())), Value::Count(c));
+        }
+        self.sample(&bucket, labels, Some(("le", "+Inf")), Value::Count(count));
+        self.sample(&format!("{name}_sum"), labels, None, Value::Float(sum));
+        self.sample(&format!("{name}_count"), labels, None, Value::Count(count));
         Ok(())
     }
 
@@ -275,6 +341,46 @@ mod tests {
                 "{before}# HELP locus_new_total New.\n# TYPE locus_new_total counter\nlocus_new_total 2\n"
             )
         );
+    }
+
+    #[test]
+    fn histogram_has_cumulative_buckets_inf_sum_and_count() {
+        let mut w = PrometheusWriter::new();
+        w.family("locus_empty", "Nothing yet.", MetricKind::Gauge)
+            .unwrap();
+        w.histogram(
+            "locus_h_seconds",
+            "H.",
+            &[("shard", "0")],
+            [(0.001, 2), (0.01, 3)],
+            0.5,
+            4,
+        )
+        .unwrap();
+        w.histogram("locus_h_seconds", "H.", &[], [(0.001, 0)], 0.0, 0)
+            .unwrap();
+        assert_eq!(
+            w.as_str(),
+            "# HELP locus_empty Nothing yet.\n# TYPE locus_empty gauge\n\
+             # HELP locus_h_seconds H.\n# TYPE locus_h_seconds histogram\n\
+             locus_h_seconds_bucket{shard=\"0\",le=\"0.001\"} 2\n\
+             locus_h_seconds_bucket{shard=\"0\",le=\"0.01\"} 3\n\
+             locus_h_seconds_bucket{shard=\"0\",le=\"+Inf\"} 4\n\
+             locus_h_seconds_sum{shard=\"0\"} 0.5\nlocus_h_seconds_count{shard=\"0\"} 4\n\
+             locus_h_seconds_bucket{le=\"0.001\"} 0\nlocus_h_seconds_bucket{le=\"+Inf\"} 0\n\
+             locus_h_seconds_sum 0\nlocus_h_seconds_count 0\n"
+        );
+        let before = w.as_str().to_owned();
+        assert!(w.histogram("locus_h2", "H.", &[("le", "1")], [], 0.0, 0).is_err());
+        assert!(w.family("bad-name", "B.", MetricKind::Counter).is_err());
+        assert_eq!(w.as_str(), before);
+    }
+
+    #[test]
+    fn counts_are_written_exactly() {
+        let mut w = PrometheusWriter::new();
+        w.counter("locus_big_total", "Big.", &[], u64::MAX).unwrap();
+        assert!(w.as_str().ends_with("locus_big_total 18446744073709551615\n"));
     }
 
     #[test]
