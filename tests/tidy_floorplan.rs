@@ -22,15 +22,6 @@ const MAX_FN_LINES: usize = 120;
 /// The marker that allows a longer function (followed by the reason).
 const LONG_FN_ALLOW: &str = "// tidy: long-fn";
 
-/// Long functions allowed here instead of by a comment, because their file was being changed
-/// by other work when this check came in: `(file, signature start)`. Move each to a comment in
-/// its file and remove it from this list.
-const ALLOWED_HERE: &[(&str, &str)] = &[(
-    // The snapshot reader: the file format read section by section, each check beside it.
-    "src/durability/snapshot.rs",
-    "pub fn load(",
-)];
-
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -420,15 +411,7 @@ fn no_production_function_grows_past_the_limit_unallowed() {
         let lines = without_test_modules(&code_only(&src));
         for (at, len) in functions(&lines) {
             checked += 1;
-            let rel = p
-                .strip_prefix(root())
-                .unwrap_or(&p)
-                .to_string_lossy()
-                .replace('\\', "/");
-            let here = ALLOWED_HERE
-                .iter()
-                .any(|(f, sig)| rel == *f && raw[at].trim_start().starts_with(sig));
-            if len > MAX_FN_LINES && !here && !allowed(&raw, at) {
+            if len > MAX_FN_LINES && !allowed(&raw, at) {
                 bad.push(format!(
                     "{}:{}: {len} lines: {}",
                     p.strip_prefix(root()).unwrap_or(&p).display(),

@@ -333,7 +333,7 @@ impl Record {
                 let mut links = Vec::with_capacity(link_count as usize);
                 for _ in 0..link_count {
                     let target = r.u64("link target")?;
-                    let weight = r.f32("link weight")?;
+                    let weight = r.finite_f32("link weight")?;
                     let code = r.u8("link direction")?;
                     let direction = LinkKind::from_code(code)
                         .ok_or_else(|| invalid(format!("link direction {code} is not 0, 1 or 2")))?;
@@ -358,7 +358,7 @@ impl Record {
                 seq: r.u64("seq")?,
                 a: r.u64("a")?,
                 b: r.u64("b")?,
-                w: r.f32("w")?,
+                w: r.finite_f32("w")?,
                 both: match r.u8("both")? {
                     0 => false,
                     1 => true,
@@ -439,6 +439,16 @@ impl<'a> Reader<'a> {
 
     fn f32(&mut self, what: &str) -> Result<f32, DurabilityError> {
         Ok(f32::from_le_bytes(self.array(what)?))
+    }
+
+    /// An association weight: the engine stores only finite ones, so NaN or ±inf is damage.
+    fn finite_f32(&mut self, what: &str) -> Result<f32, DurabilityError> {
+        let v = self.f32(what)?;
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(invalid(format!("{what} is {v}, not a finite number")))
+        }
     }
 }
 
@@ -536,6 +546,25 @@ mod tests {
         buf[last] = 7;
         let err = Record::decode(&buf, &limits).unwrap_err();
         assert!(err.to_string().contains("direction"), "{err}");
+    }
+
+    #[test]
+    fn a_weight_that_is_not_finite_is_refused() {
+        let limits = RecordLimits::new(4);
+        for w in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut buf = Vec::new();
+            Record::Associate {
+                seq: 1,
+                a: 2,
+                b: 3,
+                w,
+                both: true,
+            }
+            .encode_into(&limits, &mut buf)
+            .unwrap();
+            let err = Record::decode(&buf, &limits).unwrap_err();
+            assert!(err.to_string().contains("not a finite number"), "{err}");
+        }
     }
 
     #[test]

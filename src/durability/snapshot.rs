@@ -307,6 +307,7 @@ impl SnapReader {
 /// [`UnsupportedVersion`](DurabilityError::UnsupportedVersion),
 /// [`DimensionMismatch`](DurabilityError::DimensionMismatch),
 /// [`ShardCountMismatch`](DurabilityError::ShardCountMismatch) for another shape.
+// tidy: long-fn — the file format read section by section, each check beside what it checks
 pub fn load(path: &Path, dim: u32, shards: u32) -> Result<Snapshot, DurabilityError> {
     let file = match File::open(path) {
         Ok(f) => f,

@@ -941,7 +941,7 @@ impl Engine {
     }
 
     /// Takes a snapshot of a durable engine now and deletes the log segments it covers (see
-    /// `src/engine/durable/snapshot.rs`: the logs are folded into the previous snapshot, so
+    /// `src/engine/durable/fold.rs`: the logs are folded into the previous snapshot, so
     /// observe and recall go on meanwhile). Waits for a background snapshot in progress first.
     ///
     /// # Errors

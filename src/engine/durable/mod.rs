@@ -8,10 +8,10 @@
 //! larger `seq` because the episode it depends on was logged before it became visible. Replay
 //! applies the records of all shards in `seq` order, so the graph is rebuilt as it was built.
 
+pub(crate) mod fold;
 pub(crate) mod index_files;
 mod meta;
 pub(crate) mod replay;
-pub(crate) mod snapshot;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,8 +28,8 @@ use crate::durability::{
     Recovery, ShardWal, Ticket, WalOptions, WalStats,
 };
 
+pub use fold::SnapshotReport;
 pub use replay::{DroppedTail, RecoveryReport};
-pub use snapshot::SnapshotReport;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded data are plain maps and options: usable after a panic elsewhere.

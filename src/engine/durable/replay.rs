@@ -30,7 +30,7 @@ use super::super::shard::Edge;
 use super::super::shard::Prepared;
 use super::super::task::Task;
 use super::super::types::{EpisodeId, Link, LinkDirection};
-use super::{Store, durability_err, index_files, snapshot};
+use super::{Store, durability_err, fold, index_files};
 use crate::durability::{LinkKind, Record, RecoveredState};
 use crate::exec::{ExecError, Gather, Priority, Rejected, oneshot};
 
@@ -193,10 +193,8 @@ pub(crate) fn recover(
         (0..state.shards.len()).map(|_| HashMap::new()).collect();
     for (s, replay) in state.shards.iter().enumerate() {
         let from_snapshot = match &state.snapshot {
-            Some(snap) => {
-                snapshot::decode_section(snap.section(&snapshot::section_name(s)).unwrap_or(&[]), &limits)
-                    .map_err(durability_err(Some(s)))?
-            }
+            Some(snap) => fold::decode_section(snap.section(&fold::section_name(s)).unwrap_or(&[]), &limits)
+                .map_err(durability_err(Some(s)))?,
             None => Vec::new(),
         };
         let index_started = Instant::now();

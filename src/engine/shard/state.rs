@@ -4,7 +4,7 @@
 //! its index segments by a snapshot), and attaching recovered episodes to loaded segments.
 //!
 //! Snapshots fold the shards' logs for the episodes' records (see
-//! `src/engine/durable/snapshot.rs`) and save the index segments beside them
+//! `src/engine/durable/fold.rs`) and save the index segments beside them
 //! (`src/engine/durable/index_files.rs`).
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -27,11 +27,11 @@
 //! [`crate::index::space`]).
 
 mod delete;
+mod file;
 pub(crate) mod graph;
 mod insert;
 mod placement;
 mod search;
-mod snapshot;
 mod stage;
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-//! Snapshots: save an index to a file and load it back (through a read-only memory map).
+//! The index's file: save an index to a file and load it back (read into memory, not mapped).
 //!
 //! Format, version 1, little-endian:
 //!
@@ -205,7 +205,7 @@ impl HnswIndex {
     /// Loads an index saved by [`HnswIndex::save`], using the kernels detected for this CPU.
     ///
     /// # Errors
-    /// [`IndexError::Io`] if the file cannot be opened or mapped;
+    /// [`IndexError::Io`] if the file cannot be opened or read;
     /// [`IndexError::CorruptSnapshot`] if it is truncated, corrupt, or of another format
     /// version; [`IndexError::OutOfMemory`] if the index cannot be allocated.
     pub fn load(path: &Path) -> Result<HnswIndex, IndexError> {
