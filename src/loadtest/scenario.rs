@@ -561,11 +561,30 @@ pub fn parse(src: &str, file: &str) -> Result<Scenario, LoadtestError> {
             }
             None => (None, "-".to_string()),
         };
+        let message = e.message().trim();
+        // serde names a missing field only in its message, with the whole table as the span:
+        // name the field itself and say plainly what to do.
+        if let Some(name) = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'))
+        {
+            let table = e.span().map(|span| table_at(src, span.start)).unwrap_or_default();
+            return LoadtestError::Scenario {
+                file: file.to_string(),
+                line: None,
+                field: if table.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{table}.{name}")
+                },
+                message: "this required field is missing: add it (see docs/loadtest.md)".into(),
+            };
+        }
         LoadtestError::Scenario {
             file: file.to_string(),
             line,
             field,
-            message: e.message().trim().to_string(),
+            message: message.to_string(),
         }
     })?;
     Validator { src, file }.scenario(raw)
@@ -893,6 +912,15 @@ impl Validator<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_required_field_is_named_plainly() {
+        let src = "name = \"x\"\n[arrival]\nkind = \"poisson\"\nrate = 10\n";
+        let err = parse(src, "s.toml").unwrap_err().to_string();
+        assert!(err.contains("field `duration`"), "{err}");
+        assert!(err.contains("required field is missing"), "{err}");
+        assert!(!err.contains("field `-`"), "{err}");
+    }
 
     const OK: &str = "name = \"x\"\nduration = \"5s\"\n\n[arrival]\nkind = \"constant\"\nrate = 100\n";
 
