@@ -254,7 +254,7 @@ pub(super) fn settle(
             };
             shard.metrics.accepted[space as usize].inc();
             shard.metrics.observe.record(started.elapsed());
-            // (The facade then starts a background snapshot if the policy asks for one.)
+            // (The public `Engine` then starts a background snapshot if the policy asks for one.)
             Ok((id, guarantee))
         }
         Answer::Stored(Err(e)) => {

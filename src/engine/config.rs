@@ -294,7 +294,7 @@ impl EngineBuilder {
         self
     }
 
-    /// Checks the settings before the engine opens (`open`, `open_in`: see `facade.rs`).
+    /// Checks the settings before the engine opens (`open`, `open_in`, beside the public `Engine`).
     pub(crate) fn validate(&self) -> Result<(), EngineError> {
         let bad = |field: &'static str, reason: &str| {
             Err(EngineError::InvalidConfig {

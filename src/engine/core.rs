@@ -1,11 +1,12 @@
 //! The state every floor of the engine above the shards shares: the shards themselves, the
 //! declared spaces and their live counts, the id counter, the streams' last episodes, the
 //! submitter of the worker pool, the engine-wide recorders and the degradations. One `Inner`
-//! per engine, behind an `Arc` held by the facade and by the worker handler. (A durable
-//! engine's `Store` is the facade's: nothing here imports `durable/`.)
+//! per engine, behind an `Arc` held by the public `Engine` and by the worker handler. (A durable
+//! engine's `Store` belongs to the public `Engine`: nothing here imports `durable/`.)
 //!
-//! Its fields are private: the floors above (admission, fan-out, outbox, handler, durable,
-//! facade) go through the methods here, so an invariant about a counter is kept in one place.
+//! Its fields are private: the floors above (admission, fan-out, outbox, handler, durable, the
+//! public `Engine`) go through the methods here, so an invariant about a counter is kept in one
+//! place.
 //! Nothing under `shard/` imports this file: a shard gets its fixed settings when it is made
 //! ([`ShardSettings`](super::shard::ShardSettings)) and returns the edges it produced for other
 //! shards instead of calling back up.
@@ -84,7 +85,7 @@ impl SpaceInfo {
     }
 }
 
-/// Everything the facade and the workers share (see the module docs).
+/// Everything the public `Engine` and the workers share (see the module docs).
 #[derive(Debug)]
 pub(crate) struct Inner {
     config: EngineBuilder,
