@@ -235,16 +235,7 @@ pub(super) fn settle(
                 Ok(g) => g,
                 Err(e) => {
                     let deadline = Instant::now() + eng.config().admission.observe_deadline;
-                    let parts = vec![(s, id.0)];
-                    let forgot = requests::ask(eng, parts, deadline, |shard, id, reply| Task::Forget {
-                        shard,
-                        id,
-                        reply,
-                    })
-                    .and_then(|a| a.complete())
-                    .ok()
-                    .and_then(|mut a| a.pop())
-                    .and_then(|a| a.1);
+                    let forgot = requests::forget(eng, s, id.0, deadline).ok().flatten();
                     if forgot.is_some() {
                         release();
                     }

@@ -919,16 +919,7 @@ impl Engine {
             store.log_change(shard, |seq| crate::durability::Record::Forget { seq, id: id.0 })?;
             self.snapshot_if_due();
         }
-        let parts = vec![(eng.shard_of(id.0), id.0)];
-        let answers = requests::ask(eng, parts, deadline, |shard, id, reply| Task::Forget {
-            shard,
-            id,
-            reply,
-        })?;
-        let space = answers
-            .complete()?
-            .pop()
-            .and_then(|a| a.1)
+        let space = requests::forget(eng, eng.shard_of(id.0), id.0, deadline)?
             .ok_or(EngineError::UnknownEpisode { id: id.0 })?;
         eng.space(space).release();
         Ok(())

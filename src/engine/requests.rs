@@ -87,6 +87,26 @@ pub(crate) fn locate(
         .collect())
 }
 
+/// Forgets `id` on the workers of `shard` (its owner) and returns the space it was in (`None`:
+/// it was not live there). The caller releases that space's quota.
+///
+/// # Errors
+/// As [`ask`]; [`EngineError::TimedOut`] if the shard did not answer by `deadline`.
+pub(crate) fn forget(
+    inner: &Inner,
+    shard: usize,
+    id: u64,
+    deadline: Instant,
+) -> Result<Option<u16>, EngineError> {
+    let parts = vec![(shard, id)];
+    let a = ask(inner, parts, deadline, |shard, id, reply| Task::Forget {
+        shard,
+        id,
+        reply,
+    })?;
+    Ok(a.complete()?.pop().and_then(|g| g.1))
+}
+
 /// Stores `edges` (each on its source's shard, one message per shard, written by that shard's
 /// workers) and waits until they are written or `deadline` passes. For the caller's thread: a
 /// worker never waits for another shard (see the `outbox` module).

@@ -442,17 +442,10 @@ fn apply(eng: &Inner, ev: Event, pending: &mut Vec<Edge>) -> u64 {
         }
         Event::Forget { id } => {
             let lost = flush_edges(eng, pending);
-            let parts = vec![(eng.shard_of(id), id)];
             let deadline = Instant::now() + Duration::from_secs(60);
-            let space = requests::ask(eng, parts, deadline, |shard, id, reply| Task::Forget {
-                shard,
-                id,
-                reply,
-            })
-            .and_then(|a| a.complete())
-            .ok()
-            .and_then(|mut a| a.pop())
-            .and_then(|a| a.1);
+            let space = requests::forget(eng, eng.shard_of(id), id, deadline)
+                .ok()
+                .flatten();
             if let Some(space) = space {
                 eng.space(space).release();
             }
